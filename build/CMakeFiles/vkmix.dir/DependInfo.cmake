@@ -1,0 +1,23 @@
+
+# Consider dependencies only in project.
+set(CMAKE_DEPENDS_IN_PROJECT_ONLY OFF)
+
+# The set of languages for which implicit dependencies are needed:
+set(CMAKE_DEPENDS_LANGUAGES
+  )
+
+# The set of dependency files which are needed:
+set(CMAKE_DEPENDS_DEPENDENCY_FILES
+  "/work/main/build/spv/copy_spv.c" "CMakeFiles/vkmix.dir/spv/copy_spv.c.o" "gcc" "CMakeFiles/vkmix.dir/spv/copy_spv.c.o.d"
+  "/work/main/src/context_stub.c" "CMakeFiles/vkmix.dir/src/context_stub.c.o" "gcc" "CMakeFiles/vkmix.dir/src/context_stub.c.o.d"
+  "/work/main/src/error.c" "CMakeFiles/vkmix.dir/src/error.c.o" "gcc" "CMakeFiles/vkmix.dir/src/error.c.o.d"
+  "/work/main/src/half.c" "CMakeFiles/vkmix.dir/src/half.c.o" "gcc" "CMakeFiles/vkmix.dir/src/half.c.o.d"
+  "/usr/include/volk.c" "CMakeFiles/vkmix.dir/usr/include/volk.c.o" "gcc" "CMakeFiles/vkmix.dir/usr/include/volk.c.o.d"
+  )
+
+# Targets to which this target links.
+set(CMAKE_TARGET_LINKED_INFO_FILES
+  )
+
+# Fortran module output directory.
+set(CMAKE_Fortran_TARGET_MODULE_DIR "")

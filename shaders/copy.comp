@@ -1,0 +1,13 @@
+#version 450
+// Plain copy kernel: the bandwidth yardstick for the benchmarks.
+// Grid-stride loop over uvec4 elements.
+layout(local_size_x_id = 0) in;
+layout(std430, binding = 0) readonly buffer Src { uvec4 src[]; };
+layout(std430, binding = 1) writeonly buffer Dst { uvec4 dst[]; };
+layout(push_constant) uniform P { uint n; } pc;   // number of uvec4
+void main()
+{
+    uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+    for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += stride)
+        dst[i] = src[i];
+}

@@ -1,0 +1,65 @@
+#include "testutil.h"
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+int tu_failures = 0;
+
+void tu_rng_seed(tu_rng *r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 1; }
+uint32_t tu_rng_u32(tu_rng *r)
+{
+    r->s ^= r->s >> 12; r->s ^= r->s << 25; r->s ^= r->s >> 27;
+    return (uint32_t)((r->s * 0x2545F4914F6CDD1Dull) >> 32);
+}
+float tu_rng_uniform(tu_rng *r) { return (float)(tu_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
+float tu_rng_normal(tu_rng *r)
+{
+    float u1 = tu_rng_uniform(r) + 1e-7f, u2 = tu_rng_uniform(r);
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
+}
+
+char *tu_shared_path(const char *rel)
+{
+    const char *dir = getenv("VKMIX_SHARED_DIR");
+    if (!dir) dir = "../shared";
+    size_t n = strlen(dir) + strlen(rel) + 2;
+    char *p = malloc(n);
+    if (!p) return NULL;
+    snprintf(p, n, "%s/%s", dir, rel);
+    if (access(p, R_OK) != 0) { free(p); return NULL; }
+    return p;
+}
+
+vkmix_context *tu_context(void)
+{
+    char err[512] = "";
+    vkmix_context_params p;
+    vkmix_context_default_params(&p);
+    p.error_buf = err;
+    p.error_buf_size = sizeof err;
+    vkmix_context *ctx = NULL;
+    vkmix_error e = vkmix_context_create(&p, &ctx);
+    if (e != VKMIX_OK) {
+        fprintf(stderr, "context: %s: %s\n", vkmix_strerror(e), err);
+        return NULL;
+    }
+    return ctx;
+}
+
+uint32_t tu_context_done(vkmix_context *ctx)
+{
+    uint32_t n = vkmix_context_validation_messages(ctx);
+    vkmix_context_free(ctx);
+    if (n) fprintf(stderr, "validation layer reported %u message(s)\n", n);
+    return n;
+}
+
+int tu_finish(const char *name)
+{
+    if (tu_failures) {
+        fprintf(stderr, "%s: %d check(s) failed\n", name, tu_failures);
+        return 1;
+    }
+    printf("%s: all checks passed\n", name);
+    return 0;
+}

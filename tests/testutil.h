@@ -1,0 +1,55 @@
+/* Small helpers shared by the ctest programs. */
+#ifndef VKMIX_TESTUTIL_H
+#define VKMIX_TESTUTIL_H
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "vkmix.h"
+
+#define TEST_SKIP 77
+
+extern int tu_failures;
+
+/* Record a failure (does not stop the test). */
+#define CHECK(cond, ...)                                                          \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            tu_failures++;                                                        \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                         \
+            fputc('\n', stderr);                                                  \
+        }                                                                         \
+    } while (0)
+
+/* Fail and return from main at once. */
+#define REQUIRE(cond, ...)                                                        \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            fprintf(stderr, "%s:%d: REQUIRE(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                         \
+            fputc('\n', stderr);                                                  \
+            return 1;                                                             \
+        }                                                                         \
+    } while (0)
+
+/* Deterministic PRNG (xorshift64*), fixed seeds in every test. */
+typedef struct { uint64_t s; } tu_rng;
+void tu_rng_seed(tu_rng *r, uint64_t seed);
+uint32_t tu_rng_u32(tu_rng *r);
+float tu_rng_uniform(tu_rng *r);            /* [0, 1) */
+float tu_rng_normal(tu_rng *r);             /* N(0, 1) */
+
+/* Path of a file under ../shared (VKMIX_SHARED_DIR); NULL when it does not exist.
+ * The returned string is malloc'ed. */
+char *tu_shared_path(const char *rel);
+
+/* Create a context with validation on (VKMIX_VALIDATION=1 is set by ctest).
+ * Returns NULL and prints why on failure. */
+vkmix_context *tu_context(void);
+/* Free the context; returns the number of validation messages it saw
+ * (a test must fail when that is non-zero). */
+uint32_t tu_context_done(vkmix_context *ctx);
+
+/* Print the summary and return the exit code for main(). */
+int tu_finish(const char *name);
+#endif
