@@ -55,4 +55,5 @@ set(CMAKE_MAKEFILE_PRODUCTS
 set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/vkmix.dir/DependInfo.cmake"
   "tests/CMakeFiles/vkmix_testutil.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_kvquant.dir/DependInfo.cmake"
   )

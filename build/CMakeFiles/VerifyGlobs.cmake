@@ -6,6 +6,10 @@ cmake_policy(SET CMP0009 NEW)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/shaders/*.comp")
 set(OLD_GLOB
   "/work/main/shaders/copy.comp"
+  "/work/main/shaders/kvq_dequant_k.comp"
+  "/work/main/shaders/kvq_dequant_v.comp"
+  "/work/main/shaders/kvq_quant_k.comp"
+  "/work/main/shaders/kvq_quant_v.comp"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -15,6 +19,7 @@ endif()
 # VKMIX_SHADER_INCLUDES at CMakeLists.txt:35 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/shaders/*.glsl")
 set(OLD_GLOB
+  "/work/main/shaders/kvq.glsl"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -24,9 +29,15 @@ endif()
 # VKMIX_SOURCES at CMakeLists.txt:61 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/src/*.c")
 set(OLD_GLOB
-  "/work/main/src/context_stub.c"
+  "/work/main/src/context.c"
   "/work/main/src/error.c"
   "/work/main/src/half.c"
+  "/work/main/src/kvquant.c"
+  "/work/main/src/kvquant_ref.c"
+  "/work/main/src/pipelines.c"
+  "/work/main/src/vk_buffer.c"
+  "/work/main/src/vk_cmd.c"
+  "/work/main/src/vk_device.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -36,6 +47,7 @@ endif()
 # VKMIX_TEST_SOURCES at tests/CMakeLists.txt:6 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/test_*.c")
 set(OLD_GLOB
+  "/work/main/tests/test_kvquant.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

@@ -1,0 +1,97 @@
+/* GPU KV quantization ops (shaders/kvq_*.comp) and the public round trip. */
+#include "kvquant.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+#include "kvquant_gpu.h"
+
+static uint32_t round_up(uint32_t v, uint32_t m) { return (v + m - 1) / m * m; }
+
+vkmix_error vkm_kvq_quant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, vkm_binding x, vkm_binding codes,
+                                 vkm_binding meta)
+{
+    vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
+    if (e != VKMIX_OK) return e;
+    const vkm_pipeline *p;
+    uint32_t push[4] = { s->n_heads, s->n_tokens, 0, 0 };
+    vkm_binding b[3] = { x, codes, meta };
+    if (s->kind == VKMIX_KV_KEYS) {
+        uint32_t sg = ctx->dev.caps.subgroup_size ? ctx->dev.caps.subgroup_size : 32;
+        uint32_t wg = round_up(s->head_dim, sg);
+        if (wg > 256) wg = 256;
+        uint32_t spec[4] = { wg, s->bits, s->group, s->head_dim };
+        e = vkm_pipe(ctx, VKM_SH_KVQ_QUANT_K, spec, 4, &p);
+        if (e != VKMIX_OK) return e;
+        if (s->n_tokens / s->group)
+            vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push, s->n_tokens / s->group, s->n_heads, 1);
+    } else {
+        uint32_t wg = vkm_default_wg(ctx);
+        uint32_t spec[4] = { wg, s->bits, s->group, s->head_dim };
+        e = vkm_pipe(ctx, VKM_SH_KVQ_QUANT_V, spec, 4, &p);
+        if (e != VKMIX_OK) return e;
+        uint64_t n = (uint64_t)s->n_heads * s->n_tokens * (s->head_dim / s->group);
+        if (n) vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
+    }
+    return VKMIX_OK;
+}
+
+vkmix_error vkm_kvq_dequant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, vkm_binding codes, vkm_binding meta,
+                                   vkm_binding y)
+{
+    vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
+    if (e != VKMIX_OK) return e;
+    const vkm_pipeline *p;
+    uint32_t wg = vkm_default_wg(ctx);
+    uint32_t spec[4] = { wg, s->bits, s->group, s->head_dim };
+    uint32_t push[4] = { s->n_heads, s->n_tokens, 0, 0 };
+    vkm_binding b[3] = { codes, meta, y };
+    uint64_t n;
+    if (s->kind == VKMIX_KV_KEYS) {
+        e = vkm_pipe(ctx, VKM_SH_KVQ_DEQUANT_K, spec, 4, &p);
+        n = (uint64_t)s->n_heads * (s->n_tokens / 32) * s->head_dim;
+    } else {
+        e = vkm_pipe(ctx, VKM_SH_KVQ_DEQUANT_V, spec, 4, &p);
+        n = (uint64_t)s->n_heads * s->n_tokens * s->head_dim;
+    }
+    if (e != VKMIX_OK) return e;
+    if (n) vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
+    return VKMIX_OK;
+}
+
+vkmix_error vkmix_kvq_roundtrip_gpu(vkmix_context *ctx, const vkmix_kvq_shape *s, const uint16_t *x, uint32_t *codes,
+                                    uint32_t *meta, uint16_t *y)
+{
+    if (!ctx || !s || !x) return VKMIX_ERROR_INVALID_ARGUMENT;
+    ctx->err[0] = 0;
+    vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
+    if (e != VKMIX_OK) return e;
+    vkmix_kvq_sizes sz;
+    vkmix_kvq_sizes_for(s, &sz);
+    uint64_t xbytes = (uint64_t)s->n_heads * s->n_tokens * s->head_dim * 2;
+    vkm_device *dev = &ctx->dev;
+    vkm_buffer bx = { 0 }, bc = { 0 }, bm = { 0 }, by = { 0 };
+    if ((e = vkm_buffer_create(dev, &bx, xbytes, VKM_MEM_DEVICE)) != VKMIX_OK) goto done;
+    if ((e = vkm_buffer_create(dev, &bc, sz.code_bytes, VKM_MEM_DEVICE)) != VKMIX_OK) goto done;
+    if ((e = vkm_buffer_create(dev, &bm, sz.meta_bytes, VKM_MEM_DEVICE)) != VKMIX_OK) goto done;
+    if ((e = vkm_buffer_create(dev, &by, xbytes, VKM_MEM_DEVICE)) != VKMIX_OK) goto done;
+    if ((e = vkm_buffer_upload(dev, &bx, 0, x, xbytes)) != VKMIX_OK) goto done;
+    if ((e = vkm_cmd_begin(dev)) != VKMIX_OK) goto done;
+    /* codes of a small value head end in a partial word: start from zeros */
+    dev->vk.vkCmdFillBuffer(dev->cmd, bc.buf, 0, VK_WHOLE_SIZE, 0);
+    vkm_cmd_barrier(dev);
+    if ((e = vkm_kvq_quant_record(ctx, s, VKM_BIND(bx), VKM_BIND(bc), VKM_BIND(bm))) != VKMIX_OK) goto done;
+    vkm_cmd_barrier(dev);
+    if ((e = vkm_kvq_dequant_record(ctx, s, VKM_BIND(bc), VKM_BIND(bm), VKM_BIND(by))) != VKMIX_OK) goto done;
+    if ((e = vkm_cmd_submit(dev)) != VKMIX_OK) goto done;
+    if (codes && (e = vkm_buffer_download(dev, &bc, 0, codes, sz.code_bytes)) != VKMIX_OK) goto done;
+    if (meta && (e = vkm_buffer_download(dev, &bm, 0, meta, sz.meta_bytes)) != VKMIX_OK) goto done;
+    if (y && (e = vkm_buffer_download(dev, &by, 0, y, xbytes)) != VKMIX_OK) goto done;
+done:
+    vkm_buffer_destroy(dev, &bx);
+    vkm_buffer_destroy(dev, &bc);
+    vkm_buffer_destroy(dev, &bm);
+    vkm_buffer_destroy(dev, &by);
+    return e;
+}

@@ -1,0 +1,125 @@
+/* The Vulkan device layer: instance and device, the capability struct, buffers,
+ * command recording and submission. Private to the library. */
+#ifndef VKM_VK_DEVICE_H
+#define VKM_VK_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <volk.h>
+
+#include "vkmix.h"
+
+/* What the device can do, filled once at context creation. Shaders never assume
+ * a subgroup size or a limit: they get these values as specialization constants. */
+typedef struct vkm_caps {
+    char device_name[256];
+    uint32_t vendor_id, device_id, driver_version, api_version;
+    VkPhysicalDeviceType type;
+    /* arithmetic and storage */
+    bool fp16_arith, int8_arith, storage16, storage8, int64, int_dot;
+    /* subgroups */
+    uint32_t subgroup_size, subgroup_min, subgroup_max;
+    bool subgroup_size_control, subgroup_arith, subgroup_shuffle, subgroup_ballot;
+    /* limits */
+    uint32_t max_shared_bytes;           /* maxComputeSharedMemorySize */
+    uint32_t max_wg_invocations;         /* maxComputeWorkGroupInvocations */
+    uint32_t max_wg_count[3];
+    uint64_t max_storage_range;          /* maxStorageBufferRange */
+    uint64_t max_alloc;                  /* maxMemoryAllocationSize */
+    uint32_t storage_align;              /* minStorageBufferOffsetAlignment */
+    uint32_t max_push_constants;
+    float timestamp_period_ns;           /* 0 when the queue cannot time */
+    uint32_t timestamp_valid_bits;
+    /* memory */
+    uint64_t device_local_bytes;         /* largest device-local heap */
+    uint64_t device_local_budget;        /* from VK_EXT_memory_budget when present, else the heap size */
+    bool memory_budget_ext;
+    bool unified_memory;                 /* a device-local heap that is also host-visible covers everything */
+    /* matrix units */
+    bool coopmat_khr, coopmat_nv;
+    bool buffer_device_address;
+    /* named quirks: each one names the hardware it is for */
+    bool quirk_cpu_device;               /* lavapipe / llvmpipe (Mesa, CPU): tiny storage range, slow: tests size down */
+    bool quirk_nvidia;                   /* NVIDIA proprietary: prefers 32-wide subgroups, wide uvec4 loads */
+} vkm_caps;
+
+typedef struct vkm_device {
+    VkInstance instance;
+    VkPhysicalDevice phys;
+    VkDevice device;
+    VkQueue queue;
+    uint32_t queue_family;
+    bool owns_instance, owns_device;
+    struct VolkDeviceTable vk;           /* device-level entry points of this device */
+    VkDebugUtilsMessengerEXT messenger;
+    uint32_t validation_messages;        /* warnings + errors seen by the messenger */
+    VkCommandPool pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkQueryPool timestamps;              /* VKM_MAX_TIMESTAMPS queries */
+    VkPipelineCache pipeline_cache;
+    uint32_t mem_type_device;            /* device-local */
+    uint32_t mem_type_host;              /* host-visible + coherent (staging) */
+    uint32_t mem_type_host_cached;       /* host-visible + cached, for downloads; == mem_type_host when none */
+    vkm_caps caps;
+    char *err;                           /* the owner's error buffer */
+    size_t errlen;
+} vkm_device;
+
+#define VKM_MAX_TIMESTAMPS 64
+
+/* Fills *dev from scratch (own instance and device) or around application handles. */
+vkmix_error vkm_device_create(vkm_device *dev, const vkmix_context_params *p, char *err, size_t errlen);
+void vkm_device_destroy(vkm_device *dev);
+vkmix_error vkm_list_devices(vkmix_device_info *out, uint32_t cap, uint32_t *count, char *err, size_t errlen);
+/* Map a VkResult to a vkmix_error and write `what` into the error buffer. */
+vkmix_error vkm_vk_error(vkm_device *dev, VkResult r, const char *what);
+/* printf-style message into dev's error buffer; returns e. */
+vkmix_error vkm_fail(vkm_device *dev, vkmix_error e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Human readable capabilities. */
+void vkm_caps_describe(const vkm_caps *c, char *buf, size_t n);
+
+/* ------------------------------------------------------------------ buffers */
+typedef enum { VKM_MEM_DEVICE = 0, VKM_MEM_HOST = 1, VKM_MEM_READBACK = 2 } vkm_mem_kind;
+
+typedef struct vkm_buffer {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    uint64_t size;
+    void *mapped;      /* non-NULL for host-visible buffers */
+} vkm_buffer;
+
+vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm_mem_kind kind);
+void vkm_buffer_destroy(vkm_device *dev, vkm_buffer *b);
+/* Copy host data into a device buffer (through a temporary staging buffer) and back. */
+vkmix_error vkm_buffer_upload(vkm_device *dev, vkm_buffer *dst, uint64_t offset, const void *src, uint64_t n);
+vkmix_error vkm_buffer_download(vkm_device *dev, const vkm_buffer *src, uint64_t offset, void *dst, uint64_t n);
+vkmix_error vkm_buffer_fill(vkm_device *dev, vkm_buffer *dst, uint32_t value);
+
+/* ------------------------------------------------------------------ commands */
+/* A binding: a range of a buffer. size VK_WHOLE_SIZE binds to the end. */
+typedef struct vkm_binding { const vkm_buffer *buf; uint64_t offset, size; } vkm_binding;
+#define VKM_BIND(b) ((vkm_binding){ &(b), 0, VK_WHOLE_SIZE })
+#define VKM_BIND_RANGE(b, off, sz) ((vkm_binding){ &(b), (off), (sz) })
+
+struct vkm_pipeline;
+/* Start recording into the device's command buffer. */
+vkmix_error vkm_cmd_begin(vkm_device *dev);
+/* Record one dispatch: push the bindings (push descriptors) and push constants. */
+void vkm_cmd_dispatch(vkm_device *dev, const struct vkm_pipeline *p, const vkm_binding *bindings,
+                      uint32_t n_bindings, const void *push, uint32_t push_size,
+                      uint32_t gx, uint32_t gy, uint32_t gz);
+/* A full compute->compute memory barrier (the next dispatch sees all writes). */
+void vkm_cmd_barrier(vkm_device *dev);
+void vkm_cmd_copy(vkm_device *dev, const vkm_buffer *src, uint64_t so, const vkm_buffer *dst, uint64_t dof, uint64_t n);
+/* Write timestamp `slot` (0 <= slot < VKM_MAX_TIMESTAMPS). Slots used in one
+ * recording are reset by vkm_cmd_begin. */
+void vkm_cmd_timestamp(vkm_device *dev, uint32_t slot);
+/* Submit and wait. */
+vkmix_error vkm_cmd_submit(vkm_device *dev);
+/* After submit: nanoseconds between two timestamp slots. */
+vkmix_error vkm_timestamp_ns(vkm_device *dev, uint32_t from, uint32_t to, double *ns);
+
+#endif
