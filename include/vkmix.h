@@ -191,6 +191,17 @@ vkmix_error vkmix_kvq_quantize_cpu(const vkmix_kvq_shape *shape, const uint16_t 
 vkmix_error vkmix_kvq_dequantize_cpu(const vkmix_kvq_shape *shape, const uint32_t *codes,
                                      const uint32_t *meta, uint16_t *y);
 
+/* Kernel benchmark: times the plain copy kernel, quantize and dequantize on the
+ * context's device with GPU timestamps (median of `reps`, after a warm-up).
+ * Bytes are counted as read + written, once each. */
+typedef struct vkmix_kvq_bench {
+    double copy_ms, copy_bytes;
+    double quant_ms, quant_bytes;
+    double dequant_ms, dequant_bytes;
+} vkmix_kvq_bench;
+vkmix_error vkmix_kvq_bench_run(vkmix_context *ctx, const vkmix_kvq_shape *shape, uint32_t reps,
+                                vkmix_kvq_bench *out);
+
 /* FP16 helpers (IEEE binary16 bit patterns). */
 uint16_t vkmix_f32_to_f16(float f);
 float vkmix_f16_to_f32(uint16_t h);

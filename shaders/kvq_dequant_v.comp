@@ -1,32 +1,42 @@
 #version 450
-// Values: dequantize. One invocation per output element; neighbouring
-// invocations read the same or neighbouring words (coalesced).
+// Values: dequantize. One invocation per 8 consecutive channels of a token:
+// their 8*BITS bits span at most two words; one uvec4 store of 8 FP16 values.
 // in : codes[head][token][WPT], meta[head][token][HEAD_DIM/GROUP]
-// out: y[head][token][HEAD_DIM] fp16
+// out: y[head][token][HEAD_DIM] fp16 (HEAD_DIM % 8 == 0)
+#extension GL_EXT_control_flow_attributes : require
 #extension GL_GOOGLE_include_directive : require
 #include "kvq.glsl"
 layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) readonly buffer C { uint codes[]; };
 layout(std430, binding = 1) readonly buffer M { uint meta[]; };
-layout(std430, binding = 2) writeonly buffer Y { float16_t y[]; };
+layout(std430, binding = 2) writeonly buffer Y { uvec4 y4[]; };
 layout(push_constant) uniform P { uint n_heads; uint n_tokens; uint pad0; uint pad1; } pc;
 
 const uint WPT = (HEAD_DIM * BITS + 31u) / 32u;
 const uint NG = HEAD_DIM / GROUP;
+const uint OCT = HEAD_DIM / 8u;
 
 void main()
 {
-    uint total = pc.n_heads * pc.n_tokens * HEAD_DIM;
+    uint total = pc.n_heads * pc.n_tokens * OCT;
     uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
     for (uint i = gl_GlobalInvocationID.x; i < total; i += stride) {
-        uint d = i % HEAD_DIM;
-        uint ht = i / HEAD_DIM;
-        uint mv = meta[ht * NG + d / GROUP];
-        uint bitpos = d * BITS;
-        uint k = bitpos >> 5u;
+        uint o = i % OCT;
+        uint ht = i / OCT;
+        uint mv = meta[ht * NG + (o * 8u) / GROUP];
+        float s = h2f(mv & 0xffffu), m = h2f(mv >> 16);
+        uint bit0 = o * 8u * BITS;
+        uint k = bit0 >> 5u;
         uint w0 = codes[ht * WPT + k];
         uint w1 = k + 1u < WPT ? codes[ht * WPT + k + 1u] : 0u;
-        uint q = kvq_extract(w0, w1, bitpos & 31u);
-        y[i] = float16_t(float(q) * h2f(mv & 0xffffu) + h2f(mv >> 16));
+        uint off0 = bit0 & 31u;
+        float v[8];
+        [[unroll]] for (uint j = 0u; j < 8u; j++) {
+            uint bp = off0 + j * BITS;               // < 64 + 8*BITS
+            uint q = bp < 32u ? kvq_extract(w0, w1, bp) : ((w1 >> (bp - 32u)) & MAXQ);
+            v[j] = float(q) * s + m;
+        }
+        y4[i] = uvec4(packHalf2x16(vec2(v[0], v[1])), packHalf2x16(vec2(v[2], v[3])),
+                      packHalf2x16(vec2(v[4], v[5])), packHalf2x16(vec2(v[6], v[7])));
     }
 }

@@ -12,7 +12,7 @@ vkmix_error vkm_kvq_check(const vkmix_kvq_shape *s, char *err, size_t errlen)
     const char *why = NULL;
     if (!s) why = "no shape";
     else if (s->bits != 2 && s->bits != 3 && s->bits != 4 && s->bits != 8) why = "bits must be 2, 3, 4 or 8";
-    else if (s->head_dim == 0 || s->head_dim > 1024) why = "head_dim must be 1..1024";
+    else if (s->head_dim == 0 || s->head_dim > 1024 || s->head_dim % 8) why = "head_dim must be a multiple of 8, at most 1024";
     else if (s->kind == VKMIX_KV_KEYS) {
         if (s->group != 32 && s->group != 64 && s->group != 128) why = "key group must be 32, 64 or 128 tokens";
         else if (s->n_tokens % s->group) why = "key token count must be a multiple of the group";

@@ -56,23 +56,26 @@ static int check_bound(const vkmix_kvq_shape *s, const uint16_t *x, const uint32
 
 static void hand_checks(void)
 {
-    /* bits 2, values 0..3 along tokens: scale 1, min 0, codes 0,1,2,3,... */
-    vkmix_kvq_shape s = { VKMIX_KV_KEYS, 2, 32, 1, 1, 32 };
-    uint16_t x[32];
-    for (int t = 0; t < 32; t++) x[t] = vkmix_f32_to_f16((float)(t % 4));
-    uint32_t codes[2], meta[1];
+    /* bits 2, values 0..3 along tokens (every channel of a head_dim-8 head):
+     * scale 1, min 0, codes 0,1,2,3,... Words are channel-minor: codes[w][c]. */
+    vkmix_kvq_shape s = { VKMIX_KV_KEYS, 2, 32, 8, 1, 32 };
+    uint16_t x[32 * 8];
+    for (int t = 0; t < 32; t++)
+        for (int c = 0; c < 8; c++) x[t * 8 + c] = vkmix_f32_to_f16((float)(t % 4));
+    uint32_t codes[2 * 8], meta[8];
     CHECK(vkmix_kvq_quantize_cpu(&s, x, codes, meta) == VKMIX_OK, "quantize");
-    CHECK(meta[0] == ((uint32_t)vkmix_f32_to_f16(1.0f) | ((uint32_t)vkmix_f32_to_f16(0.0f) << 16)), "meta %08x", meta[0]);
-    CHECK(codes[0] == 0xE4E4E4E4u && codes[1] == 0xE4E4E4E4u, "codes %08x %08x", codes[0], codes[1]);
+    CHECK(meta[3] == ((uint32_t)vkmix_f32_to_f16(1.0f) | ((uint32_t)vkmix_f32_to_f16(0.0f) << 16)), "meta %08x", meta[3]);
+    CHECK(codes[0 * 8 + 5] == 0xE4E4E4E4u && codes[1 * 8 + 5] == 0xE4E4E4E4u, "codes %08x %08x", codes[5], codes[13]);
 
     /* bits 3: code of token 10 sits at bits 30..32 and crosses into word 1 */
-    vkmix_kvq_shape s3 = { VKMIX_KV_KEYS, 3, 32, 1, 1, 32 };
-    for (int t = 0; t < 32; t++) x[t] = vkmix_f32_to_f16(t == 10 ? 7.0f : (t == 0 ? 0.0f : 1.0f));
-    uint32_t c3[3];
+    vkmix_kvq_shape s3 = { VKMIX_KV_KEYS, 3, 32, 8, 1, 32 };
+    for (int t = 0; t < 32; t++)
+        for (int c = 0; c < 8; c++) x[t * 8 + c] = vkmix_f32_to_f16(t == 10 ? 7.0f : (t == 0 ? 0.0f : 1.0f));
+    uint32_t c3[3 * 8];
     CHECK(vkmix_kvq_quantize_cpu(&s3, x, c3, meta) == VKMIX_OK, "quantize 3-bit");
     /* scale = 7/7 = 1, token 10 -> code 7 = bits 30,31 of word 0 and bit 0 of word 1 */
-    CHECK((c3[0] >> 30) == 3u && (c3[1] & 1u) == 1u, "3-bit crossing %08x %08x", c3[0], c3[1]);
-    CHECK(((c3[0] >> 3) & 7u) == 1u && (c3[0] & 7u) == 0u, "3-bit codes t0/t1 %08x", c3[0]);
+    CHECK((c3[0 * 8 + 2] >> 30) == 3u && (c3[1 * 8 + 2] & 1u) == 1u, "3-bit crossing %08x %08x", c3[2], c3[10]);
+    CHECK(((c3[2] >> 3) & 7u) == 1u && (c3[2] & 7u) == 0u, "3-bit codes t0/t1 %08x", c3[2]);
 
     /* constant group: exact reconstruction, scale 0 */
     vkmix_kvq_shape sv = { VKMIX_KV_VALUES, 4, 8, 8, 1, 1 };
@@ -93,8 +96,10 @@ static void hand_checks(void)
 
     /* bad shapes */
     vkmix_kvq_shape bad = { VKMIX_KV_KEYS, 5, 32, 8, 1, 32 };
+    vkmix_kvq_shape bad_d = { VKMIX_KV_VALUES, 2, 12, 12, 1, 3 };
     vkmix_kvq_sizes sz;
     CHECK(vkmix_kvq_sizes_for(&bad, &sz) == VKMIX_ERROR_INVALID_ARGUMENT, "bits 5 rejected");
+    CHECK(vkmix_kvq_sizes_for(&bad_d, &sz) == VKMIX_ERROR_INVALID_ARGUMENT, "head_dim 12 rejected");
     bad.bits = 2; bad.n_tokens = 33;
     CHECK(vkmix_kvq_sizes_for(&bad, &sz) == VKMIX_ERROR_INVALID_ARGUMENT, "partial key block rejected");
     vkmix_kvq_shape badv = { VKMIX_KV_VALUES, 2, 32, 80, 1, 3 };

@@ -54,6 +54,9 @@ set(CMAKE_MAKEFILE_PRODUCTS
 # Dependency information for all targets:
 set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/vkmix.dir/DependInfo.cmake"
+  "CMakeFiles/vkmix-bench.dir/DependInfo.cmake"
   "tests/CMakeFiles/vkmix_testutil.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_context.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_external_device.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_kvquant.dir/DependInfo.cmake"
   )

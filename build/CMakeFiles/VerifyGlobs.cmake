@@ -29,6 +29,7 @@ endif()
 # VKMIX_SOURCES at CMakeLists.txt:61 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/src/*.c")
 set(OLD_GLOB
+  "/work/main/src/bench_kvq.c"
   "/work/main/src/context.c"
   "/work/main/src/error.c"
   "/work/main/src/half.c"
@@ -47,6 +48,8 @@ endif()
 # VKMIX_TEST_SOURCES at tests/CMakeLists.txt:6 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/test_*.c")
 set(OLD_GLOB
+  "/work/main/tests/test_context.c"
+  "/work/main/tests/test_external_device.c"
   "/work/main/tests/test_kvquant.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
@@ -57,6 +60,7 @@ endif()
 # VKMIX_TOOLS at CMakeLists.txt:73 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tools/*.c")
 set(OLD_GLOB
+  "/work/main/tools/vkmix-bench.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

@@ -13,6 +13,7 @@ set(CMAKE_DEPENDS_DEPENDENCY_FILES
   "/work/main/build/spv/kvq_dequant_v_spv.c" "CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.o" "gcc" "CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.o.d"
   "/work/main/build/spv/kvq_quant_k_spv.c" "CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.o" "gcc" "CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.o.d"
   "/work/main/build/spv/kvq_quant_v_spv.c" "CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o" "gcc" "CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o.d"
+  "/work/main/src/bench_kvq.c" "CMakeFiles/vkmix.dir/src/bench_kvq.c.o" "gcc" "CMakeFiles/vkmix.dir/src/bench_kvq.c.o.d"
   "/work/main/src/context.c" "CMakeFiles/vkmix.dir/src/context.c.o" "gcc" "CMakeFiles/vkmix.dir/src/context.c.o.d"
   "/work/main/src/error.c" "CMakeFiles/vkmix.dir/src/error.c.o" "gcc" "CMakeFiles/vkmix.dir/src/error.c.o.d"
   "/work/main/src/half.c" "CMakeFiles/vkmix.dir/src/half.c.o" "gcc" "CMakeFiles/vkmix.dir/src/half.c.o.d"

@@ -104,10 +104,24 @@ spv/kvq_quant_v_spv.c: /work/main/cmake/embed_spirv.cmake
 	/usr/bin/glslangValidator -V --target-env vulkan1.2 -I/work/main/shaders -o /work/main/build/spv/kvq_quant_v.spv /work/main/shaders/kvq_quant_v.comp
 	/usr/bin/cmake -DIN=/work/main/build/spv/kvq_quant_v.spv -DOUT=/work/main/build/spv/kvq_quant_v_spv.c -DNAME=kvq_quant_v -P /work/main/cmake/embed_spirv.cmake
 
+CMakeFiles/vkmix.dir/src/bench_kvq.c.o: CMakeFiles/vkmix.dir/flags.make
+CMakeFiles/vkmix.dir/src/bench_kvq.c.o: /work/main/src/bench_kvq.c
+CMakeFiles/vkmix.dir/src/bench_kvq.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building C object CMakeFiles/vkmix.dir/src/bench_kvq.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/src/bench_kvq.c.o -MF CMakeFiles/vkmix.dir/src/bench_kvq.c.o.d -o CMakeFiles/vkmix.dir/src/bench_kvq.c.o -c /work/main/src/bench_kvq.c
+
+CMakeFiles/vkmix.dir/src/bench_kvq.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/vkmix.dir/src/bench_kvq.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/bench_kvq.c > CMakeFiles/vkmix.dir/src/bench_kvq.c.i
+
+CMakeFiles/vkmix.dir/src/bench_kvq.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/vkmix.dir/src/bench_kvq.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/bench_kvq.c -o CMakeFiles/vkmix.dir/src/bench_kvq.c.s
+
 CMakeFiles/vkmix.dir/src/context.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/src/context.c.o: /work/main/src/context.c
 CMakeFiles/vkmix.dir/src/context.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building C object CMakeFiles/vkmix.dir/src/context.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Building C object CMakeFiles/vkmix.dir/src/context.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/src/context.c.o -MF CMakeFiles/vkmix.dir/src/context.c.o.d -o CMakeFiles/vkmix.dir/src/context.c.o -c /work/main/src/context.c
 
 CMakeFiles/vkmix.dir/src/context.c.i: cmake_force
@@ -121,7 +135,7 @@ CMakeFiles/vkmix.dir/src/context.c.s: cmake_force
 CMakeFiles/vkmix.dir/src/error.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/src/error.c.o: /work/main/src/error.c
 CMakeFiles/vkmix.dir/src/error.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Building C object CMakeFiles/vkmix.dir/src/error.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building C object CMakeFiles/vkmix.dir/src/error.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/src/error.c.o -MF CMakeFiles/vkmix.dir/src/error.c.o.d -o CMakeFiles/vkmix.dir/src/error.c.o -c /work/main/src/error.c
 
 CMakeFiles/vkmix.dir/src/error.c.i: cmake_force
@@ -135,7 +149,7 @@ CMakeFiles/vkmix.dir/src/error.c.s: cmake_force
 CMakeFiles/vkmix.dir/src/half.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/src/half.c.o: /work/main/src/half.c
 CMakeFiles/vkmix.dir/src/half.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building C object CMakeFiles/vkmix.dir/src/half.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building C object CMakeFiles/vkmix.dir/src/half.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/src/half.c.o -MF CMakeFiles/vkmix.dir/src/half.c.o.d -o CMakeFiles/vkmix.dir/src/half.c.o -c /work/main/src/half.c
 
 CMakeFiles/vkmix.dir/src/half.c.i: cmake_force
@@ -149,7 +163,7 @@ CMakeFiles/vkmix.dir/src/half.c.s: cmake_force
 CMakeFiles/vkmix.dir/src/kvquant.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/src/kvquant.c.o: /work/main/src/kvquant.c
 CMakeFiles/vkmix.dir/src/kvquant.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building C object CMakeFiles/vkmix.dir/src/kvquant.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_10) "Building C object CMakeFiles/vkmix.dir/src/kvquant.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/src/kvquant.c.o -MF CMakeFiles/vkmix.dir/src/kvquant.c.o.d -o CMakeFiles/vkmix.dir/src/kvquant.c.o -c /work/main/src/kvquant.c
 
 CMakeFiles/vkmix.dir/src/kvquant.c.i: cmake_force
@@ -163,7 +177,7 @@ CMakeFiles/vkmix.dir/src/kvquant.c.s: cmake_force
 CMakeFiles/vkmix.dir/src/kvquant_ref.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/src/kvquant_ref.c.o: /work/main/src/kvquant_ref.c
 CMakeFiles/vkmix.dir/src/kvquant_ref.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_10) "Building C object CMakeFiles/vkmix.dir/src/kvquant_ref.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_11) "Building C object CMakeFiles/vkmix.dir/src/kvquant_ref.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/src/kvquant_ref.c.o -MF CMakeFiles/vkmix.dir/src/kvquant_ref.c.o.d -o CMakeFiles/vkmix.dir/src/kvquant_ref.c.o -c /work/main/src/kvquant_ref.c
 
 CMakeFiles/vkmix.dir/src/kvquant_ref.c.i: cmake_force
@@ -177,7 +191,7 @@ CMakeFiles/vkmix.dir/src/kvquant_ref.c.s: cmake_force
 CMakeFiles/vkmix.dir/src/pipelines.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/src/pipelines.c.o: /work/main/src/pipelines.c
 CMakeFiles/vkmix.dir/src/pipelines.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_11) "Building C object CMakeFiles/vkmix.dir/src/pipelines.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_12) "Building C object CMakeFiles/vkmix.dir/src/pipelines.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/src/pipelines.c.o -MF CMakeFiles/vkmix.dir/src/pipelines.c.o.d -o CMakeFiles/vkmix.dir/src/pipelines.c.o -c /work/main/src/pipelines.c
 
 CMakeFiles/vkmix.dir/src/pipelines.c.i: cmake_force
@@ -191,7 +205,7 @@ CMakeFiles/vkmix.dir/src/pipelines.c.s: cmake_force
 CMakeFiles/vkmix.dir/src/vk_buffer.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/src/vk_buffer.c.o: /work/main/src/vk_buffer.c
 CMakeFiles/vkmix.dir/src/vk_buffer.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_12) "Building C object CMakeFiles/vkmix.dir/src/vk_buffer.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_13) "Building C object CMakeFiles/vkmix.dir/src/vk_buffer.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/src/vk_buffer.c.o -MF CMakeFiles/vkmix.dir/src/vk_buffer.c.o.d -o CMakeFiles/vkmix.dir/src/vk_buffer.c.o -c /work/main/src/vk_buffer.c
 
 CMakeFiles/vkmix.dir/src/vk_buffer.c.i: cmake_force
@@ -205,7 +219,7 @@ CMakeFiles/vkmix.dir/src/vk_buffer.c.s: cmake_force
 CMakeFiles/vkmix.dir/src/vk_cmd.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/src/vk_cmd.c.o: /work/main/src/vk_cmd.c
 CMakeFiles/vkmix.dir/src/vk_cmd.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_13) "Building C object CMakeFiles/vkmix.dir/src/vk_cmd.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_14) "Building C object CMakeFiles/vkmix.dir/src/vk_cmd.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/src/vk_cmd.c.o -MF CMakeFiles/vkmix.dir/src/vk_cmd.c.o.d -o CMakeFiles/vkmix.dir/src/vk_cmd.c.o -c /work/main/src/vk_cmd.c
 
 CMakeFiles/vkmix.dir/src/vk_cmd.c.i: cmake_force
@@ -219,7 +233,7 @@ CMakeFiles/vkmix.dir/src/vk_cmd.c.s: cmake_force
 CMakeFiles/vkmix.dir/src/vk_device.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/src/vk_device.c.o: /work/main/src/vk_device.c
 CMakeFiles/vkmix.dir/src/vk_device.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_14) "Building C object CMakeFiles/vkmix.dir/src/vk_device.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_15) "Building C object CMakeFiles/vkmix.dir/src/vk_device.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/src/vk_device.c.o -MF CMakeFiles/vkmix.dir/src/vk_device.c.o.d -o CMakeFiles/vkmix.dir/src/vk_device.c.o -c /work/main/src/vk_device.c
 
 CMakeFiles/vkmix.dir/src/vk_device.c.i: cmake_force
@@ -233,7 +247,7 @@ CMakeFiles/vkmix.dir/src/vk_device.c.s: cmake_force
 CMakeFiles/vkmix.dir/spv/copy_spv.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/spv/copy_spv.c.o: spv/copy_spv.c
 CMakeFiles/vkmix.dir/spv/copy_spv.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_15) "Building C object CMakeFiles/vkmix.dir/spv/copy_spv.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_16) "Building C object CMakeFiles/vkmix.dir/spv/copy_spv.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/spv/copy_spv.c.o -MF CMakeFiles/vkmix.dir/spv/copy_spv.c.o.d -o CMakeFiles/vkmix.dir/spv/copy_spv.c.o -c /work/main/build/spv/copy_spv.c
 
 CMakeFiles/vkmix.dir/spv/copy_spv.c.i: cmake_force
@@ -247,7 +261,7 @@ CMakeFiles/vkmix.dir/spv/copy_spv.c.s: cmake_force
 CMakeFiles/vkmix.dir/spv/kvq_dequant_k_spv.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/spv/kvq_dequant_k_spv.c.o: spv/kvq_dequant_k_spv.c
 CMakeFiles/vkmix.dir/spv/kvq_dequant_k_spv.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_16) "Building C object CMakeFiles/vkmix.dir/spv/kvq_dequant_k_spv.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_17) "Building C object CMakeFiles/vkmix.dir/spv/kvq_dequant_k_spv.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/spv/kvq_dequant_k_spv.c.o -MF CMakeFiles/vkmix.dir/spv/kvq_dequant_k_spv.c.o.d -o CMakeFiles/vkmix.dir/spv/kvq_dequant_k_spv.c.o -c /work/main/build/spv/kvq_dequant_k_spv.c
 
 CMakeFiles/vkmix.dir/spv/kvq_dequant_k_spv.c.i: cmake_force
@@ -261,7 +275,7 @@ CMakeFiles/vkmix.dir/spv/kvq_dequant_k_spv.c.s: cmake_force
 CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.o: spv/kvq_dequant_v_spv.c
 CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_17) "Building C object CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_18) "Building C object CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.o -MF CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.o.d -o CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.o -c /work/main/build/spv/kvq_dequant_v_spv.c
 
 CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.i: cmake_force
@@ -275,7 +289,7 @@ CMakeFiles/vkmix.dir/spv/kvq_dequant_v_spv.c.s: cmake_force
 CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.o: spv/kvq_quant_k_spv.c
 CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_18) "Building C object CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_19) "Building C object CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.o -MF CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.o.d -o CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.o -c /work/main/build/spv/kvq_quant_k_spv.c
 
 CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.i: cmake_force
@@ -289,7 +303,7 @@ CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.s: cmake_force
 CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o: spv/kvq_quant_v_spv.c
 CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_19) "Building C object CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_20) "Building C object CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o -MF CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o.d -o CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o -c /work/main/build/spv/kvq_quant_v_spv.c
 
 CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.i: cmake_force
@@ -303,7 +317,7 @@ CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.s: cmake_force
 CMakeFiles/vkmix.dir/usr/include/volk.c.o: CMakeFiles/vkmix.dir/flags.make
 CMakeFiles/vkmix.dir/usr/include/volk.c.o: /usr/include/volk.c
 CMakeFiles/vkmix.dir/usr/include/volk.c.o: CMakeFiles/vkmix.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_20) "Building C object CMakeFiles/vkmix.dir/usr/include/volk.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_21) "Building C object CMakeFiles/vkmix.dir/usr/include/volk.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -w -MD -MT CMakeFiles/vkmix.dir/usr/include/volk.c.o -MF CMakeFiles/vkmix.dir/usr/include/volk.c.o.d -o CMakeFiles/vkmix.dir/usr/include/volk.c.o -c /usr/include/volk.c
 
 CMakeFiles/vkmix.dir/usr/include/volk.c.i: cmake_force
@@ -316,6 +330,7 @@ CMakeFiles/vkmix.dir/usr/include/volk.c.s: cmake_force
 
 # Object files for target vkmix
 vkmix_OBJECTS = \
+"CMakeFiles/vkmix.dir/src/bench_kvq.c.o" \
 "CMakeFiles/vkmix.dir/src/context.c.o" \
 "CMakeFiles/vkmix.dir/src/error.c.o" \
 "CMakeFiles/vkmix.dir/src/half.c.o" \
@@ -335,6 +350,7 @@ vkmix_OBJECTS = \
 # External object files for target vkmix
 vkmix_EXTERNAL_OBJECTS =
 
+libvkmix.a: CMakeFiles/vkmix.dir/src/bench_kvq.c.o
 libvkmix.a: CMakeFiles/vkmix.dir/src/context.c.o
 libvkmix.a: CMakeFiles/vkmix.dir/src/error.c.o
 libvkmix.a: CMakeFiles/vkmix.dir/src/half.c.o
@@ -352,7 +368,7 @@ libvkmix.a: CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o
 libvkmix.a: CMakeFiles/vkmix.dir/usr/include/volk.c.o
 libvkmix.a: CMakeFiles/vkmix.dir/build.make
 libvkmix.a: CMakeFiles/vkmix.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_21) "Linking C static library libvkmix.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_22) "Linking C static library libvkmix.a"
 	$(CMAKE_COMMAND) -P CMakeFiles/vkmix.dir/cmake_clean_target.cmake
 	$(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/vkmix.dir/link.txt --verbose=$(VERBOSE)
 

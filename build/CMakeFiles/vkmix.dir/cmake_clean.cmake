@@ -9,6 +9,8 @@ file(REMOVE_RECURSE
   "CMakeFiles/vkmix.dir/spv/kvq_quant_k_spv.c.o.d"
   "CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o"
   "CMakeFiles/vkmix.dir/spv/kvq_quant_v_spv.c.o.d"
+  "CMakeFiles/vkmix.dir/src/bench_kvq.c.o"
+  "CMakeFiles/vkmix.dir/src/bench_kvq.c.o.d"
   "CMakeFiles/vkmix.dir/src/context.c.o"
   "CMakeFiles/vkmix.dir/src/context.c.o.d"
   "CMakeFiles/vkmix.dir/src/error.c.o"

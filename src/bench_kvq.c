@@ -1,0 +1,132 @@
+/* Timing of the KV quantization kernels against a plain copy kernel. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+#include "kvquant.h"
+#include "kvquant_gpu.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Runs `reps` timed repetitions of one kernel (each between two timestamps in
+ * one command buffer) after one warm-up submit; returns the median in ms. */
+typedef vkmix_error (*record_fn)(vkmix_context *ctx, void *user);
+
+static vkmix_error time_kernel(vkmix_context *ctx, record_fn fn, void *user, uint32_t reps, double *ms)
+{
+    vkm_device *dev = &ctx->dev;
+    if (reps > VKM_MAX_TIMESTAMPS - 1) reps = VKM_MAX_TIMESTAMPS - 1;
+    if (reps < 1) reps = 1;
+    vkmix_error e = vkm_cmd_begin(dev);
+    if (e != VKMIX_OK) return e;
+    for (int w = 0; w < 3 && e == VKMIX_OK; w++) { e = fn(ctx, user); vkm_cmd_barrier(dev); }
+    if (e != VKMIX_OK) return e;
+    if ((e = vkm_cmd_submit(dev)) != VKMIX_OK) return e;
+    if ((e = vkm_cmd_begin(dev)) != VKMIX_OK) return e;
+    vkm_cmd_timestamp(dev, 0);
+    for (uint32_t i = 0; i < reps && e == VKMIX_OK; i++) {
+        e = fn(ctx, user);
+        vkm_cmd_barrier(dev);
+        vkm_cmd_timestamp(dev, i + 1);
+    }
+    if (e != VKMIX_OK) return e;
+    if ((e = vkm_cmd_submit(dev)) != VKMIX_OK) return e;
+    double t[VKM_MAX_TIMESTAMPS];
+    for (uint32_t i = 0; i < reps; i++) {
+        if ((e = vkm_timestamp_ns(dev, i, i + 1, &t[i])) != VKMIX_OK) return e;
+        t[i] *= 1e-6;
+    }
+    qsort(t, reps, sizeof t[0], cmp_double);
+    *ms = t[reps / 2];
+    return VKMIX_OK;
+}
+
+typedef struct {
+    const vkmix_kvq_shape *s;
+    vkm_buffer x, codes, meta, y, copy_dst;
+    uint64_t xbytes;
+} bench_bufs;
+
+static vkmix_error rec_copy(vkmix_context *ctx, void *u)
+{
+    bench_bufs *b = u;
+    const vkm_pipeline *p;
+    uint32_t wg = vkm_default_wg(ctx), spec[1] = { wg };
+    vkmix_error e = vkm_pipe(ctx, VKM_SH_COPY, spec, 1, &p);
+    if (e != VKMIX_OK) return e;
+    uint32_t n = (uint32_t)(b->xbytes / 16);
+    vkm_binding bind[2] = { VKM_BIND(b->x), VKM_BIND(b->copy_dst) };
+    /* enough workgroups to fill any GPU, few enough that each loops a little */
+    uint32_t groups = vkm_groups_for(ctx, n / 4 + 1, wg);
+    vkm_cmd_dispatch(&ctx->dev, p, bind, 2, &n, 4, groups, 1, 1);
+    return VKMIX_OK;
+}
+
+static vkmix_error rec_quant(vkmix_context *ctx, void *u)
+{
+    bench_bufs *b = u;
+    return vkm_kvq_quant_record(ctx, b->s, VKM_BIND(b->x), VKM_BIND(b->codes), VKM_BIND(b->meta));
+}
+
+static vkmix_error rec_dequant(vkmix_context *ctx, void *u)
+{
+    bench_bufs *b = u;
+    return vkm_kvq_dequant_record(ctx, b->s, VKM_BIND(b->codes), VKM_BIND(b->meta), VKM_BIND(b->y));
+}
+
+vkmix_error vkmix_kvq_bench_run(vkmix_context *ctx, const vkmix_kvq_shape *s, uint32_t reps, vkmix_kvq_bench *out)
+{
+    if (!ctx || !s || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof *out);
+    ctx->err[0] = 0;
+    vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
+    if (e != VKMIX_OK) return e;
+    if (!ctx->dev.timestamps)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "the device's queue has no timestamps");
+    vkmix_kvq_sizes sz;
+    vkmix_kvq_sizes_for(s, &sz);
+    bench_bufs b;
+    memset(&b, 0, sizeof b);
+    b.s = s;
+    b.xbytes = (uint64_t)s->n_heads * s->n_tokens * s->head_dim * 2;
+    if (b.xbytes > ctx->dev.caps.max_storage_range)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
+                        "benchmark tensor of %llu MiB exceeds maxStorageBufferRange (%llu MiB)",
+                        (unsigned long long)(b.xbytes >> 20), (unsigned long long)(ctx->dev.caps.max_storage_range >> 20));
+    vkm_device *dev = &ctx->dev;
+    if ((e = vkm_buffer_create(dev, &b.x, b.xbytes, VKM_MEM_DEVICE)) != VKMIX_OK) goto done;
+    if ((e = vkm_buffer_create(dev, &b.y, b.xbytes, VKM_MEM_DEVICE)) != VKMIX_OK) goto done;
+    if ((e = vkm_buffer_create(dev, &b.copy_dst, b.xbytes, VKM_MEM_DEVICE)) != VKMIX_OK) goto done;
+    if ((e = vkm_buffer_create(dev, &b.codes, sz.code_bytes, VKM_MEM_DEVICE)) != VKMIX_OK) goto done;
+    if ((e = vkm_buffer_create(dev, &b.meta, sz.meta_bytes, VKM_MEM_DEVICE)) != VKMIX_OK) goto done;
+    {
+        /* random FP16 data (not zeros: zeros can run faster than real data) */
+        uint16_t *h = malloc(b.xbytes);
+        if (!h) { e = VKMIX_ERROR_OUT_OF_HOST_MEMORY; goto done; }
+        uint64_t st = 0x9E3779B97F4A7C15ull;
+        for (uint64_t i = 0; i < b.xbytes / 2; i++) {
+            st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+            h[i] = vkmix_f32_to_f16(((float)(st >> 40) / 16777216.0f - 0.5f) * 4.0f);
+        }
+        e = vkm_buffer_upload(dev, &b.x, 0, h, b.xbytes);
+        free(h);
+        if (e != VKMIX_OK) goto done;
+    }
+    if ((e = time_kernel(ctx, rec_copy, &b, reps, &out->copy_ms)) != VKMIX_OK) goto done;
+    if ((e = time_kernel(ctx, rec_quant, &b, reps, &out->quant_ms)) != VKMIX_OK) goto done;
+    if ((e = time_kernel(ctx, rec_dequant, &b, reps, &out->dequant_ms)) != VKMIX_OK) goto done;
+    out->copy_bytes = 2.0 * (double)(b.xbytes / 16 * 16);
+    out->quant_bytes = (double)b.xbytes + (double)sz.code_bytes + (double)sz.meta_bytes;
+    out->dequant_bytes = out->quant_bytes;
+done:
+    vkm_buffer_destroy(dev, &b.x);
+    vkm_buffer_destroy(dev, &b.y);
+    vkm_buffer_destroy(dev, &b.copy_dst);
+    vkm_buffer_destroy(dev, &b.codes);
+    vkm_buffer_destroy(dev, &b.meta);
+    return e;
+}

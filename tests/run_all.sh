@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: a -Werror build with its ctest suite on
+# lavapipe with the Khronos validation layer on, then the same suite under
+# ASan+UBSan, then a short libFuzzer run of the GGUF reader.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/share/vulkan/icd.d/lvp_icd.x86_64.json}
+
+echo "== build (-Werror) and test"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKMIX_WERROR=ON >/dev/null
+cmake --build build -j"$JOBS"
+ctest --test-dir build --output-on-failure -j"$JOBS"
+
+if [ "${VKMIX_SKIP_ASAN:-0}" != 1 ]; then
+  echo "== build and test under ASan + UBSan"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVKMIX_SANITIZE=ON -DVKMIX_WERROR=ON >/dev/null
+  cmake --build build-asan -j"$JOBS"
+  # Leak checking is off: the Vulkan loader and Mesa keep process-lifetime allocations.
+  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$JOBS"
+fi
+
+if [ "${VKMIX_SKIP_FUZZ:-0}" != 1 ] && [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
+  echo "== fuzz the GGUF reader"
+  tests/fuzz/run.sh "${VKMIX_FUZZ_SECONDS:-60}"
+fi
+echo "== all tests passed"
