@@ -1,3 +1,0 @@
-file(REMOVE_RECURSE
-  "libvkmix_testutil.a"
-)
