@@ -1,52 +1,53 @@
 #version 450
-// Keys: dequantize. One invocation per (8 channels, chunk of 32 tokens): it
-// reads the BITS words of each of its 8 channels with uvec4 loads (coalesced
-// across invocations) and writes 32 rows of 8 FP16 values as uvec4 stores.
+// Keys: dequantize. One invocation per (8 channels, 8 tokens): the 8 tokens'
+// codes of one channel span at most two words, read for 8 channels with uvec4
+// loads (coalesced across invocations); 8 rows of 8 FP16 values are written
+// as uvec4 stores.
 // in : codes[head][block][GROUP*BITS/32][HEAD_DIM], meta[head][block][HEAD_DIM]
 // out: y[head][token][HEAD_DIM] fp16 (HEAD_DIM % 8 == 0)
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_GOOGLE_include_directive : require
 #include "kvq.glsl"
 layout(local_size_x_id = 0) in;
-layout(std430, binding = 0) readonly buffer C { uvec4 codes4[]; };
-layout(std430, binding = 1) readonly buffer M { uvec4 meta4[]; };
-layout(std430, binding = 2) writeonly buffer Y { uvec4 y4[]; };
+layout(std430, binding = 0) restrict readonly buffer C { uvec4 codes4[]; };
+layout(std430, binding = 1) restrict readonly buffer M { uvec4 meta4[]; };
+layout(std430, binding = 2) restrict writeonly buffer Y { uvec4 y4[]; };
 layout(push_constant) uniform P { uint n_heads; uint n_tokens; uint pad0; uint pad1; } pc;
 
-const uint WPC = GROUP * BITS / 32u;
-const uint CHUNKS = GROUP / 32u;
+const uint WPC = GROUP * BITS / 32u;   // words per channel in a block
+const uint SUBS = GROUP / 8u;          // runs of 8 tokens in a block
 const uint OCT = HEAD_DIM / 8u;
 
 void main()
 {
     uint n_blocks = pc.n_tokens / GROUP;
-    uint total = pc.n_heads * n_blocks * CHUNKS * OCT;
+    uint total = pc.n_heads * n_blocks * SUBS * OCT;
     uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
     for (uint i = gl_GlobalInvocationID.x; i < total; i += stride) {
         uint o = i % OCT;
         uint r = i / OCT;
-        uint chunk = r % CHUNKS;
-        uint hb = r / CHUNKS;                       // head * n_blocks + block
+        uint sub = r % SUBS;
+        uint hb = r / SUBS;                         // head * n_blocks + block
         uint mi = (hb * HEAD_DIM + o * 8u) / 4u;
         uvec4 ma = meta4[mi], mb = meta4[mi + 1u];
         uint mv[8] = uint[8](ma.x, ma.y, ma.z, ma.w, mb.x, mb.y, mb.z, mb.w);
-        float s[8], m[8];
-        [[unroll]] for (uint j = 0u; j < 8u; j++) { s[j] = h2f(mv[j] & 0xffffu); m[j] = h2f(mv[j] >> 16); }
-        uint w[8][8];                               // [word k][channel j]
-        uint cb = (hb * WPC * HEAD_DIM + chunk * BITS * HEAD_DIM + o * 8u) / 4u;
-        [[unroll]] for (uint k = 0u; k < BITS; k++) {
-            uvec4 a = codes4[cb + k * OCT * 2u], b = codes4[cb + k * OCT * 2u + 1u];
-            w[k][0] = a.x; w[k][1] = a.y; w[k][2] = a.z; w[k][3] = a.w;
-            w[k][4] = b.x; w[k][5] = b.y; w[k][6] = b.z; w[k][7] = b.w;
-        }
-        uint t0 = (hb % n_blocks) * GROUP + chunk * 32u;
+        uint bit0 = sub * 8u * BITS;
+        uint k0 = bit0 >> 5u, off0 = bit0 & 31u;
+        uint k1 = min(k0 + 1u, WPC - 1u);
+        uint cb = (hb * WPC * HEAD_DIM + o * 8u) / 4u;
+        uvec4 a0 = codes4[cb + k0 * OCT * 2u], a1 = codes4[cb + k0 * OCT * 2u + 1u];
+        uvec4 b0 = codes4[cb + k1 * OCT * 2u], b1 = codes4[cb + k1 * OCT * 2u + 1u];
+        uint w0[8] = uint[8](a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w);
+        uint w1[8] = uint[8](b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w);
+        uint t0 = (hb % n_blocks) * GROUP + sub * 8u;
         uint ybase = (((hb / n_blocks) * pc.n_tokens + t0) * HEAD_DIM + o * 8u) / 8u;
-        [[unroll]] for (uint t = 0u; t < 32u; t++) {
-            const uint bitpos = t * BITS, k = bitpos >> 5u, off = bitpos & 31u;
-            const uint k1 = min(k + 1u, BITS - 1u);
+        [[unroll]] for (uint t = 0u; t < 8u; t++) {
+            uint bp = off0 + t * BITS;               // < 32 + 8*BITS
             float v[8];
-            [[unroll]] for (uint j = 0u; j < 8u; j++)
-                v[j] = float(kvq_extract(w[k][j], w[k1][j], off)) * s[j] + m[j];
+            [[unroll]] for (uint j = 0u; j < 8u; j++) {
+                uint q = bp < 32u ? kvq_extract(w0[j], w1[j], bp) : ((w1[j] >> (bp - 32u)) & MAXQ);
+                v[j] = float(q) * h2f(mv[j] & 0xffffu) + h2f(mv[j] >> 16);
+            }
             y4[ybase + t * OCT] = uvec4(packHalf2x16(vec2(v[0], v[1])), packHalf2x16(vec2(v[2], v[3])),
                                         packHalf2x16(vec2(v[4], v[5])), packHalf2x16(vec2(v[6], v[7])));
         }

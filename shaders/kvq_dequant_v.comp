@@ -7,9 +7,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "kvq.glsl"
 layout(local_size_x_id = 0) in;
-layout(std430, binding = 0) readonly buffer C { uint codes[]; };
-layout(std430, binding = 1) readonly buffer M { uint meta[]; };
-layout(std430, binding = 2) writeonly buffer Y { uvec4 y4[]; };
+layout(std430, binding = 0) restrict readonly buffer C { uint codes[]; };
+layout(std430, binding = 1) restrict readonly buffer M { uint meta[]; };
+layout(std430, binding = 2) restrict writeonly buffer Y { uvec4 y4[]; };
 layout(push_constant) uniform P { uint n_heads; uint n_tokens; uint pad0; uint pad1; } pc;
 
 const uint WPT = (HEAD_DIM * BITS + 31u) / 32u;

@@ -6,9 +6,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "kvq.glsl"
 layout(local_size_x_id = 0) in;
-layout(std430, binding = 0) readonly buffer X { float16_t x[]; };
-layout(std430, binding = 1) writeonly buffer C { uint codes[]; };
-layout(std430, binding = 2) writeonly buffer M { uint meta[]; };
+layout(std430, binding = 0) restrict readonly buffer X { float16_t x[]; };
+layout(std430, binding = 1) restrict writeonly buffer C { uint codes[]; };
+layout(std430, binding = 2) restrict writeonly buffer M { uint meta[]; };
 layout(push_constant) uniform P { uint n_heads; uint n_tokens; uint token0; uint pad; } pc;
 
 const uint WPC = GROUP * BITS / 32u;   // words per channel per block

@@ -60,8 +60,8 @@ static vkmix_error rec_copy(vkmix_context *ctx, void *u)
     if (e != VKMIX_OK) return e;
     uint32_t n = (uint32_t)(b->xbytes / 16);
     vkm_binding bind[2] = { VKM_BIND(b->x), VKM_BIND(b->copy_dst) };
-    /* enough workgroups to fill any GPU, few enough that each loops a little */
-    uint32_t groups = vkm_groups_for(ctx, n / 4 + 1, wg);
+    /* one uvec4 per invocation */
+    uint32_t groups = vkm_groups_for(ctx, n, wg);
     vkm_cmd_dispatch(&ctx->dev, p, bind, 2, &n, 4, groups, 1, 1);
     return VKMIX_OK;
 }

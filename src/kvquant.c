@@ -50,7 +50,7 @@ vkmix_error vkm_kvq_dequant_record(vkmix_context *ctx, const vkmix_kvq_shape *s,
     uint64_t n;
     if (s->kind == VKMIX_KV_KEYS) {
         e = vkm_pipe(ctx, VKM_SH_KVQ_DEQUANT_K, spec, 4, &p);
-        n = (uint64_t)s->n_heads * (s->n_tokens / 32) * (s->head_dim / 8);
+        n = (uint64_t)s->n_heads * (s->n_tokens / 8) * (s->head_dim / 8);
     } else {
         e = vkm_pipe(ctx, VKM_SH_KVQ_DEQUANT_V, spec, 4, &p);
         n = (uint64_t)s->n_heads * s->n_tokens * (s->head_dim / 8);
