@@ -6,6 +6,8 @@
 #include "ref_model.h"
 #include "testutil.h"
 
+#define PI 3.14159265358979323846
+
 static int close_to(double a, double b, double tol) { return fabs(a - b) <= tol * (1.0 + fabs(b)); }
 
 /* ------------------------------------------------------------------ ops */
@@ -83,7 +85,7 @@ static void test_rope(void)
 static double llama3_freq(double theta, int i, int head_dim, double factor, double low, double high, double orig)
 {
     double freq = 1.0 / pow(theta, (double)(2 * i) / head_dim);
-    double wavelen = 2 * M_PI / freq;
+    double wavelen = 2 * PI / freq;
     if (wavelen < orig / high) return freq;
     if (wavelen > orig / low) return freq / factor;
     double smooth = (orig / wavelen - low) / (high - low);
@@ -120,7 +122,7 @@ static void test_rope_llama3(void)
     hp.rope_orig_ctx = 64;
     float g[4];
     vkm_ref_rope_freqs(&hp, g);
-    double sm = (64.0 / (2 * M_PI / 0.1) - 1.0) / 3.0;
+    double sm = (64.0 / (2 * PI / 0.1) - 1.0) / 3.0;
     CHECK(close_to(g[0], 1.0, 1e-6), "llama3 hand 0: %g", g[0]);
     CHECK(close_to(g[1], (1 - sm) * 0.1 / 8 + sm * 0.1, 1e-5), "llama3 hand 1: %g", g[1]);
     CHECK(close_to(g[2], 0.01 / 8, 1e-5), "llama3 hand 2: %g", g[2]);
