@@ -32,7 +32,7 @@ typedef struct grad_ws {
     const vkm_ref_weights *w;
     const int32_t *tokens;       /* [n_seq][T] */
     uint32_t n_seq, T, first_seq, seq_step;
-    float inv_count;             /* 1 / (number of labels in the whole batch) */
+    double inv_count;            /* 1 / (number of labels in the whole batch) */
     const float *freqs;          /* [head_dim/2] */
 
     /* forward activations, position-major within each layer */
@@ -215,7 +215,7 @@ static void seq_loss_backward(grad_ws *ws, const int32_t *toks, uint32_t n)
         ws->loss += ((double)max + log(sum) - z[label]) * ws->inv_count;
         for (uint32_t i = 0; i < V; i++) {
             float p = (float)(exp((double)z[i] - max) / sum);
-            z[i] = (p - (i == (uint32_t)label ? 1.0f : 0.0f)) * ws->inv_count;
+            z[i] = (p - (i == (uint32_t)label ? 1.0f : 0.0f)) * (float)ws->inv_count;
         }
         /* through the output projection and the final norm */
         memset(ws->dh, 0, D * sizeof(float));
@@ -333,8 +333,9 @@ static void layer_backward(grad_ws *ws, uint32_t l, uint32_t n)
     }
 }
 
-/* Number of positions of sequence s that predict a label (trailing padding cut off). */
-static uint32_t seq_len(const int32_t *toks, uint32_t T)
+/* Number of positions of one sequence that predict a label: the sequence ends
+ * at its first negative token (trailing padding), and its last token predicts nothing. */
+static uint32_t n_predicted(const int32_t *toks, uint32_t T)
 {
     uint32_t len = 0;
     while (len < T && toks[len] >= 0) len++;
@@ -346,7 +347,7 @@ static void *worker(void *arg)
     grad_ws *ws = arg;
     for (uint32_t s = ws->first_seq; s < ws->n_seq; s += ws->seq_step) {
         const int32_t *toks = ws->tokens + (size_t)s * ws->T;
-        const uint32_t n = seq_len(toks, ws->T);
+        const uint32_t n = n_predicted(toks, ws->T);
         if (n == 0) continue;
         seq_forward(ws, toks, n);
         seq_loss_backward(ws, toks, n);
@@ -380,7 +381,7 @@ vkmix_error vkm_ref_grad_kv(const vkm_ref_weights *w, const int32_t *tokens, uin
     uint64_t count = 0;
     for (uint32_t s = 0; s < n_seq; s++) {
         const int32_t *toks = tokens + (size_t)s * T;
-        const uint32_t n = seq_len(toks, T);
+        const uint32_t n = n_predicted(toks, T);
         for (uint32_t t = 0; t < T; t++) {
             if (toks[t] >= 0 && (uint32_t)toks[t] >= hp->n_vocab) return VKMIX_ERROR_INVALID_ARGUMENT;
             if (toks[t] >= 0 && t > 0 && toks[t - 1] < 0) return VKMIX_ERROR_INVALID_ARGUMENT; /* padding is trailing */
@@ -388,6 +389,13 @@ vkmix_error vkm_ref_grad_kv(const vkm_ref_weights *w, const int32_t *tokens, uin
         count += n;
     }
     if (count == 0) return VKMIX_ERROR_INVALID_ARGUMENT;
+
+    /* the activations of one sequence: n_layer * (T-1) rows of the widest vector */
+    const uint64_t Q = (uint64_t)hp->n_head * hp->head_dim;
+    uint64_t widest = hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff;
+    if (Q > widest) widest = Q;
+    if ((uint64_t)hp->n_layer * (T - 1) * widest > (1ull << 40) / sizeof(float))
+        return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
 
     if (n_threads < 1) n_threads = 1;
     if ((uint32_t)n_threads > n_seq) n_threads = (int)n_seq;
@@ -408,7 +416,7 @@ vkmix_error vkm_ref_grad_kv(const vkm_ref_weights *w, const int32_t *tokens, uin
         ws[i].T = T;
         ws[i].first_seq = (uint32_t)i;
         ws[i].seq_step = (uint32_t)n_threads;
-        ws[i].inv_count = (float)(1.0 / (double)count);
+        ws[i].inv_count = 1.0 / (double)count;
         ws[i].freqs = freqs;
         if (!ws_alloc(&ws[i], hp, max_n)) e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
     }

@@ -232,7 +232,8 @@ vkmix_error vkm_ref_forward(const vkm_ref_weights *w, vkm_ref_state *s, int32_t 
  *
  * Errors: VKMIX_ERROR_INVALID_ARGUMENT for bad weights, n_seq == 0, T < 2, a
  * token >= n_vocab, non-trailing padding or no label to predict at all;
- * VKMIX_ERROR_OUT_OF_HOST_MEMORY.
+ * VKMIX_ERROR_OUT_OF_HOST_MEMORY (also when one sequence's activations would
+ * exceed 4 TiB).
  */
 vkmix_error vkm_ref_grad_kv(const vkm_ref_weights *w, const int32_t *tokens, uint32_t n_seq,
                             uint32_t T, int n_threads, float *loss_out,
