@@ -179,6 +179,7 @@ static void test_attention(void)
 
 /* ------------------------------------------------------------------ a tiny random model */
 
+/* 2 layers, 4 query heads on 2 KV heads, head_dim 4, q/k/v biases, NEOX RoPE, tied output. */
 typedef struct tiny_model {
     vkm_ref_weights w;
     vkm_ref_layer layers[2];
@@ -335,7 +336,7 @@ static void test_state(void)
     bad.output = NULL;
     CHECK(vkm_ref_forward(&bad, s32, 0, 0, l32) == VKMIX_ERROR_INVALID_ARGUMENT, "missing tensor");
 
-    vkm_ref_state *sx = (vkm_ref_state *)&m; /* must be overwritten with NULL */
+    vkm_ref_state *sx = s32; /* a failed create must set it to NULL */
     vkm_hparams h2 = *hp;
     h2.n_head = 3; /* not a multiple of n_head_kv */
     CHECK(vkm_ref_state_create(&h2, 8, 0, &sx) == VKMIX_ERROR_INVALID_ARGUMENT && !sx, "bad GQA");
