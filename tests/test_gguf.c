@@ -891,6 +891,7 @@ static void test_bitflips(void)
         }
     }
     CHECK(ok > 0 && failed > 0, "bitflips: %d ok, %d failed", ok, failed);
+    free(base.b);
 }
 
 static void test_open_errors(void)
