@@ -615,24 +615,34 @@ static int32_t spm_lookup(const vkm_tokenizer *t, const char *s, size_t n)
     return (ty == VKM_TOKTYPE_NORMAL || ty == VKM_TOKTYPE_USER_DEFINED) ? id : -1;
 }
 
-/* the token for a raw byte (SPM byte fallback) */
-static int emit_byte(tok_sess *s, unsigned char b)
+/* SPM fallback for a character that is not in the vocabulary: its byte
+ * tokens when all exist, else one unk (SentencePiece / HF byte_fallback). */
+static int emit_char_fallback(tok_sess *s, const char *p, size_t n)
 {
     const vkm_tokenizer *t = s->tok;
-    int32_t id = t->byte_tok[b];
-    if (id < 0) id = t->unk;
-    if (id < 0) {
+    int all = 1;
+    for (size_t i = 0; i < n; i++)
+        if (t->byte_tok[(unsigned char)p[i]] < 0) all = 0;
+    if (all) {
+        for (size_t i = 0; i < n; i++)
+            if (!emit(s, t->byte_tok[(unsigned char)p[i]])) return 0;
+        return 1;
+    }
+    if (t->unk < 0) {
         s->err = VKMIX_ERROR_TOKENIZER;
         return 0;
     }
-    return emit(s, id);
+    return emit(s, t->unk);
 }
 
-/* length of a UTF-8 sequence from its lead byte, as llama.cpp's unicode_len_utf8 */
-static size_t lead_len(unsigned char c)
+/* Length of the UTF-8 character at p (n > 0 bytes available): a valid
+ * sequence, or 1 for a byte that does not start one. llama.cpp uses the lead
+ * byte's length alone, which can swallow the next bytes (even part of an
+ * escaped space) into a bogus symbol; with valid input both agree. */
+static size_t char_len(const char *p, size_t n)
 {
-    static const unsigned char lookup[16] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4 };
-    return lookup[c >> 4];
+    uint32_t cp;
+    return vkm_tok_utf8_decode((const unsigned char *)p, n, &cp);
 }
 
 /* split the working text into symbols by UTF-8 lead bytes */
@@ -644,8 +654,7 @@ static int split_symbols(tok_sess *s, size_t len, size_t *n_sym)
             s->err = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
             return 0;
         }
-        size_t n = lead_len((unsigned char)s->work[off]);
-        if (n > len - off) n = len - off;
+        size_t n = char_len(s->work + off, len - off);
         s->sym[k].off = (uint32_t)off;
         s->sym[k].n = (uint32_t)n;
         s->sym[k].prev = (int32_t)k - 1;
@@ -735,20 +744,18 @@ static int spm_fragment(tok_sess *s, const char *text, size_t len, int prefix)
             /* merged symbols not in the vocabulary: their characters one by one */
             size_t o = 0;
             while (o < y->n) {
-                size_t cn = lead_len((unsigned char)s->work[y->off + o]);
-                if (cn > y->n - o) cn = y->n - o;
+                size_t cn = char_len(s->work + y->off + o, y->n - o);
                 id = spm_lookup(t, s->work + y->off + o, cn);
                 if (id >= 0) {
                     if (!emit(s, id)) return 0;
-                } else {
-                    for (size_t b = 0; b < cn; b++)
-                        if (!emit_byte(s, (unsigned char)s->work[y->off + o + b])) return 0;
+                } else if (!emit_char_fallback(s, s->work + y->off + o, cn)) {
+                    return 0;
                 }
                 o += cn;
             }
-        } else {
-            for (uint32_t b = 0; b < y->n; b++)
-                if (!emit_byte(s, (unsigned char)s->work[y->off + b])) return 0;
+        } else if (!emit_char_fallback(s, s->work + y->off, y->n)) {
+            /* without merges a symbol not in the vocabulary is one character */
+            return 0;
         }
     }
     return 1;
@@ -788,8 +795,7 @@ static int bpe_word(tok_sess *s, const char *word, size_t len)
         /* not in the vocabulary: the mapped characters one by one */
         size_t o = 0;
         while (o < y->n) {
-            size_t cn = lead_len((unsigned char)s->work[y->off + o]);
-            if (cn > y->n - o) cn = y->n - o;
+            size_t cn = char_len(s->work + y->off + o, y->n - o);
             id = map_find(&t->tokmap, s->work + y->off + o, cn);
             if (id < 0) id = t->unk;
             if (id >= 0 && !emit(s, id)) return 0;

@@ -75,8 +75,8 @@ void vkm_tokenizer_free(vkm_tokenizer *tok);
  *   ids. User-defined tokens are always matched, as in llama.cpp and HF.
  * Writes at most cap ids to out (out may be NULL when cap is 0) and the count to
  * *n_out. When cap is too small: VKMIX_ERROR_INVALID_ARGUMENT with *n_out =
- * the count needed (nothing useful in out). VKMIX_ERROR_TOKENIZER when a byte
- * has no token at all (no byte tokens and no unk). */
+ * the count needed (nothing useful in out). VKMIX_ERROR_TOKENIZER when a
+ * character has no token at all (SPM without byte tokens and without unk). */
 vkmix_error vkm_tokenize(const vkm_tokenizer *tok, const char *text, size_t len,
                          int add_special, int parse_special,
                          int32_t *out, size_t cap, size_t *n_out);
