@@ -848,6 +848,7 @@ vkmix_error vkm_tokenize(const vkm_tokenizer *tok, const char *text, size_t len,
 {
     if (n_out) *n_out = 0;
     if (!tok || !n_out || (!text && len) || (!out && cap)) return VKMIX_ERROR_INVALID_ARGUMENT;
+    if (len > VKM_TOKENIZE_MAX_BYTES) return VKMIX_ERROR_INVALID_ARGUMENT;
     tok_sess s;
     memset(&s, 0, sizeof s);
     s.tok = tok;

@@ -76,7 +76,9 @@ void vkm_tokenizer_free(vkm_tokenizer *tok);
  * Writes at most cap ids to out (out may be NULL when cap is 0) and the count to
  * *n_out. When cap is too small: VKMIX_ERROR_INVALID_ARGUMENT with *n_out =
  * the count needed (nothing useful in out). VKMIX_ERROR_TOKENIZER when a
- * character has no token at all (SPM without byte tokens and without unk). */
+ * character has no token at all (SPM without byte tokens and without unk).
+ * Texts longer than VKM_TOKENIZE_MAX_BYTES are refused (INVALID_ARGUMENT). */
+#define VKM_TOKENIZE_MAX_BYTES (256u * 1024u * 1024u)
 vkmix_error vkm_tokenize(const vkm_tokenizer *tok, const char *text, size_t len,
                          int add_special, int parse_special,
                          int32_t *out, size_t cap, size_t *n_out);
