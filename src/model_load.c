@@ -138,9 +138,9 @@ static vkmix_error load_tensor(vkmix_model *m, const char *name, int64_t ne0, in
     t->host = g->data;
     vkm_device *dev = &m->ctx->dev;
     vkmix_error e = vkm_buffer_create(dev, &t->buf, g->n_bytes, VKM_MEM_DEVICE);
-    if (e != VKMIX_OK) return ERRF(e, "tensor %s (%.1f MiB): %s", name, (double)g->n_bytes / 1048576.0, m->ctx->err);
+    if (e != VKMIX_OK) return ERRF(e, "tensor %s (%.1f MiB): %.300s", name, (double)g->n_bytes / 1048576.0, m->ctx->err);
     e = vkm_buffer_upload(dev, &t->buf, 0, g->data, g->n_bytes);
-    if (e != VKMIX_OK) return ERRF(e, "uploading %s: %s", name, m->ctx->err);
+    if (e != VKMIX_OK) return ERRF(e, "uploading %s: %.300s", name, m->ctx->err);
     m->info.weight_bytes += g->n_bytes;
     return VKMIX_OK;
 }

@@ -87,17 +87,18 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
     e = vkm_kv_cache_create(ctx, &s->cache, hp, s->n_ctx);
     if (e != VKMIX_OK) {
         char msg[512];
-        snprintf(msg, sizeof msg, "%s", ctx->err);
+        snprintf(msg, sizeof msg, "%.400s", ctx->err);
+        uint32_t n_ctx = s->n_ctx;
+        double need = (double)vkm_kv_cache_bytes(&s->cache.cfg, hp, n_ctx) / 1048576.0;
         vkmix_session_free(s);
-        return vkm_fail(dev, e, "KV cache for %u tokens needs %.1f MiB (plus %.1f MiB of scratch); %s", p->n_ctx ? p->n_ctx : 0,
-                        (double)vkm_kv_cache_bytes(&s->cache.cfg, hp, s->n_ctx) / 1048576.0,
+        return vkm_fail(dev, e, "KV cache for %u tokens needs %.1f MiB (plus %.1f MiB of scratch): %s", n_ctx, need,
                         (double)scratch_bytes / 1048576.0, msg);
     }
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         e = vkm_buffer_create(dev, want[i].b, want[i].bytes, want[i].kind);
         if (e != VKMIX_OK) {
             char msg[512];
-            snprintf(msg, sizeof msg, "%s", ctx->err);
+            snprintf(msg, sizeof msg, "%.400s", ctx->err);
             vkmix_session_free(s);
             return vkm_fail(dev, e, "session scratch (%.1f MiB): %s", (double)scratch_bytes / 1048576.0, msg);
         }
@@ -165,7 +166,7 @@ static vkmix_error forward(vkmix_session *s, uint32_t n, uint32_t pos0, int all)
         vkm_cmd_copy(dev, &s->x, (uint64_t)(n - 1) * E * 4, &s->o, 0, (uint64_t)E * 4);
         vkm_cmd_barrier(dev);
     }
-    TRY(vkm_op_rmsnorm(ctx, VKM_BIND(all || n == 1 ? s->x : s->o), VKM_BIND(m->out_norm.buf), VKM_BIND(s->h), rows, E,
+    TRY(vkm_op_rmsnorm(ctx, VKM_BIND(*(all || n == 1 ? &s->x : &s->o)), VKM_BIND(m->out_norm.buf), VKM_BIND(s->h), rows, E,
                        hp->norm_eps));
     vkm_cmd_barrier(dev);
     TRY(vkm_op_matmul(ctx, VKM_BIND(m->output.buf), m->output.type, VKM_BIND(s->h), VKM_BIND(s->logits), none, E,
