@@ -1,3 +1,4 @@
+#define _XOPEN_SOURCE 700
 /* The model runtime end to end on the GPU:
  *  - greedy decoding from BOS reproduces the reference ids of both real models;
  *  - GPU logits match the fp32 CPU reference (relative error <= 1e-2) for every
