@@ -160,7 +160,7 @@ vkmix_error vkm_kv_config_from_params(const vkmix_session_params *p, const vkm_h
         return VKMIX_ERROR_BAD_PROFILE;
     }
     c->v_group = hp->head_dim % c->group == 0 ? c->group : hp->head_dim;
-    c->ring = (c->window + c->group + c->group - 1) / c->group * c->group;
+    c->ring = (c->window + c->group + VKM_KV_CHUNK + c->group - 1) / c->group * c->group;
     if (!c->quantized) c->sinks = 0;
     return VKMIX_OK;
 }

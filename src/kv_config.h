@@ -9,6 +9,9 @@
 #include "vkmix.h"
 
 #define VKM_KV_MAX_LAYERS 512
+/* Prefill chunks of a quantized cache are at most this many tokens: the FP16
+ * ring holds the window, one group being aged, and one chunk. */
+#define VKM_KV_CHUNK 64
 
 typedef struct vkm_kv_config {
     int quantized;                          /* 0: FP16 everywhere */
@@ -20,7 +23,7 @@ typedef struct vkm_kv_config {
     uint32_t v_group;                       /* channels per value group (G, or head_dim) */
     uint32_t window;                        /* R: newest tokens in FP16 */
     uint32_t sinks;                         /* S: first tokens in FP16 */
-    uint32_t ring;                          /* ring slots: R + G rounded up to a multiple of G */
+    uint32_t ring;                          /* ring slots: R + G + VKM_KV_CHUNK rounded up to a multiple of G */
     char provenance[512];
 } vkm_kv_config;
 
