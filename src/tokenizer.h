@@ -57,6 +57,15 @@ typedef struct vkm_vocab_init {
     int add_space_prefix;           /* SPM: prepend a space (0/1, -1: default 1); BPE ignores it */
 } vkm_vocab_init;
 
+/* GGUF names to enums, for the model loader. Return 1 when the name is known
+ * (then *out is set), 0 otherwise. Model: "llama" -> SPM, "gpt2" -> BPE.
+ * Pre: "llama3", "llama-v3", "llama-bpe", "falcon3" -> LLAMA3; "qwen2",
+ * "deepseek-r1-qwen" -> QWEN2; "gpt-2", "default", "phi-2", "roberta-bpe" ->
+ * GPT2 (llama.cpp uses these regexes for them). Other pre-tokenizers are not
+ * implemented: a loader may fall back to GPT2 with a warning. */
+int vkm_vocab_type_from_name(const char *name, size_t len, vkm_vocab_type *out);
+int vkm_pretok_from_name(const char *name, size_t len, vkm_pretok *out);
+
 /* Fills *init with the "absent" values: all pointers NULL, ids -1, flags -1. */
 void vkm_vocab_init_defaults(vkm_vocab_init *init);
 
