@@ -211,7 +211,8 @@ int vkm_pretok_from_name(const char *name, size_t len, vkm_pretok *out)
 static const char *const tok_eog_names[] = {
     "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
     "<|end_of_text|>", "<EOT>", "_<EOT>", "<|return|>", "<|call|>",
-    "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "<end_of_utterance>",
+    "<\xef\xbd\234end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", /* <｜end▁of▁sentence｜> */
+    "<end_of_utterance>",
 };
 
 static int is_special_type(uint8_t t)
