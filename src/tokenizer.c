@@ -192,12 +192,19 @@ int vkm_vocab_type_from_name(const char *name, size_t len, vkm_vocab_type *out)
 
 int vkm_pretok_from_name(const char *name, size_t len, vkm_pretok *out)
 {
+    /* the names llama.cpp (llama-vocab.cpp) gives these three regexes */
     static const struct { const char *name; vkm_pretok pre; } k[] = {
-        { "llama3", VKM_PRETOK_LLAMA3 },  { "llama-v3", VKM_PRETOK_LLAMA3 },
-        { "llama-bpe", VKM_PRETOK_LLAMA3 }, { "falcon3", VKM_PRETOK_LLAMA3 },
-        { "qwen2", VKM_PRETOK_QWEN2 },    { "deepseek-r1-qwen", VKM_PRETOK_QWEN2 },
-        { "gpt-2", VKM_PRETOK_GPT2 },     { "default", VKM_PRETOK_GPT2 },
-        { "phi-2", VKM_PRETOK_GPT2 },     { "roberta-bpe", VKM_PRETOK_GPT2 },
+        { "llama3", VKM_PRETOK_LLAMA3 },     { "llama-v3", VKM_PRETOK_LLAMA3 },
+        { "llama-bpe", VKM_PRETOK_LLAMA3 },  { "falcon3", VKM_PRETOK_LLAMA3 },
+        { "falcon-h1", VKM_PRETOK_LLAMA3 },  { "pixtral", VKM_PRETOK_LLAMA3 },
+        { "midm-2.0", VKM_PRETOK_LLAMA3 },   { "lfm2", VKM_PRETOK_LLAMA3 },
+        { "qwen2", VKM_PRETOK_QWEN2 },       { "deepseek-r1-qwen", VKM_PRETOK_QWEN2 },
+        { "gpt-2", VKM_PRETOK_GPT2 },        { "phi-2", VKM_PRETOK_GPT2 },
+        { "roberta-bpe", VKM_PRETOK_GPT2 },  { "gigachat", VKM_PRETOK_GPT2 },
+        { "jina-es", VKM_PRETOK_GPT2 },      { "jina-de", VKM_PRETOK_GPT2 },
+        { "jina-v1-en", VKM_PRETOK_GPT2 },   { "jina-v2-es", VKM_PRETOK_GPT2 },
+        { "jina-v2-de", VKM_PRETOK_GPT2 },   { "jina-v2-code", VKM_PRETOK_GPT2 },
+        { "default", VKM_PRETOK_GPT2 },
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         if (name_is(name, len, k[i].name)) {
