@@ -5,7 +5,7 @@
 
 #include "vk_device.h"
 
-#define VKM_MAX_BINDINGS 8
+#define VKM_MAX_BINDINGS 12
 #define VKM_MAX_SPEC 8
 
 /* One entry per .comp file in shaders/. */
@@ -17,6 +17,8 @@ typedef enum vkm_shader {
     VKM_SH_KVQ_DEQUANT_V,
     VKM_SH_KV_RING_STORE,
     VKM_SH_KV_RING_GATHER,
+    VKM_SH_KVQ_ATTN,
+    VKM_SH_KVQ_ATTN_REDUCE,
     VKM_SH_COUNT_
 } vkm_shader;
 
