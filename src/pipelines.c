@@ -21,6 +21,7 @@ const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
     [VKM_SH_KVQ_ATTN]      = { "kvq_attn",      SPV(kvq_attn),     10, 32,
                                { "local_size (= group)", "key bits", "value bits", "group", "head_dim", "value group", "query heads per KV head" } },
     [VKM_SH_KVQ_ATTN_REDUCE] = { "kvq_attn_reduce", SPV(kvq_attn_reduce), 2, 4, { "local_size", "head_dim" } },
+    [VKM_SH_FILL_RANDOM]   = { "fill_random",   SPV(fill_random),   3, 16, { "local_size", "ggml type" } },
 };
 
 static void destroy_one(vkm_device *dev, vkm_pipeline *p)

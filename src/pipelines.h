@@ -19,6 +19,7 @@ typedef enum vkm_shader {
     VKM_SH_KV_RING_GATHER,
     VKM_SH_KVQ_ATTN,
     VKM_SH_KVQ_ATTN_REDUCE,
+    VKM_SH_FILL_RANDOM,
     VKM_SH_COUNT_
 } vkm_shader;
 
