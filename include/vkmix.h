@@ -252,6 +252,11 @@ void vkmix_session_free(vkmix_session *s);
  * logits: NULL, or [n_vocab] for the last token, or [n][n_vocab] when all_logits is 1.
  * More tokens than the context has room for: VKMIX_ERROR_CONTEXT_OVERFLOW, nothing is run. */
 vkmix_error vkmix_session_eval(vkmix_session *s, const int32_t *tokens, uint32_t n, float *logits, int all_logits);
+/* Decodes one token in each of n sessions of the same model in one forward pass:
+ * the weights are read once for the whole batch, and each row attends to its own
+ * session's cache. logits: NULL or [n][n_vocab]. Not thread-safe with other
+ * calls on sessions of the same model. */
+vkmix_error vkmix_batch_decode(vkmix_session *const *sessions, const int32_t *tokens, uint32_t n, float *logits);
 uint32_t vkmix_session_n_past(const vkmix_session *s);
 uint32_t vkmix_session_n_ctx(const vkmix_session *s);
 /* Forget every token (keeps the allocations). */
