@@ -1,0 +1,61 @@
+/* GPU operations of the forward pass. Each function records one (or a few)
+ * dispatches into the context's command buffer (between vkm_cmd_begin and
+ * vkm_cmd_submit); the caller inserts vkm_cmd_barrier between dependent ops.
+ * Activations are fp32; weights keep their GGUF type and are dequantized in
+ * the shader. Shapes are given in elements. Every op has a CPU reference in
+ * ref_model.c / ggml_types.c and a test on odd sizes (tests/test_ops.c).
+ *
+ * Weight matrices follow GGUF: W[n_out][n_in] (row r is n_in contiguous
+ * elements of type `wtype`, stored in blocks). Weights larger than the
+ * device's maxStorageBufferRange are split into several dispatches by rows. */
+#ifndef VKM_OPS_H
+#define VKM_OPS_H
+
+#include "context.h"
+
+/* out[r][:] = x[r][:] / sqrt(mean(x[r]^2) + eps) * w[:]      x, out: [n_rows][n]; w: [n] f32 */
+vkmix_error vkm_op_rmsnorm(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm_binding out, uint32_t n_rows,
+                           uint32_t n, float eps);
+
+/* y[t][o] = sum_i W[o][i] * x[t][i] (+ bias[o])     x: [n_tok][n_in] f32, y: [n_tok][n_out] f32
+ * bias may be { NULL } (no bias). n_tok == 1 uses the matrix-vector kernel (decode),
+ * larger n_tok the tiled matrix-matrix kernel (prefill). wtype: a supported vkm_ggml_type. */
+vkmix_error vkm_op_matmul(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
+                          vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok);
+
+/* out[t][:] = dequant(table[ids[t]][:])          ids: [n_ids] int32, table: [n_vocab][n_embd] of wtype */
+vkmix_error vkm_op_get_rows(vkmix_context *ctx, vkm_binding table, uint32_t wtype, vkm_binding ids,
+                            vkm_binding out, uint32_t n_embd, uint32_t n_ids);
+
+/* In-place RoPE on x: [n_tok][n_heads][head_dim] f32, token t at position pos0 + t.
+ * freqs: [head_dim/2] f32 (theta^(-2i/d) with llama3 scaling applied, see vkm_ref_rope_freqs).
+ * rope_type: VKM_ROPE_NORM (adjacent pairs) or VKM_ROPE_NEOX (halves). */
+vkmix_error vkm_op_rope(vkmix_context *ctx, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
+                        uint32_t head_dim, uint32_t pos0, uint32_t rope_type);
+
+/* out[i] = silu(gate[i]) * up[i] */
+vkmix_error vkm_op_silu_mul(vkmix_context *ctx, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n);
+/* out[i] = a[i] + b[i] (out may be a) */
+vkmix_error vkm_op_add(vkmix_context *ctx, vkm_binding a, vkm_binding b, vkm_binding out, uint32_t n);
+
+/* FP16 KV cache of one layer: cache[n_kv_head][n_ctx][head_dim] f16.
+ * Writes k, v: [n_tok][n_kv_head][head_dim] f32 to positions pos0..pos0+n_tok-1. */
+vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vkm_binding kcache, vkm_binding vcache,
+                            uint32_t n_tok, uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0);
+
+/* Causal GQA attention over the FP16 cache of one layer.
+ * q: [n_tok][n_head][head_dim] f32 (after RoPE); query t sits at position pos0 + t and
+ * attends to cache positions 0..pos0+t. out: [n_tok][n_head][head_dim] f32.
+ * Query head h reads KV head h / (n_head / n_kv_head). scale = 1/sqrt(head_dim).
+ * n_tok == 1 uses split-K flash-decoding (partials + a reduction pass) so that one
+ * sequence fills a big GPU; `scratch` holds the partials (size from vkm_op_attention_scratch). */
+vkmix_error vkm_op_attention(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
+                             vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
+                             uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale);
+/* Bytes of scratch vkm_op_attention needs for n_head heads (decode split-K partials). */
+uint64_t vkm_op_attention_scratch(const vkmix_context *ctx, uint32_t n_head, uint32_t head_dim, uint32_t n_ctx);
+
+/* logits helper: out[i] = x[i] (f32 copy between buffers, n elements) */
+vkmix_error vkm_op_copy_f32(vkmix_context *ctx, vkm_binding src, vkm_binding dst, uint32_t n);
+
+#endif
