@@ -53,9 +53,7 @@ vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_h
         if ((e = side_create(ctx, c, hp, l, 1, &c->v[l])) != VKMIX_OK) return e;
     }
     if (c->cfg.quantized) {
-        uint64_t lin = (uint64_t)hp->n_head_kv * n_ctx * hp->head_dim * 2;
-        if ((e = alloc(ctx, &c->klin, lin, "linear keys", 0)) != VKMIX_OK) return e;
-        if ((e = alloc(ctx, &c->vlin, lin, "linear values", 0)) != VKMIX_OK) return e;
+        /* klin / vlin (prefill only) are allocated at the first prefill */
         uint64_t part = (uint64_t)hp->n_head * (VKM_KVQ_MAX_SPLITS + 1) * (hp->head_dim + 2) * 4;
         if ((e = alloc(ctx, &c->part, part, "attention partials", 0)) != VKMIX_OK) return e;
         c->fused_decode = 1;
@@ -200,6 +198,11 @@ vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t
     if (n == 1 && c->fused_decode && K->bits < 16 && V->bits < 16) return fused_decode(ctx, c, K, V, q, out, nq, pos0);
     vkm_buffer *kb = &K->ring, *vb = &V->ring;
     vkmix_error e;
+    if (!c->klin.buf && (K->bits < 16 || V->bits < 16)) {
+        uint64_t lin = (uint64_t)c->n_kv_head * c->n_ctx * c->head_dim * 2;
+        if ((e = alloc(ctx, &c->klin, lin, "linear keys", layer)) != VKMIX_OK) return e;
+        if ((e = alloc(ctx, &c->vlin, lin, "linear values", layer)) != VKMIX_OK) return e;
+    }
     if (K->bits < 16) {
         if ((e = linearize(ctx, c, K, 0, &c->klin, nq, pos0 + n)) != VKMIX_OK) return e;
         kb = &c->klin;
