@@ -349,15 +349,28 @@ vkmix_error vkmix_kvq_dequantize_cpu(const vkmix_kvq_shape *shape, const uint32_
                                      const uint32_t *meta, uint16_t *y);
 
 /* Kernel benchmark: times the plain copy kernel, quantize and dequantize on the
- * context's device with GPU timestamps (median of `reps`, after a warm-up).
+ * context's device with GPU timestamps (median of `reps`, after a warm-up). The copy
+ * figure is the best of several workgroup sizes and uvec4 counts per invocation.
  * Bytes are counted as read + written, once each. */
 typedef struct vkmix_kvq_bench {
-    double copy_ms, copy_bytes;
+    double copy_ms, copy_bytes;      /* the best of several copy kernel shapes */
+    double read_ms, read_bytes;      /* the best read-only kernel */
     double quant_ms, quant_bytes;
     double dequant_ms, dequant_bytes;
 } vkmix_kvq_bench;
 vkmix_error vkmix_kvq_bench_run(vkmix_context *ctx, const vkmix_kvq_shape *shape, uint32_t reps,
                                 vkmix_kvq_bench *out);
+
+/* Matrix-vector product benchmark (the decode weight product): a rows x cols
+ * matrix of random weights in wtype ("q4_0", "q8_0", "f16", "f32") times a vector,
+ * timed with GPU timestamps (median of reps), with the copy kernel in the same
+ * run. mv_wg / mv_rows: invocations per workgroup and rows per workgroup (0: the
+ * library's choice). */
+typedef struct vkmix_matvec_bench {
+    double us, weight_bytes, gbps, copy_gbps;
+} vkmix_matvec_bench;
+vkmix_error vkmix_bench_matvec(vkmix_context *ctx, const char *wtype, uint32_t rows, uint32_t cols, uint32_t reps,
+                               uint32_t mv_wg, uint32_t mv_rows, vkmix_matvec_bench *out);
 
 /* FP16 helpers (IEEE binary16 bit patterns). */
 uint16_t vkmix_f32_to_f16(float f);

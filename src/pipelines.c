@@ -11,7 +11,7 @@
 #define SPV(n) vkm_spv_##n, &vkm_spv_##n##_size
 
 const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
-    [VKM_SH_COPY]          = { "copy",          SPV(copy),          2, 4,  { "local_size" } },
+    [VKM_SH_COPY]          = { "copy",          SPV(copy),          2, 4,  { "local_size", "uvec4 per invocation", "read only" } },
     [VKM_SH_KVQ_QUANT_K]   = { "kvq_quant_k",   SPV(kvq_quant_k),   3, 32, { "local_size", "bits", "group", "head_dim" } },
     [VKM_SH_KVQ_QUANT_V]   = { "kvq_quant_v",   SPV(kvq_quant_v),   3, 32, { "local_size", "bits", "group", "head_dim" } },
     [VKM_SH_KVQ_DEQUANT_K] = { "kvq_dequant_k", SPV(kvq_dequant_k), 3, 32, { "local_size", "bits", "group", "head_dim" } },

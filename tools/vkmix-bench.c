@@ -58,6 +58,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: vkmix-bench [-m FILE | --synthetic NAMES [--wtype f16,q4_0]] [options]\n"
             "       vkmix-bench kernels [--heads N --tokens N --head-dim N --group N --bits LIST -r N -o FMT]\n"
+            "       vkmix-bench matvec [--wtype q4_0,f16 --rows N --cols N --mv-wg LIST --mv-rows LIST -r N -o FMT]\n"
             "  --synthetic LIST  random-weight models with real shapes: %s\n"
             "  -p LIST           prompt lengths to time (prefill), default none\n"
             "  -n LIST           generated tokens to time (decode), default 32\n"
@@ -448,13 +449,13 @@ static int run_kernels(int argc, char **argv)
                 break;
             }
             double copy = b.copy_bytes / (b.copy_ms * 1e6);
-            struct { const char *name; double ms, bytes; } rs[3] = {
-                { "copy", b.copy_ms, b.copy_bytes }, { "quantize", b.quant_ms, b.quant_bytes },
-                { "dequantize", b.dequant_ms, b.dequant_bytes } };
+            struct { const char *name; double ms, bytes; } rs[4] = {
+                { "copy", b.copy_ms, b.copy_bytes }, { "read", b.read_ms, b.read_bytes },
+                { "quantize", b.quant_ms, b.quant_bytes }, { "dequantize", b.dequant_ms, b.dequant_bytes } };
             const char *kn = kind ? "values" : "keys";
-            for (int r = 0; r < 3; r++) {
+            for (int r = 0; r < 4; r++) {
                 double g = rs[r].bytes / (rs[r].ms * 1e6);
-                if (md) printf("| %s %s | %u | %.1f | %.1f | %.1f | %.2f |\n", rs[r].name, r ? kn : "", bits[bi],
+                if (md) printf("| %s %s | %u | %.1f | %.1f | %.1f | %.2f |\n", rs[r].name, r > 1 ? kn : "", bits[bi],
                                rs[r].bytes / 1048576.0, rs[r].ms * 1e3, g, g / copy);
                 else if (js) {
                     printf("%s{\"kernel\": \"%s\", \"kind\": \"%s\", \"bits\": %u, \"bytes\": %.0f, \"time_us\": %.3f, "
@@ -465,6 +466,70 @@ static int run_kernels(int argc, char **argv)
                               rs[r].ms * 1e3, g, g / copy);
             }
         }
+    if (js) printf("]}\n");
+    vkmix_context_free(ctx);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ matvec mode */
+
+static int run_matvec(int argc, char **argv)
+{
+    char *types[MAXL];
+    static char tdef[] = "q4_0,f16";
+    int nt = split_list(tdef, types, MAXL);
+    uint32_t nrows = 0, cols = 4096, reps = 20, wgs[MAXL] = { 0 }, rws[MAXL] = { 0 };
+    int nw = 1, nr = 1, device = -1;
+    const char *format = "md";
+    for (int i = 2; i < argc; i++) {
+        char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) { fprintf(stderr, "vkmix-bench: %s needs a value\n", a); return 2; }
+        i++;
+        if (!strcmp(a, "--wtype")) nt = split_list(v, types, MAXL);
+        else if (!strcmp(a, "--rows")) nrows = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--cols")) cols = (uint32_t)atoi(v);
+        else if (!strcmp(a, "-r")) reps = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--mv-wg")) nw = parse_u32_list(v, wgs, MAXL, 0);
+        else if (!strcmp(a, "--mv-rows")) nr = parse_u32_list(v, rws, MAXL, 0);
+        else if (!strcmp(a, "-o")) format = v;
+        else if (!strcmp(a, "--device")) device = atoi(v);
+        else { fprintf(stderr, "vkmix-bench: unknown option %s\n", a); return 2; }
+    }
+    if (nw <= 0 || nr <= 0 || !cols || !reps) { fprintf(stderr, "vkmix-bench: bad matvec options\n"); return 2; }
+    char err[1024] = "";
+    vkmix_context_params p;
+    vkmix_context_default_params(&p);
+    p.device_index = device;
+    p.error_buf = err;
+    p.error_buf_size = sizeof err;
+    vkmix_context *ctx = NULL;
+    vkmix_error e = vkmix_context_create(&p, &ctx);
+    if (e != VKMIX_OK) { fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), err); return 1; }
+    vkmix_device_info info;
+    vkmix_context_device_info(ctx, &info);
+    if (!nrows) nrows = info.type == VKMIX_DEVICE_CPU ? 4096 : 128256;
+    int js = !strcmp(format, "json");
+    if (js) printf("{\"device\": \"%s\", \"rows\": %u, \"cols\": %u, \"results\": [", info.name, nrows, cols);
+    else printf("device: %s\nmatrix %u x %u, median of %u\n\n| weights | wg | rows/wg | MiB | time (us) | GB/s | copy GB/s | vs copy |\n|---|---|---|---|---|---|---|---|\n",
+                info.name, nrows, cols, reps);
+    int rc = 0, first = 1;
+    for (int t = 0; t < nt && !rc; t++)
+        for (int w = 0; w < nw && !rc; w++)
+            for (int r = 0; r < nr && !rc; r++) {
+                vkmix_matvec_bench b;
+                if ((e = vkmix_bench_matvec(ctx, types[t], nrows, cols, reps, wgs[w], rws[r], &b)) != VKMIX_OK) {
+                    fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), vkmix_context_last_error(ctx));
+                    rc = 1;
+                    break;
+                }
+                if (js) {
+                    printf("%s{\"wtype\": \"%s\", \"mv_wg\": %u, \"mv_rows\": %u, \"bytes\": %.0f, \"time_us\": %.3f, \"gbps\": %.2f, \"copy_gbps\": %.2f, \"ratio_vs_copy\": %.4f}",
+                           first ? "" : ", ", types[t], wgs[w], rws[r], b.weight_bytes, b.us, b.gbps, b.copy_gbps, b.gbps / b.copy_gbps);
+                    first = 0;
+                } else
+                    printf("| %s | %u | %u | %.1f | %.1f | %.0f | %.0f | %.2f |\n", types[t], wgs[w], rws[r],
+                           b.weight_bytes / 1048576.0, b.us, b.gbps, b.copy_gbps, b.gbps / b.copy_gbps);
+            }
     if (js) printf("]}\n");
     vkmix_context_free(ctx);
     return rc;
@@ -487,6 +552,7 @@ static int list_devices(void)
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "kernels")) return run_kernels(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "matvec")) return run_matvec(argc, argv);
     opts o;
     memset(&o, 0, sizeof o);
     o.device = -1;
