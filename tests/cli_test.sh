@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# ctest cli: the vkmix command line, end to end.
+# usage: cli_test.sh path/to/vkmix       (env: VKMIX_SHARED_DIR, VKMIX_VALIDATION=1 from ctest)
+# Skips (77) the checks that need a model when ../shared is absent.
+set -u
+VKMIX=$1
+SHARED=${VKMIX_SHARED_DIR:-../shared}
+M=$SHARED/models/stories260K/stories260K.gguf
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+# run NAME ARGS...: stdout -> $T/NAME.out, stderr -> $T/NAME.err, exit status -> $rc
+run() {
+  local name=$1; shift
+  "$VKMIX" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
+  rc=$?
+}
+has() { grep -qF -- "$2" "$T/$1" || fail "$1 lacks '$2': $(head -c 600 "$T/$1")"; }
+
+# ---- without a model -------------------------------------------------------------
+run help --help
+[ $rc = 0 ] || fail "--help exited $rc"
+has help.out "--kv-profile"
+run badflag --no-such-flag
+[ $rc = 2 ] || fail "a bad flag exited $rc, want 2"
+has badflag.err "unknown option '--no-such-flag'"
+has badflag.err "usage:"
+run badnum -n many
+[ $rc = 2 ] || fail "-n many exited $rc, want 2"
+has badnum.err "usage:"
+run novalue -m
+[ $rc = 2 ] || fail "-m without a value exited $rc, want 2"
+run badtmpl --chat-template nope -i
+[ $rc = 2 ] || fail "an unknown template exited $rc, want 2"
+has badtmpl.err "chatml"
+run missing -m "$T/no-such-model.gguf" -p hi
+[ $rc != 0 ] || fail "a missing model exited 0"
+has missing.err "cannot read model file"
+has missing.err "no-such-model.gguf"
+echo "not a gguf file" >"$T/bad.gguf"
+run notgguf -m "$T/bad.gguf" -p hi
+[ $rc != 0 ] || fail "a bad model file exited 0"
+has notgguf.err "loading model"
+run devices --list-devices
+[ $rc = 0 ] || fail "--list-devices exited $rc"
+has devices.out "0: "
+
+if [ ! -f "$M" ]; then
+  echo "skip the model checks: $M missing"
+  [ $fails = 0 ] || exit 1
+  exit 77
+fi
+
+# ---- one-shot generation with stories260K ------------------------------------------
+run greedy -m "$M" -p "Once upon a time" -n 20 --greedy
+[ $rc = 0 ] || fail "greedy exited $rc: $(cat "$T/greedy.err")"
+has greedy.out "Once upon a time, there was a little girl"
+has greedy.err "prompt 5 tok"
+has greedy.err "generated 20 tok"
+has greedy.err "t/s"
+has greedy.err "KV 1.25 MiB, K 16.00 / V 16.00 bits"
+run greedy2 -m "$M" -p "Once upon a time" -n 20 --temp 0
+cmp -s "$T/greedy.out" "$T/greedy2.out" || fail "--temp 0 twice differs: $(cat "$T/greedy.out") / $(cat "$T/greedy2.out")"
+run seed1 -m "$M" -p "Once upon a time" -n 24 --seed 42 --temp 1
+run seed2 -m "$M" -p "Once upon a time" -n 24 --seed 42 --temp 1
+[ $rc = 0 ] || fail "sampling exited $rc"
+cmp -s "$T/seed1.out" "$T/seed2.out" || fail "--seed 42 twice differs"
+# small batches give the same greedy text as one prompt chunk
+run batch1 -m "$M" -p "Once upon a time" -n 20 --greedy -b 1
+cmp -s "$T/greedy.out" "$T/batch1.out" || fail "-b 1 differs from the default batch: $(cat "$T/batch1.out")"
+run noecho -m "$M" -p "Once upon a time" -n 20 --greedy --no-echo
+[ "Once upon a time$(cat "$T/noecho.out")" = "$(cat "$T/greedy.out")" ] || fail "--no-echo is not the continuation"
+# the prompt from standard input
+"$VKMIX" -m "$M" -n 20 --greedy <<<"Once upon a time" >"$T/stdin.out" 2>"$T/stdin.err"
+cmp -s "$T/greedy.out" "$T/stdin.out" || fail "a prompt on stdin differs from -p"
+# the default model (VKMIX_MODEL)
+VKMIX_MODEL=$M "$VKMIX" -p "Once upon a time" -n 20 --greedy >"$T/env.out" 2>"$T/env.err" </dev/null
+cmp -s "$T/greedy.out" "$T/env.out" || fail "VKMIX_MODEL: $(cat "$T/env.err")"
+
+# ---- the context -------------------------------------------------------------------
+LONG="Once upon a time there was a little girl named Lily who loved to play in the park with her friends"
+run long -m "$M" -c 16 -p "$LONG"
+[ $rc != 0 ] || fail "a prompt longer than -c 16 exited 0"
+has long.err "but the context holds 16"
+run trunc -m "$M" -c 16 -n 4 --greedy --truncate -p "$LONG"
+[ $rc = 0 ] || fail "--truncate exited $rc: $(cat "$T/trunc.err")"
+has trunc.err "kept its last"
+run full -m "$M" -c 24 -p "Once upon a time" --greedy
+[ $rc = 0 ] || fail "running into the context end exited $rc"
+has full.err "the context is full (24 tokens)"
+has full.err "generated 19 tok"
+
+# ---- KV configurations ---------------------------------------------------------------
+run kvbad -m "$M" --kv k9v9 -p hi
+[ $rc != 0 ] || fail "--kv k9v9 exited 0"
+has kvbad.err "--kv k9v9: bad KV profile"
+has kvbad.err "'k9v9' is not supported"
+run kvf16 -m "$M" --kv f16 -p "Once upon a time" -n 20 --greedy
+cmp -s "$T/greedy.out" "$T/kvf16.out" || fail "--kv f16 differs from the default"
+echo '{"note": "a KV profile"}' >"$T/profile.json"
+run kvprof -m "$M" --kv-profile "$T/profile.json" -p hi
+[ $rc != 0 ] || fail "--kv-profile exited 0 without the mixed-precision cache"
+has kvprof.err "KV profiles need the mixed-precision KV cache"
+run kvprof2 -m "$M" --kv-profile "$T/none.json" -p hi
+[ $rc != 0 ] || fail "a missing --kv-profile file exited 0"
+has kvprof2.err "cannot read KV profile"
+
+# ---- chat / raw interactive mode over a pipe -----------------------------------------
+printf 'Once upon a time\n there was\n/reset\nOnce upon a time\n' |
+  "$VKMIX" -m "$M" -i -n 8 --greedy -v >"$T/chat.out" 2>"$T/chat.err"
+rc=$?
+[ $rc = 0 ] || fail "-i over a pipe exited $rc: $(cat "$T/chat.err")"
+has chat.err "raw completion mode"
+has chat.err "new conversation"
+# the first reply and the reply after /reset are the same greedy continuation
+first=$(sed -n 's/^> Once upon a time//p' "$T/chat.out" | head -1)
+replies=$(grep -c '^' "$T/chat.out")
+[ "$replies" -ge 4 ] || fail "chat printed $replies lines: $(cat "$T/chat.out")"
+
+for f in "$T"/*.err; do
+  grep -q "validation message" "$f" && fail "$(basename "$f"): Vulkan validation messages"
+done
+[ $fails = 0 ] && echo "cli: all checks passed" && exit 0
+echo "cli: $fails failures"
+exit 1
