@@ -209,7 +209,17 @@ vkmix_error vkmix_detokenizer_flush(vkmix_detokenizer *d, const char **text, siz
 typedef struct vkmix_session_params {
     uint32_t n_ctx;        /* context length in tokens; 0: min(model's training context, 4096) */
     uint32_t n_batch;      /* prefill chunk size in tokens; 0: 256 */
-    const char *kv;        /* KV cache configuration; NULL or "f16" (quantized configs: see the cache docs) */
+    /* KV cache configuration (docs/KVCACHE.md):
+     *   kv:         NULL or "f16" (FP16 everywhere), or "kXvY" with X, Y in {2, 3, 4, 8, 16}:
+     *               uniform key / value widths for every layer;
+     *   kv_profile: a JSON profile file with per-layer widths (overrides kv);
+     *   kv_group:   G, tokens per key group and channels per value group (32, 64, 128; 0: 32
+     *               or the profile's); value groups use head_dim when G does not divide it;
+     *   kv_window:  R >= G, the newest tokens kept in FP16 (0: 128 or the profile's);
+     *   kv_sinks:   S, the first tokens kept in FP16 forever (0 unless the profile says). */
+    const char *kv;
+    const char *kv_profile;
+    uint32_t kv_group, kv_window, kv_sinks;
 } vkmix_session_params;
 
 typedef struct vkmix_kv_memory {
@@ -221,6 +231,11 @@ typedef struct vkmix_kv_memory {
 } vkmix_kv_memory;
 
 void vkmix_session_default_params(vkmix_session_params *params);
+/* KV memory of a session with these params at `n_tokens` cached tokens (n_tokens = 0:
+ * at the full context), without allocating anything. Checks the configuration:
+ * VKMIX_ERROR_BAD_PROFILE with a message in the context when it does not fit the model. */
+vkmix_error vkmix_kv_memory_estimate(const vkmix_model *model, const vkmix_session_params *params, uint32_t n_tokens,
+                                     vkmix_kv_memory *out);
 /* Preallocates the KV cache for n_ctx tokens and the scratch buffers. Fails with
  * VKMIX_ERROR_OUT_OF_DEVICE_MEMORY and a message with the bytes needed when it does not fit. */
 vkmix_error vkmix_session_create(vkmix_model *model, const vkmix_session_params *params, vkmix_session **out);

@@ -69,13 +69,13 @@ static vkmix_error rec_copy(vkmix_context *ctx, void *u)
 static vkmix_error rec_quant(vkmix_context *ctx, void *u)
 {
     bench_bufs *b = u;
-    return vkm_kvq_quant_record(ctx, b->s, VKM_BIND(b->x), VKM_BIND(b->codes), VKM_BIND(b->meta));
+    return vkm_kvq_quant_record(ctx, b->s, NULL, VKM_BIND(b->x), VKM_BIND(b->codes), VKM_BIND(b->meta));
 }
 
 static vkmix_error rec_dequant(vkmix_context *ctx, void *u)
 {
     bench_bufs *b = u;
-    return vkm_kvq_dequant_record(ctx, b->s, VKM_BIND(b->codes), VKM_BIND(b->meta), VKM_BIND(b->y));
+    return vkm_kvq_dequant_record(ctx, b->s, NULL, VKM_BIND(b->codes), VKM_BIND(b->meta), VKM_BIND(b->y));
 }
 
 vkmix_error vkmix_kvq_bench_run(vkmix_context *ctx, const vkmix_kvq_shape *s, uint32_t reps, vkmix_kvq_bench *out)

@@ -1,83 +1,190 @@
-/* The KV cache: preallocated per layer for the whole context, no per-token copies. */
+/* The mixed-precision KV cache: per layer and per K/V a width from {2,3,4,8,16},
+ * an FP16 ring of the newest tokens, optional FP16 sinks, and a packed store of
+ * groups of G tokens. Everything is preallocated for the context; nothing is
+ * copied per step and nothing grows. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvquant_gpu.h"
 #include "ops.h"
 #include "session.h"
 
-vkmix_error vkm_kv_config_parse(const char *spec, const vkm_hparams *hp, vkm_kv_config *cfg, char *err, size_t errlen)
+static vkmix_error alloc(vkmix_context *ctx, vkm_buffer *b, uint64_t bytes, const char *what, uint32_t layer)
 {
-    (void)hp;
-    memset(cfg, 0, sizeof *cfg);
-    if (!spec || !*spec || !strcmp(spec, "f16")) {
-        snprintf(cfg->name, sizeof cfg->name, "f16");
-        return VKMIX_OK;
-    }
-    snprintf(err, errlen, "KV configuration '%s' is not supported (this build supports f16)", spec);
-    return VKMIX_ERROR_BAD_PROFILE;
+    if (bytes > ctx->dev.caps.max_storage_range)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_OUT_OF_DEVICE_MEMORY,
+                        "layer %u %s (%.1f MiB) exceeds the device's maxStorageBufferRange (%.1f MiB)", layer, what,
+                        (double)bytes / 1048576.0, (double)ctx->dev.caps.max_storage_range / 1048576.0);
+    return vkm_buffer_create(&ctx->dev, b, bytes, VKM_MEM_DEVICE);
 }
 
-uint64_t vkm_kv_cache_bytes(const vkm_kv_config *cfg, const vkm_hparams *hp, uint32_t n_ctx)
+static vkmix_error side_create(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_hparams *hp, uint32_t l, int is_v,
+                               vkm_kv_side *s)
 {
-    (void)cfg;
-    return 2ull * hp->n_layer * hp->n_head_kv * (uint64_t)n_ctx * hp->head_dim * 2;
+    vkm_kv_sizes z;
+    vkm_kv_layer_sizes(&c->cfg, hp, c->n_ctx, l, is_v, &z);
+    s->bits = is_v ? c->cfg.v_bits[l] : c->cfg.k_bits[l];
+    const char *nm = is_v ? "values" : "keys";
+    vkmix_error e;
+    if (s->bits >= 16) return alloc(ctx, &s->ring, z.fp16_bytes, nm, l);
+    if ((e = alloc(ctx, &s->codes, z.code_bytes, nm, l)) != VKMIX_OK) return e;
+    if ((e = alloc(ctx, &s->meta, z.meta_bytes, nm, l)) != VKMIX_OK) return e;
+    if ((e = alloc(ctx, &s->ring, z.ring_bytes, nm, l)) != VKMIX_OK) return e;
+    if (z.sink_bytes && (e = alloc(ctx, &s->sinks, z.sink_bytes, nm, l)) != VKMIX_OK) return e;
+    return VKMIX_OK;
 }
 
 vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hparams *hp, uint32_t n_ctx)
 {
     c->n_layer = hp->n_layer;
     c->n_ctx = n_ctx;
-    c->n_kv_head = hp->n_head_kv;
     c->n_q_head = hp->n_head;
+    c->n_kv_head = hp->n_head_kv;
     c->head_dim = hp->head_dim;
+    c->n_blocks = vkm_kv_blocks(&c->cfg, n_ctx);
     c->k = calloc(hp->n_layer, sizeof *c->k);
     c->v = calloc(hp->n_layer, sizeof *c->v);
     if (!c->k || !c->v) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-    uint64_t bytes = (uint64_t)hp->n_head_kv * n_ctx * hp->head_dim * 2;
-    if (bytes > ctx->dev.caps.max_storage_range)
-        return vkm_fail(&ctx->dev, VKMIX_ERROR_OUT_OF_DEVICE_MEMORY,
-                        "one layer's FP16 keys (%.1f MiB) exceed the device's maxStorageBufferRange (%.1f MiB)",
-                        (double)bytes / 1048576.0, (double)ctx->dev.caps.max_storage_range / 1048576.0);
+    vkmix_error e;
     for (uint32_t l = 0; l < hp->n_layer; l++) {
-        vkmix_error e = vkm_buffer_create(&ctx->dev, &c->k[l], bytes, VKM_MEM_DEVICE);
-        if (e == VKMIX_OK) e = vkm_buffer_create(&ctx->dev, &c->v[l], bytes, VKM_MEM_DEVICE);
-        if (e != VKMIX_OK) return e;
+        if ((e = side_create(ctx, c, hp, l, 0, &c->k[l])) != VKMIX_OK) return e;
+        if ((e = side_create(ctx, c, hp, l, 1, &c->v[l])) != VKMIX_OK) return e;
+    }
+    if (c->cfg.quantized) {
+        uint64_t lin = (uint64_t)hp->n_head_kv * n_ctx * hp->head_dim * 2;
+        if ((e = alloc(ctx, &c->klin, lin, "linear keys", 0)) != VKMIX_OK) return e;
+        if ((e = alloc(ctx, &c->vlin, lin, "linear values", 0)) != VKMIX_OK) return e;
     }
     return VKMIX_OK;
+}
+
+static void side_free(vkm_device *dev, vkm_kv_side *s)
+{
+    vkm_buffer_destroy(dev, &s->codes);
+    vkm_buffer_destroy(dev, &s->meta);
+    vkm_buffer_destroy(dev, &s->ring);
+    vkm_buffer_destroy(dev, &s->sinks);
 }
 
 void vkm_kv_cache_free(vkm_device *dev, vkm_kv_cache *c)
 {
     for (uint32_t l = 0; l < c->n_layer; l++) {
-        if (c->k) vkm_buffer_destroy(dev, &c->k[l]);
-        if (c->v) vkm_buffer_destroy(dev, &c->v[l]);
+        if (c->k) side_free(dev, &c->k[l]);
+        if (c->v) side_free(dev, &c->v[l]);
     }
     free(c->k);
     free(c->v);
     c->k = c->v = NULL;
+    vkm_buffer_destroy(dev, &c->klin);
+    vkm_buffer_destroy(dev, &c->vlin);
 }
 
-void vkm_kv_cache_reset(vkm_kv_cache *c) { (void)c; /* positions >= n_past are never read */ }
+/* ------------------------------------------------------------------ steps */
 
-void vkm_kv_cache_memory(const vkm_kv_cache *c, const vkm_hparams *hp, uint32_t n_ctx, vkmix_kv_memory *out)
+static uint32_t ring_slots(const vkm_kv_cache *c, const vkm_kv_side *s) { return s->bits >= 16 ? c->n_ctx : c->cfg.ring; }
+static uint32_t sinks_of(const vkm_kv_cache *c, const vkm_kv_side *s) { return s->bits >= 16 ? 0 : c->cfg.sinks; }
+
+/* src [n][H][D] f32 -> the side's FP16 storage at positions pos0.. */
+static vkmix_error store(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_binding src, uint32_t n,
+                         uint32_t pos0)
 {
-    memset(out, 0, sizeof *out);
-    out->total_bytes = vkm_kv_cache_bytes(&c->cfg, hp, n_ctx);
-    out->fp16_bytes = out->total_bytes;
-    out->k_bits = out->v_bits = 16.0;
+    const vkm_pipeline *p;
+    uint32_t wg = vkm_default_wg(ctx), spec[2] = { wg, c->head_dim };
+    vkmix_error e = vkm_pipe(ctx, VKM_SH_KV_RING_STORE, spec, 2, &p);
+    if (e != VKMIX_OK) return e;
+    uint32_t push[5] = { n, c->n_kv_head, pos0, sinks_of(c, s), ring_slots(c, s) };
+    vkm_binding b[3] = { src, VKM_BIND(*(s->sinks.buf ? &s->sinks : &s->ring)), VKM_BIND(s->ring) };
+    vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push,
+                     vkm_groups_for(ctx, (uint64_t)n * c->n_kv_head * c->head_dim, wg), 1, 1);
+    return VKMIX_OK;
+}
+
+static vkmix_error gather(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_buffer *lin,
+                          uint32_t p0, uint32_t p1)
+{
+    if (p1 <= p0) return VKMIX_OK;
+    const vkm_pipeline *p;
+    uint32_t wg = vkm_default_wg(ctx), spec[2] = { wg, c->head_dim };
+    vkmix_error e = vkm_pipe(ctx, VKM_SH_KV_RING_GATHER, spec, 2, &p);
+    if (e != VKMIX_OK) return e;
+    uint32_t push[6] = { c->n_kv_head, sinks_of(c, s), ring_slots(c, s), p0, p1, c->n_ctx };
+    vkm_binding b[3] = { VKM_BIND(*(s->sinks.buf ? &s->sinks : &s->ring)), VKM_BIND(s->ring), VKM_BIND(*lin) };
+    vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push,
+                     vkm_groups_for(ctx, (uint64_t)(p1 - p0) * c->n_kv_head * c->head_dim, wg), 1, 1);
+    return VKMIX_OK;
+}
+
+static vkmix_kvq_shape shape_of(const vkm_kv_cache *c, const vkm_kv_side *s, int is_v, uint32_t n_tokens)
+{
+    vkmix_kvq_shape sh = { is_v ? VKMIX_KV_VALUES : VKMIX_KV_KEYS, s->bits, is_v ? c->cfg.v_group : c->cfg.group,
+                           c->head_dim, c->n_kv_head, n_tokens };
+    return sh;
+}
+
+/* The history of positions [0, p_end) as one FP16 array: nq dequantized groups, the rest from sinks and ring. */
+static vkmix_error linearize(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v,
+                             vkm_buffer *lin, uint32_t nq, uint32_t p_end)
+{
+    const uint32_t S = c->cfg.sinks, G = c->cfg.group;
+    vkmix_error e;
+    if (nq) {
+        vkmix_kvq_shape sh = shape_of(c, s, is_v, nq * G);
+        vkm_kvq_range r = { is_v ? c->n_blocks * G : c->n_blocks, 0, c->n_ctx, S };
+        if ((e = vkm_kvq_dequant_record(ctx, &sh, &r, VKM_BIND(s->codes), VKM_BIND(s->meta), VKM_BIND(*lin))) != VKMIX_OK)
+            return e;
+    }
+    if ((e = gather(ctx, c, s, lin, 0, S < p_end ? S : p_end)) != VKMIX_OK) return e;
+    return gather(ctx, c, s, lin, S + nq * G, p_end);
+}
+
+/* Groups [nq_old, nq_new) leave the ring for the packed store. */
+static vkmix_error quantize_aged(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v,
+                                 uint32_t nq_old, uint32_t nq_new)
+{
+    const uint32_t G = c->cfg.group;
+    for (uint32_t b = nq_old; b < nq_new; b++) {
+        vkmix_kvq_shape sh = shape_of(c, s, is_v, G);
+        uint32_t slot0 = (b * G) % c->cfg.ring;
+        vkm_kvq_range r = { c->cfg.ring, slot0, is_v ? c->n_blocks * G : c->n_blocks, is_v ? b * G : b };
+        vkmix_error e = vkm_kvq_quant_record(ctx, &sh, &r, VKM_BIND(s->ring), VKM_BIND(s->codes), VKM_BIND(s->meta));
+        if (e != VKMIX_OK) return e;
+    }
+    return VKMIX_OK;
 }
 
 vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
                                 vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0)
 {
-    vkmix_error e = vkm_op_kv_store(ctx, k, v, VKM_BIND(c->k[layer]), VKM_BIND(c->v[layer]), n, c->n_kv_head,
-                                    c->head_dim, c->n_ctx, pos0);
+    vkm_device *dev = &ctx->dev;
+    vkm_kv_side *K = &c->k[layer], *V = &c->v[layer];
+    vkmix_error e;
+    if ((e = store(ctx, c, K, k, n, pos0)) != VKMIX_OK) return e;
+    if ((e = store(ctx, c, V, v, n, pos0)) != VKMIX_OK) return e;
+    vkm_cmd_barrier(dev);
+    const uint32_t nq = c->cfg.quantized ? vkm_kv_blocks_at(&c->cfg, pos0) : 0;
+    vkm_buffer *kb = &K->ring, *vb = &V->ring;
+    if (K->bits < 16) {
+        if ((e = linearize(ctx, c, K, 0, &c->klin, nq, pos0 + n)) != VKMIX_OK) return e;
+        kb = &c->klin;
+    }
+    if (V->bits < 16) {
+        if ((e = linearize(ctx, c, V, 1, &c->vlin, nq, pos0 + n)) != VKMIX_OK) return e;
+        vb = &c->vlin;
+    }
+    if (kb != &K->ring || vb != &V->ring) vkm_cmd_barrier(dev);
+    e = vkm_op_attention(ctx, q, VKM_BIND(*kb), VKM_BIND(*vb), out, scratch, n, c->n_q_head, c->n_kv_head, c->head_dim,
+                         c->n_ctx, pos0, 1.0f / sqrtf((float)c->head_dim));
     if (e != VKMIX_OK) return e;
-    vkm_cmd_barrier(&ctx->dev);
-    e = vkm_op_attention(ctx, q, VKM_BIND(c->k[layer]), VKM_BIND(c->v[layer]), out, scratch, n, c->n_q_head,
-                         c->n_kv_head, c->head_dim, c->n_ctx, pos0, 1.0f / sqrtf((float)c->head_dim));
-    vkm_cmd_barrier(&ctx->dev);
-    return e;
+    vkm_cmd_barrier(dev);
+    if (c->cfg.quantized) {
+        uint32_t nq_new = vkm_kv_blocks_at(&c->cfg, pos0 + n);
+        if (nq_new > nq) {
+            if (K->bits < 16 && (e = quantize_aged(ctx, c, K, 0, nq, nq_new)) != VKMIX_OK) return e;
+            if (V->bits < 16 && (e = quantize_aged(ctx, c, V, 1, nq, nq_new)) != VKMIX_OK) return e;
+            vkm_cmd_barrier(dev);
+        }
+    }
+    return VKMIX_OK;
 }

@@ -12,10 +12,12 @@
 
 const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
     [VKM_SH_COPY]          = { "copy",          SPV(copy),          2, 4,  { "local_size" } },
-    [VKM_SH_KVQ_QUANT_K]   = { "kvq_quant_k",   SPV(kvq_quant_k),   3, 16, { "local_size", "bits", "group", "head_dim" } },
-    [VKM_SH_KVQ_QUANT_V]   = { "kvq_quant_v",   SPV(kvq_quant_v),   3, 16, { "local_size", "bits", "group", "head_dim" } },
-    [VKM_SH_KVQ_DEQUANT_K] = { "kvq_dequant_k", SPV(kvq_dequant_k), 3, 16, { "local_size", "bits", "group", "head_dim" } },
-    [VKM_SH_KVQ_DEQUANT_V] = { "kvq_dequant_v", SPV(kvq_dequant_v), 3, 16, { "local_size", "bits", "group", "head_dim" } },
+    [VKM_SH_KVQ_QUANT_K]   = { "kvq_quant_k",   SPV(kvq_quant_k),   3, 32, { "local_size", "bits", "group", "head_dim" } },
+    [VKM_SH_KVQ_QUANT_V]   = { "kvq_quant_v",   SPV(kvq_quant_v),   3, 32, { "local_size", "bits", "group", "head_dim" } },
+    [VKM_SH_KVQ_DEQUANT_K] = { "kvq_dequant_k", SPV(kvq_dequant_k), 3, 32, { "local_size", "bits", "group", "head_dim" } },
+    [VKM_SH_KVQ_DEQUANT_V] = { "kvq_dequant_v", SPV(kvq_dequant_v), 3, 32, { "local_size", "bits", "group", "head_dim" } },
+    [VKM_SH_KV_RING_STORE] = { "kv_ring_store", SPV(kv_ring_store), 3, 20, { "local_size", "head_dim" } },
+    [VKM_SH_KV_RING_GATHER] = { "kv_ring_gather", SPV(kv_ring_gather), 3, 24, { "local_size", "head_dim" } },
 };
 
 static void destroy_one(vkm_device *dev, vkm_pipeline *p)

@@ -15,6 +15,8 @@ typedef enum vkm_shader {
     VKM_SH_KVQ_QUANT_V,
     VKM_SH_KVQ_DEQUANT_K,
     VKM_SH_KVQ_DEQUANT_V,
+    VKM_SH_KV_RING_STORE,
+    VKM_SH_KV_RING_GATHER,
     VKM_SH_COUNT_
 } vkm_shader;
 

@@ -10,6 +10,7 @@
 typedef struct {
     int32_t id;
     float logit;     /* after the repetition penalty */
+    double e;        /* exp((logit - max) / temperature) */
 } smp_cand;
 
 struct vkm_sampler {
@@ -19,8 +20,12 @@ struct vkm_sampler {
     uint32_t n_hist, hist_head;
     int32_t *hist_sorted;   /* [repeat_last_n] scratch */
     smp_cand *cand;         /* [cap] scratch */
-    double *prob;           /* [cap] scratch */
     uint32_t cap;
+    /* result of build(): cand[0..n_sorted) sorted, of which [0..n_kept) are
+     * kept, with weights e summing to w_kept (the whole candidate mass when
+     * nothing is cut, in which case the sorted part may be a prefix) */
+    uint32_t n_sorted, n_kept;
+    double w_kept;
 };
 
 static void smp_seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -130,7 +135,6 @@ void vkm_sampler_free(vkm_sampler *s)
     free(s->hist);
     free(s->hist_sorted);
     free(s->cand);
-    free(s->prob);
     free(s);
 }
 
@@ -209,10 +213,50 @@ static void heap_sift_up(smp_cand *h, uint32_t i)
     h[i] = x;
 }
 
-/* Builds the kept candidates with normalized probabilities in s->cand /
- * s->prob. Returns the count (>= 1) or 0 on error (with err set). */
-static vkmix_error build(vkm_sampler *s, const float *logits, uint32_t n_vocab, uint32_t *n_kept,
-                         char *err, size_t errlen)
+/* Moves the candidates with e >= tau to the front of cand[0..n); returns
+ * their count and their summed weight in *mass. */
+static uint32_t gather(smp_cand *c, uint32_t n, double tau, double *mass)
+{
+    uint32_t m = 0;
+    double sum = 0.0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (c[i].e >= tau) {
+            sum += c[i].e;
+            if (i != m) {
+                smp_cand t = c[m];
+                c[m] = c[i];
+                c[i] = t;
+            }
+            m++;
+        }
+    }
+    *mass = sum;
+    return m;
+}
+
+/* Sorts the smallest prefix (in the sampling order: logit desc, id asc) whose
+ * weight reaches `target` (with slack for rounding) to the front; returns its
+ * length. Selecting by a threshold on e keeps it a prefix of the order. */
+static uint32_t sorted_prefix(smp_cand *c, uint32_t n, double target, double total)
+{
+    uint32_t m = n;
+    if (n > 64) {
+        const double slack = 1e-9 * total;
+        for (double cexp = 4.0; cexp <= 64.0; cexp *= 2.0) {
+            double mass;
+            uint32_t k = gather(c, n, exp(-cexp), &mass);
+            if (mass >= target + slack) { m = k; break; }
+        }
+    }
+    qsort(c, m, sizeof *c, cand_cmp);
+    return m;
+}
+
+/* Penalty, top-k, temperature, top-p, min-p: fills the n_sorted / n_kept /
+ * w_kept fields (see the struct). u in [0, 1): the draw that follows (used to
+ * sort only what it needs when nothing is cut); u < 0: sort all kept. */
+static vkmix_error build(vkm_sampler *s, const float *logits, uint32_t n_vocab, double u, char *err,
+                         size_t errlen)
 {
     if (!logits || n_vocab == 0) {
         smp_seterr(err, errlen, "sampler: %s", logits ? "n_vocab is 0" : "logits is NULL");
@@ -220,11 +264,11 @@ static vkmix_error build(vkm_sampler *s, const float *logits, uint32_t n_vocab, 
     }
     if (n_vocab > s->cap) {
         smp_cand *c = realloc(s->cand, (size_t)n_vocab * sizeof *c);
-        if (!c) goto oom;
+        if (!c) {
+            smp_seterr(err, errlen, "sampler: out of host memory");
+            return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+        }
         s->cand = c;
-        double *pr = realloc(s->prob, (size_t)n_vocab * sizeof *pr);
-        if (!pr) goto oom;
-        s->prob = pr;
         s->cap = n_vocab;
     }
     for (uint32_t i = 0; i < n_vocab; i++) {
@@ -267,18 +311,20 @@ static vkmix_error build(vkm_sampler *s, const float *logits, uint32_t n_vocab, 
         }
         s->cand[0].id = (int32_t)best;
         s->cand[0].logit = bv;
-        s->prob[0] = 1.0;
-        *n_kept = 1;
+        s->cand[0].e = 1.0;
+        s->n_sorted = s->n_kept = 1;
+        s->w_kept = 1.0;
         return VKMIX_OK;
     }
 
-    /* top-k (a heap of the k best), then sort */
+    /* top-k: a heap of the k best (or all), -inf dropped */
     uint32_t k = n_vocab;
     if (s->p.top_k > 0 && (uint32_t)s->p.top_k < n_vocab) k = (uint32_t)s->p.top_k;
     uint32_t nh = 0, j = 0;
     for (uint32_t i = 0; i < n_vocab; i++) {
-        smp_cand c = { (int32_t)i, logits[i] };
+        smp_cand c = { (int32_t)i, logits[i], 0.0 };
         if (j < n_pen && (uint32_t)s->hist_sorted[j] == i) { c.logit = PENALIZE(c.logit); j++; }
+        if (isinf(c.logit)) continue; /* -inf: probability 0 */
         if (k == n_vocab) {
             s->cand[nh++] = c;
         } else if (nh < k) {
@@ -291,48 +337,67 @@ static vkmix_error build(vkm_sampler *s, const float *logits, uint32_t n_vocab, 
         }
     }
 #undef PENALIZE
-    qsort(s->cand, nh, sizeof *s->cand, cand_cmp);
-    while (nh > 0 && isinf(s->cand[nh - 1].logit)) nh--; /* -inf: probability 0 */
     if (nh == 0) {
         smp_seterr(err, errlen, "sampler: all logits are -inf");
         return VKMIX_ERROR_INVALID_ARGUMENT;
     }
 
-    /* temperature + softmax */
+    /* temperature + softmax weights (normalized below where needed) */
+    float maxl = s->cand[0].logit;
+    for (uint32_t i = 1; i < nh; i++)
+        if (s->cand[i].logit > maxl) maxl = s->cand[i].logit;
     const double inv_t = 1.0 / (double)s->p.temperature;
-    const double m = (double)s->cand[0].logit * inv_t;
-    double sum = 0.0;
+    const double m = (double)maxl * inv_t;
+    double z = 0.0;
     for (uint32_t i = 0; i < nh; i++) {
         double e = exp((double)s->cand[i].logit * inv_t - m);
-        s->prob[i] = e;
-        sum += e;
+        s->cand[i].e = e;
+        z += e;
     }
-    for (uint32_t i = 0; i < nh; i++) s->prob[i] /= sum;
 
-    /* top-p: the shortest prefix whose mass reaches top_p */
-    uint32_t n = nh;
-    if (s->p.top_p < 1.0f) {
+    /* sort what the cuts (or the draw) need */
+    const int cut_p = s->p.top_p < 1.0f, cut_min = s->p.min_p > 0.0f;
+    uint32_t ns;
+    if (cut_min) {
+        double mass;
+        ns = gather(s->cand, nh, (double)s->p.min_p * (1.0 - 1e-6), &mass); /* max weight is 1 */
+        qsort(s->cand, ns, sizeof *s->cand, cand_cmp);
+    } else if (cut_p) {
+        ns = sorted_prefix(s->cand, nh, (double)s->p.top_p * z, z);
+    } else if (u >= 0.0) {
+        ns = sorted_prefix(s->cand, nh, u * z, z);
+    } else {
+        ns = nh;
+        qsort(s->cand, ns, sizeof *s->cand, cand_cmp);
+    }
+
+    /* top-p: the shortest prefix whose probability reaches top_p */
+    uint32_t n = ns;
+    if (cut_p) {
         double cum = 0.0;
-        for (uint32_t i = 0; i < nh; i++) {
-            cum += s->prob[i];
+        for (uint32_t i = 0; i < ns; i++) {
+            cum += s->cand[i].e / z;
             if (cum >= (double)s->p.top_p) { n = i + 1; break; }
         }
     }
     /* min-p: p >= min_p * p_max (sorted, so a prefix) */
-    if (s->p.min_p > 0.0f) {
-        double thr = (double)s->p.min_p * s->prob[0];
+    if (cut_min) {
+        double thr = (double)s->p.min_p * (s->cand[0].e / z);
         uint32_t keep = 1;
-        while (keep < n && s->prob[keep] >= thr) keep++;
+        while (keep < n && s->cand[keep].e / z >= thr) keep++;
         n = keep;
     }
-    sum = 0.0;
-    for (uint32_t i = 0; i < n; i++) sum += s->prob[i];
-    for (uint32_t i = 0; i < n; i++) s->prob[i] /= sum;
-    *n_kept = n;
+    s->n_sorted = ns;
+    s->n_kept = n;
+    if (cut_p || cut_min) {
+        double w = 0.0;
+        for (uint32_t i = 0; i < n; i++) w += s->cand[i].e;
+        s->w_kept = w;
+    } else {
+        s->n_kept = nh; /* everything is kept; only a prefix may be sorted */
+        s->w_kept = z;
+    }
     return VKMIX_OK;
-oom:
-    smp_seterr(err, errlen, "sampler: out of host memory");
-    return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
 }
 
 vkmix_error vkm_sampler_sample2(vkm_sampler *s, const float *logits, uint32_t n_vocab, int32_t *out,
@@ -343,18 +408,24 @@ vkmix_error vkm_sampler_sample2(vkm_sampler *s, const float *logits, uint32_t n_
         smp_seterr(err, errlen, "sampler: NULL argument");
         return VKMIX_ERROR_INVALID_ARGUMENT;
     }
-    uint32_t n;
-    vkmix_error e = build(s, logits, n_vocab, &n, err, errlen);
+    const int greedy = s->p.temperature <= 0.0f;
+    /* the draw is made first (and always, when not greedy) so that the stream
+     * of random numbers does not depend on the logits */
+    double u = greedy ? 0.0 : rng_uniform(s);
+    vkmix_error e = build(s, logits, n_vocab, u, err, errlen);
     if (e != VKMIX_OK) return e;
-    if (s->p.temperature <= 0.0f) {
+    if (greedy) {
         *out = s->cand[0].id;
         return VKMIX_OK;
     }
-    double u = rng_uniform(s), cum = 0.0;
-    uint32_t pick = n - 1;
-    for (uint32_t i = 0; i < n; i++) {
-        cum += s->prob[i];
-        if (u < cum) { pick = i; break; }
+    /* the first kept candidate (in order) whose cumulative weight exceeds u * total */
+    const double target = u * s->w_kept;
+    uint32_t lim = s->n_kept < s->n_sorted ? s->n_kept : s->n_sorted;
+    uint32_t pick = lim - 1;
+    double cum = 0.0;
+    for (uint32_t i = 0; i < lim; i++) {
+        cum += s->cand[i].e;
+        if (target < cum) { pick = i; break; }
     }
     *out = s->cand[pick].id;
     return VKMIX_OK;
@@ -375,9 +446,9 @@ vkmix_error vkm_sampler_distribution(vkm_sampler *s, const float *logits, uint32
         smp_seterr(err, errlen, "sampler: NULL argument");
         return VKMIX_ERROR_INVALID_ARGUMENT;
     }
-    uint32_t n;
-    vkmix_error e = build(s, logits, n_vocab, &n, err, errlen);
+    vkmix_error e = build(s, logits, n_vocab, -1.0, err, errlen);
     if (e != VKMIX_OK) return e;
+    uint32_t n = s->n_kept;
     *n_out = n;
     if (n > cap) {
         smp_seterr(err, errlen, "sampler: %u candidates do not fit in %zu", n, cap);
@@ -385,7 +456,7 @@ vkmix_error vkm_sampler_distribution(vkm_sampler *s, const float *logits, uint32
     }
     for (uint32_t i = 0; i < n; i++) {
         ids[i] = s->cand[i].id;
-        probs[i] = (float)s->prob[i];
+        probs[i] = (float)(s->cand[i].e / s->w_kept);
     }
     return VKMIX_OK;
 }

@@ -58,11 +58,12 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
         free(s);
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "context length %u is too large", p->n_ctx);
     }
-    vkmix_error e = vkm_kv_config_parse(p->kv, hp, &s->cache.cfg, ctx->err, sizeof ctx->err);
+    vkmix_error e = vkm_kv_config_from_params(p, hp, s->n_ctx, &s->cache.cfg, ctx->err, sizeof ctx->err);
     if (e != VKMIX_OK) {
         free(s);
         return e;
     }
+    if (s->cache.cfg.quantized && s->n_batch > VKM_KV_CHUNK) s->n_batch = VKM_KV_CHUNK;
     /* logits of several rows only when all_logits asks; keep that buffer modest */
     uint64_t row_bytes = (uint64_t)hp->n_vocab * 4;
     s->n_logit_rows = (uint32_t)((64ull << 20) / row_bytes);
@@ -89,7 +90,9 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
         char msg[512];
         snprintf(msg, sizeof msg, "%.400s", ctx->err);
         uint32_t n_ctx = s->n_ctx;
-        double need = (double)vkm_kv_cache_bytes(&s->cache.cfg, hp, n_ctx) / 1048576.0;
+        vkmix_kv_memory mem;
+        vkm_kv_memory(&s->cache.cfg, hp, n_ctx, 0, &mem);
+        double need = (double)mem.total_bytes / 1048576.0;
         vkmix_session_free(s);
         return vkm_fail(dev, e, "KV cache for %u tokens needs %.1f MiB (plus %.1f MiB of scratch): %s", n_ctx, need,
                         (double)scratch_bytes / 1048576.0, msg);
@@ -208,14 +211,26 @@ uint32_t vkmix_session_n_ctx(const vkmix_session *s) { return s ? s->n_ctx : 0; 
 
 void vkmix_session_reset(vkmix_session *s)
 {
-    if (!s) return;
-    s->n_past = 0;
-    vkm_kv_cache_reset(&s->cache);
+    if (s) s->n_past = 0; /* positions >= n_past are never read */
 }
 
 vkmix_error vkmix_session_kv_memory(const vkmix_session *s, vkmix_kv_memory *out)
 {
     if (!s || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
-    vkm_kv_cache_memory(&s->cache, &s->model->hp, s->n_ctx, out);
+    vkm_kv_memory(&s->cache.cfg, &s->model->hp, s->n_ctx, 0, out);
+    return VKMIX_OK;
+}
+
+vkmix_error vkmix_kv_memory_estimate(const vkmix_model *m, const vkmix_session_params *p, uint32_t n_tokens,
+                                     vkmix_kv_memory *out)
+{
+    if (!m || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
+    const vkm_hparams *hp = &m->hp;
+    uint32_t n_ctx = p && p->n_ctx ? p->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    if (n_tokens > n_ctx) n_ctx = n_tokens;
+    vkm_kv_config cfg;
+    vkmix_error e = vkm_kv_config_from_params(p, hp, n_ctx, &cfg, m->ctx->err, sizeof m->ctx->err);
+    if (e != VKMIX_OK) return e;
+    vkm_kv_memory(&cfg, hp, n_ctx, n_tokens, out);
     return VKMIX_OK;
 }

@@ -4,27 +4,31 @@
 
 #include "model.h"
 
-/* What the cache stores per layer. Today: FP16 (the mixed-precision cache
- * extends this with per-layer K/V widths, the ring and the sinks). */
-typedef struct vkm_kv_config {
-    int quantized;           /* 0: FP16 everywhere */
-    char name[64];           /* "f16", ... */
-} vkm_kv_config;
+#include "kv_config.h"
+
+/* K or V of one layer. bits < 16: packed store + FP16 ring (+ sinks);
+ * bits 16: one FP16 array for the whole context (`ring` with n_ctx slots). */
+typedef struct vkm_kv_side {
+    uint32_t bits;
+    vkm_buffer codes;        /* keys: [H][n_blocks][G*bits/32][D]; values: [H][n_blocks*G][ceil(D*bits/32)] u32 */
+    vkm_buffer meta;         /* keys: [H][n_blocks][D]; values: [H][n_blocks*G][D/v_group] (f16 scale | f16 min << 16) */
+    vkm_buffer ring;         /* [H][ring or n_ctx][D] f16 */
+    vkm_buffer sinks;        /* [H][S][D] f16 (S > 0 only) */
+} vkm_kv_side;
 
 typedef struct vkm_kv_cache {
     vkm_kv_config cfg;
-    uint32_t n_layer, n_ctx, n_q_head, n_kv_head, head_dim;
-    vkm_buffer *k, *v;       /* [n_layer] each [n_kv_head][n_ctx][head_dim] f16 */
+    uint32_t n_layer, n_ctx, n_q_head, n_kv_head, head_dim, n_blocks;
+    vkm_kv_side *k, *v;      /* [n_layer] */
+    vkm_buffer klin, vlin;   /* [H][n_ctx][D] f16: the history of one layer made linear for attention */
 } vkm_kv_cache;
 
-vkmix_error vkm_kv_config_parse(const char *spec, const vkm_hparams *hp, vkm_kv_config *cfg, char *err, size_t errlen);
-uint64_t vkm_kv_cache_bytes(const vkm_kv_config *cfg, const vkm_hparams *hp, uint32_t n_ctx);
 vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hparams *hp, uint32_t n_ctx);
 void vkm_kv_cache_free(vkm_device *dev, vkm_kv_cache *c);
-void vkm_kv_cache_reset(vkm_kv_cache *c);
-void vkm_kv_cache_memory(const vkm_kv_cache *c, const vkm_hparams *hp, uint32_t n_ctx, vkmix_kv_memory *out);
 /* Stores k, v ([n][n_kv_head*head_dim] f32, after RoPE) of positions pos0.. for
- * `layer`, then computes causal attention of q over everything cached. */
+ * `layer`, computes causal attention of q over everything cached (the step's
+ * queries see the history as quantized before the step, and the step's own
+ * tokens in FP16), then quantizes the groups that aged out of the window. */
 vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
                                 vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0);
 

@@ -178,10 +178,48 @@ void vkm_vocab_init_defaults(vkm_vocab_init *init)
     init->add_bos = init->add_eos = init->add_space_prefix = -1;
 }
 
+static int name_is(const char *name, size_t len, const char *want)
+{
+    return name && strlen(want) == len && memcmp(name, want, len) == 0;
+}
+
+int vkm_vocab_type_from_name(const char *name, size_t len, vkm_vocab_type *out)
+{
+    if (name_is(name, len, "llama")) { if (out) *out = VKM_VOCAB_SPM; return 1; }
+    if (name_is(name, len, "gpt2")) { if (out) *out = VKM_VOCAB_BPE; return 1; }
+    return 0;
+}
+
+int vkm_pretok_from_name(const char *name, size_t len, vkm_pretok *out)
+{
+    /* the names llama.cpp (llama-vocab.cpp) gives these three regexes */
+    static const struct { const char *name; vkm_pretok pre; } k[] = {
+        { "llama3", VKM_PRETOK_LLAMA3 },     { "llama-v3", VKM_PRETOK_LLAMA3 },
+        { "llama-bpe", VKM_PRETOK_LLAMA3 },  { "falcon3", VKM_PRETOK_LLAMA3 },
+        { "falcon-h1", VKM_PRETOK_LLAMA3 },  { "pixtral", VKM_PRETOK_LLAMA3 },
+        { "midm-2.0", VKM_PRETOK_LLAMA3 },   { "lfm2", VKM_PRETOK_LLAMA3 },
+        { "qwen2", VKM_PRETOK_QWEN2 },       { "deepseek-r1-qwen", VKM_PRETOK_QWEN2 },
+        { "gpt-2", VKM_PRETOK_GPT2 },        { "phi-2", VKM_PRETOK_GPT2 },
+        { "roberta-bpe", VKM_PRETOK_GPT2 },  { "gigachat", VKM_PRETOK_GPT2 },
+        { "jina-es", VKM_PRETOK_GPT2 },      { "jina-de", VKM_PRETOK_GPT2 },
+        { "jina-v1-en", VKM_PRETOK_GPT2 },   { "jina-v2-es", VKM_PRETOK_GPT2 },
+        { "jina-v2-de", VKM_PRETOK_GPT2 },   { "jina-v2-code", VKM_PRETOK_GPT2 },
+        { "default", VKM_PRETOK_GPT2 },
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        if (name_is(name, len, k[i].name)) {
+            if (out) *out = k[i].pre;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static const char *const tok_eog_names[] = {
     "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
     "<|end_of_text|>", "<EOT>", "_<EOT>", "<|return|>", "<|call|>",
-    "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "<end_of_utterance>",
+    "<\xef\xbd\234end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", /* <｜end▁of▁sentence｜> */
+    "<end_of_utterance>",
 };
 
 static int is_special_type(uint8_t t)

@@ -57,6 +57,20 @@ typedef struct vkm_vocab_init {
     int add_space_prefix;           /* SPM: prepend a space (0/1, -1: default 1); BPE ignores it */
 } vkm_vocab_init;
 
+/* GGUF names to enums, for the model loader. Return 1 when the name is known
+ * (then *out is set), 0 otherwise. Model: "llama" -> SPM, "gpt2" -> BPE.
+ * Pre: "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral",
+ * "midm-2.0", "lfm2" -> LLAMA3; "qwen2", "deepseek-r1-qwen" -> QWEN2; "gpt-2",
+ * "phi-2", "roberta-bpe", "gigachat", "jina-*" -> GPT2 (llama.cpp uses these
+ * regexes for them); "default" -> GPT2 (approximate: llama.cpp's "default" is
+ * a four-regex chain close to GPT-2's). Other pre-tokenizers (deepseek, falcon,
+ * starcoder, ...) are not implemented: a loader may fall back to GPT2 with a
+ * warning.
+ * Not done either: llama.cpp's clean_spaces for whole-sequence BPE decoding
+ * (" ," -> ","), a lossy HF convenience. */
+int vkm_vocab_type_from_name(const char *name, size_t len, vkm_vocab_type *out);
+int vkm_pretok_from_name(const char *name, size_t len, vkm_pretok *out);
+
 /* Fills *init with the "absent" values: all pointers NULL, ids -1, flags -1. */
 void vkm_vocab_init_defaults(vkm_vocab_init *init);
 

@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -169,6 +170,71 @@ static int walk_ok(const vkm_gguf *g)
 
 /* ------------------------------------------------------------------ real files */
 
+/* Re-creates a parsed file with the writer (same keys, tensors, order) and
+ * compares bytes: identical output means the writer lays files out exactly as
+ * the tool that wrote the original (llama.cpp's gguf-py for the shared models). */
+#define THEN(first, second) ((e = (first)) != VKMIX_OK ? e : (second))
+static void check_rewrite_identical(const vkm_gguf *g, const char *what)
+{
+    vkm_gguf_writer *w;
+    W(vkm_gguf_writer_create(&w));
+    int ok = 1;
+    for (int64_t i = 0; i < vkm_gguf_n_kv(g) && ok; i++) {
+        const char *k = vkm_gguf_key_name(g, i);
+        int t = vkm_gguf_key_type(g, i);
+        uint64_t u = 0;
+        int64_t v = 0;
+        double d = 0;
+        float f = 0;
+        int b = 0;
+        const char *s = NULL;
+        size_t n = 0;
+        vkm_gguf_array a;
+        vkmix_error e = VKMIX_OK;
+        switch (t) {
+        case VKM_GGUF_U8: e = THEN(vkm_gguf_get_u64(g, k, &u, NULL, 0), vkm_gguf_writer_add_u8(w, k, (uint8_t)u)); break;
+        case VKM_GGUF_U16: e = THEN(vkm_gguf_get_u64(g, k, &u, NULL, 0), vkm_gguf_writer_add_u16(w, k, (uint16_t)u)); break;
+        case VKM_GGUF_U32: e = THEN(vkm_gguf_get_u64(g, k, &u, NULL, 0), vkm_gguf_writer_add_u32(w, k, (uint32_t)u)); break;
+        case VKM_GGUF_U64: e = THEN(vkm_gguf_get_u64(g, k, &u, NULL, 0), vkm_gguf_writer_add_u64(w, k, u)); break;
+        case VKM_GGUF_I8: e = THEN(vkm_gguf_get_i64(g, k, &v, NULL, 0), vkm_gguf_writer_add_i8(w, k, (int8_t)v)); break;
+        case VKM_GGUF_I16: e = THEN(vkm_gguf_get_i64(g, k, &v, NULL, 0), vkm_gguf_writer_add_i16(w, k, (int16_t)v)); break;
+        case VKM_GGUF_I32: e = THEN(vkm_gguf_get_i64(g, k, &v, NULL, 0), vkm_gguf_writer_add_i32(w, k, (int32_t)v)); break;
+        case VKM_GGUF_I64: e = THEN(vkm_gguf_get_i64(g, k, &v, NULL, 0), vkm_gguf_writer_add_i64(w, k, v)); break;
+        case VKM_GGUF_F32: e = THEN(vkm_gguf_get_f32(g, k, &f, NULL, 0), vkm_gguf_writer_add_f32(w, k, f)); break;
+        case VKM_GGUF_F64: e = THEN(vkm_gguf_get_f64(g, k, &d, NULL, 0), vkm_gguf_writer_add_f64(w, k, d)); break;
+        case VKM_GGUF_BOOL: e = THEN(vkm_gguf_get_bool(g, k, &b, NULL, 0), vkm_gguf_writer_add_bool(w, k, b)); break;
+        case VKM_GGUF_STRING: e = THEN(vkm_gguf_get_str(g, k, &s, &n, NULL, 0), vkm_gguf_writer_add_strn(w, k, s, n)); break;
+        default: {
+            e = vkm_gguf_get_arr(g, k, -1, &a, NULL, 0);
+            if (e != VKMIX_OK) break;
+            uint8_t *p = malloc((size_t)a.size + 12);
+            arr_hdr(p, a.type, a.count);
+            memcpy(p + 12, a.data, (size_t)a.size);
+            e = vkm_gguf_writer_add_raw(w, k, VKM_GGUF_ARRAY, p, (size_t)a.size + 12);
+            free(p);
+        }
+        }
+        CHECK(e == VKMIX_OK, "%s: re-adding key %s: %d", what, k, e);
+        ok = e == VKMIX_OK;
+    }
+    for (int64_t i = 0; i < vkm_gguf_n_tensors(g) && ok; i++) {
+        const vkm_gguf_tensor *t = vkm_gguf_tensor_at(g, i);
+        vkmix_error e = vkm_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->n_bytes);
+        CHECK(e == VKMIX_OK, "%s: re-adding tensor %s: %d", what, t->name, e);
+        ok = e == VKMIX_OK;
+    }
+    if (ok) {
+        buf f = finish(w);
+        size_t n = (size_t)vkm_gguf_file_size(g), first = 0;
+        while (first < n && first < f.n && f.b[first] == ((const uint8_t *)vkm_gguf_file_data(g))[first]) first++;
+        CHECK(f.n == n && first == n, "%s: writer output differs from the original (%zu vs %zu bytes, first diff at %zu)",
+              what, f.n, n, first);
+        free(f.b);
+    } else {
+        vkm_gguf_writer_free(w);
+    }
+}
+
 static int test_stories260k(void)
 {
     char *path = tu_shared_path("models/stories260K/stories260K.gguf");
@@ -217,6 +283,7 @@ static int test_stories260k(void)
     CHECK(vkm_gguf_get_tensor(g, "blk.4.attn_k.weight", &wq, err, sizeof err) == VKMIX_OK && wq->ne[0] == 64 &&
               wq->ne[1] == 32, "blk.4.attn_k.weight");
     CHECK(walk_ok(g), "walk");
+    check_rewrite_identical(g, "stories260K");
     vkm_gguf_close(g);
     return 0;
 }
@@ -260,6 +327,7 @@ static int test_tinystories_q8(void)
     CHECK(vkm_gguf_get_arr(g, "tokenizer.ggml.token_type", VKM_GGUF_I32, &a, err, sizeof err) == VKMIX_OK &&
               a.count == 2048, "token_type");
     CHECK(walk_ok(g), "walk");
+    check_rewrite_identical(g, "TinyStories-656K-Q8_0");
     vkm_gguf_close(g);
     return 0;
 }
@@ -921,6 +989,74 @@ static void test_open_errors(void)
           "type names");
 }
 
+/* A vocab-sized file: 150k-entry string and f32 arrays and 300 tensors. Opening
+ * must not copy the arrays, and every lookup must be direct (hash / index):
+ * the whole test takes milliseconds, printed for the record. */
+static void test_large(void)
+{
+    enum { NV = 150000, NT = 300 };
+    char (*tok)[16] = malloc(sizeof(*tok) * NV);
+    const char **strs = malloc(sizeof(*strs) * NV);
+    float *scores = malloc(sizeof(float) * NV);
+    for (int i = 0; i < NV; i++) {
+        snprintf(tok[i], sizeof tok[i], "tok%d", i);
+        strs[i] = tok[i];
+        scores[i] = (float)-i;
+    }
+    vkm_gguf_writer *w;
+    W(vkm_gguf_writer_create(&w));
+    W(vkm_gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", strs, NULL, NV));
+    W(vkm_gguf_writer_add_arr(w, "tokenizer.ggml.scores", VKM_GGUF_F32, scores, NV));
+    float row[32] = {0};
+    for (int i = 0; i < NT; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "blk.%d.ffn_up.weight", i);
+        int64_t ne[1] = {32};
+        row[0] = (float)i;
+        W(vkm_gguf_writer_add_tensor(w, name, VKM_GGML_F32, 1, ne, row, sizeof row));
+    }
+    buf f = finish(w);
+    clock_t t0 = clock();
+    char err[256];
+    vkm_gguf *g = NULL;
+    vkmix_error e = vkm_gguf_open_memory(f.b, f.n, &g, err, sizeof err);
+    clock_t t1 = clock();
+    CHECK(e == VKMIX_OK, "large: %s", err);
+    if (e == VKMIX_OK) {
+        vkm_gguf_array a, sc;
+        CHECK(vkm_gguf_get_arr(g, "tokenizer.ggml.tokens", VKM_GGUF_STRING, &a, err, sizeof err) == VKMIX_OK &&
+                  a.count == NV, "tokens");
+        CHECK(vkm_gguf_get_arr(g, "tokenizer.ggml.scores", VKM_GGUF_F32, &sc, err, sizeof err) == VKMIX_OK &&
+                  (const uint8_t *)sc.data > f.b && (const uint8_t *)sc.data < f.b + f.n, "scores point into the buffer");
+        int bad = 0;
+        for (int i = NV - 1; i >= 0; i--) {
+            const char *s;
+            size_t n;
+            float x;
+            if (vkm_gguf_arr_str(&a, (uint64_t)i, &s, &n) != VKMIX_OK || n != strlen(tok[i]) || memcmp(s, tok[i], n))
+                bad++;
+            if (vkm_gguf_arr_f32(&sc, (uint64_t)i, &x) != VKMIX_OK || x != (float)-i) bad++;
+        }
+        for (int i = 0; i < NT; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%d.ffn_up.weight", i);
+            int64_t k = vkm_gguf_find_tensor(g, name);
+            float v = -1;
+            if (k == i) memcpy(&v, vkm_gguf_tensor_at(g, k)->data, 4);
+            if (k != i || v != (float)i) bad++;
+        }
+        CHECK(bad == 0, "large: %d lookups wrong", bad);
+    }
+    clock_t t2 = clock();
+    printf("large file (%zu bytes): open %.1f ms, 150k strings + 150k floats + 300 tensors looked up in %.1f ms\n",
+           f.n, 1000.0 * (double)(t1 - t0) / CLOCKS_PER_SEC, 1000.0 * (double)(t2 - t1) / CLOCKS_PER_SEC);
+    vkm_gguf_close(g);
+    free(f.b);
+    free(tok);
+    free(strs);
+    free(scores);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0) g_corpus_dir = argv[2];
@@ -930,6 +1066,7 @@ int main(int argc, char **argv)
     test_prefixes();
     test_bitflips();
     test_open_errors();
+    test_large();
     int r1 = test_stories260k();
     int r2 = test_tinystories_q8();
     if (g_corpus_dir) printf("wrote %d corpus files to %s\n", g_corpus_written, g_corpus_dir);

@@ -93,24 +93,27 @@ static void reference(const float *logits, uint32_t n, float temp, int32_t top_k
     free(p);
 }
 
-static void check_distribution(const char *name, float temp, int32_t top_k, float top_p, float min_p, uint64_t seed)
+static void check_distribution(const char *name, float temp, int32_t top_k, float top_p, float min_p, uint64_t seed,
+                               int N, float scale)
 {
-    enum { N = 64, DRAWS = 200000 };
+    enum { NMAX = 1024, DRAWS = 200000 };
     tu_rng r;
     tu_rng_seed(&r, seed);
-    float logits[N];
-    random_logits(&r, logits, N, 2.0f);
-    double ref[N], margin;
-    reference(logits, N, temp, top_k, top_p, min_p, ref, &margin);
+    static float logits[NMAX];
+    static double ref[NMAX];
+    if (N > NMAX) N = NMAX;
+    random_logits(&r, logits, (uint32_t)N, scale);
+    double margin;
+    reference(logits, (uint32_t)N, temp, top_k, top_p, min_p, ref, &margin);
     CHECK(margin > 1e-6, "%s: test logits too close to a cut-off (%g)", name, margin);
     vkm_sampler *s = make(temp, top_k, top_p, min_p, seed);
     if (!s) return;
 
     /* the sampler's own distribution */
-    int32_t ids[N];
-    float pr[N];
+    static int32_t ids[NMAX];
+    static float pr[NMAX];
     size_t nk = 0;
-    CHECK(vkm_sampler_distribution(s, logits, N, ids, pr, N, &nk, NULL, 0) == VKMIX_OK, "distribution");
+    CHECK(vkm_sampler_distribution(s, logits, (uint32_t)N, ids, pr, (size_t)N, &nk, NULL, 0) == VKMIX_OK, "distribution");
     size_t nref = 0;
     for (int i = 0; i < N; i++) nref += ref[i] > 0;
     CHECK(nk == nref, "%s: %zu candidates kept, reference %zu", name, nk, nref);
@@ -123,12 +126,12 @@ static void check_distribution(const char *name, float temp, int32_t top_k, floa
     CHECK(maxd < 1e-6, "%s: distribution differs from the reference by %g", name, maxd);
 
     /* 200k draws */
-    static long cnt[N];
+    static long cnt[NMAX];
     memset(cnt, 0, sizeof cnt);
-    float copy[N];
+    static float copy[NMAX];
     memcpy(copy, logits, sizeof copy);
     for (int i = 0; i < DRAWS; i++) {
-        int32_t id = vkm_sampler_sample(s, logits, N);
+        int32_t id = vkm_sampler_sample(s, logits, (uint32_t)N);
         if (id < 0 || id >= N) { CHECK(0, "bad id %d", (int)id); break; }
         cnt[id]++;
     }
@@ -150,7 +153,7 @@ static void check_distribution(const char *name, float temp, int32_t top_k, floa
     double bound = df + 6.0 * sqrt(2.0 * (df > 0 ? df : 1)) + 10.0;
     CHECK(chi2 < bound, "%s: chi-square %.1f with %d dof (bound %.1f)", name, chi2, df, bound);
     CHECK(maxabs < 0.005, "%s: max |empirical - reference| = %g", name, maxabs);
-    printf("%-28s kept %2zu  chi2 %6.1f (dof %2d)  max|diff| %.5f\n", name, nk, chi2, df, maxabs);
+    printf("%-32s n %4d kept %2zu  chi2 %6.1f (dof %2d)  max|diff| %.5f\n", name, N, nk, chi2, df, maxabs);
     vkm_sampler_free(s);
 }
 
@@ -389,10 +392,14 @@ int main(void)
     test_seeds();
     test_penalty();
     test_errors();
-    check_distribution("T0.7 k20 p0.9 m0.05", 0.7f, 20, 0.9f, 0.05f, 11);
-    check_distribution("T1 (plain softmax)", 1.0f, 0, 1.0f, 0.0f, 12);
-    check_distribution("T1.5 p0.8", 1.5f, 0, 0.8f, 0.0f, 13);
-    check_distribution("T1.2 k10 m0.1", 1.2f, 10, 1.0f, 0.1f, 14);
-    check_distribution("defaults T0.8 k40 p.95 m.05", 0.8f, 40, 0.95f, 0.05f, 15);
+    check_distribution("T0.7 k20 p0.9 m0.05", 0.7f, 20, 0.9f, 0.05f, 11, 64, 2.0f);
+    check_distribution("T1 (plain softmax)", 1.0f, 0, 1.0f, 0.0f, 12, 64, 2.0f);
+    check_distribution("T1.5 p0.8", 1.5f, 0, 0.8f, 0.0f, 13, 64, 2.0f);
+    check_distribution("T1.2 k10 m0.1", 1.2f, 10, 1.0f, 0.1f, 14, 64, 2.0f);
+    check_distribution("defaults T0.8 k40 p.95 m.05", 0.8f, 40, 0.95f, 0.05f, 15, 64, 2.0f);
+    /* larger vocabularies: the partial-sort paths (top-p prefix, draw prefix) */
+    check_distribution("n300 T1 (plain softmax)", 1.0f, 0, 1.0f, 0.0f, 16, 300, 1.0f);
+    check_distribution("n1000 T0.9 p0.7", 0.9f, 0, 0.7f, 0.0f, 17, 1000, 1.5f);
+    check_distribution("n1000 T1 k500 m0.2", 1.0f, 500, 1.0f, 0.2f, 18, 1000, 1.0f);
     return tu_finish("test_sampler");
 }

@@ -459,6 +459,25 @@ static void test_hf_bpe(void)
         const char *s3 = "Zo\xc3\xab's caf\xc3\xa9 is big."; /* ë and é are not in the vocabulary: unk */
         n = enc(t, s3, strlen(s3), 0, 0, ids);
         CHECK_IDS(ids, n, 80, 51, 67, 0, 228, 295, 58, 0, 80, 124, 428, 10);
+        /* random text: encodes without error; text made only of vocabulary
+         * characters round-trips */
+        tu_rng r;
+        tu_rng_seed(&r, 656);
+        char buf[300];
+        for (int itr = 0; itr < 200; itr++) {
+            size_t len = tu_rng_u32(&r) % sizeof buf;
+            int plain = itr & 1;
+            for (size_t i = 0; i < len; i++) {
+                uint32_t x = tu_rng_u32(&r);
+                buf[i] = plain ? "abcdefghij lmnopqrst uvwxyz.,!\nThe "[x % 35] : (char)(x >> 8);
+            }
+            vkmix_error er = vkm_tokenize(t, buf, len, 1, 1, ids, MAXT, &n);
+            CHECK(er == VKMIX_OK, "random text encodes");
+            if (plain && er == VKMIX_OK) {
+                d = dec(t, ids, n, 0, &k);
+                CHECK(k == len && memcmp(d, buf, len) == 0, "tinystories round trip of plain text");
+            }
+        }
         vkm_tokenizer_free(t);
     }
     vocab_free(&v);
@@ -808,8 +827,7 @@ static void test_bpe(void)
     static const char *const rt[] = {
         "I'm here, they'RE done. Don't!", "12345 apples", "Hello!!! ...  world??\n\nNext",
         "line1\r\nline2\n \n  indented", "a   b", "  leading and trailing   ",
-        "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 \xe6\x97\xa5\xe6\x9c\xac "
-        "\xf0\x9f\x98\x80\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd!",
+        "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd!",
         "bad \xff\xfe\x80 utf8 \xe6\x97", "",
     };
     vkm_tokenizer *all[3] = { g, l3, q };
@@ -899,6 +917,16 @@ static void test_errors(void)
         vkm_tokenizer_free(t);
     }
     vkm_tokenizer_free(NULL);
+
+    vkm_pretok pre = VKM_PRETOK_DEFAULT;
+    vkm_vocab_type vt = VKM_VOCAB_SPM;
+    CHECK(vkm_pretok_from_name("llama-bpe", 9, &pre) && pre == VKM_PRETOK_LLAMA3, "llama-bpe");
+    CHECK(vkm_pretok_from_name("qwen2", 5, &pre) && pre == VKM_PRETOK_QWEN2, "qwen2");
+    CHECK(vkm_pretok_from_name("gpt-2", 5, &pre) && pre == VKM_PRETOK_GPT2, "gpt-2");
+    CHECK(!vkm_pretok_from_name("qwen", 4, &pre) && !vkm_pretok_from_name(NULL, 0, &pre), "unknown pre");
+    CHECK(vkm_vocab_type_from_name("gpt2", 4, &vt) && vt == VKM_VOCAB_BPE, "gpt2 model");
+    CHECK(vkm_vocab_type_from_name("llama", 5, &vt) && vt == VKM_VOCAB_SPM, "llama model");
+    CHECK(!vkm_vocab_type_from_name("bert", 4, &vt), "unknown model");
 }
 
 int main(void)
