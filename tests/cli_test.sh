@@ -95,16 +95,30 @@ has full.err "generated 19 tok"
 run kvbad -m "$M" --kv k9v9 -p hi
 [ $rc != 0 ] || fail "--kv k9v9 exited 0"
 has kvbad.err "--kv k9v9: bad KV profile"
-has kvbad.err "'k9v9' is not supported"
+has kvbad.err "widths must be 2, 3, 4, 8 or 16"
+run kvbad2 -m "$M" --kv q4 -p hi
+[ $rc != 0 ] || fail "--kv q4 exited 0"
+has kvbad2.err "is not f16 or kXvY"
+run kvgroup -m "$M" --kv k4v2 --kv-group 48 -p hi
+[ $rc != 0 ] || fail "--kv-group 48 exited 0"
+has kvgroup.err "KV group 48 must be 32, 64 or 128"
 run kvf16 -m "$M" --kv f16 -p "Once upon a time" -n 20 --greedy
 cmp -s "$T/greedy.out" "$T/kvf16.out" || fail "--kv f16 differs from the default"
-echo '{"note": "a KV profile"}' >"$T/profile.json"
-run kvprof -m "$M" --kv-profile "$T/profile.json" -p hi
-[ $rc != 0 ] || fail "--kv-profile exited 0 without the mixed-precision cache"
-has kvprof.err "KV profiles need the mixed-precision KV cache"
+echo '{"layers": "all of them"}' >"$T/badprofile.json"
+run kvprof -m "$M" --kv-profile "$T/badprofile.json" -p hi
+[ $rc != 0 ] || fail "a bad --kv-profile exited 0"
+has kvprof.err "must be an array"
 run kvprof2 -m "$M" --kv-profile "$T/none.json" -p hi
 [ $rc != 0 ] || fail "a missing --kv-profile file exited 0"
 has kvprof2.err "cannot read KV profile"
+# quantized caches: a uniform config and a per-layer profile, with a window smaller than the text
+run kv4 -m "$M" --kv k4v4 --kv-window 32 -p "Once upon a time" -n 100 --greedy
+[ $rc = 0 ] || fail "--kv k4v4 exited $rc: $(cat "$T/kv4.err")"
+has kv4.out "Once upon a time"
+echo '{"layers": [{"k": 8, "v": 4}, {"k": 4, "v": 4}, {"k": 4, "v": 2}, {"k": 4, "v": 2}, {"k": 8, "v": 8}], "group": 32, "window": 32}' >"$T/profile.json"
+run kvprof3 -m "$M" --kv-profile "$T/profile.json" -p "Once upon a time" -n 100 --greedy
+[ $rc = 0 ] || fail "--kv-profile exited $rc: $(cat "$T/kvprof3.err")"
+has kvprof3.out "Once upon a time"
 
 # ---- chat / raw interactive mode over a pipe -----------------------------------------
 printf 'Once upon a time\n there was\n/reset\nOnce upon a time\n' |

@@ -34,6 +34,7 @@ typedef struct {
     const char *chat_template;
     int n_predict;          /* -1: until end of generation or a full context */
     uint32_t n_ctx, n_batch;
+    uint32_t kv_group, kv_window, kv_sinks;
     int device;
     int interactive, raw, greedy, no_bos, verbose, truncate, no_echo, list_devices;
     int have_seed;
@@ -51,8 +52,12 @@ static void usage(FILE *f)
             "  -m, --model FILE        GGUF model (default: $VKMIX_MODEL, then the stories260K test model)\n"
             "  -c, --ctx-size N        context length in tokens (default: min(training context, 4096))\n"
             "  -b, --batch-size N      prompt chunk size in tokens (default 256)\n"
-            "      --kv CONFIG         KV cache configuration (default f16)\n"
-            "      --kv-profile FILE   KV cache profile (needs the mixed-precision cache)\n"
+            "      --kv CONFIG         KV cache: f16 (default) or kXvY, uniform key/value bits, X, Y in\n"
+            "                          {2, 3, 4, 8, 16} (e.g. k4v2)\n"
+            "      --kv-profile FILE   KV cache profile: a JSON file of per-layer key/value bits\n"
+            "      --kv-group G        quantization group: 32, 64 or 128 (default 32 or the profile's)\n"
+            "      --kv-window R       newest tokens kept in FP16 (default 128 or the profile's)\n"
+            "      --kv-sinks S        first tokens kept in FP16 forever (default 0 or the profile's)\n"
             "      --device N          Vulkan device index (default: automatic, discrete GPU first)\n"
             "      --list-devices      list Vulkan devices and exit\n"
             "\n"
@@ -163,6 +168,9 @@ static void parse_args(int argc, char **argv, opts *o)
         else if (IS("-b") || IS("--batch-size")) o->n_batch = (uint32_t)parse_long(a, VAL(), 1, 1 << 20);
         else if (IS("--kv")) o->kv = VAL();
         else if (IS("--kv-profile")) o->kv_profile = VAL();
+        else if (IS("--kv-group")) o->kv_group = (uint32_t)parse_long(a, VAL(), 1, 1 << 20);
+        else if (IS("--kv-window")) o->kv_window = (uint32_t)parse_long(a, VAL(), 1, 1 << 24);
+        else if (IS("--kv-sinks")) o->kv_sinks = (uint32_t)parse_long(a, VAL(), 0, 1 << 24);
         else if (IS("--device")) o->device = (int)parse_long(a, VAL(), 0, 1 << 16);
         else if (IS("--list-devices")) { NOVAL(); o->list_devices = 1; }
         else if (IS("--temp")) o->sp.temperature = parse_float(a, VAL(), 0.0f, 100.0f);
@@ -749,8 +757,12 @@ static void print_info(const app *a, const char *path, cli_template tmpl, int tm
             "%.1f MiB of weights)\n",
             path, m->arch, m->weight_type, m->n_layer, m->n_head, m->n_head_kv, m->head_dim, m->n_vocab,
             m->n_ctx_train, (double)m->weight_bytes / 1048576.0);
-    fprintf(stderr, "session: context %u, KV %s\n", vkmix_session_n_ctx(a->sess),
-            a->o.kv_profile ? a->o.kv_profile : a->o.kv ? a->o.kv : "f16");
+    vkmix_kv_memory km;
+    memset(&km, 0, sizeof km);
+    vkmix_session_kv_memory(a->sess, &km);
+    fprintf(stderr, "session: context %u, KV %s: %.2f MiB at full context (K %.2f / V %.2f bits)\n",
+            vkmix_session_n_ctx(a->sess), a->o.kv_profile ? a->o.kv_profile : a->o.kv ? a->o.kv : "f16",
+            (double)km.total_bytes / 1048576.0, km.k_bits, km.v_bits);
     const vkmix_sampler_params *s = &a->o.sp;
     if (s->temperature <= 0)
         fprintf(stderr, "sampling: greedy");
@@ -818,12 +830,6 @@ int main(int argc, char **argv)
         free(prompt_buf);
         return 1;
     }
-    if (o->kv_profile && !readable(o->kv_profile)) {
-        fprintf(stderr, PROG ": cannot read KV profile '%s': %s\n", o->kv_profile, strerror(errno));
-        free(model_path);
-        free(prompt_buf);
-        return 1;
-    }
 
     int rc = 1;
     char err[1024] = "";
@@ -863,20 +869,23 @@ int main(int argc, char **argv)
     vkmix_session_default_params(&sp);
     sp.n_ctx = o->n_ctx;
     sp.n_batch = o->n_batch;
-    sp.kv = o->kv_profile ? o->kv_profile : o->kv;
+    sp.kv = o->kv;
+    sp.kv_profile = o->kv_profile;
+    sp.kv_group = o->kv_group;
+    sp.kv_window = o->kv_window;
+    sp.kv_sinks = o->kv_sinks;
     e = vkmix_session_create(a->model, &sp, &a->sess);
     if (e != VKMIX_OK) {
-        if (e == VKMIX_ERROR_BAD_PROFILE && o->kv_profile) {
-            lib_error(a, "--kv-profile", e);
-            fprintf(stderr, PROG ": KV profiles need the mixed-precision KV cache, which this build of the "
-                            "library does not accept for '%s'\n", o->kv_profile);
-        } else if (e == VKMIX_ERROR_BAD_PROFILE) {
-            char what[300];
+        char what[300];
+        if (o->kv_profile)
+            snprintf(what, sizeof what, "--kv-profile %.200s", o->kv_profile);
+        else if (e == VKMIX_ERROR_BAD_PROFILE && o->kv)
             snprintf(what, sizeof what, "--kv %.200s", o->kv);
-            lib_error(a, what, e);
-        } else {
-            lib_error(a, "creating the session", e);
-        }
+        else if (e == VKMIX_ERROR_BAD_PROFILE)
+            snprintf(what, sizeof what, "the KV cache configuration");
+        else
+            snprintf(what, sizeof what, "creating the session");
+        lib_error(a, what, e);
         goto done;
     }
     if (o->n_ctx > a->info.n_ctx_train && a->info.n_ctx_train > 0)
