@@ -36,7 +36,7 @@ typedef struct {
     uint32_t n_ctx, n_batch;
     uint32_t kv_group, kv_window, kv_sinks;
     int device;
-    int interactive, raw, greedy, no_bos, verbose, truncate, no_echo, list_devices;
+    int interactive, raw, greedy, no_bos, verbose, truncate, no_echo, list_devices, ignore_eos;
     int have_seed;
     vkmix_sampler_params sp;
 } opts;
@@ -66,6 +66,7 @@ static void usage(FILE *f)
             "  -f, --file FILE         read the prompt from FILE\n"
             "  -n, --n-predict N       tokens to generate, -1 = until the end of generation (default -1)\n"
             "      --no-bos            do not add the BOS token to the prompt\n"
+            "      --ignore-eos        never end a reply at an end-of-generation token\n"
             "      --truncate          keep the end of a prompt longer than the context instead of failing\n"
             "      --no-echo           one-shot: print only the generated text, not the prompt\n"
             "\n"
@@ -189,6 +190,7 @@ static void parse_args(int argc, char **argv, opts *o)
             o->sp.seed = (uint64_t)s;
             o->have_seed = 1;
         } else if (IS("--no-bos")) { NOVAL(); o->no_bos = 1; }
+        else if (IS("--ignore-eos")) { NOVAL(); o->ignore_eos = 1; }
         else if (IS("--truncate")) { NOVAL(); o->truncate = 1; }
         else if (IS("--no-echo")) { NOVAL(); o->no_echo = 1; }
         else if (IS("-i") || IS("--chat") || IS("--interactive")) { NOVAL(); o->interactive = 1; }
@@ -344,6 +346,8 @@ typedef struct {
     vkmix_detokenizer *detok;
     vkmix_model_info info;
     float *logits;          /* [n_vocab] */
+    int32_t *eog;           /* --ignore-eos: the end-of-generation tokens, never sampled */
+    size_t n_eog;
     int32_t pending;        /* a token printed but not yet evaluated (-1: none) */
     /* totals */
     uint64_t n_prompt, n_gen;
@@ -358,6 +362,7 @@ static void app_free(app *a)
     vkmix_model_free(a->model);
     vkmix_context_free(a->ctx);
     free(a->logits);
+    free(a->eog);
     memset(a, 0, sizeof *a);
 }
 
@@ -485,8 +490,9 @@ static gen_status generate(app *a, const int32_t *toks, size_t n, uint64_t *n_pr
     uint64_t n_gen = 0;
     gen_status st = GEN_OK;
     for (;;) {
-        if (g_interrupt) break;
+        if (g_interrupt || (a->o.n_predict >= 0 && n_gen >= (uint64_t)a->o.n_predict)) break;
         int32_t tok;
+        for (size_t i = 0; i < a->n_eog; i++) a->logits[a->eog[i]] = -INFINITY;
         e = vkmix_sampler_sample(a->smp, a->logits, V, &tok);
         if (e != VKMIX_OK) {
             lib_error(a, "sampling", e);
@@ -901,6 +907,19 @@ int main(int argc, char **argv)
     if (!a->logits) {
         fprintf(stderr, PROG ": out of memory\n");
         goto done;
+    }
+
+    if (o->ignore_eos) {
+        for (uint32_t t = 0; t < a->info.n_vocab; t++)
+            if (vkmix_token_is_eog(a->model, (int32_t)t)) {
+                int32_t *g = realloc(a->eog, (a->n_eog + 1) * sizeof *g);
+                if (!g) {
+                    fprintf(stderr, PROG ": out of memory\n");
+                    goto done;
+                }
+                a->eog = g;
+                a->eog[a->n_eog++] = (int32_t)t;
+            }
     }
 
     /* the chat template: --raw, --chat-template, the model's, or raw */
