@@ -56,6 +56,9 @@ vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_h
         uint64_t lin = (uint64_t)hp->n_head_kv * n_ctx * hp->head_dim * 2;
         if ((e = alloc(ctx, &c->klin, lin, "linear keys", 0)) != VKMIX_OK) return e;
         if ((e = alloc(ctx, &c->vlin, lin, "linear values", 0)) != VKMIX_OK) return e;
+        uint64_t part = (uint64_t)hp->n_head * (VKM_KVQ_MAX_SPLITS + 1) * (hp->head_dim + 2) * 4;
+        if ((e = alloc(ctx, &c->part, part, "attention partials", 0)) != VKMIX_OK) return e;
+        c->fused_decode = 1;
     }
     return VKMIX_OK;
 }
@@ -79,6 +82,7 @@ void vkm_kv_cache_free(vkm_device *dev, vkm_kv_cache *c)
     c->k = c->v = NULL;
     vkm_buffer_destroy(dev, &c->klin);
     vkm_buffer_destroy(dev, &c->vlin);
+    vkm_buffer_destroy(dev, &c->part);
 }
 
 /* ------------------------------------------------------------------ steps */
@@ -154,17 +158,48 @@ static vkmix_error quantize_aged(vkmix_context *ctx, const vkm_kv_cache *c, cons
     return VKMIX_OK;
 }
 
-vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
-                                vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0)
+/* Decode (one query position) straight from the packed store: kvq_attn + reduce. */
+static vkmix_error fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
+                                vkm_binding q, vkm_binding out, uint32_t nq, uint32_t pos0)
 {
-    vkm_device *dev = &ctx->dev;
+    const uint32_t G = c->cfg.group, nrep = c->n_q_head / c->n_kv_head;
+    uint32_t bps = (nq + VKM_KVQ_MAX_SPLITS - 1) / VKM_KVQ_MAX_SPLITS;
+    if (bps < 1) bps = 1;
+    uint32_t n_splits = (nq + bps - 1) / bps + 1;
+    const vkm_pipeline *p, *pr;
+    uint32_t spec[7] = { G, K->bits, V->bits, G, c->head_dim, c->cfg.v_group, nrep };
+    vkmix_error e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN, spec, 7, &p);
+    if (e != VKMIX_OK) return e;
+    struct { uint32_t S, ring, nq, n_blocks, p_end, bps, n_splits; float scale; } push = {
+        c->cfg.sinks, c->cfg.ring, nq, c->n_blocks, pos0 + 1, bps, n_splits, 1.0f / sqrtf((float)c->head_dim)
+    };
+    const vkm_buffer *ks = K->sinks.buf ? &K->sinks : &K->ring, *vs = V->sinks.buf ? &V->sinks : &V->ring;
+    vkm_binding b[10] = { q, VKM_BIND(K->codes), VKM_BIND(K->meta), VKM_BIND(V->codes), VKM_BIND(V->meta),
+                          VKM_BIND(*ks), VKM_BIND(K->ring), VKM_BIND(*vs), VKM_BIND(V->ring), VKM_BIND(c->part) };
+    vkm_cmd_dispatch(&ctx->dev, p, b, 10, &push, sizeof push, n_splits, c->n_kv_head, 1);
+    vkm_cmd_barrier(&ctx->dev);
+    uint32_t wg = c->head_dim < 256 ? c->head_dim : 256, spec2[2] = { wg, c->head_dim };
+    if ((e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN_REDUCE, spec2, 2, &pr)) != VKMIX_OK) return e;
+    vkm_binding b2[2] = { VKM_BIND(c->part), out };
+    vkm_cmd_dispatch(&ctx->dev, pr, b2, 2, &n_splits, 4, c->n_q_head, 1, 1);
+    return VKMIX_OK;
+}
+
+vkmix_error vkm_kv_cache_store(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
+                               uint32_t n, uint32_t pos0)
+{
+    vkmix_error e = store(ctx, c, &c->k[layer], k, n, pos0);
+    return e == VKMIX_OK ? store(ctx, c, &c->v[layer], v, n, pos0) : e;
+}
+
+vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+                                   vkm_binding scratch, uint32_t n, uint32_t pos0)
+{
     vkm_kv_side *K = &c->k[layer], *V = &c->v[layer];
-    vkmix_error e;
-    if ((e = store(ctx, c, K, k, n, pos0)) != VKMIX_OK) return e;
-    if ((e = store(ctx, c, V, v, n, pos0)) != VKMIX_OK) return e;
-    vkm_cmd_barrier(dev);
     const uint32_t nq = c->cfg.quantized ? vkm_kv_blocks_at(&c->cfg, pos0) : 0;
+    if (n == 1 && c->fused_decode && K->bits < 16 && V->bits < 16) return fused_decode(ctx, c, K, V, q, out, nq, pos0);
     vkm_buffer *kb = &K->ring, *vb = &V->ring;
+    vkmix_error e;
     if (K->bits < 16) {
         if ((e = linearize(ctx, c, K, 0, &c->klin, nq, pos0 + n)) != VKMIX_OK) return e;
         kb = &c->klin;
@@ -173,18 +208,34 @@ vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t la
         if ((e = linearize(ctx, c, V, 1, &c->vlin, nq, pos0 + n)) != VKMIX_OK) return e;
         vb = &c->vlin;
     }
-    if (kb != &K->ring || vb != &V->ring) vkm_cmd_barrier(dev);
-    e = vkm_op_attention(ctx, q, VKM_BIND(*kb), VKM_BIND(*vb), out, scratch, n, c->n_q_head, c->n_kv_head, c->head_dim,
-                         c->n_ctx, pos0, 1.0f / sqrtf((float)c->head_dim));
+    if (kb != &K->ring || vb != &V->ring) vkm_cmd_barrier(&ctx->dev);
+    return vkm_op_attention(ctx, q, VKM_BIND(*kb), VKM_BIND(*vb), out, scratch, n, c->n_q_head, c->n_kv_head,
+                            c->head_dim, c->n_ctx, pos0, 1.0f / sqrtf((float)c->head_dim));
+}
+
+vkmix_error vkm_kv_cache_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded)
+{
+    if (!c->cfg.quantized) return VKMIX_OK;
+    vkm_kv_side *K = &c->k[layer], *V = &c->v[layer];
+    uint32_t nq = vkm_kv_blocks_at(&c->cfg, pos0), nq_new = vkm_kv_blocks_at(&c->cfg, pos0 + n);
+    if (nq_new <= nq) return VKMIX_OK;
+    vkmix_error e;
+    if (K->bits < 16 && (e = quantize_aged(ctx, c, K, 0, nq, nq_new)) != VKMIX_OK) return e;
+    if (V->bits < 16 && (e = quantize_aged(ctx, c, V, 1, nq, nq_new)) != VKMIX_OK) return e;
+    if (recorded) *recorded = 1;
+    return VKMIX_OK;
+}
+
+vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
+                                vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0)
+{
+    vkmix_error e = vkm_kv_cache_store(ctx, c, layer, k, v, n, pos0);
     if (e != VKMIX_OK) return e;
-    vkm_cmd_barrier(dev);
-    if (c->cfg.quantized) {
-        uint32_t nq_new = vkm_kv_blocks_at(&c->cfg, pos0 + n);
-        if (nq_new > nq) {
-            if (K->bits < 16 && (e = quantize_aged(ctx, c, K, 0, nq, nq_new)) != VKMIX_OK) return e;
-            if (V->bits < 16 && (e = quantize_aged(ctx, c, V, 1, nq, nq_new)) != VKMIX_OK) return e;
-            vkm_cmd_barrier(dev);
-        }
-    }
+    vkm_cmd_barrier(&ctx->dev);
+    if ((e = vkm_kv_cache_attention(ctx, c, layer, q, out, scratch, n, pos0)) != VKMIX_OK) return e;
+    vkm_cmd_barrier(&ctx->dev);
+    int aged = 0;
+    if ((e = vkm_kv_cache_age(ctx, c, layer, n, pos0, &aged)) != VKMIX_OK) return e;
+    if (aged) vkm_cmd_barrier(&ctx->dev);
     return VKMIX_OK;
 }

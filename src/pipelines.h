@@ -5,7 +5,7 @@
 
 #include "vk_device.h"
 
-#define VKM_MAX_BINDINGS 8
+#define VKM_MAX_BINDINGS 12
 #define VKM_MAX_SPEC 8
 
 /* One entry per .comp file in shaders/. */
@@ -17,6 +17,21 @@ typedef enum vkm_shader {
     VKM_SH_KVQ_DEQUANT_V,
     VKM_SH_KV_RING_STORE,
     VKM_SH_KV_RING_GATHER,
+    VKM_SH_KVQ_ATTN,
+    VKM_SH_KVQ_ATTN_REDUCE,
+    VKM_SH_FILL_RANDOM,
+    /* forward-pass ops (src/ops.c) */
+    VKM_SH_RMSNORM,
+    VKM_SH_MATVEC,
+    VKM_SH_MATMUL,
+    VKM_SH_GET_ROWS,
+    VKM_SH_ROPE,
+    VKM_SH_SILU_MUL,
+    VKM_SH_ADD,
+    VKM_SH_COPY_F32,
+    VKM_SH_KV_STORE,
+    VKM_SH_ATTN,
+    VKM_SH_ATTN_REDUCE,
     VKM_SH_COUNT_
 } vkm_shader;
 

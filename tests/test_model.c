@@ -260,7 +260,8 @@ static void bad_files(vkmix_context *ctx)
     CHECK(vkmix_model_load(ctx, "/nonexistent/x.gguf", NULL, &m) == VKMIX_ERROR_IO && m == NULL, "missing file");
     char *path = tmp_path("test_model_bad.gguf");
     char err[256];
-    vkm_synth_spec sp = { "gpt9", 300, 64, 1, 4, 2, 128, 64, VKM_GGML_F16, VKM_GGML_F16, 1, 10000.0f, 5 };
+    /* n_embd 256 so that a Q5_K row (256 elements per block) is well-formed for the reader */
+    vkm_synth_spec sp = { "gpt9", 300, 256, 1, 4, 2, 256, 64, VKM_GGML_F16, VKM_GGML_F16, 1, 10000.0f, 5 };
     CHECK(vkm_synth_write(&sp, path, err, sizeof err) == VKMIX_OK, "synth");
     CHECK(vkmix_model_load(ctx, path, NULL, &m) == VKMIX_ERROR_UNSUPPORTED_ARCH, "unsupported arch");
     CHECK(strstr(vkmix_context_last_error(ctx), "gpt9") != NULL, "names the arch: %s", vkmix_context_last_error(ctx));
