@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # ctest cli: the vkmix command line, end to end.
-# usage: cli_test.sh path/to/vkmix       (env: VKMIX_SHARED_DIR, VKMIX_VALIDATION=1 from ctest)
+# usage: cli_test.sh path/to/vkmix [model.gguf]      (env: VKMIX_SHARED_DIR, VKMIX_VALIDATION=1 from ctest)
 # Skips (77) the checks that need a model when ../shared is absent.
 set -u
 VKMIX=$1
 SHARED=${VKMIX_SHARED_DIR:-../shared}
-M=$SHARED/models/stories260K/stories260K.gguf
+# the model: $2, or stories260K
+M=${2:-$SHARED/models/stories260K/stories260K.gguf}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fails=0
@@ -52,31 +53,57 @@ if [ ! -f "$M" ]; then
   exit 77
 fi
 
-# ---- one-shot generation with stories260K ------------------------------------------
+# ---- one-shot generation ---------------------------------------------------------------
+# GREEDY: the prompt and its 20-token greedy continuation by the fp32 CPU reference
+# (src/ref_model.c) of each model; P: prompt tokens with BOS; KV: the f16 cache at the
+# default context (min(training context, 4096)).
+case "$(basename "$M")" in
+  stories260K.gguf)
+    GREEDY="Once upon a time, there was a little girl named Lily. She loved to play outsid"
+    P=5 NL=5 KV="KV 1.25 MiB, K 16.00 / V 16.00 bits" ;;
+  TinyStories-656K-Q8_0.gguf)
+    GREEDY="Once upon a time, a little girl named Lily lived in a small house. She loved to eat yummy food. One day, she saw a small bird on the ground. The bird was sad because "
+    P=6 NL=2 KV="KV 0.25 MiB, K 16.00 / V 16.00 bits" ;;
+  *) echo "no reference text for $M"; exit 1 ;;
+esac
 run greedy -m "$M" -p "Once upon a time" -n 20 --greedy
 [ $rc = 0 ] || fail "greedy exited $rc: $(cat "$T/greedy.err")"
-has greedy.out "Once upon a time, there was a little girl"
-has greedy.err "prompt 5 tok"
+[ "$(cat "$T/greedy.out")" = "$GREEDY" ] || fail "greedy text: got '$(cat "$T/greedy.out")', want '$GREEDY'"
+has greedy.err "prompt $P tok"
 has greedy.err "generated 20 tok"
 has greedy.err "t/s"
-has greedy.err "KV 1.25 MiB, K 16.00 / V 16.00 bits"
+has greedy.err "$KV"
 run greedy2 -m "$M" -p "Once upon a time" -n 20 --temp 0
 cmp -s "$T/greedy.out" "$T/greedy2.out" || fail "--temp 0 twice differs: $(cat "$T/greedy.out") / $(cat "$T/greedy2.out")"
 run seed1 -m "$M" -p "Once upon a time" -n 24 --seed 42 --temp 1
 run seed2 -m "$M" -p "Once upon a time" -n 24 --seed 42 --temp 1
 [ $rc = 0 ] || fail "sampling exited $rc"
 cmp -s "$T/seed1.out" "$T/seed2.out" || fail "--seed 42 twice differs"
-# small batches give the same greedy text as one prompt chunk
+run seed3 -m "$M" -p "Once upon a time" -n 24 --seed 43 --temp 1
+cmp -s "$T/seed1.out" "$T/seed3.out" && fail "--seed 42 and --seed 43 give the same text"
+# prompt chunks of one token give the same greedy text as one chunk
 run batch1 -m "$M" -p "Once upon a time" -n 20 --greedy -b 1
 cmp -s "$T/greedy.out" "$T/batch1.out" || fail "-b 1 differs from the default batch: $(cat "$T/batch1.out")"
 run noecho -m "$M" -p "Once upon a time" -n 20 --greedy --no-echo
 [ "Once upon a time$(cat "$T/noecho.out")" = "$(cat "$T/greedy.out")" ] || fail "--no-echo is not the continuation"
-# the prompt from standard input
+run zero -m "$M" -p "Once upon a time" -n 0
+[ "$(cat "$T/zero.out")" = "Once upon a time" ] || fail "-n 0 generated: $(cat "$T/zero.out")"
+# the prompt from standard input and from a file
 "$VKMIX" -m "$M" -n 20 --greedy <<<"Once upon a time" >"$T/stdin.out" 2>"$T/stdin.err"
-cmp -s "$T/greedy.out" "$T/stdin.out" || fail "a prompt on stdin differs from -p"
+cmp -s "$T/greedy.out" "$T/stdin.out" || fail "a prompt on stdin differs from -p: $(cat "$T/stdin.out" "$T/stdin.err")"
+echo "Once upon a time" >"$T/prompt.txt"
+run file -m "$M" -f "$T/prompt.txt" -n 20 --greedy
+cmp -s "$T/greedy.out" "$T/file.out" || fail "-f differs from -p: $(cat "$T/file.out")"
 # the default model (VKMIX_MODEL)
 VKMIX_MODEL=$M "$VKMIX" -p "Once upon a time" -n 20 --greedy >"$T/env.out" 2>"$T/env.err" </dev/null
 cmp -s "$T/greedy.out" "$T/env.out" || fail "VKMIX_MODEL: $(cat "$T/env.err")"
+# a story from BOS ends at its end-of-story token
+run story -m "$M" --greedy -c 400
+[ $rc = 0 ] || fail "a story from BOS exited $rc"
+grep -q "context is full" "$T/story.err" && fail "the greedy story did not end by itself within 400 tokens"
+run verbose -m "$M" -p "Once upon a time" -n 2 -v
+has verbose.err "device: "
+has verbose.err "model: "
 
 # ---- the context -------------------------------------------------------------------
 LONG="Once upon a time there was a little girl named Lily who loved to play in the park with her friends"
@@ -86,10 +113,12 @@ has long.err "but the context holds 16"
 run trunc -m "$M" -c 16 -n 4 --greedy --truncate -p "$LONG"
 [ $rc = 0 ] || fail "--truncate exited $rc: $(cat "$T/trunc.err")"
 has trunc.err "kept its last"
-run full -m "$M" -c 24 -p "Once upon a time" --greedy
+run full -m "$M" -c 24 -p "Once upon a time" --greedy --ignore-eos
 [ $rc = 0 ] || fail "running into the context end exited $rc"
 has full.err "the context is full (24 tokens)"
-has full.err "generated 19 tok"
+# every position is used, and the last token sampled is printed but not evaluated
+has full.err "generated $((24 - P + 1)) tok"
+has full.err "context 24/24"
 
 # ---- KV configurations ---------------------------------------------------------------
 run kvbad -m "$M" --kv k9v9 -p hi
@@ -115,7 +144,9 @@ has kvprof2.err "cannot read KV profile"
 run kv4 -m "$M" --kv k4v4 --kv-window 32 -p "Once upon a time" -n 100 --greedy
 [ $rc = 0 ] || fail "--kv k4v4 exited $rc: $(cat "$T/kv4.err")"
 has kv4.out "Once upon a time"
-echo '{"layers": [{"k": 8, "v": 4}, {"k": 4, "v": 4}, {"k": 4, "v": 2}, {"k": 4, "v": 2}, {"k": 8, "v": 8}], "group": 32, "window": 32}' >"$T/profile.json"
+layers='{"k": 8, "v": 4}'
+for _ in $(seq 2 "$NL"); do layers="$layers, {\"k\": 4, \"v\": 2}"; done
+echo "{\"layers\": [$layers], \"group\": 32, \"window\": 32}" >"$T/profile.json"
 run kvprof3 -m "$M" --kv-profile "$T/profile.json" -p "Once upon a time" -n 100 --greedy
 [ $rc = 0 ] || fail "--kv-profile exited $rc: $(cat "$T/kvprof3.err")"
 has kvprof3.out "Once upon a time"
@@ -127,10 +158,22 @@ rc=$?
 [ $rc = 0 ] || fail "-i over a pipe exited $rc: $(cat "$T/chat.err")"
 has chat.err "raw completion mode"
 has chat.err "new conversation"
-# the first reply and the reply after /reset are the same greedy continuation
-first=$(sed -n 's/^> Once upon a time//p' "$T/chat.out" | head -1)
-replies=$(grep -c '^' "$T/chat.out")
-[ "$replies" -ge 4 ] || fail "chat printed $replies lines: $(cat "$T/chat.out")"
+# the replies: "> " and the text of each turn; the first one continues the prompt greedily,
+# and after /reset the same message gets the same reply
+r1=$(grep '^> ' "$T/chat.out" | sed -n 1p)
+r2=$(grep '^> ' "$T/chat.out" | sed -n 2p)
+r4=$(grep '^> ' "$T/chat.out" | sed -n 4p)
+case "> ${GREEDY#Once upon a time}" in
+  "$r1"*) [ "${#r1}" -gt 10 ] || fail "chat: the first reply is empty" ;;
+  *) fail "chat: the first reply '$r1' does not continue the prompt like the one-shot greedy text" ;;
+esac
+[ "${#r2}" -gt 3 ] || fail "chat: the second reply is empty: $(cat "$T/chat.out")"
+[ "$r1" = "$r4" ] || fail "chat: after /reset the reply differs: '$r1' / '$r4'"
+# an explicit chat template, with a system prompt, over a non-chat model: it must run
+printf 'Hello\nTell me a story\n' |
+  "$VKMIX" -m "$M" -i -n 8 --greedy --chat-template chatml --system "You tell stories." >"$T/chatml.out" 2>"$T/chatml.err"
+[ $? = 0 ] || fail "--chat-template chatml exited non-zero: $(cat "$T/chatml.err")"
+has chatml.err "chat template chatml"
 
 for f in "$T"/*.err; do
   grep -q "validation message" "$f" && fail "$(basename "$f"): Vulkan validation messages"

@@ -669,12 +669,13 @@ static int run_chat(app *a, cli_template tmpl)
         } else {
             fputs("\n> ", stdout);
             fflush(stdout);
+            /* a Ctrl-C since the last reply ended counts as one at the prompt */
+            int intr = 0;
+            msg = g_interrupt ? NULL : read_message(&intr);
+            if (g_interrupt) intr = 1;
             g_interrupt = 0;
-            int intr;
-            msg = read_message(&intr);
             if (!msg) {
                 if (intr) {
-                    g_interrupt = 0;
                     if (++idle_interrupts >= 2) {
                         fputc('\n', stdout);
                         break;
@@ -746,6 +747,7 @@ static int run_chat(app *a, cli_template tmpl)
         }
         first = 0;
         if (g_interrupt) fputs(" [stopped]", stdout);
+        g_interrupt = 0; /* that Ctrl-C stopped the reply; the next one is at the prompt */
         fputc('\n', stdout);
         if (a->o.verbose) print_stats(a, np, tp, ng, tg);
     }
