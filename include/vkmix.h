@@ -187,6 +187,10 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
                                          vkmix_model **out);
 /* The names vkmix_model_create_synthetic knows, comma-separated. */
 const char *vkmix_synthetic_models(void);
+/* Rewrites a GGUF model with its matrices in another weight type ("f16", "q8_0",
+ * "q4_0"; norms, biases and rows that the type cannot hold stay as they are).
+ * All metadata is copied. Errors name the tensor; err may be NULL. */
+vkmix_error vkmix_convert_gguf(const char *in_path, const char *out_path, const char *type, char *err, size_t errlen);
 /* tokenizer.chat_template, or NULL. */
 const char *vkmix_model_chat_template(const vkmix_model *model);
 

@@ -627,6 +627,15 @@ int vkm_gguf_key_type(const vkm_gguf *g, int64_t i)
     return g && i >= 0 && i < g->n_kv ? (int)g->kvs[i].type : -1;
 }
 
+vkmix_error vkm_gguf_key_raw(const vkm_gguf *g, int64_t i, const void **p, uint64_t *size)
+{
+    if (!g || i < 0 || i >= g->n_kv || !p || !size) return VKMIX_ERROR_INVALID_ARGUMENT;
+    const gguf_kv *kv = &g->kvs[i];
+    size_t avail = (size_t)((const uint8_t *)vkm_gguf_file_data(g) + vkm_gguf_file_size(g) - kv->val);
+    *p = kv->val;
+    return vkm_gguf_value_size(kv->type, kv->val, avail, size, NULL, 0);
+}
+
 int64_t vkm_gguf_find_tensor(const vkm_gguf *g, const char *name)
 {
     if (!g || !name || !g->t_hash) return -1;

@@ -116,6 +116,9 @@ int64_t vkm_gguf_find_key(const vkm_gguf *g, const char *key);
 const char *vkm_gguf_key_name(const vkm_gguf *g, int64_t i);
 /* Type of key i (vkm_gguf_type), or -1 when i is out of range. */
 int vkm_gguf_key_type(const vkm_gguf *g, int64_t i);
+/* The serialized value of key i (after its type tag) and its size: copy a key
+ * into a writer with vkm_gguf_writer_add_raw. */
+vkmix_error vkm_gguf_key_raw(const vkm_gguf *g, int64_t i, const void **p, uint64_t *size);
 
 /* Typed getters. Every one fails with VKMIX_ERROR_GGUF_MISSING_KEY when the key
  * is absent ("missing key 'name'") and VKMIX_ERROR_GGUF_BAD_VALUE when its
