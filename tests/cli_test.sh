@@ -191,6 +191,27 @@ printf 'Hello\nTell me a story\n' |
 [ $? = 0 ] || fail "--chat-template chatml exited non-zero: $(cat "$T/chatml.err")"
 has chatml.err "chat template chatml"
 
+# the model's own chat template picks the format (copies of the model with a template added)
+ADDKV="$(dirname "$0")/cli_gguf_add_kv.py"
+if command -v python3 >/dev/null; then
+  check_template() { # NAME TEMPLATE-TEXT EXPECTED-STDERR
+    python3 "$ADDKV" "$M" "$T/$1.gguf" tokenizer.chat_template "$2" || { fail "cannot write $1.gguf"; return; }
+    printf 'Hello\n' | "$VKMIX" -m "$T/$1.gguf" -i -n 4 --greedy >"$T/tmpl_$1.out" 2>"$T/tmpl_$1.err"
+    [ $? = 0 ] || fail "chat with the $1 template exited non-zero: $(cat "$T/tmpl_$1.err")"
+    has "tmpl_$1.err" "$3"
+  }
+  check_template chatml "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'}}" "chat template chatml"
+  check_template llama3 "{{'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'}}" "chat template llama3"
+  check_template llama2 "{{ '<<SYS>>\n' + system + '\n<</SYS>>\n\n' }}{{ '[INST] ' + content + ' [/INST]' }}" "chat template llama2"
+  check_template zephyr "{{ '<|user|>\n' + message['content'] + eos_token }}" "chat template zephyr"
+  check_template other "{{ messages }}" "is not one vkmix knows"
+  # --raw and --chat-template win over the model's template
+  printf 'Once upon a time\n' | "$VKMIX" -m "$T/chatml.gguf" -i -n 4 --greedy --raw >/dev/null 2>"$T/tmpl_raw.err"
+  has tmpl_raw.err "raw completion mode"
+  printf 'Hi\n' | "$VKMIX" -m "$T/chatml.gguf" -i -n 4 --greedy --chat-template zephyr >/dev/null 2>"$T/tmpl_over.err"
+  has tmpl_over.err "chat template zephyr"
+fi
+
 for f in "$T"/*.err; do
   grep -q "validation message" "$f" && fail "$(basename "$f"): Vulkan validation messages"
 done
