@@ -267,6 +267,24 @@ uint32_t vkmix_session_n_ctx(const vkmix_session *s);
 void vkmix_session_reset(vkmix_session *s);
 vkmix_error vkmix_session_kv_memory(const vkmix_session *s, vkmix_kv_memory *out);
 
+/* Benchmark support: fill the cache with random keys and values for positions
+ * [0, n_tokens) (quantized groups, FP16 ring and sinks alike) and set n_past to
+ * n_tokens, so that decode can be timed at a depth without a long prefill. */
+vkmix_error vkmix_session_fill_synthetic(vkmix_session *s, uint32_t n_tokens, uint64_t seed);
+
+/* Times decode attention alone (every layer, one query position at the session's
+ * depth n_past) with GPU timestamps, and a plain copy kernel in the same run.
+ * Before timing, layer 0's attention output is checked against a CPU reference
+ * computed from the cache's own contents; a mismatch fails with VKMIX_ERROR_INTERNAL. */
+typedef struct vkmix_attn_bench {
+    double us_per_layer;     /* median over reps */
+    double bytes_per_layer;  /* cache bytes the attention must read (codes, scales and mins, FP16) */
+    double gbps;             /* bytes_per_layer / time */
+    double copy_gbps;        /* the copy kernel, bytes read + written, same run */
+    double check_rel_err;    /* layer 0 against the CPU reference */
+} vkmix_attn_bench;
+vkmix_error vkmix_bench_attention(vkmix_session *s, uint32_t reps, vkmix_attn_bench *out);
+
 /* --------------------------------------------------------------------------- sampling */
 
 typedef struct vkmix_sampler_params {

@@ -8,12 +8,15 @@
 // FP16 tokens (sinks and ring). The partial results (running max, sum of
 // exponentials, weighted values) are combined by kvq_attn_reduce.comp.
 //
-// Workgroup size = GROUP. For scores, invocation t owns token t of a group;
-// for the weighted sum it owns channels d = t, t + GROUP, ...
-//
-// Key score with per-channel scale s_c and min m_c:
-//   q.k_t = sum_c (q_c s_c) code_{c,t} + sum_c q_c m_c
-// so q*s and q.m are computed once per group.
+// A split is processed in tiles of TILE tokens, each in two passes:
+//   1. scores: invocation i owns tokens i, i + WG, ...; for each it walks the
+//      channels, dequantizes k = code * scale + min and accumulates q . k for the
+//      NREP heads. One max and one sum per tile (shared-memory reductions).
+//   2. weighted values: invocation i owns channels i, i + WG, ...; for each token
+//      it dequantizes v = code * scale + min once and adds p * v for the NREP heads.
+// Reads in both passes are broadcast-friendly: neighbouring invocations read the
+// same or neighbouring words. The workgroup size WG is a power of two; no
+// subgroup size is assumed.
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
@@ -25,13 +28,16 @@ layout(constant_id = 3) const uint GROUP = 32;
 layout(constant_id = 4) const uint HEAD_DIM = 128;
 layout(constant_id = 5) const uint VGROUP = 32;
 layout(constant_id = 6) const uint NREP = 1;
+layout(constant_id = 7) const uint TILE = 256;      // tokens per tile, a multiple of GROUP
 
+const uint WG = gl_WorkGroupSize.x;
 const uint KMAX = (1u << KBITS) - 1u;
 const uint VMAX = (1u << VBITS) - 1u;
 const uint WPCK = GROUP * KBITS / 32u;              // key words per channel per group
 const uint WPTV = (HEAD_DIM * VBITS + 31u) / 32u;   // value words per token
 const uint NGV = HEAD_DIM / VGROUP;                 // value groups per token
-const uint DPT = (HEAD_DIM + GROUP - 1u) / GROUP;   // channels per invocation in the weighted sum
+const uint DPT = (HEAD_DIM + WG - 1u) / WG;         // channels per invocation in pass 2
+const uint TPT = (TILE + WG - 1u) / WG;             // tokens per invocation in pass 1
 
 layout(std430, binding = 0) restrict readonly buffer Q { float q[]; };          // [n_head][D]
 layout(std430, binding = 1) restrict readonly buffer KC { uint kcodes[]; };
@@ -56,11 +62,8 @@ layout(push_constant) uniform P {
 } pc;
 
 shared float s_q[NREP * HEAD_DIM];
-shared float s_qs[NREP * HEAD_DIM];     // q * key scale of the group
-shared float s_p[NREP * GROUP];         // probabilities of the group's tokens
-shared float s_red[NREP * GROUP];       // reductions
-shared float s_vs[NREP * GROUP * NGV];  // p * value scale
-shared float s_pm[NREP * NGV];          // sum_t p * value min
+shared float s_p[NREP * TILE];          // scores, then probabilities, of the tile
+shared float s_red[NREP * WG];
 
 float h2f(uint h) { return unpackHalf2x16(h).x; }
 
@@ -71,50 +74,44 @@ uint extract(uint w0, uint w1, uint off, uint bits, uint mask)
     return v & mask;
 }
 
-float acc[NREP][DPT];
-float run_max[NREP], run_sum[NREP];
-
-// Max over the group of each head's score (scores[r] of this invocation), in shared memory.
-void group_max(in float sc[NREP], out float m[NREP])
+// Reduce s_red[r * WG + i] over i (max or sum) for every r; result in s_red[r * WG].
+void reduce(bool is_max)
 {
     uint t = gl_LocalInvocationID.x;
-    [[unroll]] for (uint r = 0u; r < NREP; r++) s_red[r * GROUP + t] = sc[r];
     barrier();
-    for (uint w = GROUP / 2u; w > 0u; w >>= 1u) {
+    for (uint w = WG / 2u; w > 0u; w >>= 1u) {
         if (t < w)
-            [[unroll]] for (uint r = 0u; r < NREP; r++)
-                s_red[r * GROUP + t] = max(s_red[r * GROUP + t], s_red[r * GROUP + t + w]);
+            [[unroll]] for (uint r = 0u; r < NREP; r++) {
+                float a = s_red[r * WG + t], b = s_red[r * WG + t + w];
+                s_red[r * WG + t] = is_max ? max(a, b) : a + b;
+            }
         barrier();
     }
-    [[unroll]] for (uint r = 0u; r < NREP; r++) m[r] = s_red[r * GROUP];
-    barrier();
 }
 
-// Online softmax: fold this group's scores in, leave p in s_p, rescale acc.
-void fold_scores(in float sc[NREP])
-{
-    uint t = gl_LocalInvocationID.x;
-    float m[NREP];
-    group_max(sc, m);
-    [[unroll]] for (uint r = 0u; r < NREP; r++) {
-        float nm = max(run_max[r], m[r]);
-        float corr = exp(run_max[r] - nm);   // run_max = -inf at first: corr = 0
-        run_max[r] = nm;
-        run_sum[r] *= corr;
-        [[unroll]] for (uint j = 0u; j < DPT; j++) acc[r][j] *= corr;
-        float p = exp(sc[r] - nm);
-        s_p[r * GROUP + t] = p;
-        run_sum[r] += p;                     // per-invocation partial, summed at the end
-    }
-    barrier();
-}
+// Position of token i of the FP16 split: sinks first, then the ring's tokens.
+uint fp16_pos(uint i, uint S, uint r0) { return i < S ? i : r0 + (i - S); }
 
 void main()
 {
     const uint split = gl_WorkGroupID.x, h = gl_WorkGroupID.y, t = gl_LocalInvocationID.x;
-    const uint n_kv = gl_NumWorkGroups.y;
     const float NEG = -1.0 / 0.0;
-    for (uint i = t; i < NREP * HEAD_DIM; i += GROUP) s_q[i] = q[(h * NREP) * HEAD_DIM + i];
+    const bool quant = split + 1u < pc.n_splits;
+    for (uint i = t; i < NREP * HEAD_DIM; i += WG) s_q[i] = q[(h * NREP) * HEAD_DIM + i];
+
+    // token range of this split
+    uint first, count;                      // quantized: first store token; FP16: first index
+    const uint S = min(pc.n_sinks, pc.p_end), r0 = pc.n_sinks + pc.nq * GROUP;
+    if (quant) {
+        uint b0 = split * pc.blocks_per_split, b1 = min(pc.nq, b0 + pc.blocks_per_split);
+        first = b0 * GROUP;
+        count = b1 > b0 ? (b1 - b0) * GROUP : 0u;
+    } else {
+        first = 0u;
+        count = S + (pc.p_end > r0 ? pc.p_end - r0 : 0u);
+    }
+
+    float run_max[NREP], run_sum[NREP], acc[NREP][DPT];
     [[unroll]] for (uint r = 0u; r < NREP; r++) {
         run_max[r] = NEG;
         run_sum[r] = 0.0;
@@ -122,135 +119,114 @@ void main()
     }
     barrier();
 
-    if (split + 1u < pc.n_splits) {
-        // ---------------- quantized groups
-        uint b0 = split * pc.blocks_per_split, b1 = min(pc.nq, b0 + pc.blocks_per_split);
-        for (uint b = b0; b < b1; b++) {
-            uint hb = h * pc.n_blocks + b;
-            // q * scale per channel, and q . min per head
-            for (uint c = t; c < HEAD_DIM; c += GROUP) {
-                float s = h2f(kmeta[hb * HEAD_DIM + c] & 0xffffu);
-                [[unroll]] for (uint r = 0u; r < NREP; r++) s_qs[r * HEAD_DIM + c] = s_q[r * HEAD_DIM + c] * s;
-            }
-            float qm[NREP];
-            [[unroll]] for (uint r = 0u; r < NREP; r++) qm[r] = 0.0;
-            barrier();
-            // scores of token t
-            uint bit = t * KBITS, w = bit >> 5u, off = bit & 31u;
-            uint kb = hb * WPCK * HEAD_DIM;
-            float sc[NREP];
-            [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] = 0.0;
-            for (uint c = 0u; c < HEAD_DIM; c++) {
-                uint w0 = kcodes[kb + w * HEAD_DIM + c];
-                uint w1 = (off + KBITS > 32u) ? kcodes[kb + (w + 1u) * HEAD_DIM + c] : 0u;
-                float code = float(extract(w0, w1, off, KBITS, KMAX));
-                float mn = h2f(kmeta[hb * HEAD_DIM + c] >> 16);
-                [[unroll]] for (uint r = 0u; r < NREP; r++) {
-                    sc[r] += s_qs[r * HEAD_DIM + c] * code;
-                    qm[r] += s_q[r * HEAD_DIM + c] * mn;
-                }
-            }
-            [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] = (sc[r] + qm[r]) * pc.scale;
-            fold_scores(sc);
-            // value scales and mins folded with p: s_vs[r][t][g] = p * s, s_pm[r][g] = sum_t p * m
-            uint tok = hb * GROUP + t;
-            [[unroll]] for (uint g = 0u; g < NGV; g++) {
-                uint mv = vmeta[tok * NGV + g];
-                float s = h2f(mv & 0xffffu), m = h2f(mv >> 16);
-                [[unroll]] for (uint r = 0u; r < NREP; r++) {
-                    float p = s_p[r * GROUP + t];
-                    s_vs[(r * GROUP + t) * NGV + g] = p * s;
-                    s_red[r * GROUP + t] = p * m;    // reduced below per group g
-                }
-                barrier();
-                for (uint w2 = GROUP / 2u; w2 > 0u; w2 >>= 1u) {
-                    if (t < w2)
-                        [[unroll]] for (uint r = 0u; r < NREP; r++) s_red[r * GROUP + t] += s_red[r * GROUP + t + w2];
-                    barrier();
-                }
-                if (t == 0u) [[unroll]] for (uint r = 0u; r < NREP; r++) s_pm[r * NGV + g] = s_red[r * GROUP];
-                barrier();
-            }
-            // weighted sum of the dequantized values: acc[r][d] += sum_t (p s)_t code_{t,d} + (sum_t p m)
-            [[unroll]] for (uint j = 0u; j < DPT; j++) {
-                uint d = t + j * GROUP;
-                if (d < HEAD_DIM) {
-                    uint g = d / VGROUP, vbit = d * VBITS, vw = vbit >> 5u, voff = vbit & 31u;
-                    float a[NREP];
-                    [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] = s_pm[r * NGV + g];
-                    for (uint tt = 0u; tt < GROUP; tt++) {
-                        uint vb = (hb * GROUP + tt) * WPTV;
-                        uint w0 = vcodes[vb + vw];
-                        uint w1 = (voff + VBITS > 32u) ? vcodes[vb + vw + 1u] : 0u;
-                        float code = float(extract(w0, w1, voff, VBITS, VMAX));
-                        [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_vs[(r * GROUP + tt) * NGV + g] * code;
-                    }
-                    [[unroll]] for (uint r = 0u; r < NREP; r++) acc[r][j] += a[r];
-                }
-            }
-            barrier();
-        }
-    } else {
-        // ---------------- FP16 tokens: sinks [0, S) and the ring [S + nq*G, p_end), in tiles of GROUP
-        uint S = min(pc.n_sinks, pc.p_end);
-        uint r0 = pc.n_sinks + pc.nq * GROUP;
-        uint n_tail = pc.p_end > r0 ? pc.p_end - r0 : 0u;
-        uint n_fp16 = S + n_tail;
-        for (uint base = 0u; base < n_fp16; base += GROUP) {
-            uint i = base + t;
-            bool valid = i < n_fp16;
-            uint p = i < S ? i : r0 + (i - S);
+    for (uint base = 0u; base < count; base += TILE) {
+        const uint n_here = min(TILE, count - base);
+        // ---------------- pass 1: scores of the tile
+        float lmax[NREP];
+        [[unroll]] for (uint r = 0u; r < NREP; r++) lmax[r] = NEG;
+        [[unroll]] for (uint k = 0u; k < TPT; k++) {
+            uint i = t + k * WG;
+            if (i >= TILE) break;
             float sc[NREP];
             [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] = NEG;
-            if (valid) {
-                uint kb = p < pc.n_sinks ? (h * pc.n_sinks + p) * HEAD_DIM
-                                         : (h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * HEAD_DIM;
-                bool sink = p < pc.n_sinks;
+            if (i < n_here) {
                 [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] = 0.0;
-                for (uint c = 0u; c < HEAD_DIM; c++) {
-                    float k = sink ? float(ksinks[kb + c]) : float(kring[kb + c]);
-                    [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[r * HEAD_DIM + c] * k;
-                }
-                [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] *= pc.scale;
-            }
-            fold_scores(sc);   // invalid tokens get p = exp(-inf) = 0
-            uint n_here = min(GROUP, n_fp16 - base);
-            [[unroll]] for (uint j = 0u; j < DPT; j++) {
-                uint d = t + j * GROUP;
-                if (d < HEAD_DIM) {
-                    float a[NREP];
-                    [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] = 0.0;
-                    for (uint tt = 0u; tt < n_here; tt++) {
-                        uint ii = base + tt;
-                        uint pp = ii < S ? ii : r0 + (ii - S);
-                        float v = pp < pc.n_sinks ? float(vsinks[(h * pc.n_sinks + pp) * HEAD_DIM + d])
-                                                  : float(vring[(h * pc.n_ring + (pp - pc.n_sinks) % pc.n_ring) * HEAD_DIM + d]);
-                        [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[r * GROUP + tt] * v;
+                if (quant) {
+                    uint tok = first + base + i;                  // token of the store
+                    uint hb = h * pc.n_blocks + tok / GROUP;      // its group
+                    uint bit = (tok % GROUP) * KBITS, w = bit >> 5u, off = bit & 31u;
+                    uint kb = (hb * WPCK + w) * HEAD_DIM, mb = hb * HEAD_DIM;
+                    for (uint c = 0u; c < HEAD_DIM; c++) {
+                        uint w0 = kcodes[kb + c];
+                        uint w1 = (off + KBITS > 32u) ? kcodes[kb + HEAD_DIM + c] : 0u;
+                        uint mv = kmeta[mb + c];
+                        float kv = float(extract(w0, w1, off, KBITS, KMAX)) * h2f(mv & 0xffffu) + h2f(mv >> 16);
+                        [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[r * HEAD_DIM + c] * kv;
                     }
-                    [[unroll]] for (uint r = 0u; r < NREP; r++) acc[r][j] += a[r];
+                } else {
+                    uint p = fp16_pos(base + i, S, r0);
+                    bool sink = p < pc.n_sinks;
+                    uint kb = sink ? (h * pc.n_sinks + p) * HEAD_DIM
+                                   : (h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * HEAD_DIM;
+                    for (uint c = 0u; c < HEAD_DIM; c++) {
+                        float kv = sink ? float(ksinks[kb + c]) : float(kring[kb + c]);
+                        [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[r * HEAD_DIM + c] * kv;
+                    }
+                }
+                [[unroll]] for (uint r = 0u; r < NREP; r++) {
+                    sc[r] *= pc.scale;
+                    lmax[r] = max(lmax[r], sc[r]);
                 }
             }
-            barrier();
+            [[unroll]] for (uint r = 0u; r < NREP; r++) s_p[r * TILE + i] = sc[r];
         }
-    }
-
-    // ---------------- write the partials: sum of exponentials reduced over invocations
-    [[unroll]] for (uint r = 0u; r < NREP; r++) s_red[r * GROUP + t] = run_sum[r];
-    barrier();
-    for (uint w = GROUP / 2u; w > 0u; w >>= 1u) {
-        if (t < w) [[unroll]] for (uint r = 0u; r < NREP; r++) s_red[r * GROUP + t] += s_red[r * GROUP + t + w];
+        // tile max, new running max, probabilities, tile sum
+        [[unroll]] for (uint r = 0u; r < NREP; r++) s_red[r * WG + t] = lmax[r];
+        reduce(true);
+        float nm[NREP], lsum[NREP];
+        [[unroll]] for (uint r = 0u; r < NREP; r++) {
+            nm[r] = max(run_max[r], s_red[r * WG]);
+            lsum[r] = 0.0;
+        }
+        barrier();
+        [[unroll]] for (uint k = 0u; k < TPT; k++) {
+            uint i = t + k * WG;
+            if (i >= TILE) break;
+            [[unroll]] for (uint r = 0u; r < NREP; r++) {
+                float p = i < n_here ? exp(s_p[r * TILE + i] - nm[r]) : 0.0;
+                s_p[r * TILE + i] = p;
+                lsum[r] += p;
+            }
+        }
+        [[unroll]] for (uint r = 0u; r < NREP; r++) s_red[r * WG + t] = lsum[r];
+        reduce(false);
+        [[unroll]] for (uint r = 0u; r < NREP; r++) {
+            float corr = exp(run_max[r] - nm[r]);   // 0 while run_max is -inf
+            run_sum[r] = run_sum[r] * corr + s_red[r * WG];
+            run_max[r] = nm[r];
+            [[unroll]] for (uint j = 0u; j < DPT; j++) acc[r][j] *= corr;
+        }
+        // ---------------- pass 2: weighted values
+        [[unroll]] for (uint j = 0u; j < DPT; j++) {
+            uint d = t + j * WG;
+            if (d < HEAD_DIM) {
+                float a[NREP];
+                [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] = 0.0;
+                if (quant) {
+                    uint g = d / VGROUP, vbit = d * VBITS, vw = vbit >> 5u, voff = vbit & 31u;
+                    uint tok0 = h * pc.n_blocks * GROUP + first + base;
+                    for (uint i = 0u; i < n_here; i++) {
+                        uint vb = (tok0 + i) * WPTV + vw;
+                        uint w0 = vcodes[vb];
+                        uint w1 = (voff + VBITS > 32u) ? vcodes[vb + 1u] : 0u;
+                        uint mv = vmeta[(tok0 + i) * NGV + g];
+                        float v = float(extract(w0, w1, voff, VBITS, VMAX)) * h2f(mv & 0xffffu) + h2f(mv >> 16);
+                        [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[r * TILE + i] * v;
+                    }
+                } else {
+                    for (uint i = 0u; i < n_here; i++) {
+                        uint p = fp16_pos(base + i, S, r0);
+                        float v = p < pc.n_sinks ? float(vsinks[(h * pc.n_sinks + p) * HEAD_DIM + d])
+                                                 : float(vring[(h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * HEAD_DIM + d]);
+                        [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[r * TILE + i] * v;
+                    }
+                }
+                [[unroll]] for (uint r = 0u; r < NREP; r++) acc[r][j] += a[r];
+            }
+        }
         barrier();
     }
+
+    // ---------------- partials: (acc, max, sum) per query head
     [[unroll]] for (uint r = 0u; r < NREP; r++) {
-        uint qh = h * NREP + r;
-        uint ob = (qh * pc.n_splits + split) * (HEAD_DIM + 2u);
+        uint ob = ((h * NREP + r) * pc.n_splits + split) * (HEAD_DIM + 2u);
         [[unroll]] for (uint j = 0u; j < DPT; j++) {
-            uint d = t + j * GROUP;
+            uint d = t + j * WG;
             if (d < HEAD_DIM) part[ob + d] = acc[r][j];
         }
         if (t == 0u) {
             part[ob + HEAD_DIM] = run_max[r];
-            part[ob + HEAD_DIM + 1u] = s_red[r * GROUP];
+            part[ob + HEAD_DIM + 1u] = run_sum[r];
         }
     }
 }

@@ -53,9 +53,7 @@ vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_h
         if ((e = side_create(ctx, c, hp, l, 1, &c->v[l])) != VKMIX_OK) return e;
     }
     if (c->cfg.quantized) {
-        uint64_t lin = (uint64_t)hp->n_head_kv * n_ctx * hp->head_dim * 2;
-        if ((e = alloc(ctx, &c->klin, lin, "linear keys", 0)) != VKMIX_OK) return e;
-        if ((e = alloc(ctx, &c->vlin, lin, "linear values", 0)) != VKMIX_OK) return e;
+        /* klin / vlin (prefill only) are allocated at the first prefill */
         uint64_t part = (uint64_t)hp->n_head * (VKM_KVQ_MAX_SPLITS + 1) * (hp->head_dim + 2) * 4;
         if ((e = alloc(ctx, &c->part, part, "attention partials", 0)) != VKMIX_OK) return e;
         c->fused_decode = 1;
@@ -158,27 +156,34 @@ static vkmix_error quantize_aged(vkmix_context *ctx, const vkm_kv_cache *c, cons
     return VKMIX_OK;
 }
 
-/* Decode (one query position) straight from the packed store: kvq_attn + reduce. */
+/* Decode (one query position) straight from the packed store: kvq_attn + reduce.
+ * Returns VKMIX_ERROR_UNSUPPORTED_DEVICE (nothing recorded) when the kernel's
+ * shared memory does not fit the device; the caller then takes the linear path. */
 static vkmix_error fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
                                 vkm_binding q, vkm_binding out, uint32_t nq, uint32_t pos0)
 {
-    const uint32_t G = c->cfg.group, nrep = c->n_q_head / c->n_kv_head;
+    const uint32_t G = c->cfg.group, nrep = c->n_q_head / c->n_kv_head, D = c->head_dim;
+    uint32_t wg = 128, tile = 256;
+    while (wg > ctx->dev.caps.max_wg_invocations) wg /= 2;
+    if (tile < G) tile = G;
+    while (tile > G && (uint64_t)nrep * (D + tile + wg) * 4 > ctx->dev.caps.max_shared_bytes) tile /= 2;
+    if ((uint64_t)nrep * (D + tile + wg) * 4 > ctx->dev.caps.max_shared_bytes) return VKMIX_ERROR_UNSUPPORTED_DEVICE;
     uint32_t bps = (nq + VKM_KVQ_MAX_SPLITS - 1) / VKM_KVQ_MAX_SPLITS;
     if (bps < 1) bps = 1;
     uint32_t n_splits = (nq + bps - 1) / bps + 1;
     const vkm_pipeline *p, *pr;
-    uint32_t spec[7] = { G, K->bits, V->bits, G, c->head_dim, c->cfg.v_group, nrep };
-    vkmix_error e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN, spec, 7, &p);
+    uint32_t spec[8] = { wg, K->bits, V->bits, G, D, c->cfg.v_group, nrep, tile };
+    vkmix_error e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN, spec, 8, &p);
     if (e != VKMIX_OK) return e;
     struct { uint32_t S, ring, nq, n_blocks, p_end, bps, n_splits; float scale; } push = {
-        c->cfg.sinks, c->cfg.ring, nq, c->n_blocks, pos0 + 1, bps, n_splits, 1.0f / sqrtf((float)c->head_dim)
+        c->cfg.sinks, c->cfg.ring, nq, c->n_blocks, pos0 + 1, bps, n_splits, 1.0f / sqrtf((float)D)
     };
     const vkm_buffer *ks = K->sinks.buf ? &K->sinks : &K->ring, *vs = V->sinks.buf ? &V->sinks : &V->ring;
     vkm_binding b[10] = { q, VKM_BIND(K->codes), VKM_BIND(K->meta), VKM_BIND(V->codes), VKM_BIND(V->meta),
                           VKM_BIND(*ks), VKM_BIND(K->ring), VKM_BIND(*vs), VKM_BIND(V->ring), VKM_BIND(c->part) };
     vkm_cmd_dispatch(&ctx->dev, p, b, 10, &push, sizeof push, n_splits, c->n_kv_head, 1);
     vkm_cmd_barrier(&ctx->dev);
-    uint32_t wg = c->head_dim < 256 ? c->head_dim : 256, spec2[2] = { wg, c->head_dim };
+    uint32_t wg2 = D < 256 ? D : 256, spec2[2] = { wg2, D };
     if ((e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN_REDUCE, spec2, 2, &pr)) != VKMIX_OK) return e;
     vkm_binding b2[2] = { VKM_BIND(c->part), out };
     vkm_cmd_dispatch(&ctx->dev, pr, b2, 2, &n_splits, 4, c->n_q_head, 1, 1);
@@ -197,9 +202,17 @@ vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t
 {
     vkm_kv_side *K = &c->k[layer], *V = &c->v[layer];
     const uint32_t nq = c->cfg.quantized ? vkm_kv_blocks_at(&c->cfg, pos0) : 0;
-    if (n == 1 && c->fused_decode && K->bits < 16 && V->bits < 16) return fused_decode(ctx, c, K, V, q, out, nq, pos0);
+    if (n == 1 && c->fused_decode && K->bits < 16 && V->bits < 16) {
+        vkmix_error fe = fused_decode(ctx, c, K, V, q, out, nq, pos0);
+        if (fe != VKMIX_ERROR_UNSUPPORTED_DEVICE) return fe;
+    }
     vkm_buffer *kb = &K->ring, *vb = &V->ring;
     vkmix_error e;
+    if (!c->klin.buf && (K->bits < 16 || V->bits < 16)) {
+        uint64_t lin = (uint64_t)c->n_kv_head * c->n_ctx * c->head_dim * 2;
+        if ((e = alloc(ctx, &c->klin, lin, "linear keys", layer)) != VKMIX_OK) return e;
+        if ((e = alloc(ctx, &c->vlin, lin, "linear values", layer)) != VKMIX_OK) return e;
+    }
     if (K->bits < 16) {
         if ((e = linearize(ctx, c, K, 0, &c->klin, nq, pos0 + n)) != VKMIX_OK) return e;
         kb = &c->klin;

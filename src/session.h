@@ -20,12 +20,13 @@ typedef struct vkm_kv_cache {
     vkm_kv_config cfg;
     uint32_t n_layer, n_ctx, n_q_head, n_kv_head, head_dim, n_blocks;
     vkm_kv_side *k, *v;      /* [n_layer] */
-    vkm_buffer klin, vlin;   /* [H][n_ctx][D] f16: the history of one layer made linear for prefill attention */
+    vkm_buffer klin, vlin;   /* [H][n_ctx][D] f16: the history of one layer made linear for prefill
+                              * attention; allocated at the first prefill (decode never needs it) */
     vkm_buffer part;         /* [n_head][VKM_KVQ_MAX_SPLITS + 1][D + 2] f32: fused decode partials */
     int fused_decode;        /* 1: decode uses kvq_attn.comp where both K and V are packed */
 } vkm_kv_cache;
 
-#define VKM_KVQ_MAX_SPLITS 128
+#define VKM_KVQ_MAX_SPLITS 256
 
 vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hparams *hp, uint32_t n_ctx);
 void vkm_kv_cache_free(vkm_device *dev, vkm_kv_cache *c);
