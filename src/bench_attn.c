@@ -237,7 +237,7 @@ vkmix_error vkmix_bench_attention(vkmix_session *s, uint32_t reps, vkmix_attn_be
                         out->check_rel_err);
     /* time: every layer's attention for one query, between two timestamps */
     double t[VKM_MAX_TIMESTAMPS];
-    for (int pass = 0; pass < 2; pass++) { /* pass 0 warms up */
+    for (int pass = 0; pass < 4; pass++) { /* passes 0-2 warm up (clocks ramp up under load) */
         if ((e = vkm_cmd_begin(dev)) != VKMIX_OK) return e;
         vkm_cmd_timestamp(dev, 0);
         for (uint32_t r = 0; r < reps && e == VKMIX_OK; r++) {

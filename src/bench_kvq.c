@@ -23,7 +23,8 @@ static vkmix_error time_kernel(vkmix_context *ctx, record_fn fn, void *user, uin
     if (reps < 1) reps = 1;
     vkmix_error e = vkm_cmd_begin(dev);
     if (e != VKMIX_OK) return e;
-    for (int w = 0; w < 3 && e == VKMIX_OK; w++) { e = fn(ctx, user); vkm_cmd_barrier(dev); }
+    /* a sustained warm-up right before the timed submit: clocks ramp up under load */
+    for (int w = 0; w < 20 && e == VKMIX_OK; w++) { e = fn(ctx, user); vkm_cmd_barrier(dev); }
     if (e != VKMIX_OK) return e;
     if ((e = vkm_cmd_submit(dev)) != VKMIX_OK) return e;
     if ((e = vkm_cmd_begin(dev)) != VKMIX_OK) return e;

@@ -183,8 +183,10 @@ static vkmix_error fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const
                           VKM_BIND(*ks), VKM_BIND(K->ring), VKM_BIND(*vs), VKM_BIND(V->ring), VKM_BIND(c->part) };
     vkm_cmd_dispatch(&ctx->dev, p, b, 10, &push, sizeof push, n_splits, c->n_kv_head, 1);
     vkm_cmd_barrier(&ctx->dev);
-    uint32_t wg2 = D < 256 ? D : 256, spec2[2] = { wg2, D };
-    if ((e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN_REDUCE, spec2, 2, &pr)) != VKMIX_OK) return e;
+    uint32_t wg2 = 512;
+    while (wg2 > ctx->dev.caps.max_wg_invocations) wg2 /= 2;
+    uint32_t spec2[3] = { wg2, D, VKM_KVQ_MAX_SPLITS + 1 };
+    if ((e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN_REDUCE, spec2, 3, &pr)) != VKMIX_OK) return e;
     vkm_binding b2[2] = { VKM_BIND(c->part), out };
     vkm_cmd_dispatch(&ctx->dev, pr, b2, 2, &n_splits, 4, c->n_q_head, 1, 1);
     return VKMIX_OK;
