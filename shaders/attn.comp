@@ -6,24 +6,26 @@
 //
 //   q:   [n_tok][n_head][D] f32 (after RoPE), query t at position pos0 + t
 //   k/v: [n_kv_head][n_ctx][D] f16 (bound from KV head kv_base on)
-// mode 0 (decode, split-K): write the split's partial (unnormalized acc[D],
-//   running max m, sum of exp l) to scratch[h][split][D + 2]; attn_reduce
-//   combines the splits.
+// mode 0 (decode, split-K): write the split's partial (acc[D] relative to the
+//   split's max m, m, and the sum of exp l) to scratch[h][split][D + 2];
+//   attn_reduce combines the splits.
 // mode 1 (prefill, one split): write out[t][h][:] = acc / l.
 //
 // Layout of a workgroup: NT = C * KP invocations, C = D/8 "chunk lanes" (each
-// owns 8 dims: one uvec4 of a key/value row) times KP "key lanes". A tile of
-// KP consecutive keys is processed at once: each invocation loads its uvec4 of
-// its key (so consecutive invocations read consecutive 16 bytes of the cache),
-// partial dot products are summed in shared memory, every invocation reads the
-// tile's scores, updates the running max/sum and accumulates p * v for its 8
-// dims. At the end the KP key lanes' accumulators are summed in shared memory.
-// Spec constants: 0 NT, 1 D (multiple of 8), 2 G, 3 KP.
+// owns 8 dims: one uvec4 of a key/value row) times KP "key lanes". A tile is
+// KT * KP keys; key lane kl takes keys t0 + j*KP + kl (j < KT), so for each j
+// the workgroup reads KP consecutive rows of the cache (16 consecutive bytes
+// per invocation). Partial dot products of the C chunk lanes are summed in
+// shared memory (no barrier at all when C == 1). Every key lane keeps its own
+// running max / sum / accumulator (no tile-wide max), and the key lanes are
+// merged once at the end with the usual rescaling.
+// Spec constants: 0 NT, 1 D (multiple of 8), 2 G, 3 KP, 4 KT.
 #extension GL_EXT_control_flow_attributes : require
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint D = 128;
 layout(constant_id = 2) const uint G = 1;
 layout(constant_id = 3) const uint KP = 16;
+layout(constant_id = 4) const uint KT = 1;
 
 layout(std430, binding = 0) restrict readonly buffer Q { vec4 q4[]; };
 layout(std430, binding = 1) restrict readonly buffer KC { uvec4 kc4[]; };
@@ -41,10 +43,13 @@ layout(push_constant) uniform P {
 const uint C = D / 8u;
 const uint NT = gl_WorkGroupSize.x;
 const float NEG = -1.0e30;
+const uint MAXKT = 8u;   // register arrays below; KT <= MAXKT
+const uint MAXG = 8u;
 
-shared float sh_part[C > 1u ? G * KP * C : 1u];
-shared float sh_s[G * KP];
+shared float sh_part[C > 1u ? G * KT * KP * C : 1u];
+shared float sh_s[C > 1u ? G * KT * KP : 1u];
 shared float sh_acc[KP * D];
+shared float sh_m[KP];
 shared float sh_l[KP];
 
 vec4 h4lo(uvec4 w) { return vec4(unpackHalf2x16(w.x), unpackHalf2x16(w.y)); }
@@ -63,8 +68,8 @@ void main()
     const uint start = split * pc.split_len;
     const uint end = min(start + pc.split_len, n_kv);
 
-    vec4 qa[G], qb[G], aa[G], ab[G];
-    float m[G], l[G];
+    vec4 qa[MAXG], qb[MAXG], aa[MAXG], ab[MAXG];
+    float m[MAXG], l[MAXG];
     [[unroll]] for (uint g = 0u; g < G; g++) {
         uint qi = ((t * pc.n_head + h0 + g) * D + 8u * c) / 4u;
         qa[g] = q4[qi] * pc.scale;
@@ -76,69 +81,87 @@ void main()
     }
     const uint cbase = kvh * pc.n_ctx * C + c;   // uvec4 index of (position 0, chunk c)
 
-    for (uint t0 = start; t0 < end; t0 += KP) {
-        const uint key = t0 + kl;
-        const bool valid = key < end;
-        uvec4 kw = valid ? kc4[cbase + key * C] : uvec4(0u);
-        uvec4 vw = valid ? vc4[cbase + key * C] : uvec4(0u);
-        vec4 ka = h4lo(kw), kb = h4hi(kw);
-        [[unroll]] for (uint g = 0u; g < G; g++) {
-            float d = dot(qa[g], ka) + dot(qb[g], kb);
-            if (C == 1u) sh_s[g * KP + kl] = valid ? d : NEG;
-            else sh_part[(g * KP + kl) * C + c] = d;
+    for (uint t0 = start; t0 < end; t0 += KT * KP) {
+        uvec4 kw[MAXKT], vw[MAXKT];
+        [[unroll]] for (uint j = 0u; j < KT; j++) {
+            uint key = min(t0 + j * KP + kl, end - 1u);   // clamped: loads stay in bounds, the key is skipped below
+            kw[j] = kc4[cbase + key * C];
+            vw[j] = vc4[cbase + key * C];
         }
-        barrier();
+        float sc[MAXKT * MAXG];
+        [[unroll]] for (uint j = 0u; j < KT; j++) {
+            vec4 ka = h4lo(kw[j]), kb = h4hi(kw[j]);
+            [[unroll]] for (uint g = 0u; g < G; g++) {
+                float d = dot(qa[g], ka) + dot(qb[g], kb);
+                if (C == 1u) sc[j * G + g] = d;
+                else sh_part[((g * KT + j) * KP + kl) * C + c] = d;
+            }
+        }
         if (C > 1u) {
-            for (uint i = tid; i < G * KP; i += NT) {
+            barrier();
+            for (uint i = tid; i < G * KT * KP; i += NT) {
                 float s = 0.0;
-                [[unroll]] for (uint j = 0u; j < C; j++) s += sh_part[i * C + j];
-                sh_s[i] = t0 + (i % KP) < end ? s : NEG;
+                [[unroll]] for (uint x = 0u; x < C; x++) s += sh_part[i * C + x];
+                sh_s[i] = s;
             }
             barrier();
+            [[unroll]] for (uint j = 0u; j < KT; j++)
+                [[unroll]] for (uint g = 0u; g < G; g++) sc[j * G + g] = sh_s[(g * KT + j) * KP + kl];
         }
-        vec4 va = h4lo(vw), vb = h4hi(vw);
-        [[unroll]] for (uint g = 0u; g < G; g++) {
-            float mx = NEG;
-            for (uint j = 0u; j < KP; j++) mx = max(mx, sh_s[g * KP + j]);
-            float mn = max(m[g], mx);
-            float alpha = exp(m[g] - mn);
-            float p = valid ? exp(sh_s[g * KP + kl] - mn) : 0.0;
-            aa[g] = aa[g] * alpha + p * va;
-            ab[g] = ab[g] * alpha + p * vb;
-            l[g] = l[g] * alpha + p;
-            m[g] = mn;
+        [[unroll]] for (uint j = 0u; j < KT; j++) {
+            if (t0 + j * KP + kl >= end) continue;
+            vec4 va = h4lo(vw[j]), vb = h4hi(vw[j]);
+            [[unroll]] for (uint g = 0u; g < G; g++) {
+                float s = sc[j * G + g];
+                float mn = max(m[g], s);
+                float alpha = exp(m[g] - mn);
+                float p = exp(s - mn);
+                aa[g] = aa[g] * alpha + p * va;
+                ab[g] = ab[g] * alpha + p * vb;
+                l[g] = l[g] * alpha + p;
+                m[g] = mn;
+            }
         }
-        // with C > 1, sh_s is next written after the next tile's first barrier;
-        // with C == 1 it is written before it
-        if (C == 1u) barrier();
+        // sh_part is next written before the next tile's first barrier, and last
+        // read before this tile's second one; sh_s is next written after the
+        // next tile's first barrier: no third barrier needed.
     }
 
-    // sum the KP key lanes
+    // merge the KP key lanes: M = max m, acc = sum exp(m - M) acc, l = sum exp(m - M) l
     [[unroll]] for (uint g = 0u; g < G; g++) {
         uint h = h0 + g;
-        sh_acc[kl * D + 8u * c + 0u] = aa[g].x;
-        sh_acc[kl * D + 8u * c + 1u] = aa[g].y;
-        sh_acc[kl * D + 8u * c + 2u] = aa[g].z;
-        sh_acc[kl * D + 8u * c + 3u] = aa[g].w;
-        sh_acc[kl * D + 8u * c + 4u] = ab[g].x;
-        sh_acc[kl * D + 8u * c + 5u] = ab[g].y;
-        sh_acc[kl * D + 8u * c + 6u] = ab[g].z;
-        sh_acc[kl * D + 8u * c + 7u] = ab[g].w;
-        if (c == 0u) sh_l[kl] = l[g];
+        if (c == 0u) {
+            sh_m[kl] = m[g];
+            sh_l[kl] = l[g];
+        }
         barrier();
-        float lsum = 0.0;
-        for (uint j = 0u; j < KP; j++) lsum += sh_l[j];
+        float M = NEG;
+        for (uint j = 0u; j < KP; j++) M = max(M, sh_m[j]);
+        float w = exp(m[g] - M);   // 0 for a lane that saw no key
+        vec4 wa = aa[g] * w, wb = ab[g] * w;
+        uint ab0 = kl * D + 8u * c;
+        sh_acc[ab0 + 0u] = wa.x;
+        sh_acc[ab0 + 1u] = wa.y;
+        sh_acc[ab0 + 2u] = wa.z;
+        sh_acc[ab0 + 3u] = wa.w;
+        sh_acc[ab0 + 4u] = wb.x;
+        sh_acc[ab0 + 5u] = wb.y;
+        sh_acc[ab0 + 6u] = wb.z;
+        sh_acc[ab0 + 7u] = wb.w;
+        barrier();
+        float L = 0.0;
+        for (uint j = 0u; j < KP; j++) L += exp(sh_m[j] - M) * sh_l[j];
         for (uint i = tid; i < D; i += NT) {
             float a = 0.0;
             for (uint j = 0u; j < KP; j++) a += sh_acc[j * D + i];
             if (pc.mode == 1u) {
-                o[(t * pc.n_head + h) * D + i] = a / lsum;
+                o[(t * pc.n_head + h) * D + i] = a / L;
             } else {
                 uint pb = (h * pc.n_split + split) * (D + 2u);
                 part[pb + i] = a;
                 if (i == 0u) {
-                    part[pb + D] = m[g];
-                    part[pb + D + 1u] = lsum;
+                    part[pb + D] = M;
+                    part[pb + D + 1u] = L;
                 }
             }
         }

@@ -16,13 +16,26 @@
 //               high: 16+4l..): three 16-bit loads for 8 weights
 //   Q4_K 32 el: one uvec4 of qs (16 bytes, aligned) + the 16-byte header (d, dmin, scales)
 //   Q6_K 16 el: l = 4j..4j+3 of one 128-element half: 4 ql + 4 ql + 4 qh bytes, 4 scales, d
-// Spec constants: 0 NT (local size), 1 WTYPE, 2 ROWS.
+// Integer weights are turned into floats without int->float conversions
+// (a quarter- or eighth-rate instruction on many GPUs, the bottleneck of a
+// 4-bit matvec): a byte v < 128 OR'ed into the mantissa of 0.5 is exactly
+// 0.5 + v/256 (bits 16..22) or 0.5 + v/512 (bits 15..22), so one integer op
+// and one FMA per weight; the constant parts are removed once per unit with
+// the sum of the unit's x values (exact enough: the offset is only 2-4x the
+// value range, not 2^23 as with the usual 2^23 magic number). DECODE = 0 keeps
+// plain conversions (for comparison).
+// Each loop iteration handles UNR units per invocation with unconditional
+// loads (indices clamped, x zeroed past the end), so that several loads are in
+// flight at once.
+// Spec constants: 0 NT (local size, a power of two), 1 WTYPE, 2 ROWS, 3 UNR, 4 DECODE.
 #extension GL_GOOGLE_include_directive : require
 #define W_BINDING 0
 #include "ggml_blocks.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 2) const uint ROWS = 4;
+layout(constant_id = 3) const uint UNR = 1;
+layout(constant_id = 4) const uint DECODE = 1;
 
 layout(std430, binding = 1) restrict readonly buffer X { vec4 x4[]; };
 layout(std430, binding = 2) restrict writeonly buffer Y { float y[]; };
@@ -57,6 +70,13 @@ uint xrun(uint u, uint i)
     return 64u * s + 32u * hh + j + 8u * i;
 }
 
+// 0.5 + v/256 for the byte v (< 128) at byte j of w, exactly
+float mg(uint w, uint j) { return uintBitsToFloat((((w >> (8u * j)) & 0xffu) << 16) | 0x3f000000u); }
+// 0.5 + v/512 for the byte v (any) at byte j of w, exactly
+float mg8(uint w, uint j) { return uintBitsToFloat((((w >> (8u * j)) & 0xffu) << 15) | 0x3f000000u); }
+float mdot(uint w, vec4 x) { return dot(vec4(mg(w, 0u), mg(w, 1u), mg(w, 2u), mg(w, 3u)), x); }
+float mdot8(uint w, vec4 x) { return dot(vec4(mg8(w, 0u), mg8(w, 1u), mg8(w, 2u), mg8(w, 3u)), x); }
+
 float unit_dot(uint rb, uint u, vec4 xr[8], vec4 xs)
 {
     if (WTYPE == T_F32) {
@@ -75,6 +95,8 @@ float unit_dot(uint rb, uint u, vec4 xr[8], vec4 xs)
         i += 1u + 4u * (u & 3u);
         uint a = uint(w16[i]) | (uint(w16[i + 1u]) << 16);
         uint b = uint(w16[i + 2u]) | (uint(w16[i + 3u]) << 16);
+        if (DECODE == 1u) // int8 b = u - 128 with u = b ^ 0x80: sum b x = 512 S - 384 sum x
+            return d * (512.0 * (mdot8(a ^ 0x80808080u, xr[0]) + mdot8(b ^ 0x80808080u, xr[1])) - 384.0 * xs.x);
         return d * (dot(sbytes4(a), xr[0]) + dot(sbytes4(b), xr[1]));
     } else if (WTYPE == T_Q4_0) {
         uint i = (rb + (u >> 2) * 18u) >> 1;
@@ -82,6 +104,8 @@ float unit_dot(uint rb, uint u, vec4 xr[8], vec4 xs)
         i += 1u + 2u * (u & 3u);
         uint q = uint(w16[i]) | (uint(w16[i + 1u]) << 16);
         // sum (q-8) x = sum q x - 8 sum x; xs.x holds sum of the unit's 8 x values
+        if (DECODE == 1u) // sum q x = 256 S - 128 sum x
+            return d * (256.0 * (mdot(q & 0x0f0f0f0fu, xr[0]) + mdot((q >> 4) & 0x0f0f0f0fu, xr[1])) - 136.0 * xs.x);
         return d * (dot(ubytes4(q & 0x0f0f0f0fu), xr[0]) + dot(ubytes4((q >> 4) & 0x0f0f0f0fu), xr[1]) - 8.0 * xs.x);
     } else if (WTYPE == T_Q4_K) {
         uint sb = (rb >> 4) + (u >> 3) * 9u;
@@ -92,6 +116,14 @@ float unit_dot(uint rb, uint u, vec4 xr[8], vec4 xs)
         q4k_scale_min(h.yzw, 2u * c, sc0, m0);
         q4k_scale_min(h.yzw, 2u * c + 1u, sc1, m1);
         float d = h2f(h.x & 0xffffu), dmin = h2f(h.x >> 16);
+        if (DECODE == 1u) {
+            float slo = mdot(q.x & 0x0f0f0f0fu, xr[0]) + mdot(q.y & 0x0f0f0f0fu, xr[1]) +
+                        mdot(q.z & 0x0f0f0f0fu, xr[2]) + mdot(q.w & 0x0f0f0f0fu, xr[3]);
+            float shi = mdot((q.x >> 4) & 0x0f0f0f0fu, xr[4]) + mdot((q.y >> 4) & 0x0f0f0f0fu, xr[5]) +
+                        mdot((q.z >> 4) & 0x0f0f0f0fu, xr[6]) + mdot((q.w >> 4) & 0x0f0f0f0fu, xr[7]);
+            return d * (sc0 * (256.0 * slo - 128.0 * xs.x) + sc1 * (256.0 * shi - 128.0 * xs.y)) -
+                   dmin * (m0 * xs.x + m1 * xs.y);
+        }
         float lo = dot(ubytes4(q.x & 0x0f0f0f0fu), xr[0]) + dot(ubytes4(q.y & 0x0f0f0f0fu), xr[1]) +
                    dot(ubytes4(q.z & 0x0f0f0f0fu), xr[2]) + dot(ubytes4(q.w & 0x0f0f0f0fu), xr[3]);
         float hi = dot(ubytes4((q.x >> 4) & 0x0f0f0f0fu), xr[4]) + dot(ubytes4((q.y >> 4) & 0x0f0f0f0fu), xr[5]) +
@@ -114,6 +146,9 @@ float unit_dot(uint rb, uint u, vec4 xr[8], vec4 xs)
         uint q2 = ((ql0 >> 4) & 0x0f0f0f0fu) | (((qh >> 4) & 0x03030303u) << 4);
         uint q3 = ((ql1 >> 4) & 0x0f0f0f0fu) | (((qh >> 6) & 0x03030303u) << 4);
         // xs: sums of the four runs (for the -32 offset)
+        if (DECODE == 1u) // sum (q-32) x = 256 S - 160 sum x
+            return d * (s0 * (256.0 * mdot(q0, xr[0]) - 160.0 * xs.x) + s1 * (256.0 * mdot(q1, xr[1]) - 160.0 * xs.y) +
+                        s2 * (256.0 * mdot(q2, xr[2]) - 160.0 * xs.z) + s3 * (256.0 * mdot(q3, xr[3]) - 160.0 * xs.w));
         return d * (s0 * (dot(ubytes4(q0), xr[0]) - 32.0 * xs.x) + s1 * (dot(ubytes4(q1), xr[1]) - 32.0 * xs.y) +
                     s2 * (dot(ubytes4(q2), xr[2]) - 32.0 * xs.z) + s3 * (dot(ubytes4(q3), xr[3]) - 32.0 * xs.w));
     }
@@ -132,17 +167,26 @@ void main()
         float acc[ROWS];
         [[unroll]] for (uint r = 0u; r < ROWS; r++) acc[r] = 0.0;
 
-        for (uint u = tid; u < n_units; u += NT) {
-            vec4 xr[8];
-            [[unroll]] for (uint i = 0u; i < NRUN; i++) xr[i] = x4[xrun(u, i)];
-            vec4 xs = vec4(0.0);
-            if (WTYPE == T_Q4_0) xs.x = dot(xr[0] + xr[1], vec4(1.0));
-            if (WTYPE == T_Q4_K) {
-                xs.x = dot(xr[0] + xr[1] + xr[2] + xr[3], vec4(1.0));
-                xs.y = dot(xr[4] + xr[5] + xr[6] + xr[7], vec4(1.0));
+        for (uint u0 = tid; u0 < n_units; u0 += NT * UNR) {
+            [[unroll]] for (uint k = 0u; k < UNR; k++) {
+                uint u = u0 + k * NT;
+                bool ok = u < n_units;
+                u = min(u, n_units - 1u);
+                vec4 xr[8];
+                [[unroll]] for (uint i = 0u; i < NRUN; i++) {
+                    vec4 v = x4[xrun(u, i)];
+                    xr[i] = ok ? v : vec4(0.0);   // every term is linear in x: a unit past the end adds 0
+                }
+                vec4 xs = vec4(0.0);
+                if (WTYPE == T_Q4_0 || WTYPE == T_Q8_0) xs.x = dot(xr[0] + xr[1], vec4(1.0));
+                if (WTYPE == T_Q4_K) {
+                    xs.x = dot(xr[0] + xr[1] + xr[2] + xr[3], vec4(1.0));
+                    xs.y = dot(xr[4] + xr[5] + xr[6] + xr[7], vec4(1.0));
+                }
+                if (WTYPE == T_Q6_K)
+                    xs = vec4(dot(xr[0], vec4(1.0)), dot(xr[1], vec4(1.0)), dot(xr[2], vec4(1.0)), dot(xr[3], vec4(1.0)));
+                [[unroll]] for (uint r = 0u; r < ROWS; r++) acc[r] += unit_dot(rb[r], u, xr, xs);
             }
-            if (WTYPE == T_Q6_K) xs = vec4(dot(xr[0], vec4(1.0)), dot(xr[1], vec4(1.0)), dot(xr[2], vec4(1.0)), dot(xr[3], vec4(1.0)));
-            [[unroll]] for (uint r = 0u; r < ROWS; r++) acc[r] += unit_dot(rb[r], u, xr, xs);
         }
 
         // reduce ROWS values across the workgroup

@@ -205,8 +205,11 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
         uint32_t rows = cfg && cfg->mv_rows ? cfg->mv_rows : 4;
         if (rows > 16) rows = 16;
         while (rows > 1 && (uint64_t)rows * wg * 4 > c->max_shared_bytes) rows /= 2;
-        uint32_t spec[3] = { wg, wtype, rows };
-        if ((e = vkm_pipe(ctx, VKM_SH_MATVEC, spec, 3, &p)) != VKMIX_OK) return e;
+        uint32_t unr = cfg && cfg->mv_unroll ? cfg->mv_unroll : 2;
+        if (unr > 4) unr = 4;
+        uint32_t decode = cfg && cfg->mv_decode == 2 ? 0 : 1;
+        uint32_t spec[5] = { wg, wtype, rows, unr, decode };
+        if ((e = vkm_pipe(ctx, VKM_SH_MATVEC, spec, 5, &p)) != VKMIX_OK) return e;
         for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
             uint32_t nr = (uint32_t)(n_out - r0 < rows_per ? n_out - r0 : rows_per);
             struct mm_push pc = { n_in, nr, (uint32_t)r0, has_bias, (uint32_t)row_bytes, 1, n_out, 0 };
@@ -405,7 +408,7 @@ vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vk
     return VKMIX_OK;
 }
 
-#define ATTN_MAX_SPLIT 32u
+#define ATTN_MAX_SPLIT 64u
 #define ATTN_MIN_SPLIT_LEN 64u
 
 static uint32_t attn_max_splits(uint32_t n_ctx)
@@ -424,6 +427,15 @@ uint64_t vkm_op_attention_scratch(const vkmix_context *ctx, uint32_t n_head, uin
 vkmix_error vkm_op_attention(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                              vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                              uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale)
+{
+    return vkm_op_attention_cfg(ctx, q, kcache, vcache, out, scratch, n_tok, n_head, n_kv_head, head_dim, n_ctx, pos0,
+                                scale, NULL);
+}
+
+vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
+                                 vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
+                                 uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale,
+                                 const vkm_attn_cfg *cfg)
 {
     if (!n_head || !n_kv_head || n_head % n_kv_head || !head_dim || head_dim % 8 || head_dim > 256)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
@@ -446,34 +458,36 @@ vkmix_error vkm_op_attention(vkmix_context *ctx, vkm_binding q, vkm_binding kcac
     uint32_t grp = n_head / n_kv_head, G = 1;
     for (uint32_t d = 1; d <= 8 && d <= grp; d++)
         if (grp % d == 0) G = d;
+    /* C chunk lanes (8 dims each) x kp key lanes, about 128 invocations; kt keys per lane per tile */
     uint32_t C = head_dim / 8;
     uint32_t kp = 128 / C;
     if (!kp) kp = 1;
-    uint32_t nt = C * kp;
-    if (nt > c->max_wg_invocations) {
-        kp = c->max_wg_invocations / C;
-        nt = C * kp;
+    while (C * kp > c->max_wg_invocations && kp > 1) kp /= 2;
+    uint32_t kt = cfg && cfg->kt ? cfg->kt : (C == 1 ? 1 : 4);
+    if (kt > 8) kt = 8;
+    for (;;) {
+        uint64_t sh = (C > 1 ? (uint64_t)G * kt * kp * (C + 1) : 2) + (uint64_t)kp * head_dim + 2ull * kp;
+        if (sh * 4 <= c->max_shared_bytes) break;
+        if (kt > 1) kt /= 2;
+        else if (kp > 1) kp /= 2;
+        else return vkm_fail(&ctx->dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "attention: not enough shared memory");
     }
-    /* shared memory of attn.comp */
-    while (kp > 1 && ((C > 1 ? G * kp * C : 1) + G * kp + kp * head_dim + kp) * 4 > c->max_shared_bytes) {
-        kp /= 2;
-        nt = C * kp;
-    }
-    uint32_t spec[4] = { nt, head_dim, G, kp };
+    uint32_t spec[5] = { C * kp, head_dim, G, kp, kt };
     const vkm_pipeline *p;
-    if ((e = vkm_pipe(ctx, VKM_SH_ATTN, spec, 4, &p)) != VKMIX_OK) return e;
+    if ((e = vkm_pipe(ctx, VKM_SH_ATTN, spec, 5, &p)) != VKMIX_OK) return e;
 
     uint32_t n_split = 1, split_len = n_ctx, mode = 1;
     if (n_tok == 1) {
-        /* split-K: enough workgroups to fill a big GPU (~256), splits of >= 64 keys */
+        /* split-K: about `target` workgroups to fill a big GPU, splits of >= 64 keys */
         uint32_t n_kv = pos0 + 1;
         uint32_t groups = n_head / G;
-        uint32_t want = (256 + groups - 1) / groups;
+        uint32_t target = cfg && cfg->target_wgs ? cfg->target_wgs : 512;
+        uint32_t want = (target + groups - 1) / groups;
         uint32_t maxs = attn_max_splits(n_ctx);
         if (want > maxs) want = maxs;
         split_len = (n_kv + want - 1) / want;
         if (split_len < ATTN_MIN_SPLIT_LEN) split_len = ATTN_MIN_SPLIT_LEN;
-        split_len = (split_len + kp - 1) / kp * kp;
+        split_len = (split_len + kp * kt - 1) / (kp * kt) * (kp * kt);
         n_split = (n_kv + split_len - 1) / split_len;
         mode = n_split > 1 ? 0 : 1;
     }

@@ -38,6 +38,8 @@ vkmix_error vkm_op_matmul(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm
 typedef struct vkm_matmul_cfg {
     uint32_t mv_wg;    /* matvec: invocations per workgroup (rounded down to a power of two) */
     uint32_t mv_rows;  /* matvec: rows per workgroup (1..16) */
+    uint32_t mv_unroll;/* matvec: units per invocation per loop iteration (1..4) */
+    uint32_t mv_decode;/* matvec: 1 exponent-bias decode (default), 2 plain int->float conversions */
     uint32_t mm_bn;    /* matmul: tokens per tile, 16 or 64 */
 } vkm_matmul_cfg;
 /* vkm_op_matmul with explicit tuning (cfg may be NULL). */
@@ -81,8 +83,17 @@ vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vk
 vkmix_error vkm_op_attention(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                              vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                              uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale);
+/* Tuning knobs of vkm_op_attention (benchmarks, tests); 0 means the default. */
+typedef struct vkm_attn_cfg {
+    uint32_t kt;          /* keys per key lane per tile (1..8) */
+    uint32_t target_wgs;  /* decode: split the keys until about this many workgroups run */
+} vkm_attn_cfg;
+vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
+                                 vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
+                                 uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale,
+                                 const vkm_attn_cfg *cfg);
 /* Bytes of scratch vkm_op_attention needs for n_head heads (decode split-K partials):
- * n_head * min(32, ceil(n_ctx / 64)) * (head_dim + 2) * 4. */
+ * n_head * min(64, ceil(n_ctx / 64)) * (head_dim + 2) * 4. */
 uint64_t vkm_op_attention_scratch(const vkmix_context *ctx, uint32_t n_head, uint32_t head_dim, uint32_t n_ctx);
 
 /* logits helper: out[i] = x[i] (f32 copy between buffers, n elements) */

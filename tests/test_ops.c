@@ -314,10 +314,14 @@ static void test_matmul(void)
         }
     }
     /* other matvec / tile configurations on two types */
-    static const vkm_matmul_cfg cfgs[] = { { 32, 1, 0 }, { 64, 2, 0 }, { 256, 8, 0 }, { 128, 16, 0 }, { 0, 0, 64 },
-                                           { 0, 0, 16 } };
-    static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q4_K };
-    for (size_t ti = 0; ti < 2; ti++) {
+    static const vkm_matmul_cfg cfgs[] = {
+        { .mv_wg = 32, .mv_rows = 1, .mv_unroll = 1 }, { .mv_wg = 64, .mv_rows = 2, .mv_unroll = 4 },
+        { .mv_wg = 256, .mv_rows = 8 },                { .mv_wg = 128, .mv_rows = 16, .mv_unroll = 1 },
+        { .mv_decode = 2 },                            { .mm_bn = 64 },
+        { .mm_bn = 16 },
+    };
+    static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q4_K, VKM_GGML_Q8_0, VKM_GGML_Q6_K };
+    for (size_t ti = 0; ti < sizeof cfg_types / sizeof cfg_types[0]; ti++) {
         tu_rng_seed(&r, 2000 + ti);
         weight w = make_weight(&r, cfg_types[ti], 256 * 3, 53);
         for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
@@ -325,10 +329,11 @@ static void test_matmul(void)
             double t0 = now_s();
             double err = run_matmul(&w, n_tok, 1, &r, &cfgs[c]);
             if (getenv("VKMIX_TEST_VERBOSE"))
-                printf("  matmul cfg %-5s wg %3u rows %2u bn %2u err %.3g  %.3f s\n", vkm_ggml_type_name(cfg_types[ti]),
-                       cfgs[c].mv_wg, cfgs[c].mv_rows, cfgs[c].mm_bn, err, now_s() - t0);
-            CHECK(err <= 1e-3, "matmul %s cfg (wg %u rows %u bn %u) n_tok %u: rel err %g",
-                  vkm_ggml_type_name(cfg_types[ti]), cfgs[c].mv_wg, cfgs[c].mv_rows, cfgs[c].mm_bn, n_tok, err);
+                printf("  matmul cfg %-5s wg %3u rows %2u unroll %u decode %u bn %2u err %.3g  %.3f s\n",
+                       vkm_ggml_type_name(cfg_types[ti]), cfgs[c].mv_wg, cfgs[c].mv_rows, cfgs[c].mv_unroll,
+                       cfgs[c].mv_decode, cfgs[c].mm_bn, err, now_s() - t0);
+            CHECK(err <= 1e-3, "matmul %s cfg %zu n_tok %u: rel err %g", vkm_ggml_type_name(cfg_types[ti]), c, n_tok,
+                  err);
         }
         free_weight(&w);
     }
@@ -700,9 +705,240 @@ static void test_big_weight(void)
 
 /* ------------------------------------------------------------------ benchmark */
 
+/* Kernel benchmark (VKMIX_OPS_BENCH=1): GPU timestamps around `reps`
+ * back-to-back runs (with barriers, as in a forward pass), rotating over
+ * enough weight copies to defeat the L2 cache. Bandwidth counts the bytes an
+ * op must move (weights + activations, or K/V). VKMIX_OPS_BENCH=quick runs
+ * the default configurations only. */
+static vkm_buffer rand_buf(uint64_t bytes, tu_rng *r)
+{
+    vkm_buffer b = buf_new(bytes);
+    uint64_t chunk = 16u << 20;
+    uint32_t *tmp = malloc(chunk);
+    for (uint64_t off = 0; off < bytes; off += chunk) {
+        uint64_t n = bytes - off < chunk ? bytes - off : chunk;
+        for (uint64_t i = 0; i < n / 4; i++) {
+            /* random bits whose halves are finite fp16 and whose words are finite fp32 */
+            tmp[i] = tu_rng_u32(r) & 0x3bff3bffu;
+        }
+        vkm_buffer_upload(&g_ctx->dev, &b, off, tmp, n);
+    }
+    free(tmp);
+    return b;
+}
+
+typedef vkmix_error (*bench_fn)(void *arg, uint32_t rep);
+
+/* median of 3 timings of `reps` runs; microseconds per run */
+static double time_us(bench_fn fn, void *arg, uint32_t reps)
+{
+    if (g_ctx->dev.caps.quirk_cpu_device) reps = 1; /* a smoke test there */
+    double best[3];
+    for (int k = 0; k < 4; k++) {
+        begin();
+        vkm_cmd_timestamp(&g_ctx->dev, 0);
+        for (uint32_t i = 0; i < reps; i++) {
+            vkmix_error e = fn(arg, i);
+            if (e != VKMIX_OK) {
+                vkm_cmd_submit(&g_ctx->dev);
+                fprintf(stderr, "bench: %s: %s\n", vkmix_strerror(e), vkmix_context_last_error(g_ctx));
+                return -1;
+            }
+            vkm_cmd_barrier(&g_ctx->dev);
+        }
+        vkm_cmd_timestamp(&g_ctx->dev, 1);
+        if (vkm_cmd_submit(&g_ctx->dev) != VKMIX_OK) return -1;
+        double ns;
+        if (vkm_timestamp_ns(&g_ctx->dev, 0, 1, &ns) != VKMIX_OK) return -1;
+        if (k) best[k - 1] = ns / 1e3 / reps; /* the first run is a warm-up */
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (best[j] < best[i]) {
+                double t = best[i];
+                best[i] = best[j];
+                best[j] = t;
+            }
+    return best[1];
+}
+
+typedef struct {
+    vkm_buffer *w;
+    uint32_t n_w, type, n_in, n_out, n_tok;
+    vkm_buffer x, y;
+    vkm_matmul_cfg cfg;
+} mm_arg;
+
+static vkmix_error mm_run(void *a, uint32_t rep)
+{
+    mm_arg *m = a;
+    vkm_binding nb = { NULL, 0, 0 };
+    return vkm_op_matmul_cfg(g_ctx, VKM_BIND(m->w[rep % m->n_w]), m->type, VKM_BIND(m->x), VKM_BIND(m->y), nb,
+                             m->n_in, m->n_out, m->n_tok, &m->cfg);
+}
+
+typedef struct {
+    vkm_buffer src, dst;
+    uint32_t n4;
+} copy_arg;
+
+static vkmix_error copy_run(void *a, uint32_t rep)
+{
+    copy_arg *c = a;
+    uint32_t wg = 256;
+    const vkm_pipeline *p;
+    vkmix_error e = vkm_pipe(g_ctx, VKM_SH_COPY, &wg, 1, &p);
+    if (e != VKMIX_OK) return e;
+    vkm_binding b[2] = { VKM_BIND(c->src), VKM_BIND(c->dst) };
+    vkm_cmd_dispatch(&g_ctx->dev, p, b, 2, &c->n4, 4, vkm_groups_for(g_ctx, c->n4, wg), 1, 1);
+    return VKMIX_OK;
+}
+
+typedef struct {
+    vkm_buffer q, k, v, o, s;
+    uint32_t n_head, n_kv, hd, n_ctx, pos;
+    vkm_attn_cfg cfg;
+} attn_arg;
+
+static vkmix_error attn_run(void *a, uint32_t rep)
+{
+    attn_arg *t = a;
+    return vkm_op_attention_cfg(g_ctx, VKM_BIND(t->q), VKM_BIND(t->k), VKM_BIND(t->v), VKM_BIND(t->o),
+                                VKM_BIND(t->s), 1, t->n_head, t->n_kv, t->hd, t->n_ctx, t->pos, 0.088f, &t->cfg);
+}
+
 static int bench(vkmix_context *ctx)
 {
-    (void)ctx;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    char desc[2048];
+    vkmix_context_describe(ctx, desc, sizeof desc);
+    printf("%s", desc);
+    if (ctx->dev.caps.timestamp_period_ns <= 0) {
+        printf("no timestamps on this queue\n");
+        return 77;
+    }
+    const char *mode = getenv("VKMIX_OPS_BENCH");
+    int quick = mode && !strcmp(mode, "quick");
+    tu_rng r;
+    tu_rng_seed(&r, 42);
+    const uint64_t l2_defeat = ctx->dev.caps.quirk_cpu_device ? (64u << 20) : (256u << 20);
+
+    /* copy: the bandwidth yardstick (read + write) */
+    {
+        uint64_t bytes = ctx->dev.caps.quirk_cpu_device ? (64u << 20) : (512u << 20);
+        copy_arg c = { rand_buf(bytes, &r), buf_new(bytes), (uint32_t)(bytes / 16) };
+        double us = time_us(copy_run, &c, 20);
+        printf("copy %llu MiB: %.1f us, %.1f GB/s (read + write)\n", (unsigned long long)(bytes >> 20), us,
+               2.0 * bytes / us / 1e3);
+        buf_free(&c.src), buf_free(&c.dst);
+    }
+
+    /* matvec */
+    static const uint32_t types[] = { VKM_GGML_Q4_0, VKM_GGML_F16, VKM_GGML_Q8_0, VKM_GGML_Q4_K, VKM_GGML_Q6_K,
+                                      VKM_GGML_BF16 };
+    static const uint32_t shapes[][2] = { { 4096, 4096 }, { 4096, 14336 }, { 14336, 4096 } };
+    static const uint32_t wgs[] = { 64, 128, 256 }, rows[] = { 1, 2, 4 };
+    printf("\nmatvec (n_tok 1): GB/s of weight bytes (+x, y)\n");
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t si = 0; si < 3; si++) {
+            mm_arg m = { 0 };
+            m.type = types[ti];
+            m.n_in = shapes[si][0];
+            m.n_out = shapes[si][1];
+            m.n_tok = 1;
+            uint64_t rb;
+            vkm_ggml_row_size(m.type, m.n_in, &rb);
+            uint64_t wbytes = rb * m.n_out;
+            m.n_w = (uint32_t)((l2_defeat + wbytes - 1) / wbytes);
+            if (m.n_w > 32) m.n_w = 32;
+            m.w = malloc(m.n_w * sizeof *m.w);
+            for (uint32_t i = 0; i < m.n_w; i++) m.w[i] = rand_buf(wbytes, &r);
+            m.x = rand_buf((uint64_t)m.n_in * 4, &r);
+            m.y = buf_new((uint64_t)m.n_out * 4);
+            double bytes = (double)wbytes + m.n_in * 4.0 + m.n_out * 4.0;
+            printf("%-5s %5u x %5u (%6.1f MiB):", vkm_ggml_type_name(m.type), m.n_out, m.n_in, wbytes / 1048576.0);
+            double us = time_us(mm_run, &m, 64);
+            printf(" default %.1f us %.0f GB/s", us, bytes / us / 1e3);
+            m.cfg.mv_decode = 2;
+            us = time_us(mm_run, &m, 64);
+            printf(" | int->float %.0f GB/s", bytes / us / 1e3);
+            m.cfg.mv_decode = 0;
+            if (!quick) {
+                double best = 0;
+                uint32_t bw = 0, br = 0, bu = 0;
+                fprintf(stderr, "%s %ux%u:", vkm_ggml_type_name(m.type), m.n_out, m.n_in);
+                for (size_t wi = 0; wi < 3; wi++)
+                    for (size_t ri = 0; ri < 3; ri++)
+                        for (uint32_t un = 1; un <= 4; un *= 2) {
+                            m.cfg.mv_wg = wgs[wi];
+                            m.cfg.mv_rows = rows[ri];
+                            m.cfg.mv_unroll = un;
+                            us = time_us(mm_run, &m, 64);
+                            double gbs = bytes / us / 1e3;
+                            fprintf(stderr, " %u/%u/%u:%.0f", wgs[wi], rows[ri], un, gbs);
+                            if (gbs > best) best = gbs, bw = wgs[wi], br = rows[ri], bu = un;
+                        }
+                fprintf(stderr, "\n");
+                printf(" | best %.0f GB/s (wg %u rows %u unroll %u)", best, bw, br, bu);
+                memset(&m.cfg, 0, sizeof m.cfg);
+            }
+            printf("\n");
+            fflush(stdout);
+            for (uint32_t i = 0; i < m.n_w; i++) buf_free(&m.w[i]);
+            free(m.w);
+            buf_free(&m.x), buf_free(&m.y);
+        }
+
+    /* attention decode */
+    printf("\nattention decode (32 heads / 8 KV heads, head_dim 128): GB/s of K+V bytes; kt/target_wgs:GB/s\n");
+    static const uint32_t ctxs[] = { 512, 4096, 32768 };
+    for (size_t ci = 0; ci < 3; ci++) {
+        attn_arg a = { 0 };
+        a.n_head = 32, a.n_kv = 8, a.hd = 128, a.n_ctx = ctxs[ci], a.pos = ctxs[ci] - 1;
+        uint64_t cb = (uint64_t)a.n_kv * a.n_ctx * a.hd * 2;
+        a.q = rand_buf((uint64_t)a.n_head * a.hd * 4, &r);
+        a.k = rand_buf(cb, &r);
+        a.v = rand_buf(cb, &r);
+        a.o = buf_new((uint64_t)a.n_head * a.hd * 4);
+        a.s = buf_new(vkm_op_attention_scratch(g_ctx, a.n_head, a.hd, a.n_ctx));
+        double us = time_us(attn_run, &a, 32);
+        printf("ctx %5u: %.1f us, %.0f GB/s |", a.n_ctx, us, 2.0 * cb / us / 1e3);
+        if (!quick)
+            for (uint32_t kt = 1; kt <= 8; kt *= 2)
+                for (uint32_t tg = 256; tg <= 1024; tg *= 2) {
+                    a.cfg.kt = kt;
+                    a.cfg.target_wgs = tg;
+                    us = time_us(attn_run, &a, 32);
+                    printf(" %u/%u:%.0f", kt, tg, 2.0 * cb / us / 1e3);
+                }
+        memset(&a.cfg, 0, sizeof a.cfg);
+        printf("\n");
+        buf_free(&a.q), buf_free(&a.k), buf_free(&a.v), buf_free(&a.o), buf_free(&a.s);
+    }
+
+    /* prefill matmul */
+    printf("\nmatmul (prefill): TFLOP/s\n");
+    static const uint32_t mm_types[] = { VKM_GGML_Q4_0, VKM_GGML_F16, VKM_GGML_Q4_K };
+    static const uint32_t mm_toks[] = { 8, 64, 512 };
+    for (size_t ti = 0; ti < 3; ti++)
+        for (size_t k = 0; k < 3; k++) {
+            mm_arg m = { 0 };
+            m.type = mm_types[ti];
+            m.n_in = 4096, m.n_out = 4096, m.n_tok = mm_toks[k];
+            uint64_t rb;
+            vkm_ggml_row_size(m.type, m.n_in, &rb);
+            m.n_w = 1;
+            m.w = malloc(sizeof *m.w);
+            m.w[0] = rand_buf(rb * m.n_out, &r);
+            m.x = rand_buf((uint64_t)m.n_in * m.n_tok * 4, &r);
+            m.y = buf_new((uint64_t)m.n_out * m.n_tok * 4);
+            double us = time_us(mm_run, &m, 8);
+            printf("%-5s 4096 x 4096, %3u tokens: %.1f us, %.2f TFLOP/s\n", vkm_ggml_type_name(m.type), m.n_tok, us,
+                   2.0 * m.n_in * m.n_out * m.n_tok / us / 1e6);
+            buf_free(&m.w[0]);
+            free(m.w);
+            buf_free(&m.x), buf_free(&m.y);
+        }
     return 0;
 }
 
