@@ -11,6 +11,12 @@
 #include "ops.h"
 #include "session.h"
 
+static uint32_t env_u32(const char *name, uint32_t def)
+{
+    const char *v = getenv(name);
+    return v && *v ? (uint32_t)strtoul(v, NULL, 10) : def;
+}
+
 static vkmix_error alloc(vkmix_context *ctx, vkm_buffer *b, uint64_t bytes, const char *what, uint32_t layer)
 {
     if (bytes > ctx->dev.caps.max_storage_range)
@@ -54,7 +60,7 @@ vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_h
     }
     if (c->cfg.quantized) {
         /* klin / vlin (prefill only) are allocated at the first prefill */
-        uint64_t part = (uint64_t)hp->n_head * (VKM_KVQ_MAX_SPLITS + 1) * (hp->head_dim + 2) * 4;
+        uint64_t part = (uint64_t)hp->n_head * (VKM_KVQ_SPLITS_CAP + 1) * (hp->head_dim + 2) * 4;
         if ((e = alloc(ctx, &c->part, part, "attention partials", 0)) != VKMIX_OK) return e;
         c->fused_decode = 1;
     }
@@ -163,12 +169,16 @@ static vkmix_error fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const
                                 vkm_binding q, vkm_binding out, uint32_t nq, uint32_t pos0)
 {
     const uint32_t G = c->cfg.group, nrep = c->n_q_head / c->n_kv_head, D = c->head_dim;
-    uint32_t wg = 128, tile = 256;
+    /* tuning knobs for experiments (documented in docs/PERFORMANCE.md) */
+    uint32_t wg = env_u32("VKMIX_KVQ_WG", 128), tile = env_u32("VKMIX_KVQ_TILE", 256);
+    uint32_t max_splits = env_u32("VKMIX_KVQ_SPLITS", VKM_KVQ_MAX_SPLITS);
+    if (max_splits < 1 || max_splits > VKM_KVQ_SPLITS_CAP) max_splits = VKM_KVQ_MAX_SPLITS;
+    if (wg & (wg - 1) || wg < 32) wg = 128;
     while (wg > ctx->dev.caps.max_wg_invocations) wg /= 2;
     if (tile < G) tile = G;
     while (tile > G && (uint64_t)nrep * (D + tile + wg) * 4 > ctx->dev.caps.max_shared_bytes) tile /= 2;
     if ((uint64_t)nrep * (D + tile + wg) * 4 > ctx->dev.caps.max_shared_bytes) return VKMIX_ERROR_UNSUPPORTED_DEVICE;
-    uint32_t bps = (nq + VKM_KVQ_MAX_SPLITS - 1) / VKM_KVQ_MAX_SPLITS;
+    uint32_t bps = (nq + max_splits - 1) / max_splits;
     if (bps < 1) bps = 1;
     uint32_t n_splits = (nq + bps - 1) / bps + 1;
     const vkm_pipeline *p, *pr;
@@ -185,7 +195,7 @@ static vkmix_error fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const
     vkm_cmd_barrier(&ctx->dev);
     uint32_t wg2 = 512;
     while (wg2 > ctx->dev.caps.max_wg_invocations) wg2 /= 2;
-    uint32_t spec2[3] = { wg2, D, VKM_KVQ_MAX_SPLITS + 1 };
+    uint32_t spec2[3] = { wg2, D, VKM_KVQ_SPLITS_CAP + 1 };
     if ((e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN_REDUCE, spec2, 3, &pr)) != VKMIX_OK) return e;
     vkm_binding b2[2] = { VKM_BIND(c->part), out };
     vkm_cmd_dispatch(&ctx->dev, pr, b2, 2, &n_splits, 4, c->n_q_head, 1, 1);
