@@ -61,8 +61,8 @@ layout(push_constant) uniform P {
     float scale;
 } pc;
 
-shared float s_q[NREP * HEAD_DIM];
-shared float s_p[NREP * TILE];          // scores, then probabilities, of the tile
+shared float s_q[HEAD_DIM * NREP];     // [channel][head]: the NREP values of a channel are adjacent
+shared float s_p[TILE * NREP];          // [token][head]: scores, then probabilities, of the tile
 shared float s_red[NREP * WG];
 
 float h2f(uint h) { return unpackHalf2x16(h).x; }
@@ -97,7 +97,7 @@ void main()
     const uint split = gl_WorkGroupID.x, h = gl_WorkGroupID.y, t = gl_LocalInvocationID.x;
     const float NEG = -1.0 / 0.0;
     const bool quant = split + 1u < pc.n_splits;
-    for (uint i = t; i < NREP * HEAD_DIM; i += WG) s_q[i] = q[(h * NREP) * HEAD_DIM + i];
+    for (uint i = t; i < NREP * HEAD_DIM; i += WG) s_q[(i % HEAD_DIM) * NREP + i / HEAD_DIM] = q[(h * NREP) * HEAD_DIM + i];
 
     // token range of this split
     uint first, count;                      // quantized: first store token; FP16: first index
@@ -141,7 +141,7 @@ void main()
                         uint w1 = (off + KBITS > 32u) ? kcodes[kb + HEAD_DIM + c] : 0u;
                         uint mv = kmeta[mb + c];
                         float kv = float(extract(w0, w1, off, KBITS, KMAX)) * h2f(mv & 0xffffu) + h2f(mv >> 16);
-                        [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[r * HEAD_DIM + c] * kv;
+                        [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[c * NREP + r] * kv;
                     }
                 } else {
                     uint p = fp16_pos(base + i, S, r0);
@@ -150,7 +150,7 @@ void main()
                                    : (h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * HEAD_DIM;
                     for (uint c = 0u; c < HEAD_DIM; c++) {
                         float kv = sink ? float(ksinks[kb + c]) : float(kring[kb + c]);
-                        [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[r * HEAD_DIM + c] * kv;
+                        [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[c * NREP + r] * kv;
                     }
                 }
                 [[unroll]] for (uint r = 0u; r < NREP; r++) {
@@ -158,7 +158,7 @@ void main()
                     lmax[r] = max(lmax[r], sc[r]);
                 }
             }
-            [[unroll]] for (uint r = 0u; r < NREP; r++) s_p[r * TILE + i] = sc[r];
+            [[unroll]] for (uint r = 0u; r < NREP; r++) s_p[i * NREP + r] = sc[r];
         }
         // tile max, new running max, probabilities, tile sum
         [[unroll]] for (uint r = 0u; r < NREP; r++) s_red[r * WG + t] = lmax[r];
@@ -173,8 +173,8 @@ void main()
             uint i = t + k * WG;
             if (i >= TILE) break;
             [[unroll]] for (uint r = 0u; r < NREP; r++) {
-                float p = i < n_here ? exp(s_p[r * TILE + i] - nm[r]) : 0.0;
-                s_p[r * TILE + i] = p;
+                float p = i < n_here ? exp(s_p[i * NREP + r] - nm[r]) : 0.0;
+                s_p[i * NREP + r] = p;
                 lsum[r] += p;
             }
         }
@@ -201,14 +201,14 @@ void main()
                         uint w1 = (voff + VBITS > 32u) ? vcodes[vb + 1u] : 0u;
                         uint mv = vmeta[(tok0 + i) * NGV + g];
                         float v = float(extract(w0, w1, voff, VBITS, VMAX)) * h2f(mv & 0xffffu) + h2f(mv >> 16);
-                        [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[r * TILE + i] * v;
+                        [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[i * NREP + r] * v;
                     }
                 } else {
                     for (uint i = 0u; i < n_here; i++) {
                         uint p = fp16_pos(base + i, S, r0);
                         float v = p < pc.n_sinks ? float(vsinks[(h * pc.n_sinks + p) * HEAD_DIM + d])
                                                  : float(vring[(h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * HEAD_DIM + d]);
-                        [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[r * TILE + i] * v;
+                        [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[i * NREP + r] * v;
                     }
                 }
                 [[unroll]] for (uint r = 0u; r < NREP; r++) acc[r][j] += a[r];
