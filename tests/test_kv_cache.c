@@ -124,6 +124,12 @@ int main(void)
     REQUIRE(!run_case(ctx, big, 2, 2, 64, 0, 10 * 64 + 64 + 5, 100), "G64");
     REQUIRE(!run_case(ctx, tiny, 3, 4, 128, 4, 10 * 128 + 64 + 3, 101), "G128");
     REQUIRE(!run_case(ctx, big, 4, 3, 32, 2, 300, 102), "head_dim 128");
+    /* the other head sizes of real models (80: values grouped over the whole head) */
+    heads h64 = { 4, 2, 64 }, h80 = { 2, 1, 80 }, h96 = { 3, 1, 96 }, h256 = { 2, 1, 256 };
+    REQUIRE(!run_case(ctx, h64, 2, 4, 32, 0, 200, 103), "head_dim 64");
+    REQUIRE(!run_case(ctx, h80, 3, 2, 32, 1, 200, 104), "head_dim 80");
+    REQUIRE(!run_case(ctx, h96, 8, 2, 32, 0, 200, 105), "head_dim 96");
+    REQUIRE(!run_case(ctx, h256, 2, 3, 64, 0, 200, 106), "head_dim 256");
     CHECK(tu_context_done(ctx) == 0, "validation messages");
     return tu_finish("test_kv_cache");
 }
