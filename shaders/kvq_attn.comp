@@ -64,8 +64,14 @@ layout(push_constant) uniform P {
 shared float s_q[HEAD_DIM * NREP];     // [channel][head]: the NREP values of a channel are adjacent
 shared float s_p[TILE * NREP];          // [token][head]: scores, then probabilities, of the tile
 shared float s_red[NREP * WG];
+shared vec2 s_km[(TILE / GROUP) * HEAD_DIM];   // key (scale, min) of the tile's groups, as floats
+shared vec2 s_vm[TILE * NGV];                   // value (scale, min) of the tile's tokens
 
 float h2f(uint h) { return unpackHalf2x16(h).x; }
+
+// float(code) for code < 2^23 without the (slow) integer conversion: the code
+// becomes the mantissa of 2^23 + code.
+float ufloat(uint code) { return uintBitsToFloat(0x4B000000u | code) - 8388608.0; }
 
 uint extract(uint w0, uint w1, uint off, uint bits, uint mask)
 {
@@ -121,6 +127,20 @@ void main()
 
     for (uint base = 0u; base < count; base += TILE) {
         const uint n_here = min(TILE, count - base);
+        if (quant) {
+            // scales and mins of the tile as floats, converted once (not once per element)
+            uint g0 = h * pc.n_blocks + (first + base) / GROUP;
+            for (uint i = t; i < (n_here / GROUP) * HEAD_DIM; i += WG) {
+                uint mv = kmeta[g0 * HEAD_DIM + i];
+                s_km[i] = vec2(h2f(mv & 0xffffu), h2f(mv >> 16));
+            }
+            uint v0 = h * pc.n_blocks * GROUP + first + base;
+            for (uint i = t; i < n_here * NGV; i += WG) {
+                uint mv = vmeta[v0 * NGV + i];
+                s_vm[i] = vec2(h2f(mv & 0xffffu), h2f(mv >> 16));
+            }
+            barrier();
+        }
         // ---------------- pass 1: scores of the tile
         float lmax[NREP];
         [[unroll]] for (uint r = 0u; r < NREP; r++) lmax[r] = NEG;
@@ -135,12 +155,12 @@ void main()
                     uint tok = first + base + i;                  // token of the store
                     uint hb = h * pc.n_blocks + tok / GROUP;      // its group
                     uint bit = (tok % GROUP) * KBITS, w = bit >> 5u, off = bit & 31u;
-                    uint kb = (hb * WPCK + w) * HEAD_DIM, mb = hb * HEAD_DIM;
+                    uint kb = (hb * WPCK + w) * HEAD_DIM, mb = (i / GROUP) * HEAD_DIM;   // tile-relative group
                     for (uint c = 0u; c < HEAD_DIM; c++) {
                         uint w0 = kcodes[kb + c];
                         uint w1 = (off + KBITS > 32u) ? kcodes[kb + HEAD_DIM + c] : 0u;
-                        uint mv = kmeta[mb + c];
-                        float kv = float(extract(w0, w1, off, KBITS, KMAX)) * h2f(mv & 0xffffu) + h2f(mv >> 16);
+                        vec2 sm = s_km[mb + c];
+                        float kv = ufloat(extract(w0, w1, off, KBITS, KMAX)) * sm.x + sm.y;
                         [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[c * NREP + r] * kv;
                     }
                 } else {
@@ -199,8 +219,8 @@ void main()
                         uint vb = (tok0 + i) * WPTV + vw;
                         uint w0 = vcodes[vb];
                         uint w1 = (voff + VBITS > 32u) ? vcodes[vb + 1u] : 0u;
-                        uint mv = vmeta[(tok0 + i) * NGV + g];
-                        float v = float(extract(w0, w1, voff, VBITS, VMAX)) * h2f(mv & 0xffffu) + h2f(mv >> 16);
+                        vec2 sm = s_vm[i * NGV + g];
+                        float v = ufloat(extract(w0, w1, voff, VBITS, VMAX)) * sm.x + sm.y;
                         [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[i * NREP + r] * v;
                     }
                 } else {

@@ -176,8 +176,11 @@ static vkmix_error fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const
     if (wg & (wg - 1) || wg < 32) wg = 256;
     while (wg > ctx->dev.caps.max_wg_invocations) wg /= 2;
     if (tile < G) tile = G;
-    while (tile > G && (uint64_t)nrep * (D + tile + wg) * 4 > ctx->dev.caps.max_shared_bytes) tile /= 2;
-    if ((uint64_t)nrep * (D + tile + wg) * 4 > ctx->dev.caps.max_shared_bytes) return VKMIX_ERROR_UNSUPPORTED_DEVICE;
+    const uint64_t ngv = D / c->cfg.v_group;
+#define KVQ_SHARED(tl) ((uint64_t)nrep * (D + (tl) + wg) * 4 + (uint64_t)(tl) / G * D * 8 + (uint64_t)(tl) * ngv * 8)
+    while (tile > G && KVQ_SHARED(tile) > ctx->dev.caps.max_shared_bytes) tile /= 2;
+    if (KVQ_SHARED(tile) > ctx->dev.caps.max_shared_bytes) return VKMIX_ERROR_UNSUPPORTED_DEVICE;
+#undef KVQ_SHARED
     uint32_t bps = (nq + max_splits - 1) / max_splits;
     if (bps < 1) bps = 1;
     uint32_t n_splits = (nq + bps - 1) / bps + 1;
