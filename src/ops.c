@@ -60,7 +60,7 @@ static uint64_t gcd64(uint64_t a, uint64_t b)
 static vkmix_error chunk_items(vkmix_context *ctx, uint64_t item_bytes, uint64_t n, const char *what, uint64_t *per)
 {
     const vkm_caps *c = &ctx->dev.caps;
-    uint64_t range = c->max_storage_range;
+    uint64_t range = c->max_storage_range > 16 ? c->max_storage_range - 16 : c->max_storage_range; /* slack for rounding */
     *per = 0;
     if (item_bytes * n <= range) {
         *per = n;
@@ -207,12 +207,18 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
         uint32_t unr = cfg && cfg->mv_unroll ? cfg->mv_unroll : 2;
         if (unr > 4) unr = 4;
         uint32_t decode = cfg && cfg->mv_decode == 2 ? 0 : 1;
-        uint32_t spec[5] = { wg, wtype, rows, unr, decode };
-        if ((e = vkm_pipe(ctx, VKM_SH_MATVEC, spec, 5, &p)) != VKMIX_OK) return e;
+        /* Q4_0 as whole blocks of 32-bit words reads up to 2 bytes past the last
+         * row: only when the buffer has them */
+        uint64_t end = W.offset + row_bytes * n_out;
+        uint32_t q4l = wtype == VKM_GGML_Q4_0 && cfg && cfg->mv_q4l == 2 && ((end + 3) & ~3ull) <= W.buf->size;
+        uint32_t spec[6] = { wg, wtype, rows, unr, decode, q4l };
+        if ((e = vkm_pipe(ctx, VKM_SH_MATVEC, spec, 6, &p)) != VKMIX_OK) return e;
         for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
             uint32_t nr = (uint32_t)(n_out - r0 < rows_per ? n_out - r0 : rows_per);
             struct mm_push pc = { n_in, nr, (uint32_t)r0, has_bias, (uint32_t)row_bytes, 1, n_out, 0 };
-            vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), bx, by, bb };
+            uint64_t sz = nr * row_bytes;
+            if (q4l) sz = (sz + 3) & ~3ull;
+            vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, sz), bx, by, bb };
             uint32_t groups = (nr + rows - 1) / rows;
             vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, groups < gx_max ? groups : gx_max, 1, 1);
         }
@@ -458,9 +464,10 @@ vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding 
         else if (kp > 1) kp /= 2;
         else return vkm_fail(&ctx->dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "attention: not enough shared memory");
     }
-    uint32_t spec[5] = { C * kp, head_dim, G, kp, kt };
+    uint32_t pf = cfg && cfg->prefetch == 2 ? 0 : 1;
+    uint32_t spec[6] = { C * kp, head_dim, G, kp, kt, pf };
     const vkm_pipeline *p;
-    if ((e = vkm_pipe(ctx, VKM_SH_ATTN, spec, 5, &p)) != VKMIX_OK) return e;
+    if ((e = vkm_pipe(ctx, VKM_SH_ATTN, spec, 6, &p)) != VKMIX_OK) return e;
 
     uint32_t n_split = 1, split_len = n_ctx, mode = 1;
     if (n_tok == 1) {

@@ -17,7 +17,7 @@ const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
     [VKM_SH_KVQ_DEQUANT_K] = { "kvq_dequant_k", SPV(kvq_dequant_k), 3, 16, { "local_size", "bits", "group", "head_dim" } },
     [VKM_SH_KVQ_DEQUANT_V] = { "kvq_dequant_v", SPV(kvq_dequant_v), 3, 16, { "local_size", "bits", "group", "head_dim" } },
     [VKM_SH_RMSNORM]       = { "rmsnorm",       SPV(rmsnorm),       3, 16, { "local_size" } },
-    [VKM_SH_MATVEC]        = { "matvec",        SPV(matvec),        4, 32, { "local_size", "wtype", "rows", "unroll", "decode" } },
+    [VKM_SH_MATVEC]        = { "matvec",        SPV(matvec),        4, 32, { "local_size", "wtype", "rows", "unroll", "decode", "q4_layout" } },
     [VKM_SH_MATMUL]        = { "matmul",        SPV(matmul),        4, 32, { "local_size", "wtype", "bm", "bn", "tm", "tn" } },
     [VKM_SH_GET_ROWS]      = { "get_rows",      SPV(get_rows),      3, 32, { "local_size", "wtype" } },
     [VKM_SH_ROPE]          = { "rope",          SPV(rope),          2, 20, { "local_size" } },
@@ -25,7 +25,7 @@ const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
     [VKM_SH_ADD]           = { "add",           SPV(add),           3, 4,  { "local_size" } },
     [VKM_SH_COPY_F32]      = { "copy_f32",      SPV(copy_f32),      2, 4,  { "local_size" } },
     [VKM_SH_KV_STORE]      = { "kv_store",      SPV(kv_store),      4, 28, { "local_size" } },
-    [VKM_SH_ATTN]          = { "attn",          SPV(attn),          5, 40, { "local_size", "head_dim", "heads_per_group", "key_lanes", "keys_per_lane" } },
+    [VKM_SH_ATTN]          = { "attn",          SPV(attn),          5, 40, { "local_size", "head_dim", "heads_per_group", "key_lanes", "keys_per_lane", "prefetch" } },
     [VKM_SH_ATTN_REDUCE]   = { "attn_reduce",   SPV(attn_reduce),   2, 8,  { "local_size", "head_dim" } },
 };
 
