@@ -30,6 +30,10 @@
 // Q4_0 has a second layout (Q4L = 1): one whole block per unit, read as five
 // aligned 32-bit words (the binding must extend to a multiple of 4 bytes past
 // the last block; src/ops.c binds the slack when the buffer has it).
+// Q4L = 2 (Q4_0 rows of a multiple of 256 elements, so 16-byte aligned):
+// the workgroup copies chunks of its ROWS rows (SCB blocks each) into shared
+// memory with fully coalesced uvec4 loads, then decodes quarter-block units
+// from shared memory (no scattered narrow global loads at all).
 // Spec constants: 0 NT (local size, a power of two), 1 WTYPE, 2 ROWS, 3 UNR, 4 DECODE, 5 Q4L.
 #extension GL_GOOGLE_include_directive : require
 #define W_BINDING 0
@@ -55,6 +59,9 @@ layout(push_constant) uniform P {
 
 const uint NT = gl_WorkGroupSize.x;
 const uint Q4_0_UNIT = Q4L == 1u ? 32u : 8u;
+const uint SCB = 128u;                                 // blocks per staged chunk
+const uint SROW = SCB * 18u / 4u;                      // words per staged row chunk
+shared uint stg[Q4L == 2u ? ROWS * SROW : 1u];
 const uint UNIT = WTYPE == T_F32 ? 4u : WTYPE == T_Q4_K ? 32u : WTYPE == T_Q6_K ? 16u : WTYPE == T_Q4_0 ? Q4_0_UNIT : 8u;
 const uint NRUN = UNIT / 4u;   // vec4 runs of x per unit (at most 8: arrays below have 8)
 
@@ -175,6 +182,42 @@ float unit_dot(uint rb, uint u, vec4 xr[8], vec4 xs)
     }
 }
 
+void staged_q4_0(uint g, uint rb[ROWS], inout float acc[ROWS])
+{
+    const uint tid = gl_LocalInvocationID.x;
+    const uint nb = pc.n_in / 32u;
+    for (uint c0 = 0u; c0 < nb; c0 += SCB) {
+        uint nbc = min(SCB, nb - c0);           // a multiple of 8: whole uvec4s
+        uint n4 = nbc * 18u / 16u;
+        for (uint i = tid; i < ROWS * n4; i += NT) {
+            uint r = i / n4, j = i - r * n4;
+            uvec4 v = w4[(rb[r] + c0 * 18u) / 16u + j];
+            uint o = r * SROW + 4u * j;
+            stg[o] = v.x;
+            stg[o + 1u] = v.y;
+            stg[o + 2u] = v.z;
+            stg[o + 3u] = v.w;
+        }
+        barrier();
+        for (uint u = tid; u < nbc * 4u; u += NT) {
+            uint b = u >> 2, l = u & 3u;
+            vec4 x0 = x4[8u * (c0 + b) + l], x1 = x4[8u * (c0 + b) + 4u + l];
+            float xs = dot(x0 + x1, vec4(1.0));
+            uint ob = 18u * b, p = ob + 2u + 4u * l;
+            [[unroll]] for (uint r = 0u; r < ROWS; r++) {
+                uint wd = stg[r * SROW + (ob >> 2)];
+                // w1 is only needed when p is not 4-aligned; the last unit of the
+                // last row would read one word past the array: clamp
+                uint w0 = stg[r * SROW + (p >> 2)], w1 = stg[min(r * SROW + (p >> 2) + 1u, ROWS * SROW - 1u)];
+                float d = h2f((ob & 2u) != 0u ? wd >> 16 : wd & 0xffffu);
+                uint q = (p & 2u) != 0u ? (w0 >> 16) | (w1 << 16) : w0;
+                acc[r] += d * (256.0 * (mdot(q & 0x0f0f0f0fu, x0) + mdot((q >> 4) & 0x0f0f0f0fu, x1)) - 136.0 * xs);
+            }
+        }
+        barrier();
+    }
+}
+
 void main()
 {
     const uint tid = gl_LocalInvocationID.x;
@@ -188,6 +231,8 @@ void main()
         float acc[ROWS];
         [[unroll]] for (uint r = 0u; r < ROWS; r++) acc[r] = 0.0;
 
+        if (WTYPE == T_Q4_0 && Q4L == 2u) staged_q4_0(g, rb, acc);
+        else
         for (uint u0 = tid; u0 < n_units; u0 += NT * UNR) {
             [[unroll]] for (uint k = 0u; k < UNR; k++) {
                 uint u = u0 + k * NT;

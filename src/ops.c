@@ -210,14 +210,19 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
         /* Q4_0 as whole blocks of 32-bit words reads up to 2 bytes past the last
          * row: only when the buffer has them */
         uint64_t end = W.offset + row_bytes * n_out;
-        uint32_t q4l = wtype == VKM_GGML_Q4_0 && cfg && cfg->mv_q4l == 2 && ((end + 3) & ~3ull) <= W.buf->size;
+        uint32_t q4l = 0;
+        if (wtype == VKM_GGML_Q4_0 && cfg && cfg->mv_q4l == 2 && ((end + 3) & ~3ull) <= W.buf->size) q4l = 1;
+        /* staged through shared memory: 16-byte aligned rows, ROWS rows of 128 blocks in shared memory */
+        if (wtype == VKM_GGML_Q4_0 && cfg && cfg->mv_q4l == 3 && n_in % 256 == 0 &&
+            (uint64_t)rows * 128 * 18 <= c->max_shared_bytes)
+            q4l = 2;
         uint32_t spec[6] = { wg, wtype, rows, unr, decode, q4l };
         if ((e = vkm_pipe(ctx, VKM_SH_MATVEC, spec, 6, &p)) != VKMIX_OK) return e;
         for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
             uint32_t nr = (uint32_t)(n_out - r0 < rows_per ? n_out - r0 : rows_per);
             struct mm_push pc = { n_in, nr, (uint32_t)r0, has_bias, (uint32_t)row_bytes, 1, n_out, 0 };
             uint64_t sz = nr * row_bytes;
-            if (q4l) sz = (sz + 3) & ~3ull;
+            if (q4l == 1) sz = (sz + 3) & ~3ull;
             vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, sz), bx, by, bb };
             uint32_t groups = (nr + rows - 1) / rows;
             vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, groups < gx_max ? groups : gx_max, 1, 1);
