@@ -22,19 +22,16 @@
 // 0.5 + v/256 (bits 16..22) or 0.5 + v/512 (bits 15..22), so one integer op
 // and one FMA per weight; the constant parts are removed once per unit with
 // the sum of the unit's x values (exact enough: the offset is only 2-4x the
-// value range, not 2^23 as with the usual 2^23 magic number). DECODE = 0 keeps
-// plain conversions (for comparison).
+// value range, not 2^23 as with the usual 2^23 magic number). DECODE = 0 uses
+// plain conversions (faster for Q8_0 on an H100, where the decode is cheap
+// relative to the bytes; src/ops.c picks per type).
 // Each loop iteration handles UNR units per invocation with unconditional
 // loads (indices clamped, x zeroed past the end), so that several loads are in
 // flight at once.
-// Q4_0 has a second layout (Q4L = 1): one whole block per unit, read as five
-// aligned 32-bit words (the binding must extend to a multiple of 4 bytes past
-// the last block; src/ops.c binds the slack when the buffer has it).
-// Q4L = 2 (Q4_0 rows of a multiple of 256 elements, so 16-byte aligned):
-// the workgroup copies chunks of its ROWS rows (SCB blocks each) into shared
-// memory with fully coalesced uvec4 loads, then decodes quarter-block units
-// from shared memory (no scattered narrow global loads at all).
-// Spec constants: 0 NT (local size, a power of two), 1 WTYPE, 2 ROWS, 3 UNR, 4 DECODE, 5 Q4L.
+// (Measured on an H100 and dropped: whole Q4_0 blocks per invocation read as
+// 32-bit words, about as fast, and rows staged through shared memory with
+// coalesced uvec4 loads, slower: see the report of the ops branch.)
+// Spec constants: 0 NT (local size, a power of two), 1 WTYPE, 2 ROWS, 3 UNR, 4 DECODE.
 #extension GL_GOOGLE_include_directive : require
 #define W_BINDING 0
 #include "ggml_blocks.glsl"
@@ -43,7 +40,6 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 2) const uint ROWS = 4;
 layout(constant_id = 3) const uint UNR = 1;
 layout(constant_id = 4) const uint DECODE = 1;
-layout(constant_id = 5) const uint Q4L = 0;
 
 layout(std430, binding = 1) restrict readonly buffer X { vec4 x4[]; };
 layout(std430, binding = 2) restrict writeonly buffer Y { float y[]; };
@@ -58,11 +54,7 @@ layout(push_constant) uniform P {
 } pc;
 
 const uint NT = gl_WorkGroupSize.x;
-const uint Q4_0_UNIT = Q4L == 1u ? 32u : 8u;
-const uint SCB = 128u;                                 // blocks per staged chunk
-const uint SROW = SCB * 18u / 4u;                      // words per staged row chunk
-shared uint stg[Q4L == 2u ? ROWS * SROW : 1u];
-const uint UNIT = WTYPE == T_F32 ? 4u : WTYPE == T_Q4_K ? 32u : WTYPE == T_Q6_K ? 16u : WTYPE == T_Q4_0 ? Q4_0_UNIT : 8u;
+const uint UNIT = WTYPE == T_F32 ? 4u : WTYPE == T_Q4_K ? 32u : WTYPE == T_Q6_K ? 16u : 8u;
 const uint NRUN = UNIT / 4u;   // vec4 runs of x per unit (at most 8: arrays below have 8)
 
 shared float red[ROWS * NT];
@@ -72,7 +64,6 @@ uint xrun(uint u, uint i)
 {
     if (WTYPE == T_F32) return u;
     if (WTYPE == T_F16 || WTYPE == T_BF16 || WTYPE == T_Q8_0) return 2u * u + i;
-    if (WTYPE == T_Q4_0 && Q4L == 1u) return 8u * u + i;                 // the whole block
     if (WTYPE == T_Q4_0) return 8u * (u >> 2) + (u & 3u) + 4u * i;       // cols 32b+4l, 32b+16+4l
     if (WTYPE == T_Q4_K) {                                                // cols 256s+64c+16h (+32)
         uint s = u >> 3, c = (u >> 1) & 3u, h = u & 1u;
@@ -111,21 +102,6 @@ float unit_dot(uint rb, uint u, vec4 xr[8], vec4 xs)
         if (DECODE == 1u) // int8 b = u - 128 with u = b ^ 0x80: sum b x = 512 S - 384 sum x
             return d * (512.0 * (mdot8(a ^ 0x80808080u, xr[0]) + mdot8(b ^ 0x80808080u, xr[1])) - 384.0 * xs.x);
         return d * (dot(sbytes4(a), xr[0]) + dot(sbytes4(b), xr[1]));
-    } else if (WTYPE == T_Q4_0 && Q4L == 1u) {
-        uint o = rb + u * 18u;
-        uint base = o >> 2;
-        bool odd = (o & 2u) != 0u;   // the block starts 2 bytes into a word
-        uint w0 = w32[base], w1 = w32[base + 1u], w2 = w32[base + 2u], w3 = w32[base + 3u], w4 = w32[base + 4u];
-        float d = h2f(odd ? (w0 >> 16) : (w0 & 0xffffu));
-        uint q0 = odd ? w1 : (w0 >> 16) | (w1 << 16);
-        uint q1 = odd ? w2 : (w1 >> 16) | (w2 << 16);
-        uint q2 = odd ? w3 : (w2 >> 16) | (w3 << 16);
-        uint q3 = odd ? w4 : (w3 >> 16) | (w4 << 16);
-        const uint M = 0x0f0f0f0fu;
-        float S = mdot(q0 & M, xr[0]) + mdot(q1 & M, xr[1]) + mdot(q2 & M, xr[2]) + mdot(q3 & M, xr[3]) +
-                  mdot((q0 >> 4) & M, xr[4]) + mdot((q1 >> 4) & M, xr[5]) + mdot((q2 >> 4) & M, xr[6]) +
-                  mdot((q3 >> 4) & M, xr[7]);
-        return d * (256.0 * S - 136.0 * xs.x);
     } else if (WTYPE == T_Q4_0) {
         uint i = (rb + (u >> 2) * 18u) >> 1;
         float d = h2f(uint(w16[i]));
@@ -182,42 +158,6 @@ float unit_dot(uint rb, uint u, vec4 xr[8], vec4 xs)
     }
 }
 
-void staged_q4_0(uint g, uint rb[ROWS], inout float acc[ROWS])
-{
-    const uint tid = gl_LocalInvocationID.x;
-    const uint nb = pc.n_in / 32u;
-    for (uint c0 = 0u; c0 < nb; c0 += SCB) {
-        uint nbc = min(SCB, nb - c0);           // a multiple of 8: whole uvec4s
-        uint n4 = nbc * 18u / 16u;
-        for (uint i = tid; i < ROWS * n4; i += NT) {
-            uint r = i / n4, j = i - r * n4;
-            uvec4 v = w4[(rb[r] + c0 * 18u) / 16u + j];
-            uint o = r * SROW + 4u * j;
-            stg[o] = v.x;
-            stg[o + 1u] = v.y;
-            stg[o + 2u] = v.z;
-            stg[o + 3u] = v.w;
-        }
-        barrier();
-        for (uint u = tid; u < nbc * 4u; u += NT) {
-            uint b = u >> 2, l = u & 3u;
-            vec4 x0 = x4[8u * (c0 + b) + l], x1 = x4[8u * (c0 + b) + 4u + l];
-            float xs = dot(x0 + x1, vec4(1.0));
-            uint ob = 18u * b, p = ob + 2u + 4u * l;
-            [[unroll]] for (uint r = 0u; r < ROWS; r++) {
-                uint wd = stg[r * SROW + (ob >> 2)];
-                // w1 is only needed when p is not 4-aligned; the last unit of the
-                // last row would read one word past the array: clamp
-                uint w0 = stg[r * SROW + (p >> 2)], w1 = stg[min(r * SROW + (p >> 2) + 1u, ROWS * SROW - 1u)];
-                float d = h2f((ob & 2u) != 0u ? wd >> 16 : wd & 0xffffu);
-                uint q = (p & 2u) != 0u ? (w0 >> 16) | (w1 << 16) : w0;
-                acc[r] += d * (256.0 * (mdot(q & 0x0f0f0f0fu, x0) + mdot((q >> 4) & 0x0f0f0f0fu, x1)) - 136.0 * xs);
-            }
-        }
-        barrier();
-    }
-}
-
 void main()
 {
     const uint tid = gl_LocalInvocationID.x;
@@ -231,8 +171,6 @@ void main()
         float acc[ROWS];
         [[unroll]] for (uint r = 0u; r < ROWS; r++) acc[r] = 0.0;
 
-        if (WTYPE == T_Q4_0 && Q4L == 2u) staged_q4_0(g, rb, acc);
-        else
         for (uint u0 = tid; u0 < n_units; u0 += NT * UNR) {
             [[unroll]] for (uint k = 0u; k < UNR; k++) {
                 uint u = u0 + k * NT;
@@ -244,9 +182,7 @@ void main()
                     xr[i] = ok ? v : vec4(0.0);   // every term is linear in x: a unit past the end adds 0
                 }
                 vec4 xs = vec4(0.0);
-                if (WTYPE == T_Q4_0 && Q4L == 1u)
-                    xs.x = dot(xr[0] + xr[1] + xr[2] + xr[3] + xr[4] + xr[5] + xr[6] + xr[7], vec4(1.0));
-                else if (WTYPE == T_Q4_0 || WTYPE == T_Q8_0) xs.x = dot(xr[0] + xr[1], vec4(1.0));
+                if (WTYPE == T_Q4_0 || WTYPE == T_Q8_0) xs.x = dot(xr[0] + xr[1], vec4(1.0));
                 if (WTYPE == T_Q4_K) {
                     xs.x = dot(xr[0] + xr[1] + xr[2] + xr[3], vec4(1.0));
                     xs.y = dot(xr[4] + xr[5] + xr[6] + xr[7], vec4(1.0));

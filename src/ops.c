@@ -196,34 +196,33 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
     const vkm_pipeline *p;
     uint32_t gx_max = c->max_wg_count[0];
     if (n_tok == 1) {
-        /* matvec: units per row decide how many invocations can share a row */
+        /* matvec. Defaults per type from the H100 sweep (tests/test_ops.c,
+         * VKMIX_OPS_BENCH=1): 64 invocations; 1 row per workgroup for float
+         * weights (bandwidth-bound already), 2-4 rows for quantized ones (x
+         * reused across rows in registers); 2 units in flight per invocation. */
+        uint32_t d_wg = 64, d_rows = 2, d_unr = 2, d_dec = 1;
+        switch (wtype) {
+        case VKM_GGML_F32: case VKM_GGML_F16: case VKM_GGML_BF16: d_rows = 1; break;
+        case VKM_GGML_Q4_0: d_wg = 128, d_rows = 4; break;
+        case VKM_GGML_Q8_0: d_dec = 0; break;
+        default: break;
+        }
         uint32_t units = n_in / mv_unit(wtype);
-        uint32_t wg = cfg && cfg->mv_wg ? cfg->mv_wg : 128;
+        uint32_t wg = cfg && cfg->mv_wg ? cfg->mv_wg : d_wg;
         if (wg > units) wg = units;
         wg = reduce_wg(ctx, wg);
-        uint32_t rows = cfg && cfg->mv_rows ? cfg->mv_rows : 4;
+        uint32_t rows = cfg && cfg->mv_rows ? cfg->mv_rows : d_rows;
         if (rows > 16) rows = 16;
         while (rows > 1 && (uint64_t)rows * wg * 4 > c->max_shared_bytes) rows /= 2;
-        uint32_t unr = cfg && cfg->mv_unroll ? cfg->mv_unroll : 2;
+        uint32_t unr = cfg && cfg->mv_unroll ? cfg->mv_unroll : d_unr;
         if (unr > 4) unr = 4;
-        uint32_t decode = cfg && cfg->mv_decode == 2 ? 0 : 1;
-        /* Q4_0 as whole blocks of 32-bit words reads up to 2 bytes past the last
-         * row: only when the buffer has them */
-        uint64_t end = W.offset + row_bytes * n_out;
-        uint32_t q4l = 0;
-        if (wtype == VKM_GGML_Q4_0 && cfg && cfg->mv_q4l == 2 && ((end + 3) & ~3ull) <= W.buf->size) q4l = 1;
-        /* staged through shared memory: 16-byte aligned rows, ROWS rows of 128 blocks in shared memory */
-        if (wtype == VKM_GGML_Q4_0 && cfg && cfg->mv_q4l == 3 && n_in % 256 == 0 &&
-            (uint64_t)rows * 128 * 18 <= c->max_shared_bytes)
-            q4l = 2;
-        uint32_t spec[6] = { wg, wtype, rows, unr, decode, q4l };
-        if ((e = vkm_pipe(ctx, VKM_SH_MATVEC, spec, 6, &p)) != VKMIX_OK) return e;
+        uint32_t decode = cfg && cfg->mv_decode ? (cfg->mv_decode == 1) : d_dec;
+        uint32_t spec[5] = { wg, wtype, rows, unr, decode };
+        if ((e = vkm_pipe(ctx, VKM_SH_MATVEC, spec, 5, &p)) != VKMIX_OK) return e;
         for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
             uint32_t nr = (uint32_t)(n_out - r0 < rows_per ? n_out - r0 : rows_per);
             struct mm_push pc = { n_in, nr, (uint32_t)r0, has_bias, (uint32_t)row_bytes, 1, n_out, 0 };
-            uint64_t sz = nr * row_bytes;
-            if (q4l == 1) sz = (sz + 3) & ~3ull;
-            vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, sz), bx, by, bb };
+            vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), bx, by, bb };
             uint32_t groups = (nr + rows - 1) / rows;
             vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, groups < gx_max ? groups : gx_max, 1, 1);
         }
@@ -231,7 +230,9 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
     }
 
     /* tiled matmul: BM = 64 rows x BN tokens, 256 invocations */
-    uint32_t bn = cfg && cfg->mm_bn ? cfg->mm_bn : (n_tok <= 16 ? 16 : 64);
+    /* small batches use 16-token tiles (less padding), except on CPU devices
+     * where every extra pipeline costs a long compile and nothing is gained */
+    uint32_t bn = cfg && cfg->mm_bn ? cfg->mm_bn : (n_tok <= 16 && !c->quirk_cpu_device ? 16 : 64);
     uint32_t tn = bn / 16, bm = 64, tm = 4;
     uint32_t spec[6] = { (bm / tm) * (bn / tn), wtype, bm, bn, tm, tn };
     if ((e = vkm_pipe(ctx, VKM_SH_MATMUL, spec, 6, &p)) != VKMIX_OK) return e;
@@ -460,7 +461,7 @@ vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding 
     uint32_t kp = 128 / C;
     if (!kp) kp = 1;
     while (C * kp > c->max_wg_invocations && kp > 1) kp /= 2;
-    uint32_t kt = cfg && cfg->kt ? cfg->kt : (C == 1 ? 1 : 4);
+    uint32_t kt = cfg && cfg->kt ? cfg->kt : (C == 1 ? 1 : 2);
     if (kt > 8) kt = 8;
     for (;;) {
         uint64_t sh = (C > 1 ? (uint64_t)G * kt * kp * (C + 1) : 2) + (uint64_t)kp * head_dim + 2ull * kp;
@@ -476,10 +477,11 @@ vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding 
 
     uint32_t n_split = 1, split_len = n_ctx, mode = 1;
     if (n_tok == 1) {
-        /* split-K: about `target` workgroups to fill a big GPU, splits of >= 64 keys */
+        /* split-K: about `target` workgroups to fill a big GPU, splits of >= 64
+         * keys; on an H100, 256 workgroups were best below 8k keys, 512 above */
         uint32_t n_kv = pos0 + 1;
         uint32_t groups = n_head / G;
-        uint32_t target = cfg && cfg->target_wgs ? cfg->target_wgs : 512;
+        uint32_t target = cfg && cfg->target_wgs ? cfg->target_wgs : (n_kv < 8192 ? 256 : 512);
         uint32_t want = (target + groups - 1) / groups;
         uint32_t maxs = attn_max_splits(n_ctx);
         if (want > maxs) want = maxs;

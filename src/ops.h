@@ -39,9 +39,7 @@ typedef struct vkm_matmul_cfg {
     uint32_t mv_wg;    /* matvec: invocations per workgroup (rounded down to a power of two) */
     uint32_t mv_rows;  /* matvec: rows per workgroup (1..16) */
     uint32_t mv_unroll;/* matvec: units per invocation per loop iteration (1..4) */
-    uint32_t mv_decode;/* matvec: 1 exponent-bias decode (default), 2 plain int->float conversions */
-    uint32_t mv_q4l;   /* matvec Q4_0: 1 quarter-block units, 2 whole blocks read as 32-bit words,
-                        * 3 rows staged through shared memory (n_in a multiple of 256) */
+    uint32_t mv_decode;/* matvec: 1 exponent-bias decode, 2 plain int->float conversions (default per type) */
     uint32_t mm_bn;    /* matmul: tokens per tile, 16 or 64 */
 } vkm_matmul_cfg;
 /* vkm_op_matmul with explicit tuning (cfg may be NULL). */

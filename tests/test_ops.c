@@ -314,21 +314,24 @@ static void test_matmul(void)
         }
     }
     /* other matvec / tile configurations on two types */
+    /* the first two configurations (the other decode path of each type, 16-token
+     * tiles) on every quantized type, the rest (shapes of the matvec grid) on two */
     static const vkm_matmul_cfg cfgs[] = {
-        { .mv_wg = 32, .mv_rows = 1, .mv_unroll = 1 }, { .mv_wg = 64, .mv_rows = 2, .mv_unroll = 4 },
+        { .mv_decode = 3 /* flipped below */ },        { .mm_bn = 16 },
+        { .mv_wg = 32, .mv_rows = 1, .mv_unroll = 1 }, { .mv_wg = 64, .mv_rows = 3, .mv_unroll = 4 },
         { .mv_wg = 256, .mv_rows = 8 },                { .mv_wg = 128, .mv_rows = 16, .mv_unroll = 1 },
-        { .mv_decode = 2 },                            { .mm_bn = 64 },
-        { .mm_bn = 16 },                               { .mv_q4l = 2, .mv_rows = 3, .mv_unroll = 2 },
-        { .mv_q4l = 3, .mv_rows = 3, .mv_wg = 64 },
+        { .mm_bn = 64 },
     };
-    static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q4_K, VKM_GGML_Q8_0, VKM_GGML_Q6_K };
+    static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q6_K, VKM_GGML_Q8_0, VKM_GGML_Q4_K };
     for (size_t ti = 0; ti < sizeof cfg_types / sizeof cfg_types[0]; ti++) {
         tu_rng_seed(&r, 2000 + ti);
         weight w = make_weight(&r, cfg_types[ti], 256 * 3, 53);
-        for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        for (size_t c = 0; c < (ti < 2 ? sizeof cfgs / sizeof cfgs[0] : 2); c++) {
             uint32_t n_tok = cfgs[c].mm_bn ? 70 : 1;
+            vkm_matmul_cfg cf = cfgs[c];
+            if (cf.mv_decode == 3) cf.mv_decode = cfg_types[ti] == VKM_GGML_Q8_0 ? 1 : 2; /* the non-default decode */
             double t0 = now_s();
-            double err = run_matmul(&w, n_tok, 1, &r, &cfgs[c]);
+            double err = run_matmul(&w, n_tok, 1, &r, &cf);
             if (getenv("VKMIX_TEST_VERBOSE"))
                 printf("  matmul cfg %-5s wg %3u rows %2u unroll %u decode %u bn %2u err %.3g  %.3f s\n",
                        vkm_ggml_type_name(cfg_types[ti]), cfgs[c].mv_wg, cfgs[c].mv_rows, cfgs[c].mv_unroll,
@@ -572,7 +575,7 @@ static void test_attention(void)
     err = run_attention(16, 2, 64, 2100, 1, 2099, 6903);
     CHECK(err <= 1e-4, "attention 16/2 hd 64 decode ctx 2100: rel err %g", err);
     /* other tile shapes: keys per lane, no prefetch, many splits */
-    static const vkm_attn_cfg cfgs[] = { { .kt = 1 }, { .kt = 8 }, { .kt = 2, .prefetch = 2 }, { .target_wgs = 4096 } };
+    static const vkm_attn_cfg cfgs[] = { { .kt = 1 }, { .kt = 4 }, { .kt = 3, .prefetch = 2 }, { .target_wgs = 4096 } };
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
         g_attn_cfg = &cfgs[i];
         err = run_attention(8, 2, 128, 300, 1, 299, 6910 + i);
@@ -891,31 +894,27 @@ static int bench(vkmix_context *ctx)
             double us = time_us(mm_run, &m, 64);
             g_warm_ms = 50;
             printf(" default %.1f us %.0f GB/s", us, bytes / us / 1e3);
-            m.cfg.mv_decode = 2;
+            m.cfg.mv_decode = m.type == VKM_GGML_Q8_0 ? 1 : 2;
             us = time_us(mm_run, &m, 64);
-            printf(" | int->float %.0f GB/s", bytes / us / 1e3);
+            printf(" | %s %.0f GB/s", m.type == VKM_GGML_Q8_0 ? "exp-bias" : "int->float", bytes / us / 1e3);
             m.cfg.mv_decode = 0;
             if (!quick) {
                 double best = 0;
-                uint32_t bw = 0, br = 0, bu = 0, bq = 0;
+                uint32_t bw = 0, br = 0, bu = 0;
                 fprintf(stderr, "%s %ux%u:", vkm_ggml_type_name(m.type), m.n_out, m.n_in);
-                for (uint32_t q4l = 1; q4l <= (m.type == VKM_GGML_Q4_0 ? 3u : 1u); q4l++)
                 for (size_t wi = 0; wi < 3; wi++)
                     for (size_t ri = 0; ri < 3; ri++)
                         for (uint32_t un = 1; un <= 4; un *= 2) {
                             m.cfg.mv_wg = wgs[wi];
                             m.cfg.mv_rows = rows[ri];
                             m.cfg.mv_unroll = un;
-                            m.cfg.mv_q4l = q4l;
                             us = time_us(mm_run, &m, 64);
                             double gbs = bytes / us / 1e3;
-                            fprintf(stderr, " %s%u/%u/%u:%.0f", q4l == 2 ? "B" : q4l == 3 ? "S" : "", wgs[wi], rows[ri], un,
-                                    gbs);
-                            if (gbs > best) best = gbs, bw = wgs[wi], br = rows[ri], bu = un, bq = q4l;
+                            fprintf(stderr, " %u/%u/%u:%.0f", wgs[wi], rows[ri], un, gbs);
+                            if (gbs > best) best = gbs, bw = wgs[wi], br = rows[ri], bu = un;
                         }
                 fprintf(stderr, "\n");
-                printf(" | best %.0f GB/s (wg %u rows %u unroll %u%s)", best, bw, br, bu,
-                       bq == 2 ? " whole blocks" : bq == 3 ? " staged" : "");
+                printf(" | best %.0f GB/s (wg %u rows %u unroll %u)", best, bw, br, bu);
                 memset(&m.cfg, 0, sizeof m.cfg);
             }
             printf("\n");
