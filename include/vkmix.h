@@ -150,6 +150,163 @@ uint32_t vkmix_context_validation_messages(const vkmix_context *ctx);
 /* A multi-line, human-readable description of the device capabilities vkmix uses. */
 vkmix_error vkmix_context_describe(const vkmix_context *ctx, char *buf, size_t buf_size);
 
+/* --------------------------------------------------------------------------- models */
+
+typedef struct vkmix_model vkmix_model;
+typedef struct vkmix_session vkmix_session;
+
+/* Called while a model loads and uploads: fraction in [0, 1]. */
+typedef void (*vkmix_progress_fn)(float fraction, void *user);
+
+typedef struct vkmix_model_params {
+    vkmix_progress_fn progress;   /* optional */
+    void *progress_user;
+} vkmix_model_params;
+
+typedef struct vkmix_model_info {
+    char arch[32];                /* "llama", "qwen2" */
+    char name[128];               /* general.name, or the file name */
+    char weight_type[16];         /* type of most weights, e.g. "Q8_0" */
+    uint32_t n_layer, n_head, n_head_kv, head_dim, n_embd, n_ff, n_vocab, n_ctx_train;
+    uint64_t weight_bytes;        /* bytes of weights on the device */
+    int32_t bos, eos;             /* -1 when absent */
+} vkmix_model_info;
+
+void vkmix_model_default_params(vkmix_model_params *params);
+/* Maps a GGUF file, checks it and uploads the weights to the context's device.
+ * The model keeps a reference to ctx: free the model before the context. */
+vkmix_error vkmix_model_load(vkmix_context *ctx, const char *path, const vkmix_model_params *params,
+                             vkmix_model **out);
+void vkmix_model_free(vkmix_model *model);
+vkmix_error vkmix_model_get_info(const vkmix_model *model, vkmix_model_info *info);
+/* A model with random weights and the shapes of a real one, generated on the
+ * device in seconds (for benchmarks). name: "llama3-8b", "mistral-7b",
+ * "qwen2.5-0.5b" or "tiny"; wtype: "f16" or "q4_0". Its vocabulary is
+ * synthetic: token ids are meaningful, text is not. */
+vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, const char *wtype, uint64_t seed,
+                                         vkmix_model **out);
+/* The names vkmix_model_create_synthetic knows, comma-separated. */
+const char *vkmix_synthetic_models(void);
+/* Rewrites a GGUF model with its matrices in another weight type ("f16", "q8_0",
+ * "q4_0"; norms, biases and rows that the type cannot hold stay as they are).
+ * All metadata is copied. Errors name the tensor; err may be NULL. */
+vkmix_error vkmix_convert_gguf(const char *in_path, const char *out_path, const char *type, char *err, size_t errlen);
+/* tokenizer.chat_template, or NULL. */
+const char *vkmix_model_chat_template(const vkmix_model *model);
+
+/* --------------------------------------------------------------------------- tokens */
+
+/* Text -> token ids. add_bos: prepend BOS when the vocabulary asks for it.
+ * parse_special: texts of control tokens (e.g. "<|im_start|>") become those tokens.
+ * cap too small: VKMIX_ERROR_INVALID_ARGUMENT with *n_out = the count needed. */
+vkmix_error vkmix_tokenize(const vkmix_model *model, const char *text, size_t len, int add_bos, int parse_special,
+                           int32_t *out, size_t cap, size_t *n_out);
+/* The bytes of one token (control tokens give ""). */
+vkmix_error vkmix_token_to_piece(const vkmix_model *model, int32_t id, char *buf, size_t cap, size_t *n_out);
+/* 1 when the token ends a generation (EOS, EOT, <|im_end|> ...). */
+int vkmix_token_is_eog(const vkmix_model *model, int32_t id);
+/* Id of the token whose text is exactly `text`, or -1. */
+int32_t vkmix_token_find(const vkmix_model *model, const char *text);
+
+/* Streaming detokenizer: push ids, get back only whole UTF-8 characters. The
+ * returned text is owned by the detokenizer and valid until its next call. */
+typedef struct vkmix_detokenizer vkmix_detokenizer;
+vkmix_error vkmix_detokenizer_create(const vkmix_model *model, vkmix_detokenizer **out);
+void vkmix_detokenizer_free(vkmix_detokenizer *d);
+vkmix_error vkmix_detokenizer_push(vkmix_detokenizer *d, int32_t id, const char **text, size_t *len);
+vkmix_error vkmix_detokenizer_flush(vkmix_detokenizer *d, const char **text, size_t *len);
+
+/* --------------------------------------------------------------------------- sessions */
+
+typedef struct vkmix_session_params {
+    uint32_t n_ctx;        /* context length in tokens; 0: min(model's training context, 4096) */
+    uint32_t n_batch;      /* prefill chunk size in tokens; 0: 256 */
+    /* KV cache configuration (docs/KVCACHE.md):
+     *   kv:         NULL or "f16" (FP16 everywhere), or "kXvY" with X, Y in {2, 3, 4, 8, 16}:
+     *               uniform key / value widths for every layer;
+     *   kv_profile: a JSON profile file with per-layer widths (overrides kv);
+     *   kv_group:   G, tokens per key group and channels per value group (32, 64, 128; 0: 32
+     *               or the profile's); value groups use head_dim when G does not divide it;
+     *   kv_window:  R >= G, the newest tokens kept in FP16 (0: 128 or the profile's);
+     *   kv_sinks:   S, the first tokens kept in FP16 forever (0 unless the profile says). */
+    const char *kv;
+    const char *kv_profile;
+    uint32_t kv_group, kv_window, kv_sinks;
+} vkmix_session_params;
+
+typedef struct vkmix_kv_memory {
+    uint64_t total_bytes;      /* everything the cache allocates on the device */
+    uint64_t code_bytes;       /* packed codes (0 for f16) */
+    uint64_t meta_bytes;       /* FP16 scales and mins */
+    uint64_t fp16_bytes;       /* FP16 storage: ring, sinks, or the whole f16 cache */
+    double k_bits, v_bits;     /* effective bits per element, metadata included, at full context */
+} vkmix_kv_memory;
+
+void vkmix_session_default_params(vkmix_session_params *params);
+/* KV memory of a session with these params at `n_tokens` cached tokens (n_tokens = 0:
+ * at the full context), without allocating anything. Checks the configuration:
+ * VKMIX_ERROR_BAD_PROFILE with a message in the context when it does not fit the model. */
+vkmix_error vkmix_kv_memory_estimate(const vkmix_model *model, const vkmix_session_params *params, uint32_t n_tokens,
+                                     vkmix_kv_memory *out);
+/* Preallocates the KV cache for n_ctx tokens and the scratch buffers. Fails with
+ * VKMIX_ERROR_OUT_OF_DEVICE_MEMORY and a message with the bytes needed when it does not fit. */
+vkmix_error vkmix_session_create(vkmix_model *model, const vkmix_session_params *params, vkmix_session **out);
+void vkmix_session_free(vkmix_session *s);
+/* Runs tokens at positions n_past.. through the model (in chunks of n_batch).
+ * logits: NULL, or [n_vocab] for the last token, or [n][n_vocab] when all_logits is 1.
+ * More tokens than the context has room for: VKMIX_ERROR_CONTEXT_OVERFLOW, nothing is run. */
+vkmix_error vkmix_session_eval(vkmix_session *s, const int32_t *tokens, uint32_t n, float *logits, int all_logits);
+/* Decodes one token in each of n sessions of the same model in one forward pass:
+ * the weights are read once for the whole batch, and each row attends to its own
+ * session's cache. logits: NULL or [n][n_vocab]. Not thread-safe with other
+ * calls on sessions of the same model. */
+vkmix_error vkmix_batch_decode(vkmix_session *const *sessions, const int32_t *tokens, uint32_t n, float *logits);
+uint32_t vkmix_session_n_past(const vkmix_session *s);
+uint32_t vkmix_session_n_ctx(const vkmix_session *s);
+/* Forget every token (keeps the allocations). */
+void vkmix_session_reset(vkmix_session *s);
+vkmix_error vkmix_session_kv_memory(const vkmix_session *s, vkmix_kv_memory *out);
+
+/* Benchmark support: fill the cache with random keys and values for positions
+ * [0, n_tokens) (quantized groups, FP16 ring and sinks alike) and set n_past to
+ * n_tokens, so that decode can be timed at a depth without a long prefill. */
+vkmix_error vkmix_session_fill_synthetic(vkmix_session *s, uint32_t n_tokens, uint64_t seed);
+
+/* Times decode attention alone (every layer, one query position at the session's
+ * depth n_past) with GPU timestamps, and a plain copy kernel in the same run.
+ * Before timing, layer 0's attention output is checked against a CPU reference
+ * computed from the cache's own contents; a mismatch fails with VKMIX_ERROR_INTERNAL. */
+typedef struct vkmix_attn_bench {
+    double us_per_layer;     /* median over reps */
+    double bytes_per_layer;  /* cache bytes the attention must read (codes, scales and mins, FP16) */
+    double gbps;             /* bytes_per_layer / time */
+    double copy_gbps;        /* the copy kernel, bytes read + written, same run */
+    double check_rel_err;    /* layer 0 against the CPU reference */
+} vkmix_attn_bench;
+vkmix_error vkmix_bench_attention(vkmix_session *s, uint32_t reps, vkmix_attn_bench *out);
+
+/* --------------------------------------------------------------------------- sampling */
+
+typedef struct vkmix_sampler_params {
+    float temperature;      /* <= 0: greedy; default 0.8 */
+    int32_t top_k;          /* <= 0: off; default 40 */
+    float top_p;            /* 1: off; default 0.95 */
+    float min_p;            /* 0: off; default 0.05 */
+    float repeat_penalty;   /* 1: off (default) */
+    int32_t repeat_last_n;  /* default 64 */
+    uint64_t seed;
+} vkmix_sampler_params;
+
+typedef struct vkmix_sampler vkmix_sampler;
+void vkmix_sampler_default_params(vkmix_sampler_params *params);
+vkmix_error vkmix_sampler_create(const vkmix_sampler_params *params, vkmix_sampler **out);
+void vkmix_sampler_free(vkmix_sampler *s);
+/* Draws a token from logits[n_vocab] (not modified) and adds it to the history. */
+vkmix_error vkmix_sampler_sample(vkmix_sampler *s, const float *logits, uint32_t n_vocab, int32_t *token);
+/* Adds a token (e.g. of the prompt) to the repetition history. */
+void vkmix_sampler_accept(vkmix_sampler *s, int32_t token);
+void vkmix_sampler_reset(vkmix_sampler *s);
+
 /* --------------------------------------------------------------------------- KV quantization (low level) */
 
 /* Group-wise asymmetric min/max quantization of KV data, as the cache stores it.
@@ -192,15 +349,28 @@ vkmix_error vkmix_kvq_dequantize_cpu(const vkmix_kvq_shape *shape, const uint32_
                                      const uint32_t *meta, uint16_t *y);
 
 /* Kernel benchmark: times the plain copy kernel, quantize and dequantize on the
- * context's device with GPU timestamps (median of `reps`, after a warm-up).
+ * context's device with GPU timestamps (median of `reps`, after a warm-up). The copy
+ * figure is the best of several workgroup sizes and uvec4 counts per invocation.
  * Bytes are counted as read + written, once each. */
 typedef struct vkmix_kvq_bench {
-    double copy_ms, copy_bytes;
+    double copy_ms, copy_bytes;      /* the best of several copy kernel shapes */
+    double read_ms, read_bytes;      /* the best read-only kernel */
     double quant_ms, quant_bytes;
     double dequant_ms, dequant_bytes;
 } vkmix_kvq_bench;
 vkmix_error vkmix_kvq_bench_run(vkmix_context *ctx, const vkmix_kvq_shape *shape, uint32_t reps,
                                 vkmix_kvq_bench *out);
+
+/* Matrix-vector product benchmark (the decode weight product): a rows x cols
+ * matrix of random weights in wtype ("q4_0", "q8_0", "f16", "f32") times a vector,
+ * timed with GPU timestamps (median of reps), with the copy kernel in the same
+ * run. mv_wg / mv_rows: invocations per workgroup and rows per workgroup (0: the
+ * library's choice). */
+typedef struct vkmix_matvec_bench {
+    double us, weight_bytes, gbps, copy_gbps;
+} vkmix_matvec_bench;
+vkmix_error vkmix_bench_matvec(vkmix_context *ctx, const char *wtype, uint32_t rows, uint32_t cols, uint32_t reps,
+                               uint32_t mv_wg, uint32_t mv_rows, vkmix_matvec_bench *out);
 
 /* FP16 helpers (IEEE binary16 bit patterns). */
 uint16_t vkmix_f32_to_f16(float f);

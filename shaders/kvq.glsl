@@ -19,6 +19,18 @@ layout(constant_id = 3) const uint HEAD_DIM = 128;
 
 const uint MAXQ = (1u << BITS) - 1u;
 
+// Where the kernels read and write, so that the cache can quantize from its
+// FP16 ring and dequantize into any token range (all counts in tokens, or in
+// blocks of GROUP tokens for the key store):
+//   n_tokens   tokens to process per head (a multiple of GROUP for keys)
+//   in_stride  per-head stride of the input:  tokens (FP16 x, value codes) or blocks (key codes)
+//   in_off     first input token / block of each head
+//   out_stride per-head stride of the output: tokens (FP16 y, value codes) or blocks (key codes)
+//   out_off    first output token / block of each head
+layout(push_constant) uniform KvqPush {
+    uint n_heads, n_tokens, in_stride, in_off, out_stride, out_off, pad0, pad1;
+} pc;
+
 float kvq_inv_maxq()
 {
     return BITS == 2u ? (1.0 / 3.0) : BITS == 3u ? (1.0 / 7.0) : BITS == 4u ? (1.0 / 15.0) : (1.0 / 255.0);

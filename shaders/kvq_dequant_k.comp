@@ -12,7 +12,6 @@ layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) restrict readonly buffer C { uvec4 codes4[]; };
 layout(std430, binding = 1) restrict readonly buffer M { uvec4 meta4[]; };
 layout(std430, binding = 2) restrict writeonly buffer Y { uvec4 y4[]; };
-layout(push_constant) uniform P { uint n_heads; uint n_tokens; uint pad0; uint pad1; } pc;
 
 const uint WPC = GROUP * BITS / 32u;   // words per channel in a block
 const uint SUBS = GROUP / 8u;          // runs of 8 tokens in a block
@@ -27,7 +26,8 @@ void main()
         uint o = i % OCT;
         uint r = i / OCT;
         uint sub = r % SUBS;
-        uint hb = r / SUBS;                         // head * n_blocks + block
+        uint blk = (r / SUBS) % n_blocks, head = r / SUBS / n_blocks;
+        uint hb = head * pc.in_stride + pc.in_off + blk;   // input block
         uint mi = (hb * HEAD_DIM + o * 8u) / 4u;
         uvec4 ma = meta4[mi], mb = meta4[mi + 1u];
         uint mv[8] = uint[8](ma.x, ma.y, ma.z, ma.w, mb.x, mb.y, mb.z, mb.w);
@@ -39,8 +39,8 @@ void main()
         uvec4 b0 = codes4[cb + k1 * OCT * 2u], b1 = codes4[cb + k1 * OCT * 2u + 1u];
         uint w0[8] = uint[8](a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w);
         uint w1[8] = uint[8](b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w);
-        uint t0 = (hb % n_blocks) * GROUP + sub * 8u;
-        uint ybase = (((hb / n_blocks) * pc.n_tokens + t0) * HEAD_DIM + o * 8u) / 8u;
+        uint t0 = blk * GROUP + sub * 8u;
+        uint ybase = ((head * pc.out_stride + pc.out_off + t0) * HEAD_DIM + o * 8u) / 8u;
         [[unroll]] for (uint t = 0u; t < 8u; t++) {
             uint bp = off0 + t * BITS;               // < 32 + 8*BITS
             float v[8];

@@ -10,7 +10,6 @@ layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) restrict readonly buffer C { uint codes[]; };
 layout(std430, binding = 1) restrict readonly buffer M { uint meta[]; };
 layout(std430, binding = 2) restrict writeonly buffer Y { uvec4 y4[]; };
-layout(push_constant) uniform P { uint n_heads; uint n_tokens; uint pad0; uint pad1; } pc;
 
 const uint WPT = (HEAD_DIM * BITS + 31u) / 32u;
 const uint NG = HEAD_DIM / GROUP;
@@ -22,7 +21,9 @@ void main()
     uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
     for (uint i = gl_GlobalInvocationID.x; i < total; i += stride) {
         uint o = i % OCT;
-        uint ht = i / OCT;
+        uint t = (i / OCT) % pc.n_tokens, head = i / OCT / pc.n_tokens;
+        uint ht = head * pc.in_stride + pc.in_off + t;     // input token
+        uint yo = (head * pc.out_stride + pc.out_off + t) * OCT + o;
         uint mv = meta[ht * NG + (o * 8u) / GROUP];
         float s = h2f(mv & 0xffffu), m = h2f(mv >> 16);
         uint bit0 = o * 8u * BITS;
@@ -36,7 +37,7 @@ void main()
             uint q = bp < 32u ? kvq_extract(w0, w1, bp) : ((w1 >> (bp - 32u)) & MAXQ);
             v[j] = float(q) * s + m;
         }
-        y4[i] = uvec4(packHalf2x16(vec2(v[0], v[1])), packHalf2x16(vec2(v[2], v[3])),
+        y4[yo] = uvec4(packHalf2x16(vec2(v[0], v[1])), packHalf2x16(vec2(v[2], v[3])),
                       packHalf2x16(vec2(v[4], v[5])), packHalf2x16(vec2(v[6], v[7])));
     }
 }

@@ -9,7 +9,6 @@ layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) restrict readonly buffer X { float16_t x[]; };
 layout(std430, binding = 1) restrict buffer C { uint codes[]; };
 layout(std430, binding = 2) restrict writeonly buffer M { uint meta[]; };
-layout(push_constant) uniform P { uint n_heads; uint n_tokens; uint pad0; uint pad1; } pc;
 
 const uint WPT = (HEAD_DIM * BITS + 31u) / 32u;   // words per token
 const uint NG = HEAD_DIM / GROUP;
@@ -20,8 +19,9 @@ void main()
     uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
     for (uint i = gl_GlobalInvocationID.x; i < total; i += stride) {
         uint g = i % NG;
-        uint ht = i / NG;                       // head * n_tokens + token
-        uint xb = ht * HEAD_DIM + g * GROUP;
+        uint t = (i / NG) % pc.n_tokens, head = i / NG / pc.n_tokens;
+        uint xb = (head * pc.in_stride + pc.in_off + t) * HEAD_DIM + g * GROUP;
+        uint ht = head * pc.out_stride + pc.out_off + t;   // output token
         float mn = float(x[xb]), mx = mn;
         for (uint j = 1u; j < GROUP; j++) {
             float v = float(x[xb + j]);

@@ -9,13 +9,34 @@
 
 static uint32_t round_up(uint32_t v, uint32_t m) { return (v + m - 1) / m * m; }
 
-vkmix_error vkm_kvq_quant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, vkm_binding x, vkm_binding codes,
-                                 vkm_binding meta)
+/* Push constants of the kvq kernels (struct KvqPush in shaders/kvq.glsl). */
+static void kvq_push(const vkmix_kvq_shape *s, const vkm_kvq_range *r, int quant, uint32_t push[8])
+{
+    uint32_t per_head_store = s->kind == VKMIX_KV_KEYS ? s->n_tokens / s->group : s->n_tokens;
+    push[0] = s->n_heads;
+    push[1] = s->n_tokens;
+    if (r) {
+        push[2] = r->in_stride;
+        push[3] = r->in_off;
+        push[4] = r->out_stride;
+        push[5] = r->out_off;
+    } else {
+        push[2] = quant ? s->n_tokens : per_head_store;
+        push[3] = 0;
+        push[4] = quant ? per_head_store : s->n_tokens;
+        push[5] = 0;
+    }
+    push[6] = push[7] = 0;
+}
+
+vkmix_error vkm_kvq_quant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, const vkm_kvq_range *r, vkm_binding x,
+                                 vkm_binding codes, vkm_binding meta)
 {
     vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
     if (e != VKMIX_OK) return e;
     const vkm_pipeline *p;
-    uint32_t push[4] = { s->n_heads, s->n_tokens, 0, 0 };
+    uint32_t push[8];
+    kvq_push(s, r, 1, push);
     vkm_binding b[3] = { x, codes, meta };
     if (s->kind == VKMIX_KV_KEYS) {
         uint32_t sg = ctx->dev.caps.subgroup_size ? ctx->dev.caps.subgroup_size : 32;
@@ -37,15 +58,16 @@ vkmix_error vkm_kvq_quant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, v
     return VKMIX_OK;
 }
 
-vkmix_error vkm_kvq_dequant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, vkm_binding codes, vkm_binding meta,
-                                   vkm_binding y)
+vkmix_error vkm_kvq_dequant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, const vkm_kvq_range *r,
+                                   vkm_binding codes, vkm_binding meta, vkm_binding y)
 {
     vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
     if (e != VKMIX_OK) return e;
     const vkm_pipeline *p;
     uint32_t wg = vkm_default_wg(ctx);
     uint32_t spec[4] = { wg, s->bits, s->group, s->head_dim };
-    uint32_t push[4] = { s->n_heads, s->n_tokens, 0, 0 };
+    uint32_t push[8];
+    kvq_push(s, r, 0, push);
     vkm_binding b[3] = { codes, meta, y };
     uint64_t n;
     if (s->kind == VKMIX_KV_KEYS) {
@@ -81,9 +103,9 @@ vkmix_error vkmix_kvq_roundtrip_gpu(vkmix_context *ctx, const vkmix_kvq_shape *s
     /* codes of a small value head end in a partial word: start from zeros */
     dev->vk.vkCmdFillBuffer(dev->cmd, bc.buf, 0, VK_WHOLE_SIZE, 0);
     vkm_cmd_barrier(dev);
-    if ((e = vkm_kvq_quant_record(ctx, s, VKM_BIND(bx), VKM_BIND(bc), VKM_BIND(bm))) != VKMIX_OK) goto done;
+    if ((e = vkm_kvq_quant_record(ctx, s, NULL, VKM_BIND(bx), VKM_BIND(bc), VKM_BIND(bm))) != VKMIX_OK) goto done;
     vkm_cmd_barrier(dev);
-    if ((e = vkm_kvq_dequant_record(ctx, s, VKM_BIND(bc), VKM_BIND(bm), VKM_BIND(by))) != VKMIX_OK) goto done;
+    if ((e = vkm_kvq_dequant_record(ctx, s, NULL, VKM_BIND(bc), VKM_BIND(bm), VKM_BIND(by))) != VKMIX_OK) goto done;
     if ((e = vkm_cmd_submit(dev)) != VKMIX_OK) goto done;
     if (codes && (e = vkm_buffer_download(dev, &bc, 0, codes, sz.code_bytes)) != VKMIX_OK) goto done;
     if (meta && (e = vkm_buffer_download(dev, &bm, 0, meta, sz.meta_bytes)) != VKMIX_OK) goto done;

@@ -35,6 +35,8 @@ vkmix_error vkm_kvq_check(const vkmix_kvq_shape *s, char *err, size_t errlen);
 
 /* One value's code under the rounding rule. s, m are the FP16-decoded scale and min. */
 uint32_t vkm_kvq_code(float x, float s, float m, uint32_t bits);
+/* Dequantize to fp32 (code * scale + min, not rounded to FP16): the math of the fused attention. */
+vkmix_error vkm_kvq_dequantize_f32(const vkmix_kvq_shape *s, const uint32_t *codes, const uint32_t *meta, float *y);
 /* Smallest FP16 >= v (v >= 0). */
 uint16_t vkm_f16_ceil(float v);
 /* Scale/min of a group given its min and max (both FP16 values), packed as in meta. */

@@ -141,12 +141,15 @@ vkmix_error vkmix_kvq_quantize_cpu(const vkmix_kvq_shape *s, const uint16_t *x, 
     return VKMIX_OK;
 }
 
-vkmix_error vkmix_kvq_dequantize_cpu(const vkmix_kvq_shape *s, const uint32_t *codes, const uint32_t *meta, uint16_t *y)
+/* Dequantize into FP16 (yh) or fp32 (yf): value = code * scale + min. */
+static vkmix_error dequantize(const vkmix_kvq_shape *s, const uint32_t *codes, const uint32_t *meta, uint16_t *yh,
+                              float *yf)
 {
     vkmix_error e = vkm_kvq_check(s, NULL, 0);
     if (e != VKMIX_OK) return e;
-    if (!codes || !meta || !y) return VKMIX_ERROR_INVALID_ARGUMENT;
+    if (!codes || !meta || (!yh && !yf)) return VKMIX_ERROR_INVALID_ARGUMENT;
     const uint32_t D = s->head_dim, G = s->group, b = s->bits, T = s->n_tokens;
+#define PUT(i, v) do { float v_ = (v); if (yh) yh[i] = vkmix_f32_to_f16(v_); else yf[i] = v_; } while (0)
     if (s->kind == VKMIX_KV_KEYS) {
         const uint32_t wpc = G * b / 32, nb = T / G;
         uint32_t tmp[32];
@@ -159,7 +162,7 @@ vkmix_error vkmix_kvq_dequantize_cpu(const vkmix_kvq_shape *s, const uint32_t *c
                     for (uint32_t w = 0; w < wpc; w++) tmp[w] = cb[(uint64_t)w * D];
                     for (uint32_t t = 0; t < G; t++) {
                         uint32_t q = get_code(tmp, t * b, b, wpc);
-                        y[((uint64_t)h * T + (uint64_t)blk * G + t) * D + c] = vkmix_f32_to_f16((float)q * sc + m);
+                        PUT(((uint64_t)h * T + (uint64_t)blk * G + t) * D + c, (float)q * sc + m);
                     }
                 }
     } else {
@@ -169,8 +172,19 @@ vkmix_error vkmix_kvq_dequantize_cpu(const vkmix_kvq_shape *s, const uint32_t *c
                 uint32_t mv = meta[ht * ng + d / G];
                 float sc = vkmix_f16_to_f32((uint16_t)(mv & 0xffff)), m = vkmix_f16_to_f32((uint16_t)(mv >> 16));
                 uint32_t q = get_code(codes + ht * wpt, d * b, b, wpt);
-                y[ht * D + d] = vkmix_f32_to_f16((float)q * sc + m);
+                PUT(ht * D + d, (float)q * sc + m);
             }
     }
+#undef PUT
     return VKMIX_OK;
+}
+
+vkmix_error vkmix_kvq_dequantize_cpu(const vkmix_kvq_shape *s, const uint32_t *codes, const uint32_t *meta, uint16_t *y)
+{
+    return dequantize(s, codes, meta, y, NULL);
+}
+
+vkmix_error vkm_kvq_dequantize_f32(const vkmix_kvq_shape *s, const uint32_t *codes, const uint32_t *meta, float *y)
+{
+    return dequantize(s, codes, meta, NULL, y);
 }

@@ -11,11 +11,17 @@
 #define SPV(n) vkm_spv_##n, &vkm_spv_##n##_size
 
 const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
-    [VKM_SH_COPY]          = { "copy",          SPV(copy),          2, 4,  { "local_size" } },
-    [VKM_SH_KVQ_QUANT_K]   = { "kvq_quant_k",   SPV(kvq_quant_k),   3, 16, { "local_size", "bits", "group", "head_dim" } },
-    [VKM_SH_KVQ_QUANT_V]   = { "kvq_quant_v",   SPV(kvq_quant_v),   3, 16, { "local_size", "bits", "group", "head_dim" } },
-    [VKM_SH_KVQ_DEQUANT_K] = { "kvq_dequant_k", SPV(kvq_dequant_k), 3, 16, { "local_size", "bits", "group", "head_dim" } },
-    [VKM_SH_KVQ_DEQUANT_V] = { "kvq_dequant_v", SPV(kvq_dequant_v), 3, 16, { "local_size", "bits", "group", "head_dim" } },
+    [VKM_SH_COPY]          = { "copy",          SPV(copy),          2, 4,  { "local_size", "uvec4 per invocation", "read only" } },
+    [VKM_SH_KVQ_QUANT_K]   = { "kvq_quant_k",   SPV(kvq_quant_k),   3, 32, { "local_size", "bits", "group", "head_dim" } },
+    [VKM_SH_KVQ_QUANT_V]   = { "kvq_quant_v",   SPV(kvq_quant_v),   3, 32, { "local_size", "bits", "group", "head_dim" } },
+    [VKM_SH_KVQ_DEQUANT_K] = { "kvq_dequant_k", SPV(kvq_dequant_k), 3, 32, { "local_size", "bits", "group", "head_dim" } },
+    [VKM_SH_KVQ_DEQUANT_V] = { "kvq_dequant_v", SPV(kvq_dequant_v), 3, 32, { "local_size", "bits", "group", "head_dim" } },
+    [VKM_SH_KV_RING_STORE] = { "kv_ring_store", SPV(kv_ring_store), 3, 20, { "local_size", "head_dim" } },
+    [VKM_SH_KV_RING_GATHER] = { "kv_ring_gather", SPV(kv_ring_gather), 3, 24, { "local_size", "head_dim" } },
+    [VKM_SH_KVQ_ATTN]      = { "kvq_attn",      SPV(kvq_attn),     10, 32,
+                               { "local_size", "key bits", "value bits", "group", "head_dim", "value group", "query heads per KV head", "tile tokens" } },
+    [VKM_SH_KVQ_ATTN_REDUCE] = { "kvq_attn_reduce", SPV(kvq_attn_reduce), 2, 4, { "local_size", "head_dim", "max splits" } },
+    [VKM_SH_FILL_RANDOM]   = { "fill_random",   SPV(fill_random),   3, 16, { "local_size", "ggml type" } },
     [VKM_SH_RMSNORM]       = { "rmsnorm",       SPV(rmsnorm),       3, 16, { "local_size" } },
     [VKM_SH_MATVEC]        = { "matvec",        SPV(matvec),        4, 32, { "local_size", "wtype", "rows", "unroll", "decode" } },
     [VKM_SH_MATMUL]        = { "matmul",        SPV(matmul),        4, 32, { "local_size", "wtype", "bm", "bn", "tm", "tn" } },

@@ -5,7 +5,7 @@
 
 #include "vk_device.h"
 
-#define VKM_MAX_BINDINGS 8
+#define VKM_MAX_BINDINGS 12
 #define VKM_MAX_SPEC 8
 
 /* One entry per .comp file in shaders/. */
@@ -15,6 +15,11 @@ typedef enum vkm_shader {
     VKM_SH_KVQ_QUANT_V,
     VKM_SH_KVQ_DEQUANT_K,
     VKM_SH_KVQ_DEQUANT_V,
+    VKM_SH_KV_RING_STORE,
+    VKM_SH_KV_RING_GATHER,
+    VKM_SH_KVQ_ATTN,
+    VKM_SH_KVQ_ATTN_REDUCE,
+    VKM_SH_FILL_RANDOM,
     /* forward-pass ops (src/ops.c) */
     VKM_SH_RMSNORM,
     VKM_SH_MATVEC,

@@ -1,49 +1,538 @@
-/* vkmix-bench: the headless benchmark.
+/* vkmix-bench: the headless benchmark (public API only).
  *
- *   vkmix-bench kernels [options]   time KV quantize/dequantize against a copy kernel
+ *   vkmix-bench [-m FILE | --synthetic NAME[,NAME] [--wtype f16,q4_0]] [tests] [output]
+ *   vkmix-bench kernels [options]         KV quantize/dequantize against a copy kernel
  *
- * Output: a Markdown table, or -o json / -o csv for machines. */
+ * Tests (comma lists, as in llama-bench): -p prompt tokens, -n generated tokens,
+ * -d depth already in the cache (filled with random keys and values), -b sequences
+ * decoding together ("max": as many as fit), --kv configs or profile files,
+ * -r repetitions; --attn times decode attention alone against a copy kernel.
+ * Every (model, kv, depth) first checks decode attention against a CPU reference,
+ * so that a fast wrong kernel cannot post a number.
+ * Output: a Markdown table, -o json / -o csv, --svg FILE (t/s and KV MiB against depth). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vkmix.h"
 
+#define MAXL 16
+
 typedef struct {
     int device;
-    const char *format; /* md, json, csv */
-    uint32_t heads, tokens, head_dim, group, reps;
-    uint32_t bits[8];
-    int n_bits;
+    const char *format, *svg, *model_path;
+    char *synth[MAXL];
+    int n_synth;
+    char *wtypes[MAXL];
+    int n_wtypes;
+    uint32_t p[MAXL], n[MAXL], d[MAXL], b[MAXL];
+    int np, nn, nd, nb;
+    char *kv[MAXL];
+    int nkv;
+    uint32_t reps, group, window, sinks;
+    int attn;
 } opts;
+
+typedef struct {
+    char model[96], kv[64], test[32];
+    uint32_t depth, batch;
+    double k_bits, v_bits, kv_mib, mean, sd; /* t/s (or GB/s in attn mode) */
+    double us, copy_gbps, ratio, check;
+} row;
+
+static row *rows;
+static int n_rows, cap_rows;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: vkmix-bench kernels [options]\n"
-            "  --heads N        KV heads (default 8)\n"
-            "  --tokens N       tokens per head (default: 131072 on GPUs, 8192 on CPU devices)\n"
-            "  --head-dim N     head dimension (default 128)\n"
-            "  --group N        group size (default 32)\n"
-            "  --bits LIST      comma list of widths (default 2,3,4,8)\n"
-            "  -r N             timed repetitions, median reported (default 20)\n"
-            "  -o md|json|csv   output format (default md)\n"
-            "  --device N       Vulkan device index (default: automatic)\n"
-            "  --list-devices   list Vulkan devices and exit\n");
+            "usage: vkmix-bench [-m FILE | --synthetic NAMES [--wtype f16,q4_0]] [options]\n"
+            "       vkmix-bench kernels [--heads N --tokens N --head-dim N --group N --bits LIST -r N -o FMT]\n"
+            "       vkmix-bench matvec [--wtype q4_0,f16 --rows N --cols N --mv-wg LIST --mv-rows LIST -r N -o FMT]\n"
+            "  --synthetic LIST  random-weight models with real shapes: %s\n"
+            "  -p LIST           prompt lengths to time (prefill), default none\n"
+            "  -n LIST           generated tokens to time (decode), default 32\n"
+            "  -d LIST           depth already in the cache, default 0\n"
+            "  -b LIST           sequences decoding together, or 'max' (as many as fit), default 1\n"
+            "  --kv LIST         KV configs: f16, kXvY (X,Y in 2,3,4,8,16), or profile .json files; default f16\n"
+            "  --kv-group N --kv-window N --kv-sinks N   cache options for quantized configs\n"
+            "  -r N              repetitions, default 3\n"
+            "  --attn            time decode attention alone (GB/s against a copy kernel in the same run)\n"
+            "  -o md|json|csv    output format, default md\n"
+            "  --svg FILE        chart of decode t/s and KV MiB against depth\n"
+            "  --device N, --list-devices\n",
+            vkmix_synthetic_models());
 }
 
-static int parse_list(const char *s, uint32_t *out, int cap)
+static int split_list(char *s, char **out, int cap)
+{
+    int n = 0;
+    for (char *t = strtok(s, ","); t && n < cap; t = strtok(NULL, ",")) out[n++] = t;
+    return n;
+}
+
+static int parse_u32_list(const char *s, uint32_t *out, int cap, int allow_max)
 {
     int n = 0;
     while (*s && n < cap) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v <= 0) return -1;
-        out[n++] = (uint32_t)v;
-        s = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',') return -1;
+        if (allow_max && !strncmp(s, "max", 3)) {
+            out[n++] = 0;
+            s += 3;
+        } else {
+            char *end;
+            long v = strtol(s, &end, 10);
+            if (end == s || v < 0 || v > 100000000) return -1;
+            out[n++] = (uint32_t)v;
+            s = end;
+        }
+        if (*s == ',') s++;
+        else if (*s) return -1;
     }
     return n;
+}
+
+static void add_row(const row *r)
+{
+    if (n_rows == cap_rows) {
+        cap_rows = cap_rows ? cap_rows * 2 : 64;
+        rows = realloc(rows, cap_rows * sizeof *rows);
+        if (!rows) { fprintf(stderr, "vkmix-bench: out of memory\n"); exit(1); }
+    }
+    rows[n_rows++] = *r;
+}
+
+static void stats(const double *x, uint32_t n, double *mean, double *sd)
+{
+    double s = 0, q = 0;
+    for (uint32_t i = 0; i < n; i++) s += x[i];
+    *mean = s / n;
+    for (uint32_t i = 0; i < n; i++) q += (x[i] - *mean) * (x[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+static void session_params(const opts *o, const char *kv, uint32_t n_ctx, vkmix_session_params *p)
+{
+    vkmix_session_default_params(p);
+    p->n_ctx = n_ctx;
+    size_t l = strlen(kv);
+    if (l > 5 && !strcmp(kv + l - 5, ".json")) p->kv_profile = kv;
+    else p->kv = kv;
+    p->kv_group = o->group;
+    p->kv_window = o->window;
+    p->kv_sinks = o->sinks;
+}
+
+/* Sessions for a batch: b of them, or as many as fit when b == 0. */
+static uint32_t make_sessions(vkmix_context *ctx, vkmix_model *m, const vkmix_session_params *sp, uint32_t b,
+                              vkmix_session ***out)
+{
+    uint32_t want = b;
+    if (!b) {
+        vkmix_device_info di;
+        vkmix_context_device_info(ctx, &di);
+        vkmix_model_info mi;
+        vkmix_model_get_info(m, &mi);
+        vkmix_kv_memory mem;
+        if (vkmix_kv_memory_estimate(m, sp, 0, &mem) != VKMIX_OK) return 0;
+        double per = (double)mem.total_bytes + 8.0 * 1048576.0; /* + activations of one row and partials */
+        double avail = (double)di.device_local_bytes - (double)mi.weight_bytes - 2.0 * 1073741824.0;
+        want = avail > per ? (uint32_t)(avail / per) : 1;
+        if (want > 1024) want = 1024;
+    }
+    vkmix_session **ss = calloc(want, sizeof *ss);
+    uint32_t n = 0;
+    while (n < want && vkmix_session_create(m, sp, &ss[n]) == VKMIX_OK) n++;
+    if (n < want && b) {
+        fprintf(stderr, "vkmix-bench: only %u of %u sessions fit: %s\n", n, want, vkmix_context_last_error(ctx));
+    }
+    *out = ss;
+    return n;
+}
+
+static void free_sessions(vkmix_session **ss, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) vkmix_session_free(ss[i]);
+    free(ss);
+}
+
+static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const char *mname)
+{
+    vkmix_model_info mi;
+    vkmix_model_get_info(m, &mi);
+    int rc = 0;
+    for (int ki = 0; ki < o->nkv; ki++)
+        for (int di = 0; di < o->nd; di++) {
+            uint32_t d = o->d[di];
+            uint32_t need = 1;
+            for (int i = 0; i < o->np; i++) need = o->p[i] + 1 > need ? o->p[i] + 1 : need;
+            for (int i = 0; i < o->nn; i++) need = o->n[i] + 1 > need ? o->n[i] + 1 : need;
+            vkmix_session_params sp;
+            session_params(o, o->kv[ki], d + need + 1, &sp);
+            vkmix_kv_memory mem, mem_d;
+            if (vkmix_kv_memory_estimate(m, &sp, 0, &mem) != VKMIX_OK ||
+                vkmix_kv_memory_estimate(m, &sp, d ? d : 1, &mem_d) != VKMIX_OK) {
+                fprintf(stderr, "vkmix-bench: %s: %s\n", o->kv[ki], vkmix_context_last_error(ctx));
+                rc = 1;
+                continue;
+            }
+            /* check (and, with --attn, time) decode attention at this depth */
+            vkmix_session *s = NULL;
+            if (vkmix_session_create(m, &sp, &s) != VKMIX_OK) {
+                fprintf(stderr, "vkmix-bench: session: %s\n", vkmix_context_last_error(ctx));
+                rc = 1;
+                continue;
+            }
+            vkmix_attn_bench ab;
+            vkmix_error e = vkmix_session_fill_synthetic(s, d ? d : 1, 1);
+            if (e == VKMIX_OK) e = vkmix_bench_attention(s, o->attn ? o->reps * 4 : 1, &ab);
+            vkmix_session_free(s);
+            if (e != VKMIX_OK) {
+                fprintf(stderr, "vkmix-bench: %s %s depth %u: %s\n", mname, o->kv[ki], d, vkmix_context_last_error(ctx));
+                rc = 1;
+                continue;
+            }
+            row r;
+            memset(&r, 0, sizeof r);
+            snprintf(r.model, sizeof r.model, "%s", mname);
+            snprintf(r.kv, sizeof r.kv, "%s", o->kv[ki]);
+            r.depth = d;
+            r.k_bits = mem_d.k_bits; /* at this depth, metadata included */
+            r.v_bits = mem_d.v_bits;
+            r.kv_mib = (double)mem_d.total_bytes / 1048576.0;
+            r.check = ab.check_rel_err;
+            if (o->attn) {
+                snprintf(r.test, sizeof r.test, "attn@d%u", d);
+                r.batch = 1;
+                r.us = ab.us_per_layer;
+                r.mean = ab.gbps;
+                r.copy_gbps = ab.copy_gbps;
+                r.ratio = ab.gbps / ab.copy_gbps;
+                add_row(&r);
+                continue;
+            }
+            /* prefill tests */
+            for (int pi = 0; pi < o->np; pi++) {
+                uint32_t p = o->p[pi];
+                if (!p) continue;
+                double *ts = calloc(o->reps, sizeof *ts);
+                int32_t *toks = malloc(p * 4);
+                for (uint32_t i = 0; i < p; i++) toks[i] = 3 + (int32_t)((i * 7919u) % (mi.n_vocab - 3));
+                vkmix_session *ps = NULL;
+                e = vkmix_session_create(m, &sp, &ps);
+                for (uint32_t rep = 0; rep <= o->reps && e == VKMIX_OK; rep++) {
+                    if ((e = vkmix_session_fill_synthetic(ps, d, 2 + rep)) != VKMIX_OK) break;
+                    double t0 = now_s();
+                    e = vkmix_session_eval(ps, toks, p, NULL, 0);
+                    if (rep) ts[rep - 1] = p / (now_s() - t0); /* rep 0 warms up */
+                }
+                vkmix_session_free(ps);
+                if (e != VKMIX_OK) {
+                    fprintf(stderr, "vkmix-bench: pp%u: %s\n", p, vkmix_context_last_error(ctx));
+                    rc = 1;
+                } else {
+                    snprintf(r.test, sizeof r.test, "pp%u@d%u", p, d);
+                    r.batch = 1;
+                    stats(ts, o->reps, &r.mean, &r.sd);
+                    add_row(&r);
+                }
+                free(ts);
+                free(toks);
+            }
+            /* decode tests */
+            for (int ni = 0; ni < o->nn; ni++)
+                for (int bi = 0; bi < o->nb; bi++) {
+                    uint32_t n = o->n[ni];
+                    if (!n) continue;
+                    vkmix_session **ss = NULL;
+                    uint32_t b = make_sessions(ctx, m, &sp, o->b[bi], &ss);
+                    if (!b) {
+                        fprintf(stderr, "vkmix-bench: no session fits: %s\n", vkmix_context_last_error(ctx));
+                        free(ss);
+                        rc = 1;
+                        continue;
+                    }
+                    double *ts = calloc(o->reps, sizeof *ts);
+                    int32_t *cur = malloc(b * 4);
+                    e = VKMIX_OK;
+                    for (uint32_t rep = 0; rep <= o->reps && e == VKMIX_OK; rep++) {
+                        for (uint32_t i = 0; i < b && e == VKMIX_OK; i++) e = vkmix_session_fill_synthetic(ss[i], d, 3 + i);
+                        for (uint32_t i = 0; i < b; i++) cur[i] = 3 + (int32_t)(i % (mi.n_vocab - 3));
+                        double t0 = now_s();
+                        for (uint32_t k = 0; k < n && e == VKMIX_OK; k++)
+                            e = b == 1 ? vkmix_session_eval(ss[0], cur, 1, NULL, 0) : vkmix_batch_decode(ss, cur, b, NULL);
+                        if (rep) ts[rep - 1] = (double)n * b / (now_s() - t0);
+                    }
+                    if (e != VKMIX_OK) {
+                        fprintf(stderr, "vkmix-bench: tg%u b%u: %s\n", n, b, vkmix_context_last_error(ctx));
+                        rc = 1;
+                    } else {
+                        snprintf(r.test, sizeof r.test, "tg%u@d%u", n, d);
+                        r.batch = b;
+                        stats(ts, o->reps, &r.mean, &r.sd);
+                        add_row(&r);
+                    }
+                    free(ts);
+                    free(cur);
+                    free_sessions(ss, b);
+                }
+            fflush(stdout);
+        }
+    return rc;
+}
+
+static void print_rows(const opts *o, const char *device)
+{
+    if (!strcmp(o->format, "json")) {
+        printf("{\"device\": \"%s\", \"results\": [\n", device);
+        for (int i = 0; i < n_rows; i++) {
+            row *r = &rows[i];
+            printf("  {\"model\": \"%s\", \"kv\": \"%s\", \"k_bits\": %.4f, \"v_bits\": %.4f, \"kv_mib\": %.3f, "
+                   "\"test\": \"%s\", \"depth\": %u, \"batch\": %u, \"%s\": %.4f, \"sd\": %.4f, \"us_per_layer\": %.4f, "
+                   "\"copy_gbps\": %.2f, \"ratio_vs_copy\": %.4f, \"check_rel_err\": %.3e}%s\n",
+                   r->model, r->kv, r->k_bits, r->v_bits, r->kv_mib, r->test, r->depth, r->batch,
+                   o->attn ? "gbps" : "tokens_per_s", r->mean, r->sd, r->us, r->copy_gbps, r->ratio, r->check,
+                   i + 1 < n_rows ? "," : "");
+        }
+        printf("]}\n");
+    } else if (!strcmp(o->format, "csv")) {
+        printf("device,model,kv,k_bits,v_bits,kv_mib,test,depth,batch,%s,sd,us_per_layer,copy_gbps,ratio_vs_copy,check_rel_err\n",
+               o->attn ? "gbps" : "tokens_per_s");
+        for (int i = 0; i < n_rows; i++) {
+            row *r = &rows[i];
+            printf("\"%s\",\"%s\",%s,%.4f,%.4f,%.3f,%s,%u,%u,%.4f,%.4f,%.4f,%.2f,%.4f,%.3e\n", device, r->model, r->kv,
+                   r->k_bits, r->v_bits, r->kv_mib, r->test, r->depth, r->batch, r->mean, r->sd, r->us, r->copy_gbps,
+                   r->ratio, r->check);
+        }
+    } else {
+        printf("device: %s\n\n", device);
+        if (o->attn) {
+            printf("| model | kv | K bits | V bits | KV MiB | test | us/layer | GB/s | copy GB/s | vs copy |\n");
+            printf("|---|---|---|---|---|---|---|---|---|---|\n");
+            for (int i = 0; i < n_rows; i++) {
+                row *r = &rows[i];
+                printf("| %s | %s | %.2f | %.2f | %.1f | %s | %.2f | %.0f | %.0f | %.2f |\n", r->model, r->kv, r->k_bits,
+                       r->v_bits, r->kv_mib, r->test, r->us, r->mean, r->copy_gbps, r->ratio);
+            }
+        } else {
+            printf("| model | kv | K bits | V bits | KV MiB | test | batch | t/s |\n|---|---|---|---|---|---|---|---|\n");
+            for (int i = 0; i < n_rows; i++) {
+                row *r = &rows[i];
+                printf("| %s | %s | %.2f | %.2f | %.1f | %s | %u | %.2f ± %.2f |\n", r->model, r->kv, r->k_bits, r->v_bits,
+                       r->kv_mib, r->test, r->batch, r->mean, r->sd);
+            }
+        }
+    }
+}
+
+/* decode t/s (left axis, solid) and KV MiB (right axis, dashed) against depth, a line per kv config */
+static void write_svg(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) { fprintf(stderr, "vkmix-bench: cannot write %s\n", path); return; }
+    double maxd = 1, maxt = 1, maxm = 1;
+    for (int i = 0; i < n_rows; i++) {
+        if (strncmp(rows[i].test, "tg", 2) || rows[i].batch != 1) continue;
+        if (rows[i].depth > maxd) maxd = rows[i].depth;
+        if (rows[i].mean > maxt) maxt = rows[i].mean;
+        if (rows[i].kv_mib > maxm) maxm = rows[i].kv_mib;
+    }
+    const double W = 720, H = 420, L = 70, R = 80, T = 40, B = 60, pw = W - L - R, ph = H - T - B;
+    static const char *col[] = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f" };
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fprintf(f, "<text x=\"%.0f\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">decode tokens/s (solid) and KV MiB (dashed) against depth</text>\n", W / 2);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", L, T + ph, L + pw, T + ph);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", L, T, L, T + ph);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", L + pw, T, L + pw, T + ph);
+    for (int k = 0; k <= 4; k++) {
+        double y = T + ph - ph * k / 4.0;
+        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%.0f</text>\n", L - 6, y + 4, maxt * k / 4.0);
+        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\">%.0f</text>\n", L + pw + 6, y + 4, maxm * k / 4.0);
+        double x = L + pw * k / 4.0;
+        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">%.0f</text>\n", x, T + ph + 18, maxd * k / 4.0);
+    }
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">depth (tokens in the cache)</text>\n", L + pw / 2, H - 18);
+    fprintf(f, "<text transform=\"translate(18,%.0f) rotate(-90)\" text-anchor=\"middle\">decode tokens/s</text>\n", T + ph / 2);
+    fprintf(f, "<text transform=\"translate(%.0f,%.0f) rotate(90)\" text-anchor=\"middle\">KV MiB at that depth</text>\n", W - 14, T + ph / 2);
+    char seen[16][160];
+    int ns = 0;
+    for (int i = 0; i < n_rows; i++) {
+        if (strncmp(rows[i].test, "tg", 2) || rows[i].batch != 1) continue;
+        char key[160];
+        snprintf(key, sizeof key, "%s %s", rows[i].model, rows[i].kv);
+        int found = 0;
+        for (int j = 0; j < ns; j++) found |= !strcmp(seen[j], key);
+        if (found || ns == 16) continue;
+        snprintf(seen[ns], sizeof seen[ns], "%s", key);
+        const char *c = col[ns % 8];
+        for (int pass = 0; pass < 2; pass++) {
+            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", c, pass ? " stroke-dasharray=\"6,4\"" : "");
+            for (int j = 0; j < n_rows; j++) {
+                char k2[160];
+                snprintf(k2, sizeof k2, "%s %s", rows[j].model, rows[j].kv);
+                if (strcmp(k2, key) || strncmp(rows[j].test, "tg", 2) || rows[j].batch != 1) continue;
+                double v = pass ? rows[j].kv_mib / maxm : rows[j].mean / maxt;
+                fprintf(f, "%.1f,%.1f ", L + pw * rows[j].depth / maxd, T + ph - ph * v);
+            }
+            fprintf(f, "\"/>\n");
+        }
+        fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"14\" height=\"4\" fill=\"%s\"/><text x=\"%.0f\" y=\"%.0f\">%s</text>\n",
+                L + 10, T + 8 + 16.0 * ns, c, L + 30, T + 13 + 16.0 * ns, key);
+        ns++;
+    }
+    fprintf(f, "</svg>\n");
+    fclose(f);
+}
+
+/* ------------------------------------------------------------------ kernels mode */
+
+static int run_kernels(int argc, char **argv)
+{
+    uint32_t heads = 8, tokens = 0, head_dim = 128, group = 32, reps = 20, bits[8] = { 2, 3, 4, 8 };
+    int n_bits = 4, device = -1;
+    const char *format = "md";
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) { fprintf(stderr, "vkmix-bench: %s needs a value\n", a); return 2; }
+        i++;
+        if (!strcmp(a, "--heads")) heads = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--tokens")) tokens = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--head-dim")) head_dim = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--group")) group = (uint32_t)atoi(v);
+        else if (!strcmp(a, "-r")) reps = (uint32_t)atoi(v);
+        else if (!strcmp(a, "-o")) format = v;
+        else if (!strcmp(a, "--device")) device = atoi(v);
+        else if (!strcmp(a, "--bits")) {
+            n_bits = parse_u32_list(v, bits, 8, 0);
+            if (n_bits <= 0) { fprintf(stderr, "vkmix-bench: bad --bits %s\n", v); return 2; }
+        } else { fprintf(stderr, "vkmix-bench: unknown option %s\n", a); return 2; }
+    }
+    if (!heads || !head_dim || !group || !reps) { fprintf(stderr, "vkmix-bench: sizes must be positive\n"); return 2; }
+    char err[1024] = "";
+    vkmix_context_params p;
+    vkmix_context_default_params(&p);
+    p.device_index = device;
+    p.error_buf = err;
+    p.error_buf_size = sizeof err;
+    vkmix_context *ctx = NULL;
+    vkmix_error e = vkmix_context_create(&p, &ctx);
+    if (e != VKMIX_OK) { fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), err); return 1; }
+    vkmix_device_info info;
+    vkmix_context_device_info(ctx, &info);
+    if (!tokens) tokens = info.type == VKMIX_DEVICE_CPU ? 8192 : 131072;
+    tokens = tokens / group * group;
+    int md = !strcmp(format, "md"), js = !strcmp(format, "json");
+    if (md) printf("device: %s\nshape: %u heads x %u tokens x head_dim %u, group %u, median of %u\n\n"
+                   "| kernel | bits | MiB moved | time (us) | GB/s | vs copy |\n|---|---|---|---|---|---|\n",
+                   info.name, heads, tokens, head_dim, group, reps);
+    else if (js) printf("{\"device\": \"%s\", \"heads\": %u, \"tokens\": %u, \"head_dim\": %u, \"group\": %u, \"results\": [",
+                        info.name, heads, tokens, head_dim, group);
+    else printf("device,kernel,kind,bits,bytes,time_us,gbps,ratio_vs_copy\n");
+    int first = 1, rc = 0;
+    for (int bi = 0; bi < n_bits && !rc; bi++)
+        for (int kind = 0; kind < 2 && !rc; kind++) {
+            vkmix_kvq_shape s = { kind ? VKMIX_KV_VALUES : VKMIX_KV_KEYS, bits[bi], group, head_dim, heads, tokens };
+            vkmix_kvq_bench b;
+            if ((e = vkmix_kvq_bench_run(ctx, &s, reps, &b)) != VKMIX_OK) {
+                fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), vkmix_context_last_error(ctx));
+                rc = 1;
+                break;
+            }
+            double copy = b.copy_bytes / (b.copy_ms * 1e6);
+            struct { const char *name; double ms, bytes; } rs[4] = {
+                { "copy", b.copy_ms, b.copy_bytes }, { "read", b.read_ms, b.read_bytes },
+                { "quantize", b.quant_ms, b.quant_bytes }, { "dequantize", b.dequant_ms, b.dequant_bytes } };
+            const char *kn = kind ? "values" : "keys";
+            for (int r = 0; r < 4; r++) {
+                double g = rs[r].bytes / (rs[r].ms * 1e6);
+                if (md) printf("| %s %s | %u | %.1f | %.1f | %.1f | %.2f |\n", rs[r].name, r > 1 ? kn : "", bits[bi],
+                               rs[r].bytes / 1048576.0, rs[r].ms * 1e3, g, g / copy);
+                else if (js) {
+                    printf("%s{\"kernel\": \"%s\", \"kind\": \"%s\", \"bits\": %u, \"bytes\": %.0f, \"time_us\": %.3f, "
+                           "\"gbps\": %.2f, \"ratio_vs_copy\": %.4f}", first ? "" : ", ", rs[r].name, kn, bits[bi],
+                           rs[r].bytes, rs[r].ms * 1e3, g, g / copy);
+                    first = 0;
+                } else printf("\"%s\",%s,%s,%u,%.0f,%.3f,%.2f,%.4f\n", info.name, rs[r].name, kn, bits[bi], rs[r].bytes,
+                              rs[r].ms * 1e3, g, g / copy);
+            }
+        }
+    if (js) printf("]}\n");
+    vkmix_context_free(ctx);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ matvec mode */
+
+static int run_matvec(int argc, char **argv)
+{
+    char *types[MAXL];
+    static char tdef[] = "q4_0,f16";
+    int nt = split_list(tdef, types, MAXL);
+    uint32_t nrows = 0, cols = 4096, reps = 20, wgs[MAXL] = { 0 }, rws[MAXL] = { 0 };
+    int nw = 1, nr = 1, device = -1;
+    const char *format = "md";
+    for (int i = 2; i < argc; i++) {
+        char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) { fprintf(stderr, "vkmix-bench: %s needs a value\n", a); return 2; }
+        i++;
+        if (!strcmp(a, "--wtype")) nt = split_list(v, types, MAXL);
+        else if (!strcmp(a, "--rows")) nrows = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--cols")) cols = (uint32_t)atoi(v);
+        else if (!strcmp(a, "-r")) reps = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--mv-wg")) nw = parse_u32_list(v, wgs, MAXL, 0);
+        else if (!strcmp(a, "--mv-rows")) nr = parse_u32_list(v, rws, MAXL, 0);
+        else if (!strcmp(a, "-o")) format = v;
+        else if (!strcmp(a, "--device")) device = atoi(v);
+        else { fprintf(stderr, "vkmix-bench: unknown option %s\n", a); return 2; }
+    }
+    if (nw <= 0 || nr <= 0 || !cols || !reps) { fprintf(stderr, "vkmix-bench: bad matvec options\n"); return 2; }
+    char err[1024] = "";
+    vkmix_context_params p;
+    vkmix_context_default_params(&p);
+    p.device_index = device;
+    p.error_buf = err;
+    p.error_buf_size = sizeof err;
+    vkmix_context *ctx = NULL;
+    vkmix_error e = vkmix_context_create(&p, &ctx);
+    if (e != VKMIX_OK) { fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), err); return 1; }
+    vkmix_device_info info;
+    vkmix_context_device_info(ctx, &info);
+    if (!nrows) nrows = info.type == VKMIX_DEVICE_CPU ? 4096 : 128256;
+    int js = !strcmp(format, "json");
+    if (js) printf("{\"device\": \"%s\", \"rows\": %u, \"cols\": %u, \"results\": [", info.name, nrows, cols);
+    else printf("device: %s\nmatrix %u x %u, median of %u\n\n| weights | wg | rows/wg | MiB | time (us) | GB/s | copy GB/s | vs copy |\n|---|---|---|---|---|---|---|---|\n",
+                info.name, nrows, cols, reps);
+    int rc = 0, first = 1;
+    for (int t = 0; t < nt && !rc; t++)
+        for (int w = 0; w < nw && !rc; w++)
+            for (int r = 0; r < nr && !rc; r++) {
+                vkmix_matvec_bench b;
+                if ((e = vkmix_bench_matvec(ctx, types[t], nrows, cols, reps, wgs[w], rws[r], &b)) != VKMIX_OK) {
+                    fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), vkmix_context_last_error(ctx));
+                    rc = 1;
+                    break;
+                }
+                if (js) {
+                    printf("%s{\"wtype\": \"%s\", \"mv_wg\": %u, \"mv_rows\": %u, \"bytes\": %.0f, \"time_us\": %.3f, \"gbps\": %.2f, \"copy_gbps\": %.2f, \"ratio_vs_copy\": %.4f}",
+                           first ? "" : ", ", types[t], wgs[w], rws[r], b.weight_bytes, b.us, b.gbps, b.copy_gbps, b.gbps / b.copy_gbps);
+                    first = 0;
+                } else
+                    printf("| %s | %u | %u | %.1f | %.1f | %.0f | %.0f | %.2f |\n", types[t], wgs[w], rws[r],
+                           b.weight_bytes / 1048576.0, b.us, b.gbps, b.copy_gbps, b.gbps / b.copy_gbps);
+            }
+    if (js) printf("]}\n");
+    vkmix_context_free(ctx);
+    return rc;
 }
 
 static int list_devices(void)
@@ -52,10 +541,7 @@ static int list_devices(void)
     uint32_t n = 0;
     char err[512] = "";
     vkmix_error e = vkmix_list_devices(d, 16, &n, err, sizeof err);
-    if (e != VKMIX_OK) {
-        fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), err);
-        return 1;
-    }
+    if (e != VKMIX_OK) { fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), err); return 1; }
     for (uint32_t i = 0; i < n && i < 16; i++)
         printf("%u: %s (%s, %llu MiB)%s\n", i, d[i].name,
                d[i].type == VKMIX_DEVICE_DISCRETE ? "discrete" : d[i].type == VKMIX_DEVICE_CPU ? "cpu" : "other",
@@ -63,110 +549,95 @@ static int list_devices(void)
     return 0;
 }
 
-static int run_kernels(const opts *o)
-{
-    char err[1024] = "";
-    vkmix_context_params p;
-    vkmix_context_default_params(&p);
-    p.device_index = o->device;
-    p.error_buf = err;
-    p.error_buf_size = sizeof err;
-    vkmix_context *ctx = NULL;
-    vkmix_error e = vkmix_context_create(&p, &ctx);
-    if (e != VKMIX_OK) {
-        fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), err);
-        return 1;
-    }
-    vkmix_device_info info;
-    vkmix_context_device_info(ctx, &info);
-    uint32_t tokens = o->tokens ? o->tokens : (info.type == VKMIX_DEVICE_CPU ? 8192 : 131072);
-    tokens = tokens / o->group * o->group;
-    int md = !strcmp(o->format, "md"), js = !strcmp(o->format, "json"), csv = !strcmp(o->format, "csv");
-    if (md) {
-        printf("device: %s\n", info.name);
-        printf("shape: %u heads x %u tokens x head_dim %u, group %u, median of %u\n\n", o->heads, tokens, o->head_dim,
-               o->group, o->reps);
-        printf("| kernel | bits | MiB moved | time (us) | GB/s | vs copy |\n|---|---|---|---|---|---|\n");
-    } else if (js) {
-        printf("{\"device\": \"%s\", \"heads\": %u, \"tokens\": %u, \"head_dim\": %u, \"group\": %u, \"results\": [",
-               info.name, o->heads, tokens, o->head_dim, o->group);
-    } else if (csv) {
-        printf("device,kernel,kind,bits,bytes,time_us,gbps,ratio_vs_copy\n");
-    }
-    int first = 1, rc = 0;
-    for (int bi = 0; bi < o->n_bits && !rc; bi++)
-        for (int kind = 0; kind < 2 && !rc; kind++) {
-            vkmix_kvq_shape s = { kind ? VKMIX_KV_VALUES : VKMIX_KV_KEYS, o->bits[bi], o->group, o->head_dim,
-                                  o->heads, tokens };
-            vkmix_kvq_bench b;
-            e = vkmix_kvq_bench_run(ctx, &s, o->reps, &b);
-            if (e != VKMIX_OK) {
-                fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), vkmix_context_last_error(ctx));
-                rc = 1;
-                break;
-            }
-            double copy_gbps = b.copy_bytes / (b.copy_ms * 1e6);
-            struct { const char *name; double ms, bytes; } rows[3] = {
-                { "copy", b.copy_ms, b.copy_bytes },
-                { "quantize", b.quant_ms, b.quant_bytes },
-                { "dequantize", b.dequant_ms, b.dequant_bytes },
-            };
-            const char *kn = kind ? "values" : "keys";
-            for (int r = 0; r < 3; r++) {
-                double gbps = rows[r].bytes / (rows[r].ms * 1e6);
-                char name[64];
-                snprintf(name, sizeof name, "%s %s", rows[r].name, r ? kn : "");
-                if (md)
-                    printf("| %s | %u | %.1f | %.1f | %.1f | %.2f |\n", name, o->bits[bi], rows[r].bytes / 1048576.0,
-                           rows[r].ms * 1e3, gbps, gbps / copy_gbps);
-                else if (js) {
-                    printf("%s{\"kernel\": \"%s\", \"kind\": \"%s\", \"bits\": %u, \"bytes\": %.0f, \"time_us\": %.3f, "
-                           "\"gbps\": %.2f, \"ratio_vs_copy\": %.4f}",
-                           first ? "" : ", ", rows[r].name, kn, o->bits[bi], rows[r].bytes, rows[r].ms * 1e3, gbps,
-                           gbps / copy_gbps);
-                    first = 0;
-                } else if (csv)
-                    printf("\"%s\",%s,%s,%u,%.0f,%.3f,%.2f,%.4f\n", info.name, rows[r].name, kn, o->bits[bi],
-                           rows[r].bytes, rows[r].ms * 1e3, gbps, gbps / copy_gbps);
-            }
-        }
-    if (js) printf("]}\n");
-    vkmix_context_free(ctx);
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
-    opts o = { .device = -1, .format = "md", .heads = 8, .tokens = 0, .head_dim = 128, .group = 32, .reps = 20,
-               .bits = { 2, 3, 4, 8 }, .n_bits = 4 };
-    if (argc < 2) { usage(stderr); return 2; }
-    const char *mode = argv[1];
-    if (!strcmp(mode, "--help") || !strcmp(mode, "-h")) { usage(stdout); return 0; }
-    if (!strcmp(mode, "--list-devices")) return list_devices();
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEEDV() do { if (!v) { fprintf(stderr, "vkmix-bench: %s needs a value\n", a); return 2; } i++; } while (0)
-        if (!strcmp(a, "--heads")) { NEEDV(); o.heads = (uint32_t)atoi(v); }
-        else if (!strcmp(a, "--tokens")) { NEEDV(); o.tokens = (uint32_t)atoi(v); }
-        else if (!strcmp(a, "--head-dim")) { NEEDV(); o.head_dim = (uint32_t)atoi(v); }
-        else if (!strcmp(a, "--group")) { NEEDV(); o.group = (uint32_t)atoi(v); }
-        else if (!strcmp(a, "-r")) { NEEDV(); o.reps = (uint32_t)atoi(v); }
-        else if (!strcmp(a, "-o")) { NEEDV(); o.format = v; }
-        else if (!strcmp(a, "--device")) { NEEDV(); o.device = atoi(v); }
-        else if (!strcmp(a, "--bits")) {
-            NEEDV();
-            o.n_bits = parse_list(v, o.bits, 8);
-            if (o.n_bits <= 0) { fprintf(stderr, "vkmix-bench: bad --bits %s\n", v); return 2; }
-        } else { fprintf(stderr, "vkmix-bench: unknown option %s\n", a); usage(stderr); return 2; }
+    if (argc >= 2 && !strcmp(argv[1], "kernels")) return run_kernels(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "matvec")) return run_matvec(argc, argv);
+    opts o;
+    memset(&o, 0, sizeof o);
+    o.device = -1;
+    o.format = "md";
+    o.reps = 3;
+    o.n[0] = 32; o.nn = 1;
+    o.d[0] = 0; o.nd = 1;
+    o.b[0] = 1; o.nb = 1;
+    static char f16[] = "f16";
+    o.kv[0] = f16; o.nkv = 1;
+    static char wdef[] = "q4_0";
+    o.wtypes[0] = wdef; o.n_wtypes = 1;
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        if (!strcmp(a, "--list-devices")) return list_devices();
+        if (!strcmp(a, "--attn")) { o.attn = 1; continue; }
+        if (!v) { fprintf(stderr, "vkmix-bench: %s needs a value\n", a); usage(stderr); return 2; }
+        i++;
+        int bad = 0;
+        if (!strcmp(a, "-m")) o.model_path = v;
+        else if (!strcmp(a, "--synthetic")) o.n_synth = split_list(v, o.synth, MAXL);
+        else if (!strcmp(a, "--wtype")) o.n_wtypes = split_list(v, o.wtypes, MAXL);
+        else if (!strcmp(a, "-p")) bad = (o.np = parse_u32_list(v, o.p, MAXL, 0)) < 0;
+        else if (!strcmp(a, "-n")) bad = (o.nn = parse_u32_list(v, o.n, MAXL, 0)) < 0;
+        else if (!strcmp(a, "-d")) bad = (o.nd = parse_u32_list(v, o.d, MAXL, 0)) <= 0;
+        else if (!strcmp(a, "-b")) bad = (o.nb = parse_u32_list(v, o.b, MAXL, 1)) <= 0;
+        else if (!strcmp(a, "--kv")) o.nkv = split_list(v, o.kv, MAXL);
+        else if (!strcmp(a, "--kv-group")) o.group = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--kv-window")) o.window = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--kv-sinks")) o.sinks = (uint32_t)atoi(v);
+        else if (!strcmp(a, "-r")) bad = (o.reps = (uint32_t)atoi(v)) == 0;
+        else if (!strcmp(a, "-o")) o.format = v;
+        else if (!strcmp(a, "--svg")) o.svg = v;
+        else if (!strcmp(a, "--device")) o.device = atoi(v);
+        else { fprintf(stderr, "vkmix-bench: unknown option %s\n", a); usage(stderr); return 2; }
+        if (bad) { fprintf(stderr, "vkmix-bench: bad value for %s: %s\n", a, v); return 2; }
     }
     if (strcmp(o.format, "md") && strcmp(o.format, "json") && strcmp(o.format, "csv")) {
         fprintf(stderr, "vkmix-bench: -o must be md, json or csv\n");
         return 2;
     }
-    if (!o.heads || !o.head_dim || !o.group || !o.reps) { fprintf(stderr, "vkmix-bench: sizes must be positive\n"); return 2; }
-    if (!strcmp(mode, "kernels")) return run_kernels(&o);
-    fprintf(stderr, "vkmix-bench: unknown mode %s\n", mode);
-    usage(stderr);
-    return 2;
+    if (!o.model_path && !o.n_synth) { fprintf(stderr, "vkmix-bench: give -m FILE or --synthetic NAME\n"); usage(stderr); return 2; }
+    char err[1024] = "";
+    vkmix_context_params cp;
+    vkmix_context_default_params(&cp);
+    cp.device_index = o.device;
+    cp.error_buf = err;
+    cp.error_buf_size = sizeof err;
+    vkmix_context *ctx = NULL;
+    vkmix_error e = vkmix_context_create(&cp, &ctx);
+    if (e != VKMIX_OK) { fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), err); return 1; }
+    vkmix_device_info info;
+    vkmix_context_device_info(ctx, &info);
+    int rc = 0;
+    if (o.model_path) {
+        vkmix_model *m = NULL;
+        if ((e = vkmix_model_load(ctx, o.model_path, NULL, &m)) != VKMIX_OK) {
+            fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), vkmix_context_last_error(ctx));
+            rc = 1;
+        } else {
+            vkmix_model_info mi;
+            vkmix_model_get_info(m, &mi);
+            char name[160];
+            snprintf(name, sizeof name, "%s %s", mi.name, mi.weight_type);
+            rc |= bench_model(&o, ctx, m, name);
+            vkmix_model_free(m);
+        }
+    }
+    for (int si = 0; si < o.n_synth; si++)
+        for (int wi = 0; wi < o.n_wtypes; wi++) {
+            vkmix_model *m = NULL;
+            if ((e = vkmix_model_create_synthetic(ctx, o.synth[si], o.wtypes[wi], 1, &m)) != VKMIX_OK) {
+                fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), vkmix_context_last_error(ctx));
+                rc = 1;
+                continue;
+            }
+            char name[160];
+            snprintf(name, sizeof name, "%s %s", o.synth[si], o.wtypes[wi]);
+            rc |= bench_model(&o, ctx, m, name);
+            vkmix_model_free(m);
+        }
+    print_rows(&o, info.name);
+    if (o.svg) write_svg(o.svg);
+    free(rows);
+    vkmix_context_free(ctx);
+    return rc;
 }
