@@ -314,19 +314,19 @@ static void test_matmul(void)
         }
     }
     /* other matvec / tile configurations on two types */
-    /* the first two configurations (the other decode path of each type, 16-token
-     * tiles) on every quantized type, the rest (shapes of the matvec grid) on two */
+    /* the other decode path on every quantized type; 16-token tiles and other
+     * shapes of the matvec grid on two (pipelines are slow to compile on lavapipe) */
     static const vkm_matmul_cfg cfgs[] = {
         { .mv_decode = 3 /* flipped below */ },        { .mm_bn = 16 },
         { .mv_wg = 32, .mv_rows = 1, .mv_unroll = 1 }, { .mv_wg = 64, .mv_rows = 3, .mv_unroll = 4 },
         { .mv_wg = 256, .mv_rows = 8 },                { .mv_wg = 128, .mv_rows = 16, .mv_unroll = 1 },
         { .mm_bn = 64 },
     };
-    static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q6_K, VKM_GGML_Q8_0, VKM_GGML_Q4_K };
+    static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q8_0, VKM_GGML_Q6_K, VKM_GGML_Q4_K };
     for (size_t ti = 0; ti < sizeof cfg_types / sizeof cfg_types[0]; ti++) {
         tu_rng_seed(&r, 2000 + ti);
         weight w = make_weight(&r, cfg_types[ti], 256 * 3, 53);
-        for (size_t c = 0; c < (ti < 2 ? sizeof cfgs / sizeof cfgs[0] : 2); c++) {
+        for (size_t c = 0; c < (ti < 2 ? sizeof cfgs / sizeof cfgs[0] : 1); c++) {
             uint32_t n_tok = cfgs[c].mm_bn ? 70 : 1;
             vkm_matmul_cfg cf = cfgs[c];
             if (cf.mv_decode == 3) cf.mv_decode = cfg_types[ti] == VKM_GGML_Q8_0 ? 1 : 2; /* the non-default decode */
