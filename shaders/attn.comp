@@ -19,13 +19,17 @@
 // shared memory (no barrier at all when C == 1). Every key lane keeps its own
 // running max / sum / accumulator (no tile-wide max), and the key lanes are
 // merged once at the end with the usual rescaling.
-// Spec constants: 0 NT, 1 D (multiple of 8), 2 G, 3 KP, 4 KT.
+// With PF = 1 the next tile's keys and values are loaded before the current
+// tile is computed (software pipelining: loads stay in flight across the
+// barriers and the softmax math).
+// Spec constants: 0 NT, 1 D (multiple of 8), 2 G, 3 KP, 4 KT, 5 PF.
 #extension GL_EXT_control_flow_attributes : require
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint D = 128;
 layout(constant_id = 2) const uint G = 1;
 layout(constant_id = 3) const uint KP = 16;
 layout(constant_id = 4) const uint KT = 1;
+layout(constant_id = 5) const uint PF = 0;
 
 layout(std430, binding = 0) restrict readonly buffer Q { vec4 q4[]; };
 layout(std430, binding = 1) restrict readonly buffer KC { uvec4 kc4[]; };
@@ -81,12 +85,27 @@ void main()
     }
     const uint cbase = kvh * pc.n_ctx * C + c;   // uvec4 index of (position 0, chunk c)
 
-    for (uint t0 = start; t0 < end; t0 += KT * KP) {
-        uvec4 kw[MAXKT], vw[MAXKT];
+    uvec4 kw[MAXKT], vw[MAXKT];
+    if (PF == 1u) {
         [[unroll]] for (uint j = 0u; j < KT; j++) {
-            uint key = min(t0 + j * KP + kl, end - 1u);   // clamped: loads stay in bounds, the key is skipped below
+            uint key = min(start + j * KP + kl, end - 1u);
             kw[j] = kc4[cbase + key * C];
             vw[j] = vc4[cbase + key * C];
+        }
+    }
+    for (uint t0 = start; t0 < end; t0 += KT * KP) {
+        uvec4 nk[MAXKT], nv[MAXKT];
+        [[unroll]] for (uint j = 0u; j < KT; j++) {
+            // clamped: loads stay in bounds, keys past the end are skipped below
+            uint key = min(t0 + (PF == 1u ? KT * KP : 0u) + j * KP + kl, end - 1u);
+            nk[j] = kc4[cbase + key * C];
+            nv[j] = vc4[cbase + key * C];
+        }
+        if (PF == 0u) {
+            [[unroll]] for (uint j = 0u; j < KT; j++) {
+                kw[j] = nk[j];
+                vw[j] = nv[j];
+            }
         }
         float sc[MAXKT * MAXG];
         [[unroll]] for (uint j = 0u; j < KT; j++) {
@@ -120,6 +139,12 @@ void main()
                 ab[g] = ab[g] * alpha + p * vb;
                 l[g] = l[g] * alpha + p;
                 m[g] = mn;
+            }
+        }
+        if (PF == 1u) {
+            [[unroll]] for (uint j = 0u; j < KT; j++) {
+                kw[j] = nk[j];
+                vw[j] = nv[j];
             }
         }
         // sh_part is next written before the next tile's first barrier, and last

@@ -16,17 +16,22 @@
 //               high: 16+4l..): three 16-bit loads for 8 weights
 //   Q4_K 32 el: one uvec4 of qs (16 bytes, aligned) + the 16-byte header (d, dmin, scales)
 //   Q6_K 16 el: l = 4j..4j+3 of one 128-element half: 4 ql + 4 ql + 4 qh bytes, 4 scales, d
-// Integer weights are turned into floats without int->float conversions
-// (a quarter- or eighth-rate instruction on many GPUs, the bottleneck of a
-// 4-bit matvec): a byte v < 128 OR'ed into the mantissa of 0.5 is exactly
-// 0.5 + v/256 (bits 16..22) or 0.5 + v/512 (bits 15..22), so one integer op
-// and one FMA per weight; the constant parts are removed once per unit with
-// the sum of the unit's x values (exact enough: the offset is only 2-4x the
-// value range, not 2^23 as with the usual 2^23 magic number). DECODE = 0 keeps
-// plain conversions (for comparison).
+// Integer weights can be turned into floats without int->float conversions
+// (quarter- or eighth-rate instructions on many GPUs): a byte v < 128 OR'ed
+// into the mantissa of 0.5 is exactly 0.5 + v/256 (bits 16..22) or 0.5 + v/512
+// (bits 15..22), so one integer op and one FMA per weight; the constant parts
+// are removed once per unit with the sum of the unit's x values (exact enough:
+// the offset is only 2-4x the value range, not 2^23 as with the usual magic
+// number; relative error ~3e-6). DECODE = 1 selects it: on an H100 it gained
+// 5-10% for Q4_0, Q4_K and Q6_K and lost 5% for Q8_0, so src/ops.c picks per
+// type. (The quantized kernels there run at about 2e12 weights/s whatever the
+// type: instruction issue, not conversions or bandwidth, is the limit.)
 // Each loop iteration handles UNR units per invocation with unconditional
 // loads (indices clamped, x zeroed past the end), so that several loads are in
 // flight at once.
+// (Measured on an H100 and dropped: whole Q4_0 blocks per invocation read as
+// five 32-bit words, within 4%; rows staged through shared memory with
+// coalesced uvec4 loads, 25% slower. Numbers in src/ops.c.)
 // Spec constants: 0 NT (local size, a power of two), 1 WTYPE, 2 ROWS, 3 UNR, 4 DECODE.
 #extension GL_GOOGLE_include_directive : require
 #define W_BINDING 0

@@ -2,7 +2,18 @@
  * workgroup sizes and specialization constants from the device capabilities,
  * and the splitting of weights and caches larger than the storage range.
  * The kernels are shaders/{rmsnorm,matvec,matmul,get_rows,rope,silu_mul,add,
- * copy_f32,kv_store,attn,attn_reduce}.comp. */
+ * copy_f32,kv_store,attn,attn_reduce}.comp.
+ *
+ * Measured on an H100 80GB HBM3 (tests/test_ops.c with VKMIX_OPS_BENCH=1;
+ * copy kernel 3.0 TB/s read + write), default configurations, GB/s of weight
+ * bytes for 4096x4096 / 14336x4096 / 4096x14336 (out x in):
+ *   matvec F16  2240 / 2860 / 2700     Q8_0 1560 / 2200 / 2070
+ *          Q4_0  855 / 1310 / 1280     Q4_K  690 /  960 /  890    Q6_K 970 / 1370 / 1240
+ *   attention decode, 32/8 heads, head_dim 128: 10 us at 512 positions (latency),
+ *          920 GB/s of K+V at 4096, 1910 GB/s at 32768
+ *   matmul (prefill, 4096x4096, 512 tokens): 14 (Q4_0) - 18 (F16) TFLOP/s
+ * The quantized matvecs are bound by instruction issue (about 2e12 weights/s
+ * whatever the type), not by bandwidth; see the notes in shaders/matvec.comp. */
 #include "ops.h"
 
 #include <string.h>
@@ -60,7 +71,7 @@ static uint64_t gcd64(uint64_t a, uint64_t b)
 static vkmix_error chunk_items(vkmix_context *ctx, uint64_t item_bytes, uint64_t n, const char *what, uint64_t *per)
 {
     const vkm_caps *c = &ctx->dev.caps;
-    uint64_t range = c->max_storage_range;
+    uint64_t range = c->max_storage_range > 16 ? c->max_storage_range - 16 : c->max_storage_range; /* slack for rounding */
     *per = 0;
     if (item_bytes * n <= range) {
         *per = n;
@@ -197,17 +208,27 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
     const vkm_pipeline *p;
     uint32_t gx_max = c->max_wg_count[0];
     if (n_tok == 1) {
-        /* matvec: units per row decide how many invocations can share a row */
+        /* matvec. Defaults per type from the H100 sweep (tests/test_ops.c,
+         * VKMIX_OPS_BENCH=1): 64 invocations; 1 row per workgroup for float
+         * weights (bandwidth-bound already), 2-4 rows for quantized ones (x
+         * reused across rows in registers); 2 units in flight per invocation. */
+        uint32_t d_wg = 64, d_rows = 2, d_unr = 2, d_dec = 1;
+        switch (wtype) {
+        case VKM_GGML_F32: case VKM_GGML_F16: case VKM_GGML_BF16: d_rows = 1; break;
+        case VKM_GGML_Q4_0: d_wg = 128, d_rows = 4; break;
+        case VKM_GGML_Q8_0: d_dec = 0; break;
+        default: break;
+        }
         uint32_t units = n_in / mv_unit(wtype);
-        uint32_t wg = cfg && cfg->mv_wg ? cfg->mv_wg : 128;
+        uint32_t wg = cfg && cfg->mv_wg ? cfg->mv_wg : d_wg;
         if (wg > units) wg = units;
         wg = reduce_wg(ctx, wg);
-        uint32_t rows = cfg && cfg->mv_rows ? cfg->mv_rows : 4;
+        uint32_t rows = cfg && cfg->mv_rows ? cfg->mv_rows : d_rows;
         if (rows > 16) rows = 16;
         while (rows > 1 && (uint64_t)rows * wg * 4 > c->max_shared_bytes) rows /= 2;
-        uint32_t unr = cfg && cfg->mv_unroll ? cfg->mv_unroll : 2;
+        uint32_t unr = cfg && cfg->mv_unroll ? cfg->mv_unroll : d_unr;
         if (unr > 4) unr = 4;
-        uint32_t decode = cfg && cfg->mv_decode == 2 ? 0 : 1;
+        uint32_t decode = cfg && cfg->mv_decode ? (cfg->mv_decode == 1) : d_dec;
         uint32_t spec[5] = { wg, wtype, rows, unr, decode };
         if ((e = vkm_pipe(ctx, VKM_SH_MATVEC, spec, 5, &p)) != VKMIX_OK) return e;
         for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
@@ -234,7 +255,9 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
     }
 
     /* tiled matmul: BM = 64 rows x BN tokens, 256 invocations */
-    uint32_t bn = cfg && cfg->mm_bn ? cfg->mm_bn : (n_tok <= 16 ? 16 : 64);
+    /* small batches use 16-token tiles (less padding), except on CPU devices
+     * where every extra pipeline costs a long compile and nothing is gained */
+    uint32_t bn = cfg && cfg->mm_bn ? cfg->mm_bn : (n_tok <= 16 && !c->quirk_cpu_device ? 16 : 64);
     uint32_t tn = bn / 16, bm = 64, tm = 4;
     uint32_t spec[6] = { (bm / tm) * (bn / tn), wtype, bm, bn, tm, tn };
     if ((e = vkm_pipe(ctx, VKM_SH_MATMUL, spec, 6, &p)) != VKMIX_OK) return e;
@@ -463,7 +486,7 @@ vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding 
     uint32_t kp = 128 / C;
     if (!kp) kp = 1;
     while (C * kp > c->max_wg_invocations && kp > 1) kp /= 2;
-    uint32_t kt = cfg && cfg->kt ? cfg->kt : (C == 1 ? 1 : 4);
+    uint32_t kt = cfg && cfg->kt ? cfg->kt : (C == 1 ? 1 : 2);
     if (kt > 8) kt = 8;
     for (;;) {
         uint64_t sh = (C > 1 ? (uint64_t)G * kt * kp * (C + 1) : 2) + (uint64_t)kp * head_dim + 2ull * kp;
@@ -472,16 +495,18 @@ vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding 
         else if (kp > 1) kp /= 2;
         else return vkm_fail(&ctx->dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "attention: not enough shared memory");
     }
-    uint32_t spec[5] = { C * kp, head_dim, G, kp, kt };
+    uint32_t pf = cfg && cfg->prefetch == 2 ? 0 : 1;
+    uint32_t spec[6] = { C * kp, head_dim, G, kp, kt, pf };
     const vkm_pipeline *p;
-    if ((e = vkm_pipe(ctx, VKM_SH_ATTN, spec, 5, &p)) != VKMIX_OK) return e;
+    if ((e = vkm_pipe(ctx, VKM_SH_ATTN, spec, 6, &p)) != VKMIX_OK) return e;
 
     uint32_t n_split = 1, split_len = n_ctx, mode = 1;
     if (n_tok == 1) {
-        /* split-K: about `target` workgroups to fill a big GPU, splits of >= 64 keys */
+        /* split-K: about `target` workgroups to fill a big GPU, splits of >= 64
+         * keys; on an H100, 256 workgroups were best below 8k keys, 512 above */
         uint32_t n_kv = pos0 + 1;
         uint32_t groups = n_head / G;
-        uint32_t target = cfg && cfg->target_wgs ? cfg->target_wgs : 512;
+        uint32_t target = cfg && cfg->target_wgs ? cfg->target_wgs : (n_kv < 8192 ? 256 : 512);
         uint32_t want = (target + groups - 1) / groups;
         uint32_t maxs = attn_max_splits(n_ctx);
         if (want > maxs) want = maxs;

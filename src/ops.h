@@ -39,7 +39,7 @@ typedef struct vkm_matmul_cfg {
     uint32_t mv_wg;    /* matvec: invocations per workgroup (rounded down to a power of two) */
     uint32_t mv_rows;  /* matvec: rows per workgroup (1..16) */
     uint32_t mv_unroll;/* matvec: units per invocation per loop iteration (1..4) */
-    uint32_t mv_decode;/* matvec: 1 exponent-bias decode (default), 2 plain int->float conversions */
+    uint32_t mv_decode;/* matvec: 1 exponent-bias decode, 2 plain int->float conversions (default per type) */
     uint32_t mm_bn;    /* matmul: tokens per tile, 16 or 64 */
 } vkm_matmul_cfg;
 /* vkm_op_matmul with explicit tuning (cfg may be NULL). */
@@ -87,6 +87,7 @@ vkmix_error vkm_op_attention(vkmix_context *ctx, vkm_binding q, vkm_binding kcac
 typedef struct vkm_attn_cfg {
     uint32_t kt;          /* keys per key lane per tile (1..8) */
     uint32_t target_wgs;  /* decode: split the keys until about this many workgroups run */
+    uint32_t prefetch;    /* 1: load the next tile before computing the current one, 2: don't */
 } vkm_attn_cfg;
 vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                                  vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,

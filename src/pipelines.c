@@ -31,7 +31,7 @@ const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
     [VKM_SH_ADD]           = { "add",           SPV(add),           3, 4,  { "local_size" } },
     [VKM_SH_COPY_F32]      = { "copy_f32",      SPV(copy_f32),      2, 4,  { "local_size" } },
     [VKM_SH_KV_STORE]      = { "kv_store",      SPV(kv_store),      4, 28, { "local_size" } },
-    [VKM_SH_ATTN]          = { "attn",          SPV(attn),          5, 40, { "local_size", "head_dim", "heads_per_group", "key_lanes", "keys_per_lane" } },
+    [VKM_SH_ATTN]          = { "attn",          SPV(attn),          5, 40, { "local_size", "head_dim", "heads_per_group", "key_lanes", "keys_per_lane", "prefetch" } },
     [VKM_SH_ATTN_REDUCE]   = { "attn_reduce",   SPV(attn_reduce),   2, 8,  { "local_size", "head_dim" } },
 };
 

@@ -314,20 +314,24 @@ static void test_matmul(void)
         }
     }
     /* other matvec / tile configurations on two types */
+    /* the other decode path on every quantized type; 16-token tiles and other
+     * shapes of the matvec grid on two (pipelines are slow to compile on lavapipe) */
     static const vkm_matmul_cfg cfgs[] = {
-        { .mv_wg = 32, .mv_rows = 1, .mv_unroll = 1 }, { .mv_wg = 64, .mv_rows = 2, .mv_unroll = 4 },
+        { .mv_decode = 3 /* flipped below */ },        { .mm_bn = 16 },
+        { .mv_wg = 32, .mv_rows = 1, .mv_unroll = 1 }, { .mv_wg = 64, .mv_rows = 3, .mv_unroll = 4 },
         { .mv_wg = 256, .mv_rows = 8 },                { .mv_wg = 128, .mv_rows = 16, .mv_unroll = 1 },
-        { .mv_decode = 2 },                            { .mm_bn = 64 },
-        { .mm_bn = 16 },
+        { .mm_bn = 64 },
     };
-    static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q4_K, VKM_GGML_Q8_0, VKM_GGML_Q6_K };
+    static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q8_0, VKM_GGML_Q6_K, VKM_GGML_Q4_K };
     for (size_t ti = 0; ti < sizeof cfg_types / sizeof cfg_types[0]; ti++) {
         tu_rng_seed(&r, 2000 + ti);
         weight w = make_weight(&r, cfg_types[ti], 256 * 3, 53);
-        for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        for (size_t c = 0; c < (ti < 2 ? sizeof cfgs / sizeof cfgs[0] : 1); c++) {
             uint32_t n_tok = cfgs[c].mm_bn ? 70 : 1;
+            vkm_matmul_cfg cf = cfgs[c];
+            if (cf.mv_decode == 3) cf.mv_decode = cfg_types[ti] == VKM_GGML_Q8_0 ? 1 : 2; /* the non-default decode */
             double t0 = now_s();
-            double err = run_matmul(&w, n_tok, 1, &r, &cfgs[c]);
+            double err = run_matmul(&w, n_tok, 1, &r, &cf);
             if (getenv("VKMIX_TEST_VERBOSE"))
                 printf("  matmul cfg %-5s wg %3u rows %2u unroll %u decode %u bn %2u err %.3g  %.3f s\n",
                        vkm_ggml_type_name(cfg_types[ti]), cfgs[c].mv_wg, cfgs[c].mv_rows, cfgs[c].mv_unroll,
@@ -481,6 +485,8 @@ static void test_kv_store(void)
 
 /* Attention of n_tok queries at positions pos0.. over a cache of n_ctx
  * positions, compared with vkm_ref_attention per token. */
+static const vkm_attn_cfg *g_attn_cfg; /* tuning used by run_attention (NULL: defaults) */
+
 static double run_attention(uint32_t n_head, uint32_t n_kv, uint32_t hd, uint32_t n_ctx, uint32_t n_tok, uint32_t pos0,
                             uint64_t seed)
 {
@@ -522,8 +528,8 @@ static double run_attention(uint32_t n_head, uint32_t n_kv, uint32_t hd, uint32_
     poison(&bo);
     poison(&bs);
     vkm_cmd_barrier(&g_ctx->dev);
-    vkmix_error e = vkm_op_attention(g_ctx, VKM_BIND(bq), VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(bo), VKM_BIND(bs),
-                                     n_tok, n_head, n_kv, hd, n_ctx, pos0, 1.0f / sqrtf((float)hd));
+    vkmix_error e = vkm_op_attention_cfg(g_ctx, VKM_BIND(bq), VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(bo), VKM_BIND(bs),
+                                         n_tok, n_head, n_kv, hd, n_ctx, pos0, 1.0f / sqrtf((float)hd), g_attn_cfg);
     double err = INFINITY;
     if (submit(e, "attention")) {
         buf_get(&bo, got, nq * 4);
@@ -568,6 +574,16 @@ static void test_attention(void)
     CHECK(err <= 1e-4, "attention hd 256 decode: rel err %g", err);
     err = run_attention(16, 2, 64, 2100, 1, 2099, 6903);
     CHECK(err <= 1e-4, "attention 16/2 hd 64 decode ctx 2100: rel err %g", err);
+    /* other tile shapes: keys per lane, no prefetch, many splits */
+    static const vkm_attn_cfg cfgs[] = { { .kt = 1 }, { .kt = 4 }, { .kt = 3, .prefetch = 2 }, { .target_wgs = 4096 } };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        g_attn_cfg = &cfgs[i];
+        err = run_attention(8, 2, 128, 300, 1, 299, 6910 + i);
+        CHECK(err <= 1e-4, "attention cfg %zu decode: rel err %g", i, err);
+        err = run_attention(8, 2, 64, 300, 7, 200, 6920 + i);
+        CHECK(err <= 1e-4, "attention cfg %zu prefill: rel err %g", i, err);
+    }
+    g_attn_cfg = NULL;
     printf("attention: %d shape/context cases\n", n);
 }
 
@@ -728,13 +744,17 @@ static vkm_buffer rand_buf(uint64_t bytes, tu_rng *r)
 }
 
 typedef vkmix_error (*bench_fn)(void *arg, uint32_t rep);
+static double g_warm_ms = 50; /* GPU warm-up before a measurement; longer right after allocations */
 
 /* median of 3 timings of `reps` runs; microseconds per run */
 static double time_us(bench_fn fn, void *arg, uint32_t reps)
 {
     if (g_ctx->dev.caps.quirk_cpu_device) reps = 1; /* a smoke test there */
     double best[3];
-    for (int k = 0; k < 4; k++) {
+    /* warm-up: at least 50 ms of GPU work, so that clocks are up after the
+     * CPU-side pipeline compilation that precedes a new configuration */
+    double warm = 0;
+    for (int k = 0; k < 400 && warm < g_warm_ms * 1e6; k++) {
         begin();
         vkm_cmd_timestamp(&g_ctx->dev, 0);
         for (uint32_t i = 0; i < reps; i++) {
@@ -750,7 +770,21 @@ static double time_us(bench_fn fn, void *arg, uint32_t reps)
         if (vkm_cmd_submit(&g_ctx->dev) != VKMIX_OK) return -1;
         double ns;
         if (vkm_timestamp_ns(&g_ctx->dev, 0, 1, &ns) != VKMIX_OK) return -1;
-        if (k) best[k - 1] = ns / 1e3 / reps; /* the first run is a warm-up */
+        warm += ns;
+        if (g_ctx->dev.caps.quirk_cpu_device) break;
+    }
+    for (int k = 0; k < 3; k++) {
+        begin();
+        vkm_cmd_timestamp(&g_ctx->dev, 0);
+        for (uint32_t i = 0; i < reps; i++) {
+            fn(arg, i);
+            vkm_cmd_barrier(&g_ctx->dev);
+        }
+        vkm_cmd_timestamp(&g_ctx->dev, 1);
+        if (vkm_cmd_submit(&g_ctx->dev) != VKMIX_OK) return -1;
+        double ns;
+        if (vkm_timestamp_ns(&g_ctx->dev, 0, 1, &ns) != VKMIX_OK) return -1;
+        best[k] = ns / 1e3 / reps;
     }
     for (int i = 0; i < 2; i++)
         for (int j = i + 1; j < 3; j++)
@@ -834,8 +868,7 @@ static int bench(vkmix_context *ctx)
     }
 
     /* matvec */
-    static const uint32_t types[] = { VKM_GGML_Q4_0, VKM_GGML_F16, VKM_GGML_Q8_0, VKM_GGML_Q4_K, VKM_GGML_Q6_K,
-                                      VKM_GGML_BF16 };
+    static const uint32_t types[] = { VKM_GGML_Q4_0, VKM_GGML_F16, VKM_GGML_Q8_0, VKM_GGML_Q4_K, VKM_GGML_Q6_K };
     static const uint32_t shapes[][2] = { { 4096, 4096 }, { 4096, 14336 }, { 14336, 4096 } };
     static const uint32_t wgs[] = { 64, 128, 256 }, rows[] = { 1, 2, 4 };
     printf("\nmatvec (n_tok 1): GB/s of weight bytes (+x, y)\n");
@@ -857,11 +890,13 @@ static int bench(vkmix_context *ctx)
             m.y = buf_new((uint64_t)m.n_out * 4);
             double bytes = (double)wbytes + m.n_in * 4.0 + m.n_out * 4.0;
             printf("%-5s %5u x %5u (%6.1f MiB):", vkm_ggml_type_name(m.type), m.n_out, m.n_in, wbytes / 1048576.0);
+            g_warm_ms = 400; /* fresh allocations: the driver seems to work on them for a while */
             double us = time_us(mm_run, &m, 64);
+            g_warm_ms = 50;
             printf(" default %.1f us %.0f GB/s", us, bytes / us / 1e3);
-            m.cfg.mv_decode = 2;
+            m.cfg.mv_decode = m.type == VKM_GGML_Q8_0 ? 1 : 2;
             us = time_us(mm_run, &m, 64);
-            printf(" | int->float %.0f GB/s", bytes / us / 1e3);
+            printf(" | %s %.0f GB/s", m.type == VKM_GGML_Q8_0 ? "exp-bias" : "int->float", bytes / us / 1e3);
             m.cfg.mv_decode = 0;
             if (!quick) {
                 double best = 0;
@@ -904,13 +939,15 @@ static int bench(vkmix_context *ctx)
         double us = time_us(attn_run, &a, 32);
         printf("ctx %5u: %.1f us, %.0f GB/s |", a.n_ctx, us, 2.0 * cb / us / 1e3);
         if (!quick)
-            for (uint32_t kt = 1; kt <= 8; kt *= 2)
-                for (uint32_t tg = 256; tg <= 1024; tg *= 2) {
-                    a.cfg.kt = kt;
-                    a.cfg.target_wgs = tg;
-                    us = time_us(attn_run, &a, 32);
-                    printf(" %u/%u:%.0f", kt, tg, 2.0 * cb / us / 1e3);
-                }
+            for (uint32_t pf = 1; pf <= 2; pf++)
+                for (uint32_t kt = 1; kt <= 8; kt *= 2)
+                    for (uint32_t tg = 256; tg <= 1024; tg *= 2) {
+                        a.cfg.kt = kt;
+                        a.cfg.target_wgs = tg;
+                        a.cfg.prefetch = pf;
+                        us = time_us(attn_run, &a, 32);
+                        printf(" %s%u/%u:%.0f", pf == 2 ? "np" : "", kt, tg, 2.0 * cb / us / 1e3);
+                    }
         memset(&a.cfg, 0, sizeof a.cfg);
         printf("\n");
         buf_free(&a.q), buf_free(&a.k), buf_free(&a.v), buf_free(&a.o), buf_free(&a.s);
