@@ -4,8 +4,8 @@
 // the packed keys and values with their scales and mins, the FP16 sinks and the
 // FP16 ring, and computes softmax(q K^T * scale) V for the NREP query heads that
 // share the KV head (GQA: each key and value is read once for all of them).
-// Splits 0..n_splits-2 cover the quantized groups; the last split covers the
-// FP16 tokens (sinks and ring). The partial results (running max, sum of
+// Splits 0..n_qsplits-1 cover the quantized groups; the others cover the FP16
+// tokens (sinks and ring), fp16_chunk tokens each. The partial results (running max, sum of
 // exponentials, weighted values) are combined by kvq_attn_reduce.comp.
 //
 // A split is processed in tiles of TILE tokens, each in two passes:
@@ -59,6 +59,8 @@ layout(push_constant) uniform P {
     uint blocks_per_split;
     uint n_splits;
     float scale;
+    uint n_qsplits;        // splits 0..n_qsplits-1: packed groups; the rest: FP16 tokens
+    uint fp16_chunk;       // FP16 tokens per FP16 split
 } pc;
 
 shared float s_q[HEAD_DIM * NREP];     // [channel][head]: the NREP values of a channel are adjacent
@@ -102,7 +104,7 @@ void main()
 {
     const uint split = gl_WorkGroupID.x, h = gl_WorkGroupID.y, t = gl_LocalInvocationID.x;
     const float NEG = -1.0 / 0.0;
-    const bool quant = split + 1u < pc.n_splits;
+    const bool quant = split < pc.n_qsplits;
     for (uint i = t; i < NREP * HEAD_DIM; i += WG) s_q[(i % HEAD_DIM) * NREP + i / HEAD_DIM] = q[(h * NREP) * HEAD_DIM + i];
 
     // token range of this split
@@ -113,8 +115,9 @@ void main()
         first = b0 * GROUP;
         count = b1 > b0 ? (b1 - b0) * GROUP : 0u;
     } else {
-        first = 0u;
-        count = S + (pc.p_end > r0 ? pc.p_end - r0 : 0u);
+        uint n_fp16 = S + (pc.p_end > r0 ? pc.p_end - r0 : 0u);
+        first = (split - pc.n_qsplits) * pc.fp16_chunk;
+        count = first < n_fp16 ? min(pc.fp16_chunk, n_fp16 - first) : 0u;
     }
 
     float run_max[NREP], run_sum[NREP], acc[NREP][DPT];
@@ -156,15 +159,21 @@ void main()
                     uint hb = h * pc.n_blocks + tok / GROUP;      // its group
                     uint bit = (tok % GROUP) * KBITS, w = bit >> 5u, off = bit & 31u;
                     uint kb = (hb * WPCK + w) * HEAD_DIM, mb = (i / GROUP) * HEAD_DIM;   // tile-relative group
-                    for (uint c = 0u; c < HEAD_DIM; c++) {
-                        uint w0 = kcodes[kb + c];
-                        uint w1 = (off + KBITS > 32u) ? kcodes[kb + HEAD_DIM + c] : 0u;
-                        vec2 sm = s_km[mb + c];
-                        float kv = ufloat(extract(w0, w1, off, KBITS, KMAX)) * sm.x + sm.y;
-                        [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[c * NREP + r] * kv;
+                    // 8 channels at a time: their loads are issued together (memory-level parallelism)
+                    for (uint c0 = 0u; c0 < HEAD_DIM; c0 += 8u) {
+                        uint w0[8], w1[8];
+                        [[unroll]] for (uint k = 0u; k < 8u; k++) {
+                            w0[k] = kcodes[kb + c0 + k];
+                            w1[k] = (off + KBITS > 32u) ? kcodes[kb + HEAD_DIM + c0 + k] : 0u;
+                        }
+                        [[unroll]] for (uint k = 0u; k < 8u; k++) {
+                            vec2 sm = s_km[mb + c0 + k];
+                            float kv = ufloat(extract(w0[k], w1[k], off, KBITS, KMAX)) * sm.x + sm.y;
+                            [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[(c0 + k) * NREP + r] * kv;
+                        }
                     }
                 } else {
-                    uint p = fp16_pos(base + i, S, r0);
+                    uint p = fp16_pos(first + base + i, S, r0);
                     bool sink = p < pc.n_sinks;
                     uint kb = sink ? (h * pc.n_sinks + p) * HEAD_DIM
                                    : (h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * HEAD_DIM;
@@ -215,17 +224,24 @@ void main()
                 if (quant) {
                     uint g = d / VGROUP, vbit = d * VBITS, vw = vbit >> 5u, voff = vbit & 31u;
                     uint tok0 = h * pc.n_blocks * GROUP + first + base;
-                    for (uint i = 0u; i < n_here; i++) {
-                        uint vb = (tok0 + i) * WPTV + vw;
-                        uint w0 = vcodes[vb];
-                        uint w1 = (voff + VBITS > 32u) ? vcodes[vb + 1u] : 0u;
-                        vec2 sm = s_vm[i * NGV + g];
-                        float v = ufloat(extract(w0, w1, voff, VBITS, VMAX)) * sm.x + sm.y;
-                        [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[i * NREP + r] * v;
+                    // 8 tokens at a time (n_here is a multiple of GROUP >= 32 for packed tiles)
+                    for (uint i0 = 0u; i0 < n_here; i0 += 8u) {
+                        uint w0[8], w1[8];
+                        [[unroll]] for (uint k = 0u; k < 8u; k++) {
+                            uint vb = (tok0 + i0 + k) * WPTV + vw;
+                            w0[k] = vcodes[vb];
+                            w1[k] = (voff + VBITS > 32u) ? vcodes[vb + 1u] : 0u;
+                        }
+                        [[unroll]] for (uint k = 0u; k < 8u; k++) {
+                            uint i = i0 + k;
+                            vec2 sm = s_vm[i * NGV + g];
+                            float v = ufloat(extract(w0[k], w1[k], voff, VBITS, VMAX)) * sm.x + sm.y;
+                            [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[i * NREP + r] * v;
+                        }
                     }
                 } else {
                     for (uint i = 0u; i < n_here; i++) {
-                        uint p = fp16_pos(base + i, S, r0);
+                        uint p = fp16_pos(first + base + i, S, r0);
                         float v = p < pc.n_sinks ? float(vsinks[(h * pc.n_sinks + p) * HEAD_DIM + d])
                                                  : float(vring[(h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * HEAD_DIM + d]);
                         [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[i * NREP + r] * v;

@@ -60,7 +60,7 @@ vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_h
     }
     if (c->cfg.quantized) {
         /* klin / vlin (prefill only) are allocated at the first prefill */
-        uint64_t part = (uint64_t)hp->n_head * (VKM_KVQ_SPLITS_CAP + 1) * (hp->head_dim + 2) * 4;
+        uint64_t part = (uint64_t)hp->n_head * (VKM_KVQ_SPLITS_CAP + 64) * (hp->head_dim + 2) * 4;
         if ((e = alloc(ctx, &c->part, part, "attention partials", 0)) != VKMIX_OK) return e;
         c->fused_decode = 1;
     }
@@ -183,13 +183,21 @@ static vkmix_error fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const
 #undef KVQ_SHARED
     uint32_t bps = (nq + max_splits - 1) / max_splits;
     if (bps < 1) bps = 1;
-    uint32_t n_splits = (nq + bps - 1) / bps + 1;
+    /* the FP16 tokens (sinks + ring tail) are split too: one workgroup walking a
+     * couple of hundred FP16 tokens serially was the critical path */
+    const uint32_t fp16_chunk = 32;
+    uint32_t S = c->cfg.sinks < pos0 + 1 ? c->cfg.sinks : pos0 + 1, r0 = c->cfg.sinks + nq * G;
+    uint32_t n_fp16 = S + (pos0 + 1 > r0 ? pos0 + 1 - r0 : 0);
+    uint32_t n_qsplits = (nq + bps - 1) / bps, n_fsplits = (n_fp16 + fp16_chunk - 1) / fp16_chunk;
+    if (!n_fsplits) n_fsplits = 1;
+    uint32_t n_splits = n_qsplits + n_fsplits;
+    if (n_splits > VKM_KVQ_SPLITS_CAP + 64) return VKMIX_ERROR_UNSUPPORTED_DEVICE;
     const vkm_pipeline *p, *pr;
     uint32_t spec[8] = { wg, K->bits, V->bits, G, D, c->cfg.v_group, nrep, tile };
     vkmix_error e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN, spec, 8, &p);
     if (e != VKMIX_OK) return e;
-    struct { uint32_t S, ring, nq, n_blocks, p_end, bps, n_splits; float scale; } push = {
-        c->cfg.sinks, c->cfg.ring, nq, c->n_blocks, pos0 + 1, bps, n_splits, 1.0f / sqrtf((float)D)
+    struct { uint32_t S, ring, nq, n_blocks, p_end, bps, n_splits; float scale; uint32_t n_qsplits, fp16_chunk; } push = {
+        c->cfg.sinks, c->cfg.ring, nq, c->n_blocks, pos0 + 1, bps, n_splits, 1.0f / sqrtf((float)D), n_qsplits, fp16_chunk
     };
     const vkm_buffer *ks = K->sinks.buf ? &K->sinks : &K->ring, *vs = V->sinks.buf ? &V->sinks : &V->ring;
     vkm_binding b[10] = { q, VKM_BIND(K->codes), VKM_BIND(K->meta), VKM_BIND(V->codes), VKM_BIND(V->meta),
@@ -198,7 +206,7 @@ static vkmix_error fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const
     vkm_cmd_barrier(&ctx->dev);
     uint32_t wg2 = 512;
     while (wg2 > ctx->dev.caps.max_wg_invocations) wg2 /= 2;
-    uint32_t spec2[3] = { wg2, D, VKM_KVQ_SPLITS_CAP + 1 };
+    uint32_t spec2[3] = { wg2, D, VKM_KVQ_SPLITS_CAP + 64 };
     if ((e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN_REDUCE, spec2, 3, &pr)) != VKMIX_OK) return e;
     vkm_binding b2[2] = { VKM_BIND(c->part), out };
     vkm_cmd_dispatch(&ctx->dev, pr, b2, 2, &n_splits, 4, c->n_q_head, 1, 1);

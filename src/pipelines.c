@@ -18,7 +18,7 @@ const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
     [VKM_SH_KVQ_DEQUANT_V] = { "kvq_dequant_v", SPV(kvq_dequant_v), 3, 32, { "local_size", "bits", "group", "head_dim" } },
     [VKM_SH_KV_RING_STORE] = { "kv_ring_store", SPV(kv_ring_store), 3, 20, { "local_size", "head_dim" } },
     [VKM_SH_KV_RING_GATHER] = { "kv_ring_gather", SPV(kv_ring_gather), 3, 24, { "local_size", "head_dim" } },
-    [VKM_SH_KVQ_ATTN]      = { "kvq_attn",      SPV(kvq_attn),     10, 32,
+    [VKM_SH_KVQ_ATTN]      = { "kvq_attn",      SPV(kvq_attn),     10, 40,
                                { "local_size", "key bits", "value bits", "group", "head_dim", "value group", "query heads per KV head", "tile tokens" } },
     [VKM_SH_KVQ_ATTN_REDUCE] = { "kvq_attn_reduce", SPV(kvq_attn_reduce), 2, 4, { "local_size", "head_dim", "max splits" } },
     [VKM_SH_FILL_RANDOM]   = { "fill_random",   SPV(fill_random),   3, 16, { "local_size", "ggml type" } },
