@@ -177,9 +177,12 @@ void main()
                     bool sink = p < pc.n_sinks;
                     uint kb = sink ? (h * pc.n_sinks + p) * HEAD_DIM
                                    : (h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * HEAD_DIM;
-                    for (uint c = 0u; c < HEAD_DIM; c++) {
-                        float kv = sink ? float(ksinks[kb + c]) : float(kring[kb + c]);
-                        [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[c * NREP + r] * kv;
+                    for (uint c0 = 0u; c0 < HEAD_DIM; c0 += 8u) {
+                        float kv[8];
+                        [[unroll]] for (uint k = 0u; k < 8u; k++)
+                            kv[k] = sink ? float(ksinks[kb + c0 + k]) : float(kring[kb + c0 + k]);
+                        [[unroll]] for (uint k = 0u; k < 8u; k++)
+                            [[unroll]] for (uint r = 0u; r < NREP; r++) sc[r] += s_q[(c0 + k) * NREP + r] * kv[k];
                     }
                 }
                 [[unroll]] for (uint r = 0u; r < NREP; r++) {
@@ -240,11 +243,16 @@ void main()
                         }
                     }
                 } else {
-                    for (uint i = 0u; i < n_here; i++) {
-                        uint p = fp16_pos(first + base + i, S, r0);
-                        float v = p < pc.n_sinks ? float(vsinks[(h * pc.n_sinks + p) * HEAD_DIM + d])
-                                                 : float(vring[(h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * HEAD_DIM + d]);
-                        [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[i * NREP + r] * v;
+                    for (uint i0 = 0u; i0 < n_here; i0 += 8u) {
+                        float v[8];
+                        [[unroll]] for (uint k = 0u; k < 8u; k++) {
+                            uint p = fp16_pos(first + base + min(i0 + k, n_here - 1u), S, r0);
+                            v[k] = p < pc.n_sinks ? float(vsinks[(h * pc.n_sinks + p) * HEAD_DIM + d])
+                                                  : float(vring[(h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * HEAD_DIM + d]);
+                        }
+                        [[unroll]] for (uint k = 0u; k < 8u; k++)
+                            if (i0 + k < n_here)
+                                [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] += s_p[(i0 + k) * NREP + r] * v[k];
                     }
                 }
                 [[unroll]] for (uint r = 0u; r < NREP; r++) acc[r][j] += a[r];
