@@ -179,6 +179,14 @@ vkmix_error vkmix_model_load(vkmix_context *ctx, const char *path, const vkmix_m
                              vkmix_model **out);
 void vkmix_model_free(vkmix_model *model);
 vkmix_error vkmix_model_get_info(const vkmix_model *model, vkmix_model_info *info);
+/* A model with random weights and the shapes of a real one, generated on the
+ * device in seconds (for benchmarks). name: "llama3-8b", "mistral-7b",
+ * "qwen2.5-0.5b" or "tiny"; wtype: "f16" or "q4_0". Its vocabulary is
+ * synthetic: token ids are meaningful, text is not. */
+vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, const char *wtype, uint64_t seed,
+                                         vkmix_model **out);
+/* The names vkmix_model_create_synthetic knows, comma-separated. */
+const char *vkmix_synthetic_models(void);
 /* tokenizer.chat_template, or NULL. */
 const char *vkmix_model_chat_template(const vkmix_model *model);
 
@@ -244,6 +252,11 @@ void vkmix_session_free(vkmix_session *s);
  * logits: NULL, or [n_vocab] for the last token, or [n][n_vocab] when all_logits is 1.
  * More tokens than the context has room for: VKMIX_ERROR_CONTEXT_OVERFLOW, nothing is run. */
 vkmix_error vkmix_session_eval(vkmix_session *s, const int32_t *tokens, uint32_t n, float *logits, int all_logits);
+/* Decodes one token in each of n sessions of the same model in one forward pass:
+ * the weights are read once for the whole batch, and each row attends to its own
+ * session's cache. logits: NULL or [n][n_vocab]. Not thread-safe with other
+ * calls on sessions of the same model. */
+vkmix_error vkmix_batch_decode(vkmix_session *const *sessions, const int32_t *tokens, uint32_t n, float *logits);
 uint32_t vkmix_session_n_past(const vkmix_session *s);
 uint32_t vkmix_session_n_ctx(const vkmix_session *s);
 /* Forget every token (keeps the allocations). */

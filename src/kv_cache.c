@@ -185,22 +185,21 @@ static vkmix_error fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const
     return VKMIX_OK;
 }
 
-vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
-                                vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0)
+vkmix_error vkm_kv_cache_store(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
+                               uint32_t n, uint32_t pos0)
 {
-    vkm_device *dev = &ctx->dev;
+    vkmix_error e = store(ctx, c, &c->k[layer], k, n, pos0);
+    return e == VKMIX_OK ? store(ctx, c, &c->v[layer], v, n, pos0) : e;
+}
+
+vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+                                   vkm_binding scratch, uint32_t n, uint32_t pos0)
+{
     vkm_kv_side *K = &c->k[layer], *V = &c->v[layer];
-    vkmix_error e;
-    if ((e = store(ctx, c, K, k, n, pos0)) != VKMIX_OK) return e;
-    if ((e = store(ctx, c, V, v, n, pos0)) != VKMIX_OK) return e;
-    vkm_cmd_barrier(dev);
     const uint32_t nq = c->cfg.quantized ? vkm_kv_blocks_at(&c->cfg, pos0) : 0;
+    if (n == 1 && c->fused_decode && K->bits < 16 && V->bits < 16) return fused_decode(ctx, c, K, V, q, out, nq, pos0);
     vkm_buffer *kb = &K->ring, *vb = &V->ring;
-    if (n == 1 && c->fused_decode && K->bits < 16 && V->bits < 16) {
-        if ((e = fused_decode(ctx, c, K, V, q, out, nq, pos0)) != VKMIX_OK) return e;
-        vkm_cmd_barrier(dev);
-        goto age;
-    }
+    vkmix_error e;
     if (K->bits < 16) {
         if ((e = linearize(ctx, c, K, 0, &c->klin, nq, pos0 + n)) != VKMIX_OK) return e;
         kb = &c->klin;
@@ -209,19 +208,34 @@ vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t la
         if ((e = linearize(ctx, c, V, 1, &c->vlin, nq, pos0 + n)) != VKMIX_OK) return e;
         vb = &c->vlin;
     }
-    if (kb != &K->ring || vb != &V->ring) vkm_cmd_barrier(dev);
-    e = vkm_op_attention(ctx, q, VKM_BIND(*kb), VKM_BIND(*vb), out, scratch, n, c->n_q_head, c->n_kv_head, c->head_dim,
-                         c->n_ctx, pos0, 1.0f / sqrtf((float)c->head_dim));
+    if (kb != &K->ring || vb != &V->ring) vkm_cmd_barrier(&ctx->dev);
+    return vkm_op_attention(ctx, q, VKM_BIND(*kb), VKM_BIND(*vb), out, scratch, n, c->n_q_head, c->n_kv_head,
+                            c->head_dim, c->n_ctx, pos0, 1.0f / sqrtf((float)c->head_dim));
+}
+
+vkmix_error vkm_kv_cache_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded)
+{
+    if (!c->cfg.quantized) return VKMIX_OK;
+    vkm_kv_side *K = &c->k[layer], *V = &c->v[layer];
+    uint32_t nq = vkm_kv_blocks_at(&c->cfg, pos0), nq_new = vkm_kv_blocks_at(&c->cfg, pos0 + n);
+    if (nq_new <= nq) return VKMIX_OK;
+    vkmix_error e;
+    if (K->bits < 16 && (e = quantize_aged(ctx, c, K, 0, nq, nq_new)) != VKMIX_OK) return e;
+    if (V->bits < 16 && (e = quantize_aged(ctx, c, V, 1, nq, nq_new)) != VKMIX_OK) return e;
+    if (recorded) *recorded = 1;
+    return VKMIX_OK;
+}
+
+vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
+                                vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0)
+{
+    vkmix_error e = vkm_kv_cache_store(ctx, c, layer, k, v, n, pos0);
     if (e != VKMIX_OK) return e;
-    vkm_cmd_barrier(dev);
-age:
-    if (c->cfg.quantized) {
-        uint32_t nq_new = vkm_kv_blocks_at(&c->cfg, pos0 + n);
-        if (nq_new > nq) {
-            if (K->bits < 16 && (e = quantize_aged(ctx, c, K, 0, nq, nq_new)) != VKMIX_OK) return e;
-            if (V->bits < 16 && (e = quantize_aged(ctx, c, V, 1, nq, nq_new)) != VKMIX_OK) return e;
-            vkm_cmd_barrier(dev);
-        }
-    }
+    vkm_cmd_barrier(&ctx->dev);
+    if ((e = vkm_kv_cache_attention(ctx, c, layer, q, out, scratch, n, pos0)) != VKMIX_OK) return e;
+    vkm_cmd_barrier(&ctx->dev);
+    int aged = 0;
+    if ((e = vkm_kv_cache_age(ctx, c, layer, n, pos0, &aged)) != VKMIX_OK) return e;
+    if (aged) vkm_cmd_barrier(&ctx->dev);
     return VKMIX_OK;
 }

@@ -43,7 +43,10 @@ struct vkmix_model {
     vkm_tensor output;            /* [n_vocab][n_embd]; shares tok_embd's buffer when tied */
     int output_tied;
     vkm_layer_w *layers;          /* [n_layer] */
+    struct vkm_scratch *batch;    /* activations of vkmix_batch_decode, grown on demand */
 };
+
+void vkm_model_free_batch(vkmix_model *m);
 
 /* Reads hyper-parameters and RoPE settings from the GGUF metadata. */
 vkmix_error vkm_model_read_hparams(vkmix_model *m, char *err, size_t errlen);

@@ -203,6 +203,7 @@ void vkmix_model_free(vkmix_model *m)
 {
     if (!m) return;
     vkm_device *dev = &m->ctx->dev;
+    vkm_model_free_batch(m);
     if (m->layers) {
         for (uint32_t l = 0; l < m->hp.n_layer; l++) {
             vkm_tensor *t = &m->layers[l].attn_norm;

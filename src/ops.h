@@ -7,7 +7,18 @@
  *
  * Weight matrices follow GGUF: W[n_out][n_in] (row r is n_in contiguous
  * elements of type `wtype`, stored in blocks). Weights larger than the
- * device's maxStorageBufferRange are split into several dispatches by rows. */
+ * device's maxStorageBufferRange are split into several dispatches by rows
+ * (so are embedding tables, and KV caches by heads).
+ *
+ * Common rules: bindings may be VK_WHOLE_SIZE or larger than needed (each op
+ * binds exactly the bytes it uses); offsets must be multiples of
+ * caps.storage_align. n_in / n_embd must be a multiple of the type's block
+ * size (32 for Q4_0/Q8_0, 256 for Q4_K/Q6_K) and of 8 for F32/F16/BF16.
+ * Errors: VKMIX_ERROR_INVALID_ARGUMENT (shapes, short bindings),
+ * VKMIX_ERROR_UNSUPPORTED_TENSOR_TYPE, VKMIX_ERROR_CONTEXT_OVERFLOW (positions
+ * past n_ctx), VKMIX_ERROR_UNSUPPORTED_DEVICE (a binding that cannot be split
+ * to fit the storage range); the detail is in the context's error buffer.
+ * Reductions use shared memory only (no subgroup arithmetic is required). */
 #ifndef VKM_OPS_H
 #define VKM_OPS_H
 
@@ -23,7 +34,19 @@ vkmix_error vkm_op_rmsnorm(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm
 vkmix_error vkm_op_matmul(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                           vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok);
 
-/* out[t][:] = dequant(table[ids[t]][:])          ids: [n_ids] int32, table: [n_vocab][n_embd] of wtype */
+/* Tuning knobs of vkm_op_matmul (benchmarks, tests); 0 means the default. */
+typedef struct vkm_matmul_cfg {
+    uint32_t mv_wg;    /* matvec: invocations per workgroup (rounded down to a power of two) */
+    uint32_t mv_rows;  /* matvec: rows per workgroup (1..16) */
+    uint32_t mm_bn;    /* matmul: tokens per tile, 16 or 64 */
+} vkm_matmul_cfg;
+/* vkm_op_matmul with explicit tuning (cfg may be NULL). */
+vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
+                              vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
+                              const vkm_matmul_cfg *cfg);
+
+/* out[t][:] = dequant(table[ids[t]][:])          ids: [n_ids] int32, table: [n_vocab][n_embd] of wtype
+ * n_vocab is the table binding's size / row size. An id outside [0, n_vocab) gives a row of zeros. */
 vkmix_error vkm_op_get_rows(vkmix_context *ctx, vkm_binding table, uint32_t wtype, vkm_binding ids,
                             vkm_binding out, uint32_t n_embd, uint32_t n_ids);
 
@@ -33,13 +56,15 @@ vkmix_error vkm_op_get_rows(vkmix_context *ctx, vkm_binding table, uint32_t wtyp
 vkmix_error vkm_op_rope(vkmix_context *ctx, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
                         uint32_t head_dim, uint32_t pos0, uint32_t rope_type);
 
-/* out[i] = silu(gate[i]) * up[i] */
+/* out[i] = silu(gate[i]) * up[i] (out may alias gate or up) */
 vkmix_error vkm_op_silu_mul(vkmix_context *ctx, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n);
 /* out[i] = a[i] + b[i] (out may be a) */
 vkmix_error vkm_op_add(vkmix_context *ctx, vkm_binding a, vkm_binding b, vkm_binding out, uint32_t n);
 
 /* FP16 KV cache of one layer: cache[n_kv_head][n_ctx][head_dim] f16.
- * Writes k, v: [n_tok][n_kv_head][head_dim] f32 to positions pos0..pos0+n_tok-1. */
+ * Writes k, v: [n_tok][n_kv_head][head_dim] f32 to positions pos0..pos0+n_tok-1.
+ * head_dim even; f32 -> f16 with the device's conversion (round to nearest even on
+ * the drivers tested). */
 vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vkm_binding kcache, vkm_binding vcache,
                             uint32_t n_tok, uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0);
 
@@ -48,11 +73,16 @@ vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vk
  * attends to cache positions 0..pos0+t. out: [n_tok][n_head][head_dim] f32.
  * Query head h reads KV head h / (n_head / n_kv_head). scale = 1/sqrt(head_dim).
  * n_tok == 1 uses split-K flash-decoding (partials + a reduction pass) so that one
- * sequence fills a big GPU; `scratch` holds the partials (size from vkm_op_attention_scratch). */
+ * sequence fills a big GPU; `scratch` holds the partials (size from vkm_op_attention_scratch).
+ * The op records its own barrier between its two passes; scratch is unused when
+ * n_tok > 1 (or the context is short) and may then be { NULL }.
+ * head_dim: a multiple of 8, at most 256. Keys and values are read once for all
+ * query heads that share them (up to 8 per workgroup). */
 vkmix_error vkm_op_attention(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                              vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                              uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale);
-/* Bytes of scratch vkm_op_attention needs for n_head heads (decode split-K partials). */
+/* Bytes of scratch vkm_op_attention needs for n_head heads (decode split-K partials):
+ * n_head * min(32, ceil(n_ctx / 64)) * (head_dim + 2) * 4. */
 uint64_t vkm_op_attention_scratch(const vkmix_context *ctx, uint32_t n_head, uint32_t head_dim, uint32_t n_ctx);
 
 /* logits helper: out[i] = x[i] (f32 copy between buffers, n elements) */

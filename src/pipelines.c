@@ -21,6 +21,18 @@ const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
     [VKM_SH_KVQ_ATTN]      = { "kvq_attn",      SPV(kvq_attn),     10, 32,
                                { "local_size (= group)", "key bits", "value bits", "group", "head_dim", "value group", "query heads per KV head" } },
     [VKM_SH_KVQ_ATTN_REDUCE] = { "kvq_attn_reduce", SPV(kvq_attn_reduce), 2, 4, { "local_size", "head_dim" } },
+    [VKM_SH_FILL_RANDOM]   = { "fill_random",   SPV(fill_random),   3, 16, { "local_size", "ggml type" } },
+    [VKM_SH_RMSNORM]       = { "rmsnorm",       SPV(rmsnorm),       3, 16, { "local_size" } },
+    [VKM_SH_MATVEC]        = { "matvec",        SPV(matvec),        4, 32, { "local_size", "wtype", "rows" } },
+    [VKM_SH_MATMUL]        = { "matmul",        SPV(matmul),        4, 32, { "local_size", "wtype", "bm", "bn", "tm", "tn" } },
+    [VKM_SH_GET_ROWS]      = { "get_rows",      SPV(get_rows),      3, 32, { "local_size", "wtype" } },
+    [VKM_SH_ROPE]          = { "rope",          SPV(rope),          2, 20, { "local_size" } },
+    [VKM_SH_SILU_MUL]      = { "silu_mul",      SPV(silu_mul),      3, 4,  { "local_size" } },
+    [VKM_SH_ADD]           = { "add",           SPV(add),           3, 4,  { "local_size" } },
+    [VKM_SH_COPY_F32]      = { "copy_f32",      SPV(copy_f32),      2, 4,  { "local_size" } },
+    [VKM_SH_KV_STORE]      = { "kv_store",      SPV(kv_store),      4, 28, { "local_size" } },
+    [VKM_SH_ATTN]          = { "attn",          SPV(attn),          5, 40, { "local_size", "head_dim", "heads_per_group", "key_lanes" } },
+    [VKM_SH_ATTN_REDUCE]   = { "attn_reduce",   SPV(attn_reduce),   2, 8,  { "local_size", "head_dim" } },
 };
 
 static void destroy_one(vkm_device *dev, vkm_pipeline *p)

@@ -19,6 +19,19 @@ typedef enum vkm_shader {
     VKM_SH_KV_RING_GATHER,
     VKM_SH_KVQ_ATTN,
     VKM_SH_KVQ_ATTN_REDUCE,
+    VKM_SH_FILL_RANDOM,
+    /* forward-pass ops (src/ops.c) */
+    VKM_SH_RMSNORM,
+    VKM_SH_MATVEC,
+    VKM_SH_MATMUL,
+    VKM_SH_GET_ROWS,
+    VKM_SH_ROPE,
+    VKM_SH_SILU_MUL,
+    VKM_SH_ADD,
+    VKM_SH_COPY_F32,
+    VKM_SH_KV_STORE,
+    VKM_SH_ATTN,
+    VKM_SH_ATTN_REDUCE,
     VKM_SH_COUNT_
 } vkm_shader;
 

@@ -29,29 +29,46 @@ typedef struct vkm_kv_cache {
 
 vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hparams *hp, uint32_t n_ctx);
 void vkm_kv_cache_free(vkm_device *dev, vkm_kv_cache *c);
-/* Stores k, v ([n][n_kv_head*head_dim] f32, after RoPE) of positions pos0.. for
- * `layer`, computes causal attention of q over everything cached (the step's
- * queries see the history as quantized before the step, and the step's own
- * tokens in FP16), then quantizes the groups that aged out of the window. */
+/* One step of `layer`, in three phases that the caller separates with barriers
+ * (so that the rows of a batch run side by side):
+ *   store:     k, v ([n][n_kv_head*head_dim] f32, after RoPE) of positions pos0..
+ *   attention: causal attention of q; the step's queries see the history as
+ *              quantized before the step and the step's own tokens in FP16
+ *   age:       quantize the groups that aged out of the window */
+vkmix_error vkm_kv_cache_store(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
+                               uint32_t n, uint32_t pos0);
+vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+                                   vkm_binding scratch, uint32_t n, uint32_t pos0);
+vkmix_error vkm_kv_cache_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
+/* The three phases with barriers, for one sequence. */
 vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
                                 vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0);
 
-#define VKM_SESSION_N_SCRATCH 13
+/* Activations of up to `cap` rows (tokens of one sequence, or one token of each
+ * sequence of a batch). */
+typedef struct vkm_scratch {
+    uint32_t cap, logit_rows;
+    vkm_buffer x;            /* [cap][n_embd] residual stream */
+    vkm_buffer h;            /* [cap][max(n_embd, n_ff)] normed input */
+    vkm_buffer q;            /* [cap][n_head*head_dim] */
+    vkm_buffer k, v;         /* [cap][n_head_kv*head_dim] */
+    vkm_buffer att;          /* [cap][n_head*head_dim] attention output */
+    vkm_buffer o;            /* [cap][n_embd] block output */
+    vkm_buffer g, u;         /* [cap][n_ff] gate, up */
+    vkm_buffer ids;          /* [cap] int32, host-visible */
+    vkm_buffer logits;       /* [logit_rows][n_vocab] f32, host-readable */
+    vkm_buffer freqs;        /* [head_dim/2] RoPE frequencies */
+} vkm_scratch;
+#define VKM_SCRATCH_N_BUFFERS 12
+
+vkmix_error vkm_scratch_create(vkmix_model *m, vkm_scratch *s, uint32_t cap, uint32_t logit_rows);
+void vkm_scratch_free(vkm_device *dev, vkm_scratch *s);
+
 struct vkmix_session {
     vkmix_model *model;
-    uint32_t n_ctx, n_batch, n_past, n_logit_rows;
-    /* scratch, in this order (freed as an array): */
-    vkm_buffer x;            /* [n_batch][n_embd] residual stream */
-    vkm_buffer h;            /* [n_batch][max(n_embd, n_ff)] normed input */
-    vkm_buffer q;            /* [n_batch][n_head*head_dim] */
-    vkm_buffer k, v;         /* [n_batch][n_head_kv*head_dim] */
-    vkm_buffer att;          /* [n_batch][n_head*head_dim] attention output */
-    vkm_buffer o;            /* [n_batch][n_embd] block output */
-    vkm_buffer g, u;         /* [n_batch][n_ff] gate, up */
-    vkm_buffer ids;          /* [n_batch] int32, host-visible */
-    vkm_buffer logits;       /* [n_logit_rows][n_vocab] f32, host-readable */
-    vkm_buffer freqs;        /* [head_dim/2] RoPE frequencies */
-    vkm_buffer attn_scratch; /* split-K partials */
+    uint32_t n_ctx, n_batch, n_past;
+    vkm_scratch sc;
+    vkm_buffer attn_scratch; /* split-K partials of the FP16 attention */
     vkm_kv_cache cache;
 };
 

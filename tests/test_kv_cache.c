@@ -94,7 +94,7 @@ static int run_case(vkmix_context *ctx, heads hd, uint32_t kb, uint32_t vb, uint
         double e = rel(bo.mapped, ref, Q);
         if (e > worst) worst = e;
         if (!(e <= 1e-3) && bad++ < 3) fprintf(stderr, "  k%uv%u G%u S%u pos %u: relative error %.3e\n", kb, vb, G, S, pos, e);
-        vkm_kv_sim_step(&c.cfg, st, pos, pos + 1);
+        vkm_kv_sim_step(&c.cfg, st, pos, pos + 1, 0);
     }
     printf("k%uv%u G%-3u S%u D%-3u heads %u/%u, %u tokens (ring %u slots, %u groups quantized): worst %.2e\n", kb, vb, G, S,
            hd.head_dim, hd.n_head, hd.n_kv, T, c.cfg.ring, vkm_kv_blocks_at(&c.cfg, T), worst);

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "ggml_types.h"
+#include "kv_sim.h"
+#include "session.h"
 #include "model.h"
 #include "synth.h"
 #include "testutil.h"
@@ -260,7 +262,8 @@ static void bad_files(vkmix_context *ctx)
     CHECK(vkmix_model_load(ctx, "/nonexistent/x.gguf", NULL, &m) == VKMIX_ERROR_IO && m == NULL, "missing file");
     char *path = tmp_path("test_model_bad.gguf");
     char err[256];
-    vkm_synth_spec sp = { "gpt9", 300, 64, 1, 4, 2, 128, 64, VKM_GGML_F16, VKM_GGML_F16, 1, 10000.0f, 5 };
+    /* n_embd 256 so that a Q5_K row (256 elements per block) is well-formed for the reader */
+    vkm_synth_spec sp = { "gpt9", 300, 256, 1, 4, 2, 256, 64, VKM_GGML_F16, VKM_GGML_F16, 1, 10000.0f, 5 };
     CHECK(vkm_synth_write(&sp, path, err, sizeof err) == VKMIX_OK, "synth");
     CHECK(vkmix_model_load(ctx, path, NULL, &m) == VKMIX_ERROR_UNSUPPORTED_ARCH, "unsupported arch");
     CHECK(strstr(vkmix_context_last_error(ctx), "gpt9") != NULL, "names the arch: %s", vkmix_context_last_error(ctx));
@@ -268,7 +271,7 @@ static void bad_files(vkmix_context *ctx)
     CHECK(vkm_synth_write(&sp, path, err, sizeof err) == VKMIX_OK, "synth");
     CHECK(patch_tensor_type(path, "blk.0.attn_k.weight", VKM_GGML_Q5_K), "patch");
     CHECK(vkmix_model_load(ctx, path, NULL, &m) == VKMIX_ERROR_UNSUPPORTED_TENSOR_TYPE, "unsupported tensor type");
-    CHECK(strstr(vkmix_context_last_error(ctx), "Q5_K") && strstr(vkmix_context_last_error(ctx), "blk.0.attn_k.weight"),
+    CHECK(strstr(vkmix_context_last_error(ctx), "5_K") && strstr(vkmix_context_last_error(ctx), "blk.0.attn_k.weight"),
           "message: %s", vkmix_context_last_error(ctx));
     /* truncated file */
     CHECK(vkm_synth_write(&sp, path, err, sizeof err) == VKMIX_OK, "synth");
@@ -285,6 +288,127 @@ static void bad_files(vkmix_context *ctx)
     free(path);
 }
 
+
+/* The quantized cache in the whole model against the CPU reference with the same
+ * quantization (kv_sim): decode token by token (fused attention), then the same
+ * tokens as a chunked prompt (linearized history). Also: a batch of sessions
+ * decoding together equals each decoding alone, and k16v16 equals f16. */
+static void quantized_model(vkmix_context *ctx)
+{
+    char *path = tmp_path("test_model_q.gguf");
+    vkm_synth_spec sp = { "llama", 300, 256, 2, 8, 4, 512, 1024, VKM_GGML_F16, VKM_GGML_F16, 0, 10000.0f, 77 };
+    char err[256];
+    vkmix_model *m = NULL;
+    if (vkm_synth_write(&sp, path, err, sizeof err) != VKMIX_OK || vkmix_model_load(ctx, path, NULL, &m) != VKMIX_OK) {
+        CHECK(0, "model: %s %s", err, vkmix_context_last_error(ctx));
+        free(path);
+        return;
+    }
+    const uint32_t V = m->hp.n_vocab, T = 300;
+    int32_t *toks = malloc(T * 4);
+    tu_rng r;
+    tu_rng_seed(&r, 5);
+    toks[0] = 1;
+    for (uint32_t i = 1; i < T; i++) toks[i] = 3 + (int32_t)(tu_rng_u32(&r) % 297);
+    static const char *cfgs[] = { "k2v2", "k3v4", "k8v3" };
+    for (int c = 0; c < 3; c++) {
+        vkmix_session_params p;
+        vkmix_session_default_params(&p);
+        p.n_ctx = T;
+        p.kv = cfgs[c];
+        p.kv_group = 32;
+        p.kv_window = 32;
+        p.kv_sinks = c == 1 ? 4 : 0;
+        vkmix_session *s = NULL;
+        if (vkmix_session_create(m, &p, &s) != VKMIX_OK) { CHECK(0, "session %s: %s", cfgs[c], vkmix_context_last_error(ctx)); continue; }
+        vkm_ref_model rm;
+        vkm_ref_state *st;
+        CHECK(vkm_model_ref_weights(m, &rm) == VKMIX_OK && vkm_ref_state_create(&m->hp, T, 1, &st) == VKMIX_OK, "ref");
+        float *ref = malloc((size_t)T * V * 4), *gpu = malloc((size_t)T * V * 4);
+        double worst_dec = 0, worst_pre = 0;
+        for (uint32_t i = 0; i < T; i++) {
+            vkm_ref_forward(&rm.w, st, toks[i], i, ref + (size_t)i * V);
+            vkm_kv_sim_step(&s->cache.cfg, st, i, i + 1, 0);
+            if (vkmix_session_eval(s, &toks[i], 1, gpu, 0) != VKMIX_OK) { worst_dec = INFINITY; break; }
+            double e = rel_err(gpu, ref + (size_t)i * V, V);
+            if (e > worst_dec) worst_dec = e;
+        }
+        /* chunked prompt: the reference quantizes after each chunk of n_batch tokens */
+        vkmix_session_reset(s);
+        vkm_ref_state_free(st);
+        vkm_ref_state_create(&m->hp, T, 1, &st);
+        uint32_t chunk = s->n_batch;
+        for (uint32_t i0 = 0; i0 < T; i0 += chunk) {
+            uint32_t n = T - i0 < chunk ? T - i0 : chunk;
+            for (uint32_t i = i0; i < i0 + n; i++) vkm_ref_forward(&rm.w, st, toks[i], i, ref + (size_t)i * V);
+            vkm_kv_sim_step(&s->cache.cfg, st, i0, i0 + n, 1);
+        }
+        if (vkmix_session_eval(s, toks, T, gpu, 1) == VKMIX_OK) {
+            for (uint32_t i = 0; i < T; i++) {
+                double e = rel_err(gpu + (size_t)i * V, ref + (size_t)i * V, V);
+                if (e > worst_pre) worst_pre = e;
+            }
+        } else worst_pre = INFINITY;
+        printf("%s (G32 R32 S%u, %u tokens, chunks of %u): worst relative logit error decode %.2e, prefill %.2e\n",
+               cfgs[c], p.kv_sinks, T, chunk, worst_dec, worst_pre);
+        CHECK(worst_dec <= 1e-3 && worst_pre <= 1e-3, "%s: decode %.3e prefill %.3e", cfgs[c], worst_dec, worst_pre);
+        free(ref);
+        free(gpu);
+        vkm_ref_state_free(st);
+        vkm_ref_model_free(&rm);
+        vkmix_session_free(s);
+    }
+    /* batch decode == one by one, f16 and quantized */
+    for (int q = 0; q < 2; q++) {
+        vkmix_session *ss[3] = { NULL, NULL, NULL }, *solo = NULL;
+        vkmix_session_params p;
+        vkmix_session_default_params(&p);
+        p.n_ctx = 160;
+        p.kv = q ? "k4v2" : "f16";
+        p.kv_window = 32;
+        for (int i = 0; i < 3; i++) CHECK(vkmix_session_create(m, &p, &ss[i]) == VKMIX_OK, "batch session");
+        CHECK(vkmix_session_create(m, &p, &solo) == VKMIX_OK, "solo session");
+        float *lb = malloc(3 * V * 4), *ls = malloc(V * 4);
+        double worst = 0;
+        /* different prompt lengths, then 100 batched steps */
+        for (int i = 0; i < 3; i++) vkmix_session_eval(ss[i], toks, 5 + 7 * i, NULL, 0);
+        vkmix_session_eval(solo, toks, 5 + 7 * 2, NULL, 0);
+        int32_t cur[3] = { toks[100], toks[101], toks[102] };
+        for (int step = 0; step < 100; step++) {
+            if (vkmix_batch_decode(ss, cur, 3, lb) != VKMIX_OK) { worst = INFINITY; fprintf(stderr, "%s\n", vkmix_context_last_error(ctx)); break; }
+            vkmix_session_eval(solo, &cur[2], 1, ls, 0);
+            double e = rel_err(lb + 2 * V, ls, V);
+            if (e > worst) worst = e;
+            for (int i = 0; i < 3; i++) cur[i] = argmax(lb + (size_t)i * V, V);
+        }
+        printf("batch of 3 (%s) vs alone over 100 steps: worst relative logit error %.2e\n", p.kv, worst);
+        CHECK(worst <= 1e-4, "batch decode %s: %.3e", p.kv, worst);
+        free(lb);
+        free(ls);
+        for (int i = 0; i < 3; i++) vkmix_session_free(ss[i]);
+        vkmix_session_free(solo);
+    }
+    /* k16v16 is the f16 path */
+    {
+        vkmix_session *a = NULL, *b = NULL;
+        CHECK(vkmix_session_create(m, &(vkmix_session_params){ .n_ctx = 64, .kv = "f16" }, &a) == VKMIX_OK &&
+                  vkmix_session_create(m, &(vkmix_session_params){ .n_ctx = 64, .kv = "k16v16" }, &b) == VKMIX_OK,
+              "f16 sessions");
+        float la[300], lb2[300];
+        if (a && b) {
+            vkmix_session_eval(a, toks, 40, la, 0);
+            vkmix_session_eval(b, toks, 40, lb2, 0);
+            CHECK(!memcmp(la, lb2, sizeof la), "k16v16 gives exactly the f16 logits");
+        }
+        vkmix_session_free(a);
+        vkmix_session_free(b);
+    }
+    free(toks);
+    vkmix_model_free(m);
+    remove(path);
+    free(path);
+}
+
 int main(void)
 {
     vkmix_context *ctx = tu_context();
@@ -295,6 +419,7 @@ int main(void)
     real_vs_ref(ctx, "models/tinystories-656k/TinyStories-656K-Q8_0.gguf");
     synthetic_types(ctx);
     two_sessions(ctx);
+    quantized_model(ctx);
     bad_files(ctx);
     CHECK(tu_context_done(ctx) == 0, "validation messages");
     return tu_finish("test_model");

@@ -1,0 +1,735 @@
+/* GPU ops of the forward pass (src/ops.c, shaders/) against the CPU
+ * references, on odd sizes with fixed seeds. Outputs are poisoned with a NaN
+ * pattern before every run, so an element the GPU does not write fails.
+ *
+ *   fp32 ops:          ||gpu - ref|| / ||ref|| <= 1e-4 (ref in double where it matters)
+ *   matmul / matvec:   ref = vkm_ggml_dequantize_row of the same quantized data,
+ *                      double-precision dot products; bound 1e-3
+ *   attention:         vkm_ref_attention on the same FP16 K/V; bound 1e-4
+ *
+ * Weights/caches larger than the storage range are tested by shrinking
+ * ctx->dev.caps.max_storage_range (and raising storage_align) for a while.
+ *
+ * VKMIX_OPS_BENCH=1 runs the kernel benchmark instead (bandwidth of matvec per
+ * type and configuration, attention decode, prefill matmul), see bench(). */
+#define _POSIX_C_SOURCE 199309L
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "context.h"
+#include "ggml_types.h"
+#include "ops.h"
+#include "ref_model.h"
+#include "testutil.h"
+
+#define POISON 0x7fc0deadu /* a quiet NaN */
+
+static vkmix_context *g_ctx;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------------ buffers */
+
+static vkm_buffer buf_new(uint64_t bytes)
+{
+    vkm_buffer b;
+    vkmix_error e = vkm_buffer_create(&g_ctx->dev, &b, bytes, VKM_MEM_DEVICE);
+    if (e != VKMIX_OK) {
+        fprintf(stderr, "buffer of %llu bytes: %s: %s\n", (unsigned long long)bytes, vkmix_strerror(e),
+                vkmix_context_last_error(g_ctx));
+        exit(1);
+    }
+    return b;
+}
+
+static vkm_buffer buf_from(const void *data, uint64_t bytes)
+{
+    vkm_buffer b = buf_new(bytes);
+    if (vkm_buffer_upload(&g_ctx->dev, &b, 0, data, bytes) != VKMIX_OK) {
+        fprintf(stderr, "upload failed\n");
+        exit(1);
+    }
+    return b;
+}
+
+static void buf_get(const vkm_buffer *b, void *dst, uint64_t bytes)
+{
+    if (vkm_buffer_download(&g_ctx->dev, b, 0, dst, bytes) != VKMIX_OK) {
+        fprintf(stderr, "download failed\n");
+        exit(1);
+    }
+}
+
+static void buf_free(vkm_buffer *b) { vkm_buffer_destroy(&g_ctx->dev, b); }
+
+static void begin(void)
+{
+    if (vkm_cmd_begin(&g_ctx->dev) != VKMIX_OK) {
+        fprintf(stderr, "vkm_cmd_begin failed\n");
+        exit(1);
+    }
+}
+
+static void poison(const vkm_buffer *b)
+{
+    g_ctx->dev.vk.vkCmdFillBuffer(g_ctx->dev.cmd, b->buf, 0, VK_WHOLE_SIZE, POISON);
+}
+
+/* End the recording: barrier-free poison fills are ordered by one barrier
+ * recorded by the caller before the op. */
+static int submit(vkmix_error rec, const char *what)
+{
+    vkmix_error e = vkm_cmd_submit(&g_ctx->dev);
+    if (rec != VKMIX_OK) {
+        fprintf(stderr, "%s: %s: %s\n", what, vkmix_strerror(rec), vkmix_context_last_error(g_ctx));
+        tu_failures++;
+        return 0;
+    }
+    if (e != VKMIX_OK) {
+        fprintf(stderr, "%s: submit: %s\n", what, vkmix_strerror(e));
+        tu_failures++;
+        return 0;
+    }
+    return 1;
+}
+
+/* ||a - b|| / ||b||, infinite when a has a NaN */
+static double rel_err(const float *a, const double *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i]) || isinf(a[i])) return INFINITY;
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static double rel_errf(const float *a, const float *b, size_t n)
+{
+    double *bd = malloc(n * sizeof *bd);
+    for (size_t i = 0; i < n; i++) bd[i] = b[i];
+    double r = rel_err(a, bd, n);
+    free(bd);
+    return r;
+}
+
+static void fill_normal(tu_rng *r, float *x, size_t n, float scale)
+{
+    for (size_t i = 0; i < n; i++) x[i] = tu_rng_normal(r) * scale;
+}
+
+/* ------------------------------------------------------------------ rmsnorm, element-wise */
+
+static void test_rmsnorm(void)
+{
+    static const uint32_t sizes[][2] = { { 3, 1001 }, { 1, 4096 }, { 5, 7 }, { 2, 288 } };
+    tu_rng r;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        uint32_t rows = sizes[si][0], n = sizes[si][1];
+        tu_rng_seed(&r, 100 + si);
+        size_t N = (size_t)rows * n;
+        float *x = malloc(N * 4), *w = malloc(n * 4), *ref = malloc(N * 4), *got = malloc(N * 4);
+        fill_normal(&r, x, N, 3.0f);
+        fill_normal(&r, w, n, 1.0f);
+        vkm_buffer bx = buf_from(x, N * 4), bw = buf_from(w, n * 4), bo = buf_new(N * 4);
+        for (int mode = 0; mode < 3; mode++) { /* 0: with weight, 1: no weight, 2: in place */
+            for (uint32_t i = 0; i < rows; i++)
+                vkm_ref_rmsnorm(ref + (size_t)i * n, x + (size_t)i * n, mode == 1 ? NULL : w, n, 1e-5f);
+            if (mode == 2) vkm_buffer_upload(&g_ctx->dev, &bx, 0, x, N * 4);
+            begin();
+            if (mode != 2) poison(&bo);
+            vkm_cmd_barrier(&g_ctx->dev);
+            vkm_binding out = mode == 2 ? VKM_BIND(bx) : VKM_BIND(bo);
+            vkm_binding wb = mode == 1 ? (vkm_binding){ NULL, 0, 0 } : VKM_BIND(bw);
+            vkmix_error e = vkm_op_rmsnorm(g_ctx, VKM_BIND(bx), wb, out, rows, n, 1e-5f);
+            if (!submit(e, "rmsnorm")) continue;
+            buf_get(mode == 2 ? &bx : &bo, got, N * 4);
+            double err = rel_errf(got, ref, N);
+            CHECK(err <= 1e-4, "rmsnorm rows %u n %u mode %d: rel err %g", rows, n, mode, err);
+        }
+        buf_free(&bx);
+        buf_free(&bw);
+        buf_free(&bo);
+        free(x), free(w), free(ref), free(got);
+    }
+}
+
+static void test_elementwise(void)
+{
+    const uint32_t n = 1001;
+    tu_rng r;
+    tu_rng_seed(&r, 7);
+    float *a = malloc(n * 4), *b = malloc(n * 4), *ref = malloc(n * 4), *got = malloc(n * 4);
+    fill_normal(&r, a, n, 4.0f);
+    fill_normal(&r, b, n, 2.0f);
+    a[0] = -100.0f; /* silu far in the negative tail */
+    a[1] = 90.0f;
+    vkm_buffer ba = buf_from(a, n * 4), bb = buf_from(b, n * 4), bo = buf_new(n * 4);
+
+    /* silu_mul */
+    vkm_ref_silu_mul(ref, a, b, n);
+    begin();
+    poison(&bo);
+    vkm_cmd_barrier(&g_ctx->dev);
+    if (submit(vkm_op_silu_mul(g_ctx, VKM_BIND(ba), VKM_BIND(bb), VKM_BIND(bo), n), "silu_mul")) {
+        buf_get(&bo, got, n * 4);
+        double err = rel_errf(got, ref, n);
+        CHECK(err <= 1e-4, "silu_mul rel err %g", err);
+    }
+    /* add, out-of-place then in place (out == a) */
+    for (uint32_t i = 0; i < n; i++) ref[i] = a[i] + b[i];
+    for (int inplace = 0; inplace < 2; inplace++) {
+        begin();
+        if (!inplace) poison(&bo);
+        vkm_cmd_barrier(&g_ctx->dev);
+        vkm_binding out = inplace ? VKM_BIND(ba) : VKM_BIND(bo);
+        if (!submit(vkm_op_add(g_ctx, VKM_BIND(ba), VKM_BIND(bb), out, n), "add")) continue;
+        buf_get(inplace ? &ba : &bo, got, n * 4);
+        CHECK(memcmp(got, ref, n * 4) == 0, "add (in place %d) not exact", inplace);
+    }
+    /* copy: an odd count into the middle of a poisoned buffer */
+    vkm_buffer bc = buf_new(2 * n * 4);
+    begin();
+    poison(&bc);
+    vkm_cmd_barrier(&g_ctx->dev);
+    if (submit(vkm_op_copy_f32(g_ctx, VKM_BIND(bb), VKM_BIND_RANGE(bc, 256, (n - 2) * 4), n - 2), "copy_f32")) {
+        uint32_t *raw = malloc(2 * n * 4);
+        buf_get(&bc, raw, 2 * n * 4);
+        CHECK(memcmp(raw + 64, b, (n - 2) * 4) == 0, "copy_f32 data");
+        CHECK(raw[63] == POISON && raw[64 + n - 2] == POISON, "copy_f32 wrote outside its range");
+        free(raw);
+    }
+    buf_free(&bc);
+    buf_free(&ba);
+    buf_free(&bb);
+    buf_free(&bo);
+    free(a), free(b), free(ref), free(got);
+}
+
+/* ------------------------------------------------------------------ weights */
+
+typedef struct {
+    uint32_t type, n_in, n_out;
+    uint8_t *q;         /* quantized rows */
+    float *deq;         /* dequantized [n_out][n_in] */
+    uint64_t row_bytes;
+} weight;
+
+static weight make_weight(tu_rng *r, uint32_t type, uint32_t n_in, uint32_t n_out)
+{
+    weight w = { type, n_in, n_out, NULL, NULL, 0 };
+    vkm_ggml_row_size(type, n_in, &w.row_bytes);
+    w.q = malloc(w.row_bytes * n_out);
+    w.deq = malloc((size_t)n_in * n_out * 4);
+    float *src = malloc((size_t)n_in * 4);
+    for (uint32_t o = 0; o < n_out; o++) {
+        /* rows of varied scale, some with an offset (exercises Q4_K mins) */
+        float sc = 0.02f + 0.1f * tu_rng_uniform(r), off = (o % 3 == 0) ? 0.05f : 0.0f;
+        for (uint32_t i = 0; i < n_in; i++) src[i] = tu_rng_normal(r) * sc + off;
+        vkm_ggml_quantize_row(type, src, w.q + o * w.row_bytes, n_in);
+        vkm_ggml_dequantize_row(type, w.q + o * w.row_bytes, w.deq + (size_t)o * n_in, n_in);
+    }
+    free(src);
+    return w;
+}
+
+static void free_weight(weight *w)
+{
+    free(w->q);
+    free(w->deq);
+}
+
+static void ref_matmul(const weight *w, const float *x, const float *bias, uint32_t n_tok, double *y)
+{
+    for (uint32_t t = 0; t < n_tok; t++)
+        for (uint32_t o = 0; o < w->n_out; o++) {
+            double s = bias ? bias[o] : 0.0;
+            const float *wr = w->deq + (size_t)o * w->n_in, *xr = x + (size_t)t * w->n_in;
+            for (uint32_t i = 0; i < w->n_in; i++) s += (double)wr[i] * xr[i];
+            y[(size_t)t * w->n_out + o] = s;
+        }
+}
+
+static const uint32_t k_types[] = { VKM_GGML_F32, VKM_GGML_F16, VKM_GGML_BF16, VKM_GGML_Q8_0,
+                                    VKM_GGML_Q4_0, VKM_GGML_Q4_K, VKM_GGML_Q6_K };
+#define N_TYPES (sizeof k_types / sizeof k_types[0])
+
+static int is_kquant(uint32_t t) { return t == VKM_GGML_Q4_K || t == VKM_GGML_Q6_K; }
+
+/* One matmul case; returns the relative error (INFINITY on failure). */
+static double run_matmul(const weight *w, uint32_t n_tok, int use_bias, tu_rng *r, const vkm_matmul_cfg *cfg)
+{
+    size_t nx = (size_t)n_tok * w->n_in, ny = (size_t)n_tok * w->n_out;
+    float *x = malloc(nx * 4), *bias = malloc(w->n_out * 4), *got = malloc(ny * 4);
+    double *ref = malloc(ny * sizeof *ref);
+    fill_normal(r, x, nx, 1.0f);
+    fill_normal(r, bias, w->n_out, 0.5f);
+    ref_matmul(w, x, use_bias ? bias : NULL, n_tok, ref);
+    vkm_buffer bw = buf_from(w->q, w->row_bytes * w->n_out), bx = buf_from(x, nx * 4), bb = buf_from(bias, w->n_out * 4);
+    vkm_buffer by = buf_new(ny * 4);
+    begin();
+    poison(&by);
+    vkm_cmd_barrier(&g_ctx->dev);
+    vkm_binding bias_b = use_bias ? VKM_BIND(bb) : (vkm_binding){ NULL, 0, 0 };
+    vkmix_error e = vkm_op_matmul_cfg(g_ctx, VKM_BIND(bw), w->type, VKM_BIND(bx), VKM_BIND(by), bias_b, w->n_in,
+                                      w->n_out, n_tok, cfg);
+    double err = INFINITY;
+    if (submit(e, "matmul")) {
+        buf_get(&by, got, ny * 4);
+        err = rel_err(got, ref, ny);
+    }
+    buf_free(&bw), buf_free(&bx), buf_free(&bb), buf_free(&by);
+    free(x), free(bias), free(got), free(ref);
+    return err;
+}
+
+static void test_matmul(void)
+{
+    static const uint32_t toks[] = { 1, 5, 67 };
+    tu_rng r;
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        uint32_t type = k_types[ti];
+        uint32_t sizes[2] = { is_kquant(type) ? 256 * 3 : 32 * 7, 256 * 3 };
+        for (int si = 0; si < (is_kquant(type) ? 1 : 2); si++) {
+            tu_rng_seed(&r, 1000 + ti * 10 + (uint64_t)si);
+            weight w = make_weight(&r, type, sizes[si], 37);
+            for (size_t k = 0; k < 3; k++) {
+                double t0 = now_s();
+                double err = run_matmul(&w, toks[k], (int)((k + ti) % 2), &r, NULL);
+                if (getenv("VKMIX_TEST_VERBOSE"))
+                    printf("  matmul %-5s n_in %4u n_tok %2zu err %.3g  %.3f s\n", vkm_ggml_type_name(type), w.n_in,
+                           (size_t)toks[k], err, now_s() - t0);
+                CHECK(err <= 1e-3, "matmul %s n_in %u n_out 37 n_tok %u: rel err %g", vkm_ggml_type_name(type),
+                      w.n_in, toks[k], err);
+            }
+            free_weight(&w);
+        }
+    }
+    /* other matvec / tile configurations on two types */
+    static const vkm_matmul_cfg cfgs[] = { { 32, 1, 0 }, { 64, 2, 0 }, { 256, 8, 0 }, { 128, 16, 0 }, { 0, 0, 64 },
+                                           { 0, 0, 16 } };
+    static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q4_K };
+    for (size_t ti = 0; ti < 2; ti++) {
+        tu_rng_seed(&r, 2000 + ti);
+        weight w = make_weight(&r, cfg_types[ti], 256 * 3, 53);
+        for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+            uint32_t n_tok = cfgs[c].mm_bn ? 70 : 1;
+            double t0 = now_s();
+            double err = run_matmul(&w, n_tok, 1, &r, &cfgs[c]);
+            if (getenv("VKMIX_TEST_VERBOSE"))
+                printf("  matmul cfg %-5s wg %3u rows %2u bn %2u err %.3g  %.3f s\n", vkm_ggml_type_name(cfg_types[ti]),
+                       cfgs[c].mv_wg, cfgs[c].mv_rows, cfgs[c].mm_bn, err, now_s() - t0);
+            CHECK(err <= 1e-3, "matmul %s cfg (wg %u rows %u bn %u) n_tok %u: rel err %g",
+                  vkm_ggml_type_name(cfg_types[ti]), cfgs[c].mv_wg, cfgs[c].mv_rows, cfgs[c].mm_bn, n_tok, err);
+        }
+        free_weight(&w);
+    }
+}
+
+static void test_get_rows(void)
+{
+    tu_rng r;
+    const int32_t ids[] = { 3, 0, 28, 3, 17, -1, 29, 11 };
+    const uint32_t n_ids = sizeof ids / sizeof ids[0], n_vocab = 29;
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        uint32_t type = k_types[ti], n_embd = is_kquant(type) ? 512 : 96;
+        tu_rng_seed(&r, 3000 + ti);
+        weight w = make_weight(&r, type, n_embd, n_vocab);
+        size_t no = (size_t)n_ids * n_embd;
+        float *ref = calloc(no, 4), *got = malloc(no * 4);
+        for (uint32_t t = 0; t < n_ids; t++)
+            if (ids[t] >= 0 && (uint32_t)ids[t] < n_vocab)
+                memcpy(ref + (size_t)t * n_embd, w.deq + (size_t)ids[t] * n_embd, n_embd * 4);
+        vkm_buffer bt = buf_from(w.q, w.row_bytes * n_vocab), bi = buf_from(ids, sizeof ids), bo = buf_new(no * 4);
+        begin();
+        poison(&bo);
+        vkm_cmd_barrier(&g_ctx->dev);
+        vkmix_error e = vkm_op_get_rows(g_ctx, VKM_BIND_RANGE(bt, 0, w.row_bytes * n_vocab), type, VKM_BIND(bi),
+                                        VKM_BIND(bo), n_embd, n_ids);
+        if (submit(e, "get_rows")) {
+            buf_get(&bo, got, no * 4);
+            double err = rel_errf(got, ref, no);
+            /* float types are exact; quantized ones up to fp32 rounding of d*q (fma) */
+            CHECK(err <= (type == VKM_GGML_F32 || type == VKM_GGML_F16 || type == VKM_GGML_BF16 ? 0.0 : 1e-6),
+                  "get_rows %s: rel err %g", vkm_ggml_type_name(type), err);
+            for (uint32_t t = 0; t < n_ids; t++)
+                if (ids[t] < 0 || (uint32_t)ids[t] >= n_vocab)
+                    for (uint32_t i = 0; i < n_embd; i++)
+                        if (got[(size_t)t * n_embd + i] != 0.0f) {
+                            CHECK(0, "get_rows %s: invalid id %d not zeroed", vkm_ggml_type_name(type), ids[t]);
+                            break;
+                        }
+        }
+        buf_free(&bt), buf_free(&bi), buf_free(&bo);
+        free(ref), free(got);
+        free_weight(&w);
+    }
+}
+
+/* ------------------------------------------------------------------ rope */
+
+static void test_rope(void)
+{
+    static const struct { uint32_t head_dim, pos0; int llama3; float theta; } cases[] = {
+        { 64, 0, 0, 10000.0f }, { 128, 293, 1, 500000.0f }, { 16, 7, 0, 10000.0f }, { 64, 100000, 0, 10000.0f },
+        { 128, 131000, 1, 500000.0f },
+    };
+    tu_rng r;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (uint32_t type = 0; type < 2; type++) {
+            const uint32_t n_tok = 5, n_heads = 3, hd = cases[ci].head_dim;
+            vkm_hparams hp = { 0 };
+            hp.head_dim = hd;
+            hp.rope_theta = cases[ci].theta;
+            if (cases[ci].llama3) {
+                hp.rope_scale_factor = 8.0f;
+                hp.rope_low_freq_factor = 1.0f;
+                hp.rope_high_freq_factor = 4.0f;
+                hp.rope_orig_ctx = 8192;
+            }
+            float *freqs = malloc(hd / 2 * 4);
+            vkm_ref_rope_freqs(&hp, freqs);
+            tu_rng_seed(&r, 4000 + ci * 2 + type);
+            size_t n = (size_t)n_tok * n_heads * hd;
+            float *x = malloc(n * 4), *ref = malloc(n * 4), *got = malloc(n * 4);
+            fill_normal(&r, x, n, 1.0f);
+            memcpy(ref, x, n * 4);
+            for (uint32_t t = 0; t < n_tok; t++)
+                vkm_ref_rope(ref + (size_t)t * n_heads * hd, n_heads, hd, cases[ci].pos0 + t, freqs, type);
+            vkm_buffer bx = buf_from(x, n * 4), bf = buf_from(freqs, hd / 2 * 4);
+            begin();
+            vkmix_error e = vkm_op_rope(g_ctx, VKM_BIND(bx), VKM_BIND(bf), n_tok, n_heads, hd, cases[ci].pos0, type);
+            if (submit(e, "rope")) {
+                buf_get(&bx, got, n * 4);
+                double err = rel_errf(got, ref, n);
+                CHECK(err <= 1e-4, "rope %s head_dim %u pos0 %u: rel err %g", type ? "neox" : "norm", hd,
+                      cases[ci].pos0, err);
+            }
+            buf_free(&bx), buf_free(&bf);
+            free(freqs), free(x), free(ref), free(got);
+        }
+}
+
+/* ------------------------------------------------------------------ KV cache and attention */
+
+static void test_kv_store(void)
+{
+    const uint32_t n_tok = 5, n_kv = 3, hd = 64, n_ctx = 37, pos0 = 30;
+    tu_rng r;
+    tu_rng_seed(&r, 5000);
+    size_t n_in = (size_t)n_tok * n_kv * hd, n_cache = (size_t)n_kv * n_ctx * hd;
+    float *k = malloc(n_in * 4), *v = malloc(n_in * 4);
+    fill_normal(&r, k, n_in, 2.0f);
+    fill_normal(&r, v, n_in, 2.0f);
+    k[0] = 70000.0f; /* overflows FP16 */
+    k[1] = 1e-6f;    /* subnormal in FP16 */
+    vkm_buffer bk = buf_from(k, n_in * 4), bv = buf_from(v, n_in * 4);
+    vkm_buffer kc = buf_new(n_cache * 2), vc = buf_new(n_cache * 2);
+    begin();
+    poison(&kc);
+    poison(&vc);
+    vkm_cmd_barrier(&g_ctx->dev);
+    vkmix_error e = vkm_op_kv_store(g_ctx, VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(kc), VKM_BIND(vc), n_tok, n_kv, hd,
+                                    n_ctx, pos0);
+    if (submit(e, "kv_store")) {
+        uint16_t *gk = malloc(n_cache * 2), *gv = malloc(n_cache * 2);
+        buf_get(&kc, gk, n_cache * 2);
+        buf_get(&vc, gv, n_cache * 2);
+        int bad = 0, touched = 0;
+        for (uint32_t h = 0; h < n_kv; h++)
+            for (uint32_t p = 0; p < n_ctx; p++)
+                for (uint32_t d = 0; d < hd; d++) {
+                    size_t ci = ((size_t)h * n_ctx + p) * hd + d;
+                    if (p < pos0 || p >= pos0 + n_tok) {
+                        uint16_t want = (uint16_t)((d & 1) ? (POISON >> 16) : (POISON & 0xffff));
+                        if (gk[ci] != want || gv[ci] != want) touched++;
+                        continue;
+                    }
+                    size_t si = ((size_t)(p - pos0) * n_kv + h) * hd + d;
+                    if (gk[ci] != vkmix_f32_to_f16(k[si]) || gv[ci] != vkmix_f32_to_f16(v[si])) {
+                        if (bad < 3)
+                            fprintf(stderr, "  kv_store h%u p%u d%u: %04x/%04x want %04x/%04x\n", h, p, d, gk[ci],
+                                    gv[ci], vkmix_f32_to_f16(k[si]), vkmix_f32_to_f16(v[si]));
+                        bad++;
+                    }
+                }
+        CHECK(bad == 0, "kv_store: %d values differ from round-to-nearest-even FP16", bad);
+        CHECK(touched == 0, "kv_store: %d elements outside the written positions changed", touched);
+        free(gk), free(gv);
+    }
+    /* positions past the cache */
+    begin();
+    e = vkm_op_kv_store(g_ctx, VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(kc), VKM_BIND(vc), n_tok, n_kv, hd, n_ctx, 33);
+    vkm_cmd_submit(&g_ctx->dev);
+    CHECK(e == VKMIX_ERROR_CONTEXT_OVERFLOW, "kv_store past n_ctx: %s", vkmix_strerror(e));
+    buf_free(&bk), buf_free(&bv), buf_free(&kc), buf_free(&vc);
+    free(k), free(v);
+}
+
+/* Attention of n_tok queries at positions pos0.. over a cache of n_ctx
+ * positions, compared with vkm_ref_attention per token. */
+static double run_attention(uint32_t n_head, uint32_t n_kv, uint32_t hd, uint32_t n_ctx, uint32_t n_tok, uint32_t pos0,
+                            uint64_t seed)
+{
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    size_t nq = (size_t)n_tok * n_head * hd, nc = (size_t)n_kv * n_ctx * hd;
+    float *q = malloc(nq * 4), *got = malloc(nq * 4), *ref = malloc(nq * 4);
+    uint16_t *kh = malloc(nc * 2), *vh = malloc(nc * 2);
+    fill_normal(&r, q, nq, 1.0f);
+    uint32_t n_used = pos0 + n_tok;
+    for (size_t i = 0; i < nc; i++) {
+        size_t p = (i / hd) % n_ctx;
+        /* positions never attended to hold NaN: reading them fails the test */
+        kh[i] = p < n_used ? vkmix_f32_to_f16(tu_rng_normal(&r) * 1.5f) : 0x7e00;
+        vh[i] = p < n_used ? vkmix_f32_to_f16(tu_rng_normal(&r)) : 0x7e00;
+    }
+    /* reference: position-major float caches */
+    size_t kvd = (size_t)n_kv * hd;
+    float *kf = malloc((size_t)n_used * kvd * 4), *vf = malloc((size_t)n_used * kvd * 4);
+    for (uint32_t p = 0; p < n_used; p++)
+        for (uint32_t h = 0; h < n_kv; h++)
+            for (uint32_t d = 0; d < hd; d++) {
+                kf[p * kvd + h * hd + d] = vkmix_f16_to_f32(kh[((size_t)h * n_ctx + p) * hd + d]);
+                vf[p * kvd + h * hd + d] = vkmix_f16_to_f32(vh[((size_t)h * n_ctx + p) * hd + d]);
+            }
+    vkm_hparams hp = { 0 };
+    hp.n_head = n_head;
+    hp.n_head_kv = n_kv;
+    hp.head_dim = hd;
+    float *scores = malloc((size_t)n_used * 4);
+    for (uint32_t t = 0; t < n_tok; t++)
+        vkm_ref_attention(ref + (size_t)t * n_head * hd, q + (size_t)t * n_head * hd, kf, vf, pos0 + t + 1, &hp,
+                          scores);
+
+    vkm_buffer bq = buf_from(q, nq * 4), bk = buf_from(kh, nc * 2), bv = buf_from(vh, nc * 2), bo = buf_new(nq * 4);
+    uint64_t ss = vkm_op_attention_scratch(g_ctx, n_head, hd, n_ctx);
+    vkm_buffer bs = buf_new(ss);
+    begin();
+    poison(&bo);
+    poison(&bs);
+    vkm_cmd_barrier(&g_ctx->dev);
+    vkmix_error e = vkm_op_attention(g_ctx, VKM_BIND(bq), VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(bo), VKM_BIND(bs),
+                                     n_tok, n_head, n_kv, hd, n_ctx, pos0, 1.0f / sqrtf((float)hd));
+    double err = INFINITY;
+    if (submit(e, "attention")) {
+        buf_get(&bo, got, nq * 4);
+        err = rel_errf(got, ref, nq);
+    }
+    buf_free(&bq), buf_free(&bk), buf_free(&bv), buf_free(&bo), buf_free(&bs);
+    free(q), free(got), free(ref), free(kh), free(vh), free(kf), free(vf), free(scores);
+    return err;
+}
+
+static void test_attention(void)
+{
+    static const uint32_t heads[][2] = { { 8, 4 }, { 6, 2 }, { 4, 4 } };
+    static const uint32_t dims[] = { 8, 16, 64, 128 };
+    static const uint32_t ctxs[] = { 1, 37, 300 };
+    int n = 0;
+    for (size_t hi = 0; hi < 3; hi++)
+        for (size_t di = 0; di < 4; di++)
+            for (size_t ci = 0; ci < 3; ci++) {
+                uint32_t nh = heads[hi][0], nkv = heads[hi][1], hd = dims[di], ctx = ctxs[ci];
+                uint64_t seed = 6000 + hi * 100 + di * 10 + ci;
+                /* decode: the last position of a cache with 3 spare slots */
+                double err = run_attention(nh, nkv, hd, ctx + 3, 1, ctx - 1, seed);
+                CHECK(err <= 1e-4, "attention decode %u/%u hd %u ctx %u: rel err %g", nh, nkv, hd, ctx, err);
+                /* prefill: a chunk of 5 after ctx-5 earlier positions, or a whole prompt */
+                uint32_t nt = ctx >= 5 ? 5 : ctx;
+                err = run_attention(nh, nkv, hd, ctx + 3, nt, ctx - nt, seed + 5);
+                CHECK(err <= 1e-4, "attention chunk %u/%u hd %u n_tok %u pos0 %u: rel err %g", nh, nkv, hd, nt,
+                      ctx - nt, err);
+                if (ci == 1) {
+                    err = run_attention(nh, nkv, hd, ctx, ctx, 0, seed + 7);
+                    CHECK(err <= 1e-4, "attention prompt %u/%u hd %u n_tok %u: rel err %g", nh, nkv, hd, ctx, err);
+                }
+                n++;
+            }
+    /* head_dim 80 and 256, GQA 16/2 (8 heads per workgroup), a long decode */
+    double err = run_attention(4, 2, 80, 70, 1, 69, 6900);
+    CHECK(err <= 1e-4, "attention hd 80: rel err %g", err);
+    err = run_attention(2, 1, 256, 130, 3, 127, 6901);
+    CHECK(err <= 1e-4, "attention hd 256 prefill: rel err %g", err);
+    err = run_attention(2, 1, 256, 130, 1, 129, 6902);
+    CHECK(err <= 1e-4, "attention hd 256 decode: rel err %g", err);
+    err = run_attention(16, 2, 64, 2100, 1, 2099, 6903);
+    CHECK(err <= 1e-4, "attention 16/2 hd 64 decode ctx 2100: rel err %g", err);
+    printf("attention: %d shape/context cases\n", n);
+}
+
+/* ------------------------------------------------------------------ storage range splitting */
+
+static void test_split(void)
+{
+    vkm_caps saved = g_ctx->dev.caps;
+    /* pretend a 32 KiB storage range and 64-byte offset alignment (a multiple of the real one) */
+    g_ctx->dev.caps.max_storage_range = 32768;
+    if (g_ctx->dev.caps.storage_align < 64) g_ctx->dev.caps.storage_align = 64;
+    tu_rng r;
+    static const uint32_t types[] = { VKM_GGML_Q4_0, VKM_GGML_Q8_0, VKM_GGML_F16, VKM_GGML_Q6_K, VKM_GGML_Q4_K };
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        uint32_t type = types[ti], n_in = is_kquant(type) ? 768 : 224;
+        tu_rng_seed(&r, 7000 + ti);
+        weight w = make_weight(&r, type, n_in, 301);
+        CHECK(w.row_bytes * 301 > 32768, "split test weight too small");
+        for (uint32_t n_tok = 1; n_tok <= 5; n_tok += 4) {
+            double err = run_matmul(&w, n_tok, 1, &r, NULL);
+            CHECK(err <= 1e-3, "split matmul %s n_tok %u: rel err %g", vkm_ggml_type_name(type), n_tok, err);
+        }
+        /* get_rows over the chunked table */
+        const int32_t ids[] = { 300, 0, 150, 299, 37 };
+        size_t no = 5 * (size_t)n_in;
+        float *got = malloc(no * 4), *ref = malloc(no * 4);
+        for (int t = 0; t < 5; t++) memcpy(ref + (size_t)t * n_in, w.deq + (size_t)ids[t] * n_in, n_in * 4);
+        vkm_buffer bt = buf_from(w.q, w.row_bytes * 301), bi = buf_from(ids, sizeof ids), bo = buf_new(no * 4);
+        begin();
+        poison(&bo);
+        vkm_cmd_barrier(&g_ctx->dev);
+        vkmix_error e = vkm_op_get_rows(g_ctx, VKM_BIND_RANGE(bt, 0, w.row_bytes * 301), type, VKM_BIND(bi),
+                                        VKM_BIND(bo), n_in, 5);
+        if (submit(e, "split get_rows")) {
+            buf_get(&bo, got, no * 4);
+            double err = rel_errf(got, ref, no);
+            CHECK(err <= 1e-6, "split get_rows %s: rel err %g", vkm_ggml_type_name(type), err);
+        }
+        buf_free(&bt), buf_free(&bi), buf_free(&bo);
+        free(got), free(ref);
+        free_weight(&w);
+    }
+    /* caches split by KV heads: 8 KiB per head, 32 KiB range -> chunks of 4 heads */
+    double err = run_attention(16, 8, 64, 64, 1, 63, 7100);
+    CHECK(err <= 1e-4, "split attention decode: rel err %g", err);
+    err = run_attention(16, 8, 64, 64, 4, 50, 7101);
+    CHECK(err <= 1e-4, "split attention prefill: rel err %g", err);
+    g_ctx->dev.caps = saved;
+}
+
+/* Errors instead of crashes on bad arguments. */
+static void test_errors(void)
+{
+    vkm_buffer b = buf_new(4096);
+    vkm_binding nb = { NULL, 0, 0 };
+    begin();
+    vkmix_error e = vkm_op_matmul(g_ctx, VKM_BIND(b), VKM_GGML_Q5_0, VKM_BIND(b), VKM_BIND(b), nb, 32, 4, 1);
+    CHECK(e == VKMIX_ERROR_UNSUPPORTED_TENSOR_TYPE, "unsupported type: %s", vkmix_strerror(e));
+    e = vkm_op_matmul(g_ctx, VKM_BIND(b), VKM_GGML_Q4_K, VKM_BIND(b), VKM_BIND(b), nb, 128, 4, 1);
+    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT, "Q4_K with 128 columns: %s", vkmix_strerror(e));
+    e = vkm_op_matmul(g_ctx, VKM_BIND(b), VKM_GGML_F16, VKM_BIND(b), VKM_BIND(b), nb, 1024, 4, 1);
+    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT, "weight binding too small: %s", vkmix_strerror(e));
+    e = vkm_op_attention(g_ctx, VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), 1, 6, 4, 8, 8, 0,
+                         1.0f);
+    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT, "6 heads over 4 KV heads: %s", vkmix_strerror(e));
+    e = vkm_op_attention(g_ctx, VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), 1, 4, 4, 12, 8, 0,
+                         1.0f);
+    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT, "head_dim 12: %s", vkmix_strerror(e));
+    e = vkm_op_attention(g_ctx, VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), 2, 1, 1, 8, 8, 7,
+                         1.0f);
+    CHECK(e == VKMIX_ERROR_CONTEXT_OVERFLOW, "attention past n_ctx: %s", vkmix_strerror(e));
+    vkm_cmd_submit(&g_ctx->dev);
+    buf_free(&b);
+}
+
+/* ------------------------------------------------------------------ a weight over 128 MiB */
+
+/* A real weight larger than lavapipe's 128 MiB storage range: Q8_0 blocks of
+ * random bytes (no quantizer needed), 4096 x 33280 ~ 135 MiB, one matvec. */
+static void test_big_weight(void)
+{
+    const uint32_t n_in = 4096, n_out = 33280;
+    uint64_t row_bytes = n_in / 32 * 34, total = row_bytes * n_out;
+    if (total <= g_ctx->dev.caps.max_storage_range) {
+        printf("big weight: skipped (storage range %llu MiB covers it)\n",
+               (unsigned long long)(g_ctx->dev.caps.max_storage_range >> 20));
+        return;
+    }
+    uint8_t *q = malloc(total);
+    float *x = malloc(n_in * 4), *got = malloc(n_out * 4);
+    double *ref = malloc(n_out * sizeof *ref);
+    if (!q || !x || !got || !ref) {
+        CHECK(0, "big weight: out of host memory");
+        return;
+    }
+    tu_rng r;
+    tu_rng_seed(&r, 8000);
+    for (uint64_t i = 0; i < total; i += 4) {
+        uint32_t v = tu_rng_u32(&r);
+        memcpy(q + i, &v, total - i < 4 ? total - i : 4);
+    }
+    float dtab[16];
+    for (int i = 0; i < 16; i++) dtab[i] = vkmix_f16_to_f32(vkmix_f32_to_f16(ldexpf(1.0f + i / 16.0f, -9)));
+    for (uint64_t b = 0; b < total / 34; b++) {
+        uint16_t h = vkmix_f32_to_f16(dtab[b % 16]);
+        memcpy(q + b * 34, &h, 2);
+    }
+    fill_normal(&r, x, n_in, 1.0f);
+    for (uint32_t o = 0; o < n_out; o++) {
+        double s = 0;
+        const uint8_t *row = q + (uint64_t)o * row_bytes;
+        for (uint32_t bk = 0; bk < n_in / 32; bk++) {
+            const uint8_t *blk = row + bk * 34;
+            double d = vkmix_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8)), p = 0;
+            for (int j = 0; j < 32; j++) p += (double)(int8_t)blk[2 + j] * x[bk * 32 + j];
+            s += d * p;
+        }
+        ref[o] = s;
+    }
+    vkm_buffer bw = buf_from(q, total), bx = buf_from(x, n_in * 4), by = buf_new(n_out * 4);
+    free(q);
+    begin();
+    poison(&by);
+    vkm_cmd_barrier(&g_ctx->dev);
+    vkm_binding nb = { NULL, 0, 0 };
+    vkmix_error e = vkm_op_matmul(g_ctx, VKM_BIND(bw), VKM_GGML_Q8_0, VKM_BIND(bx), VKM_BIND(by), nb, n_in, n_out, 1);
+    if (submit(e, "big weight")) {
+        buf_get(&by, got, n_out * 4);
+        double err = rel_err(got, ref, n_out);
+        CHECK(err <= 1e-3, "big weight (%llu MiB): rel err %g", (unsigned long long)(total >> 20), err);
+    }
+    buf_free(&bw), buf_free(&bx), buf_free(&by);
+    free(x), free(got), free(ref);
+}
+
+/* ------------------------------------------------------------------ benchmark */
+
+static int bench(vkmix_context *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+int main(void)
+{
+    g_ctx = tu_context();
+    REQUIRE(g_ctx, "no Vulkan context");
+    const char *bench_env = getenv("VKMIX_OPS_BENCH");
+    if (bench_env && *bench_env && *bench_env != '0') {
+        int rc = bench(g_ctx);
+        return tu_context_done(g_ctx) ? 1 : rc;
+    }
+    struct { const char *name; void (*fn)(void); } tests[] = {
+        { "rmsnorm", test_rmsnorm }, { "elementwise", test_elementwise }, { "matmul", test_matmul },
+        { "get_rows", test_get_rows }, { "rope", test_rope }, { "kv_store", test_kv_store },
+        { "attention", test_attention }, { "split", test_split }, { "errors", test_errors },
+        { "big_weight", test_big_weight },
+    };
+    double t_all = now_s();
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        double t0 = now_s();
+        int f0 = tu_failures;
+        tests[i].fn();
+        printf("%-12s %s  %.2f s\n", tests[i].name, tu_failures == f0 ? "ok  " : "FAIL", now_s() - t0);
+        fflush(stdout);
+    }
+    printf("total %.2f s\n", now_s() - t_all);
+    CHECK(tu_context_done(g_ctx) == 0, "validation messages");
+    return tu_finish("test_ops");
+}
