@@ -157,7 +157,8 @@ static vkmix_error check_weight(vkmix_context *ctx, uint32_t wtype, uint32_t n_i
         return vkm_fail(&ctx->dev, VKMIX_ERROR_UNSUPPORTED_TENSOR_TYPE, "weight type %u (%s) is not supported", wtype,
                         vkm_ggml_type_name(wtype));
     const vkm_ggml_type_info *ti = vkm_ggml_type_get(wtype);
-    uint32_t mult = ti->block_size > 8 ? ti->block_size : 8;
+    /* F32 rows are read in vec4 units, the other types in units of 8 or whole blocks */
+    uint32_t mult = wtype == VKM_GGML_F32 ? 4 : ti->block_size > 8 ? ti->block_size : 8;
     if (n_in == 0 || n_in % mult)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "rows of %u %s elements: need a multiple of %u", n_in,
                         ti->name, mult);
@@ -212,6 +213,19 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
             vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), bx, by, bb };
             uint32_t groups = (nr + rows - 1) / rows;
             vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, groups < gx_max ? groups : gx_max, 1, 1);
+        }
+        return VKMIX_OK;
+    }
+
+    /* F32 rows that are not a multiple of 8 (e.g. stories260K's n_ff = 172) are
+     * outside the tiled kernel's reach: one matrix-vector product per token */
+    if (wtype == VKM_GGML_F32 && n_in % 8) {
+        uint64_t xs = (uint64_t)n_in * 4, ys = (uint64_t)n_out * 4, al = c->storage_align ? c->storage_align : 1;
+        if (xs % al || ys % al)
+            return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul: F32 rows of %u with %u outputs", n_in, n_out);
+        for (uint32_t t = 0; t < n_tok; t++) {
+            vkm_binding xt = { bx.buf, bx.offset + t * xs, xs }, yt = { by.buf, by.offset + t * ys, ys };
+            if ((e = vkm_op_matmul_cfg(ctx, W, wtype, xt, yt, bias, n_in, n_out, 1, cfg)) != VKMIX_OK) return e;
         }
         return VKMIX_OK;
     }
