@@ -425,6 +425,11 @@ int main(int argc, char **argv)
     free(kb);
     free(vb);
     vkmix_model_free(m);
+    uint32_t vmsg = vkmix_context_validation_messages(ctx);
     vkmix_context_free(ctx);
+    if (vmsg) {
+        fprintf(stderr, "%s: the Vulkan validation layer reported %u message(s)\n", tool_name, vmsg);
+        return 2;
+    }
     return 0;
 }

@@ -48,7 +48,7 @@ typedef struct cfg {
 } cfg;
 
 typedef struct opts {
-    const char *model, *text, *haystack, *out, *svg, *svg_metric;
+    const char *model, *text, *haystack, *out, *svg, *svg_metric, *svg_exclude;
     uint32_t ctx, stride, chunk, max_tokens, trials, niah_ctx, answer_tokens, group, window, sinks;
     double depths[MAX_DEPTHS];
     int n_depths, device;
@@ -82,6 +82,7 @@ static void usage(FILE *f)
             "output:\n"
             "  -o FILE             JSON results\n"
             "  --svg FILE          chart: KL (or --svg-metric ppl|niah) against effective bits, one point per cache\n"
+            "  --svg-exclude S     leave caches whose name contains S out of the chart (not the table)\n"
             "  --device N          Vulkan device index\n");
 }
 
@@ -107,6 +108,7 @@ static void parse(int argc, char **argv, opts *o)
         else if (!strcmp(a, "-o")) o->out = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--svg")) o->svg = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--svg-metric")) o->svg_metric = tool_arg(argc, argv, &i);
+        else if (!strcmp(a, "--svg-exclude")) o->svg_exclude = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--kv")) {
             for (int k = 0; k < o->n_kv; k++) free(o->kv[k]);
             o->n_kv = tool_split(tool_arg(argc, argv, &i), o->kv, MAX_CFG);
@@ -530,7 +532,9 @@ static void write_svg(const char *path, const char *title, const char *ylab, int
         y0 = logy ? 1e-6 : 0;
         y1 = 1;
     }
-    /* x: from the nearest integers around the data, with room for labels */
+    /* x: from the nearest integers around the data, with room for labels; on a log scale
+     * f16 (KL 0) cannot be a point: it is the dashed line at 16 bits */
+    if (logy) x1 = fmax(x1, 16);
     x0 = floor(x0 - 0.5);
     x1 = ceil(x1 + 0.5);
     if (x0 < 0) x0 = 0;
@@ -577,6 +581,11 @@ static void write_svg(const char *path, const char *title, const char *ylab, int
             t + ph / 2, t + ph / 2);
     svg_text_escaped(f, ylab);
     fputs("</text>\n", f);
+    if (logy) {
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" stroke-dasharray=\"5,4\"/>\n",
+                PX(16), t, PX(16), t + ph);
+        svg_text(f, PX(16) - 4, t + 14, "end", 10, "fill=\"#555\"", "f16: KL 0");
+    }
     for (int i = 0; i < n; i++) {
         if (logy && !(pt[i].y > 0)) continue;
         double px = PX(pt[i].x), py = PY(pt[i].y);
@@ -739,7 +748,7 @@ int main(int argc, char **argv)
         }
         printf("\n");
         cJSON_AddItemToArray(jc, j);
-        if (k > 0 || strcmp(metric, "kl")) {
+        if ((k > 0 || strcmp(metric, "kl")) && !(o.svg_exclude && strstr(c->label, o.svg_exclude))) {
             pts[n_pts].x = (c->mem.k_bits + c->mem.v_bits) / 2;
             pts[n_pts].y = !strcmp(metric, "kl") ? klm : !strcmp(metric, "ppl") ? ppl : 100 * niah_mean;
             pts[n_pts].label = c->label;
@@ -777,6 +786,11 @@ int main(int argc, char **argv)
     free(all);
     free(pts);
     vkmix_model_free(m);
+    uint32_t vmsg = vkmix_context_validation_messages(ctx);
     vkmix_context_free(ctx);
+    if (vmsg) {
+        fprintf(stderr, "%s: the Vulkan validation layer reported %u message(s)\n", tool_name, vmsg);
+        return 2;
+    }
     return 0;
 }
