@@ -396,10 +396,11 @@ typedef enum vkmix_calib_rule {
      * 2 <= n_layer < 10 gets one important layer (and no general one), where the
      * paper's rounding would promote none. See vkmix_calibrate_kvmix_counts. */
     VKMIX_CALIB_RULE_KVMIX = 0,
-    /* Average effective bits of K and of V (metadata, FP16 ring and sinks
-     * included, at n_ctx, as vkmix_kv_memory_estimate counts them) at most
-     * target_bits each; with joint = 1, (K bits + V bits) / 2 at most
-     * target_bits. Minimizes sum_l imp(l) * err(l, width). */
+    /* Average effective bits of K at most target_bits and of V at most
+     * target_bits_v (or target_bits) (metadata, FP16 ring and sinks included, at
+     * n_ctx, as vkmix_kv_memory_estimate counts them); with joint = 1,
+     * (K bits + V bits) / 2 at most target_bits. Minimizes
+     * sum_l imp_k(l) * err_k(l, width) + imp_v(l) * err_v(l, width). */
     VKMIX_CALIB_RULE_TARGET_BITS = 1,
     /* The whole cache for n_ctx tokens (K and V, all bytes) at most
      * budget_bytes; same objective, K and V in one budget. */
@@ -408,7 +409,8 @@ typedef enum vkmix_calib_rule {
 
 typedef struct vkmix_calib_alloc_params {
     vkmix_calib_rule rule;
-    double target_bits;             /* TARGET_BITS */
+    double target_bits;             /* TARGET_BITS: the K target (and V's when target_bits_v is 0), or the joint one */
+    double target_bits_v;           /* TARGET_BITS, separate: the V target; 0: target_bits */
     int joint;                      /* TARGET_BITS: one budget for K and V together */
     uint64_t budget_bytes;          /* BUDGET */
     uint32_t n_ctx;                 /* context of the accounting; 0: as a session would choose */

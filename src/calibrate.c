@@ -428,6 +428,9 @@ static vkmix_error check_alloc(const vkm_hparams *hp, const vkmix_calib_alloc_pa
     if (p->rule == VKMIX_CALIB_RULE_TARGET_BITS && !(p->target_bits > 0 && p->target_bits <= 64))
         return failf(err, errlen, VKMIX_ERROR_INVALID_ARGUMENT, "allocation: target bits %g is not in (0, 64]",
                      p->target_bits);
+    if (p->rule == VKMIX_CALIB_RULE_TARGET_BITS && p->target_bits_v != 0 && !(p->target_bits_v > 0 && p->target_bits_v <= 64))
+        return failf(err, errlen, VKMIX_ERROR_INVALID_ARGUMENT, "allocation: V target bits %g is not in (0, 64]",
+                     p->target_bits_v);
     if (p->rule == VKMIX_CALIB_RULE_BUDGET && p->budget_bytes == 0)
         return failf(err, errlen, VKMIX_ERROR_INVALID_ARGUMENT, "allocation: budget of 0 bytes");
     return VKMIX_OK;
@@ -470,7 +473,8 @@ static vkmix_error build_problem(const vkm_hparams *hp, const vkmix_calib_alloc_
         if (!pr->items[q] || !pr->layer[q]) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
         if (p->rule == VKMIX_CALIB_RULE_BUDGET) pr->budget[q] = p->budget_bytes;
         else {
-            double b = p->target_bits * elems * (separate ? 1.0 : 2.0) / 8.0;
+            double tb = separate && q == 1 && p->target_bits_v > 0 ? p->target_bits_v : p->target_bits;
+            double b = tb * elems * (separate ? 1.0 : 2.0) / 8.0;
             pr->budget[q] = (uint64_t)floor(b * (1.0 + 1e-12));
         }
         for (uint32_t i = 0; i < pr->m[q]; i++) {
@@ -631,7 +635,7 @@ vkmix_error vkm_calib_allocate(const vkm_hparams *hp, const vkmix_calib_alloc_pa
                     failf(err, errlen, e,
                           "%.3f effective bits%s cannot be reached at context %u: the smallest is %.3f (all layers "
                           "at 2 bits, with the FP16 window and metadata)",
-                          p->target_bits, pr.n_prob == 2 ? (q ? " for V" : " for K") : " (K and V jointly)", p->n_ctx,
+                          q == 1 && p->target_bits_v > 0 ? p->target_bits_v : p->target_bits, pr.n_prob == 2 ? (q ? " for V" : " for K") : " (K and V jointly)", p->n_ctx,
                           8.0 * (double)min_cost / (elems * (pr.n_prob == 2 ? 1.0 : 2.0)));
             }
             for (uint32_t i = 0; i < pr.m[q] && e == VKMIX_OK; i++) {

@@ -20,11 +20,11 @@
 typedef enum { RULE_KVMIX, RULE_TARGET, RULE_BUDGET } rule_kind;
 
 typedef struct opts {
-    const char *model, *text, *out, *scores, *svg;
+    const char *model, *text, *out, *scores, *svg, *bits_of;
     uint32_t N, T, threads, group, window, sinks, ctx;
     uint64_t seed;
     rule_kind rule;
-    double target_bits, budget_mib;
+    double target_bits, target_bits_v, budget_mib;
     int joint, device;
     long ablate; /* >= 0: permute the importance scores among layers with this seed (ablation) */
 } opts;
@@ -48,6 +48,9 @@ static void usage(FILE *f)
             "                      important layer (paper's floor(0.1 n) would promote none)\n"
             "  --target-bits B     average effective bits (metadata, FP16 window and sinks included) <= B,\n"
             "                      for K and for V separately; minimizes sum importance x measured error\n"
+            "  --target-bits-of C  the same, at the effective bits of cache C (kXvY or a profile .json) with\n"
+            "                      this geometry and --ctx: K <= C's K bits and V <= C's V bits (--joint:\n"
+            "                      (K + V) / 2 <= C's)\n"
             "  --joint             with --target-bits: (K + V) / 2 <= B, one budget\n"
             "  --budget-mib M      the whole cache for --ctx tokens fits in M MiB (K and V together)\n"
             "  --ctx C             context of the accounting (default: as a session chooses)\n"
@@ -89,6 +92,10 @@ static void parse(int argc, char **argv, opts *o)
             have_rule++;
         } else if (!strcmp(a, "--target-bits")) {
             o->target_bits = tool_parse_double(a, tool_arg(argc, argv, &i), 0.5, 16);
+            o->rule = RULE_TARGET;
+            have_rule++;
+        } else if (!strcmp(a, "--target-bits-of")) {
+            o->bits_of = tool_arg(argc, argv, &i);
             o->rule = RULE_TARGET;
             have_rule++;
         } else if (!strcmp(a, "--joint")) o->joint = 1;
@@ -134,8 +141,12 @@ static int wants_bos(const vkmix_model *m)
 static const char *rule_text(const opts *o, char *buf, size_t n)
 {
     if (o->rule == RULE_KVMIX) snprintf(buf, n, "kvmix");
+    else if (o->rule == RULE_TARGET && o->target_bits_v > 0)
+        snprintf(buf, n, "target-bits K %.4g, V %.4g (those of %s)", o->target_bits, o->target_bits_v,
+                 tool_basename(o->bits_of));
     else if (o->rule == RULE_TARGET)
-        snprintf(buf, n, "target-bits %g (%s)", o->target_bits, o->joint ? "K and V jointly" : "K and V separately");
+        snprintf(buf, n, "target-bits %.4g (%s%s%s)", o->target_bits, o->joint ? "K and V jointly" : "K and V separately",
+                 o->bits_of ? ", those of " : "", o->bits_of ? tool_basename(o->bits_of) : "");
     else snprintf(buf, n, "budget %g MiB at context %u", o->budget_mib, o->ctx);
     return buf;
 }
@@ -305,6 +316,26 @@ int main(int argc, char **argv)
     ap.rule = o.rule == RULE_KVMIX ? VKMIX_CALIB_RULE_KVMIX : o.rule == RULE_TARGET ? VKMIX_CALIB_RULE_TARGET_BITS
                                                                                      : VKMIX_CALIB_RULE_BUDGET;
     ap.target_bits = o.target_bits;
+    if (o.bits_of) {
+        /* the reference cache's effective bits with the same geometry and context */
+        vkmix_session_params sp;
+        vkmix_session_default_params(&sp);
+        size_t bl = strlen(o.bits_of);
+        if (bl > 5 && !strcmp(o.bits_of + bl - 5, ".json")) sp.kv_profile = o.bits_of;
+        else sp.kv = o.bits_of;
+        sp.n_ctx = o.ctx;
+        sp.kv_group = o.group;
+        sp.kv_window = o.window;
+        sp.kv_sinks = o.sinks;
+        vkmix_kv_memory rm;
+        e = vkmix_kv_memory_estimate(m, &sp, 0, &rm);
+        if (e != VKMIX_OK) tool_die("--target-bits-of %s: %s: %s", o.bits_of, vkmix_strerror(e), vkmix_context_last_error(ctx));
+        if (o.joint) ap.target_bits = o.target_bits = (rm.k_bits + rm.v_bits) / 2;
+        else {
+            ap.target_bits = o.target_bits = rm.k_bits;
+            ap.target_bits_v = o.target_bits_v = rm.v_bits;
+        }
+    }
     ap.joint = o.joint;
     ap.budget_bytes = (uint64_t)(o.budget_mib * 1048576.0);
     ap.n_ctx = o.ctx;
