@@ -170,20 +170,21 @@ static const char *width_color(uint32_t bits, int is_v)
 }
 
 static void write_svg(const char *path, const char *model_name, const char *rule, uint32_t L, const float *imp_k,
-                      const float *imp_v, const uint8_t *kb, const uint8_t *vb, const vkmix_kv_memory *mem,
-                      uint32_t n_ctx)
+                      const float *imp_v, const float *err_k, const float *err_v, const uint8_t *kb, const uint8_t *vb,
+                      const vkmix_kv_memory *mem, uint32_t n_ctx)
 {
     FILE *f = fopen(path, "w");
     if (!f) tool_die("cannot write '%s'", path);
-    const double left = 78, right = 150, top = 62, panel_h = 190, gap = 58, bottom = 52;
+    const double left = 78, right = 150, top = 80, panel_h = 190, gap = 70, bottom = 64;
     double slot = L <= 8 ? 64 : L <= 32 ? 26 : 14;
-    const double plot_w = slot * L < 360 ? 360 : slot * L;
+    const double plot_w = slot * L < 400 ? 400 : slot * L;
     slot = plot_w / L;
     const int W = (int)(left + plot_w + right), H = (int)(top + 2 * panel_h + gap + bottom);
     svg_begin(f, W, H);
-    svg_text(f, left, 24, "start", 15, "font-weight=\"bold\"", "KV layer importance and chosen widths: %s", model_name);
-    svg_text(f, left, 44, "start", 12, "fill=\"#444\"", "rule %s; effective bits K %.2f, V %.2f at context %u", rule,
-             mem->k_bits, mem->v_bits, n_ctx);
+    svg_text(f, left, 24, "start", 15, "font-weight=\"bold\"", "KV layer importance and chosen widths");
+    svg_text(f, left, 44, "start", 12, "fill=\"#444\"", "%s, rule %s", model_name, rule);
+    svg_text(f, left, 62, "start", 12, "fill=\"#444\"", "effective bits K %.2f, V %.2f at context %u", mem->k_bits,
+             mem->v_bits, n_ctx);
     for (int pnl = 0; pnl < 2; pnl++) {
         const float *imp = pnl ? imp_v : imp_k;
         const uint8_t *bits = pnl ? vb : kb;
@@ -215,8 +216,13 @@ static void write_svg(const char *path, const char *model_name, const char *rule
                     x, y1 - h, bw, h, width_color(bits[l], pnl), l, pnl ? "V" : "K", imp[l], bits[l]);
             svg_text(f, x + bw / 2, y1 - h - 4, "middle", slot < 20 ? 8 : 11, "font-weight=\"bold\"", "%u", bits[l]);
             if (L <= 32 || l % 2 == 0) svg_text(f, x + bw / 2, y1 + 14, "middle", 10, NULL, "%u", l);
+            if (slot >= 40) /* the measured relative MSE at 2 bits, under the layer number */
+                svg_text(f, x + bw / 2, y1 + 27, "middle", 9, "fill=\"#666\"", "%.1e",
+                         (pnl ? err_v : err_k)[(size_t)l * VKMIX_CALIB_N_WIDTHS]);
         }
-        svg_text(f, left + plot_w / 2, y1 + 30, "middle", 11, NULL, "layer (number above a bar: %s bits)",
+        svg_text(f, left + plot_w / 2, y1 + (slot >= 40 ? 44 : 30), "middle", 11, NULL,
+                 slot >= 40 ? "layer; grey: measured rel. MSE at 2 bits; above a bar: %s bits"
+                            : "layer (number above a bar: %s bits)",
                  pnl ? "value" : "key");
         /* legend */
         double lx = left + plot_w + 18, ly = y0 + 12;
@@ -273,7 +279,7 @@ int main(int argc, char **argv)
         memcpy(w + bos, all + starts[s], body * sizeof *w);
     }
     fprintf(stderr, "vkmix-calibrate: %s (%u layers, %u KV heads x %u), text %s: %zu tokens, %u windows of %u (seed %llu%s)\n",
-            info.name, L, info.n_head_kv, info.head_dim, o.text, n_text, o.N, o.T, (unsigned long long)o.seed,
+            tool_basename(o.model), L, info.n_head_kv, info.head_dim, o.text, n_text, o.N, o.T, (unsigned long long)o.seed,
             bos ? ", BOS first" : "");
 
     /* importance and measured error */
@@ -441,7 +447,7 @@ int main(int argc, char **argv)
         if (e != VKMIX_OK) tool_die("profile: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
         fprintf(stderr, "vkmix-calibrate: wrote %s\n", o.out);
     }
-    if (o.svg) write_svg(o.svg, tool_basename(o.model), rbuf, L, imp_k, imp_v, kb, vb, &mem, n_ctx);
+    if (o.svg) write_svg(o.svg, tool_basename(o.model), rbuf, L, imp_k, imp_v, err_k, err_v, kb, vb, &mem, n_ctx);
     cJSON_Delete(sc);
 
     free(all);

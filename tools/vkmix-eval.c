@@ -48,7 +48,7 @@ typedef struct cfg {
 } cfg;
 
 typedef struct opts {
-    const char *model, *text, *haystack, *out, *svg, *svg_metric, *svg_exclude;
+    const char *model, *text, *haystack, *out, *svg, *svg_metric, *svg_exclude, *from_json;
     uint32_t ctx, stride, chunk, max_tokens, trials, niah_ctx, answer_tokens, group, window, sinks;
     double depths[MAX_DEPTHS];
     int n_depths, device;
@@ -83,6 +83,7 @@ static void usage(FILE *f)
             "  -o FILE             JSON results\n"
             "  --svg FILE          chart: KL (or --svg-metric ppl|niah) against effective bits, one point per cache\n"
             "  --svg-exclude S     leave caches whose name contains S out of the chart (not the table)\n"
+            "  --from-json FILE    no model: draw --svg from the JSON of an earlier run\n"
             "  --device N          Vulkan device index\n");
 }
 
@@ -109,6 +110,7 @@ static void parse(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--svg")) o->svg = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--svg-metric")) o->svg_metric = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--svg-exclude")) o->svg_exclude = tool_arg(argc, argv, &i);
+        else if (!strcmp(a, "--from-json")) o->from_json = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--kv")) {
             for (int k = 0; k < o->n_kv; k++) free(o->kv[k]);
             o->n_kv = tool_split(tool_arg(argc, argv, &i), o->kv, MAX_CFG);
@@ -136,6 +138,10 @@ static void parse(int argc, char **argv, opts *o)
             usage(stderr);
             tool_die("unknown argument '%s'", a);
         }
+    }
+    if (o->from_json) {
+        if (!o->svg) tool_die("--from-json needs --svg");
+        return;
     }
     if (!o->model || (!o->text && !o->haystack)) {
         usage(stderr);
@@ -509,13 +515,21 @@ static void run_niah(const opts *o, vkmix_context *ctx, const vkmix_model *m, in
 typedef struct point {
     double x, y;
     const char *label;
+    int profile;     /* a per-layer profile (else a uniform cache) */
+    int small_win;   /* an explicit FP16 window override (:w=) */
 } point;
+
+typedef struct box {
+    double x0, y0, x1, y1;
+} box;
+
+static int box_hit(const box *a, const box *b) { return a->x0 < b->x1 && b->x0 < a->x1 && a->y0 < b->y1 && b->y0 < a->y1; }
 
 static void write_svg(const char *path, const char *title, const char *ylab, int logy, const point *pt, int n)
 {
     FILE *f = fopen(path, "w");
     if (!f) tool_die("cannot write '%s'", path);
-    const double W = 760, H = 470, l = 86, r = 30, t = 56, b = 62, pw = W - l - r, ph = H - t - b;
+    const double W = 860, H = 500, l = 86, r = 30, t = 62, b = 62, pw = W - l - r, ph = H - t - b;
     double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
     int used = 0;
     for (int i = 0; i < n; i++) {
@@ -586,17 +600,69 @@ static void write_svg(const char *path, const char *title, const char *ylab, int
                 PX(16), t, PX(16), t + ph);
         svg_text(f, PX(16) - 4, t + 14, "end", 10, "fill=\"#555\"", "f16: KL 0");
     }
+    /* markers: circles for uniform caches, squares for profiles; hollow with a window override */
+    box *taken = calloc((size_t)2 * n + 2, sizeof *taken);
+    int n_taken = 0;
+    if (!taken) tool_die("out of memory");
     for (int i = 0; i < n; i++) {
         if (logy && !(pt[i].y > 0)) continue;
         double px = PX(pt[i].x), py = PY(pt[i].y);
-        int prof = strstr(pt[i].label, ".json") != NULL;
-        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\" stroke=\"black\" stroke-width=\"0.6\">"
-                   "<title>%s: %.4g</title></circle>\n",
-                px, py, prof ? "#d94801" : "#2171b5", pt[i].label, pt[i].y);
-        /* alternate label sides so neighbours overlap less */
-        int right = (i % 2 == 0);
-        svg_text(f, px + (right ? 7 : -7), py - 6, right ? "start" : "end", 10, NULL, "%s", pt[i].label);
+        const char *col = pt[i].profile ? "#d94801" : "#2171b5";
+        const char *fill = pt[i].small_win ? "white" : col;
+        if (pt[i].profile)
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"9\" height=\"9\" fill=\"%s\" stroke=\"%s\" stroke-width=\"1.6\">",
+                    px - 4.5, py - 4.5, fill, col);
+        else
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\" stroke=\"%s\" stroke-width=\"1.6\">", px, py,
+                    fill, col);
+        fprintf(f, "<title>");
+        svg_text_escaped(f, pt[i].label);
+        fprintf(f, ": %.4g at %.3f bits</title>%s\n", pt[i].y, pt[i].x, pt[i].profile ? "</rect>" : "</circle>");
+        taken[n_taken++] = (box){ px - 5, py - 5, px + 5, py + 5 };
     }
+    /* labels: the first of a few spots around the point that hits no marker, label or edge */
+    static const struct { double dx, dy; int anchor; } spot[] = {
+        { 7, -5, 0 }, { -7, -5, 2 }, { 7, 12, 0 }, { -7, 12, 2 }, { 0, -9, 1 }, { 0, 19, 1 },
+        { 9, -16, 0 }, { -9, -16, 2 }, { 9, 23, 0 }, { -9, 23, 2 }, { 0, -20, 1 }, { 0, 30, 1 },
+    };
+    static const char *anchors[3] = { "start", "middle", "end" };
+    const box plot = { l, t, l + pw, t + ph };
+    for (int i = 0; i < n; i++) {
+        if (logy && !(pt[i].y > 0)) continue;
+        /* the marker says "profile": drop ".json" from the label */
+        char lab[200];
+        const char *js = strstr(pt[i].label, ".json");
+        if (js) snprintf(lab, sizeof lab, "%.*s%s", (int)(js - pt[i].label), pt[i].label, js + 5);
+        else snprintf(lab, sizeof lab, "%s", pt[i].label);
+        double px = PX(pt[i].x), py = PY(pt[i].y), w = 5.8 * (double)strlen(lab);
+        int best = 0;
+        box bb = { 0, 0, 0, 0 };
+        for (size_t k = 0; k < sizeof spot / sizeof spot[0]; k++) {
+            double x = px + spot[k].dx, y = py + spot[k].dy;
+            double bx = spot[k].anchor == 0 ? x : spot[k].anchor == 1 ? x - w / 2 : x - w;
+            box c = { bx, y - 9, bx + w, y + 2 };
+            int ok = c.x0 >= plot.x0 + 2 && c.x1 <= plot.x1 - 2 && c.y0 >= plot.y0 + 2 && c.y1 <= plot.y1 - 2;
+            for (int j = 0; ok && j < n_taken; j++) ok = !box_hit(&c, &taken[j]);
+            if (ok || k == 0) {
+                best = (int)k;
+                bb = c;
+            }
+            if (ok) break;
+        }
+        taken[n_taken++] = bb;
+        svg_text(f, px + spot[best].dx, py + spot[best].dy, anchors[spot[best].anchor], 10, NULL, "%s", lab);
+    }
+    free(taken);
+    /* legend, below the title */
+    double lx = l + 4, ly = 44;
+    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"#2171b5\" stroke=\"#2171b5\"/>\n", lx, ly - 4);
+    svg_text(f, lx + 8, ly, "start", 11, NULL, "uniform kXvY");
+    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"9\" height=\"9\" fill=\"#d94801\" stroke=\"#d94801\"/>\n", lx + 100,
+            ly - 8.5);
+    svg_text(f, lx + 114, ly, "start", 11, NULL, "per-layer profile");
+    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"white\" stroke=\"#555\" stroke-width=\"1.6\"/>\n",
+            lx + 230, ly - 4);
+    svg_text(f, lx + 238, ly, "start", 11, NULL, "hollow: FP16 window set with :w= (filled: default)");
     fputs("</svg>\n", f);
 #undef PX
 #undef PY
@@ -612,11 +678,78 @@ static int wants_bos(const vkmix_model *m)
     return vkmix_tokenize(m, "", 0, 1, 0, t, 4, &n) == VKMIX_OK && n == 1;
 }
 
+static void chart_title(const char *metric, const char *model, uint32_t C, uint32_t P, double ref_ppl, char *title,
+                        size_t n, const char **ylab)
+{
+    if (!strcmp(metric, "kl")) {
+        snprintf(title, n, "KL(f16 || cache) per token vs. KV bits: %s, context %u", model, C);
+        *ylab = "mean KL(p_f16 || p_cache), nats (log scale)";
+    } else if (!strcmp(metric, "ppl")) {
+        snprintf(title, n, "Perplexity vs. KV bits: %s, context %u (f16 %.3f)", model, C, ref_ppl);
+        *ylab = "perplexity";
+    } else {
+        snprintf(title, n, "Passkey retrieval vs. KV bits: %s, %u-token prompts", model, P);
+        *ylab = "passkey accuracy, % (mean over depths)";
+    }
+}
+
+/* --from-json: the chart of an earlier run. */
+static int replot(const opts *o)
+{
+    size_t len = 0;
+    char *text = tool_read_file(o->from_json, &len);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!j) tool_die("cannot read JSON from '%s'", o->from_json);
+    const cJSON *caches = cJSON_GetObjectItem(j, "caches"), *c;
+    const char *metric = o->svg_metric ? o->svg_metric : cJSON_GetObjectItem(j, "text") ? "kl" : "niah";
+    point *pts = calloc((size_t)cJSON_GetArraySize(caches) + 1, sizeof *pts);
+    int n = 0;
+    double ref_ppl = 0;
+    cJSON_ArrayForEach(c, caches)
+    {
+        const cJSON *name = cJSON_GetObjectItem(c, "name"), *spec = cJSON_GetObjectItem(c, "spec");
+        int ref = cJSON_IsTrue(cJSON_GetObjectItem(c, "reference"));
+        if (!cJSON_IsString(name) || !cJSON_IsString(spec)) continue;
+        if (ref) ref_ppl = cJSON_GetNumberValue(cJSON_GetObjectItem(c, "ppl"));
+        if ((ref && !strcmp(metric, "kl")) || (o->svg_exclude && strstr(name->valuestring, o->svg_exclude))) continue;
+        double y = 0;
+        if (!strcmp(metric, "kl")) y = cJSON_GetNumberValue(cJSON_GetObjectItem(c, "kl_mean"));
+        else if (!strcmp(metric, "ppl")) y = cJSON_GetNumberValue(cJSON_GetObjectItem(c, "ppl"));
+        else {
+            const cJSON *a, *acc = cJSON_GetObjectItem(c, "niah_accuracy");
+            int k = 0;
+            cJSON_ArrayForEach(a, acc) { y += a->valuedouble; k++; }
+            y = k ? 100 * y / k : 0;
+        }
+        size_t sl = strlen(spec->valuestring);
+        pts[n].x = (cJSON_GetNumberValue(cJSON_GetObjectItem(c, "k_bits")) +
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(c, "v_bits"))) / 2;
+        pts[n].y = y;
+        pts[n].label = name->valuestring;
+        pts[n].profile = sl > 5 && !strcmp(spec->valuestring + sl - 5, ".json");
+        pts[n].small_win = cJSON_GetObjectItem(c, "window") != NULL;
+        n++;
+    }
+    const cJSON *model = cJSON_GetObjectItem(j, "model"), *niah = cJSON_GetObjectItem(j, "niah");
+    char title[256];
+    const char *ylab;
+    chart_title(metric, cJSON_IsString(model) ? model->valuestring : "?",
+                (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ctx")),
+                niah ? (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(niah, "prompt_tokens")) : 0, ref_ppl, title,
+                sizeof title, &ylab);
+    write_svg(o->svg, title, ylab, !strcmp(metric, "kl"), pts, n);
+    free(pts);
+    cJSON_Delete(j);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     tool_name = "vkmix-eval";
     opts o;
     parse(argc, argv, &o);
+    if (o.from_json) return replot(&o);
     vkmix_context *ctx = tool_context(o.device);
     vkmix_model *m = tool_model(ctx, o.model);
     vkmix_model_info info;
@@ -752,6 +885,8 @@ int main(int argc, char **argv)
             pts[n_pts].x = (c->mem.k_bits + c->mem.v_bits) / 2;
             pts[n_pts].y = !strcmp(metric, "kl") ? klm : !strcmp(metric, "ppl") ? ppl : 100 * niah_mean;
             pts[n_pts].label = c->label;
+            pts[n_pts].profile = c->is_profile;
+            pts[n_pts].small_win = c->window != 0 && c->window != o.window;
             n_pts++;
         }
     }
@@ -764,16 +899,9 @@ int main(int argc, char **argv)
     }
     if (o.svg) {
         char title[256];
-        if (!strcmp(metric, "kl"))
-            snprintf(title, sizeof title, "KL(f16 || cache) per token vs. KV bits: %s, context %u", tool_basename(o.model), C);
-        else if (!strcmp(metric, "ppl"))
-            snprintf(title, sizeof title, "Perplexity vs. KV bits: %s, context %u (f16 %.3f)", tool_basename(o.model), C, ref_ppl);
-        else snprintf(title, sizeof title, "Passkey retrieval vs. KV bits: %s, %u-token prompts", tool_basename(o.model), P);
-        write_svg(o.svg, title,
-                  !strcmp(metric, "kl") ? "mean KL(p_f16 || p_cache), nats (log scale)"
-                  : !strcmp(metric, "ppl") ? "perplexity"
-                                           : "passkey accuracy, % (mean over depths)",
-                  !strcmp(metric, "kl"), pts, n_pts);
+        const char *ylab;
+        chart_title(metric, tool_basename(o.model), C, P, ref_ppl, title, sizeof title, &ylab);
+        write_svg(o.svg, title, ylab, !strcmp(metric, "kl"), pts, n_pts);
     }
     cJSON_Delete(root);
     for (int k = 0; k <= o.n_kv; k++) {
