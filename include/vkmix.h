@@ -376,6 +376,109 @@ vkmix_error vkmix_bench_matvec(vkmix_context *ctx, const char *wtype, uint32_t r
 uint16_t vkmix_f32_to_f16(float f);
 float vkmix_f16_to_f32(uint16_t h);
 
+/* --------------------------------------------------------------------------- calibration (src/calibrate.c) */
+
+/*
+ * Per-layer KV bit profiles (KVmix, arXiv 2506.08018), computed on the CPU with
+ * the fp32 reference model: slow, exact and independent of the device.
+ *
+ * Calibration tokens are [n_seq][T]: every sequence starts at position 0 and
+ * predicts tokens[s][t+1] from tokens[s][0..t]. A negative token is padding:
+ * padding is trailing (a sequence ends at its first negative token).
+ */
+
+/* The widths vkmix_calibrate_kv_error measures, in this order: 2, 3, 4, 8.
+ * (16 is the FP16 cache itself: its error is 0 by definition.) */
+#define VKMIX_CALIB_N_WIDTHS 4
+/* The width of measured column i (0 .. VKMIX_CALIB_N_WIDTHS-1), or 0. */
+uint32_t vkmix_calibrate_width(uint32_t i);
+
+/* Called on the calling thread after each sequence: `done` of `total`.
+ * Return non-zero to stop; the call then returns VKMIX_ERROR_CANCELLED. */
+typedef int (*vkmix_calibrate_progress_fn)(uint32_t done, uint32_t total, void *user);
+
+/* KVmix layer importance: with L the mean next-token cross-entropy over every
+ * label of every sequence (labels shifted once, padding masked),
+ *   imp_k[l] = || dL/dW_k(l) ||_F,   imp_v[l] = || dL/dW_v(l) ||_F.
+ * Sequences are processed n_threads at a time (< 1 means 1); the gradients of
+ * each sequence are weighted by its share of the labels and summed in sequence
+ * order in double, so the result is bit-identical for any n_threads.
+ * loss, imp_k, imp_v ([n_layer]) may each be NULL. */
+vkmix_error vkmix_calibrate_importance(const vkmix_model *model, const int32_t *tokens, uint32_t n_seq, uint32_t T,
+                                       int n_threads, vkmix_calibrate_progress_fn progress, void *user,
+                                       float *loss, float *imp_k, float *imp_v);
+
+/* Measured quantization error of the cache's format on this model's own keys
+ * and values: the reference forward runs over every sequence with an FP16 KV
+ * store; each layer's post-RoPE keys and its values, from position `sinks` on,
+ * in whole groups of `group` tokens (the cache's alignment), are quantized and
+ * dequantized with the cache's exact format (keys per channel in groups of
+ * `group` tokens; values per token in groups of `group` channels, or of
+ * head_dim when group does not divide it) at every measured width:
+ *   err[l*VKMIX_CALIB_N_WIDTHS + i] = sum (x - deq(q(x)))^2 / sum x^2
+ * i.e. the mean squared error relative to the mean square of the data.
+ * group: 32, 64 or 128 (0: 32). Each sequence needs at least sinks + group
+ * tokens. err_k, err_v: [n_layer][VKMIX_CALIB_N_WIDTHS], either may be NULL.
+ * Deterministic for any n_threads. */
+vkmix_error vkmix_calibrate_kv_error(const vkmix_model *model, const int32_t *tokens, uint32_t n_seq, uint32_t T,
+                                     uint32_t group, uint32_t sinks, int n_threads,
+                                     vkmix_calibrate_progress_fn progress, void *user, float *err_k, float *err_v);
+
+typedef enum vkmix_calib_rule {
+    /* KVmix: rank layers by importance, separately for K and V; the top 10%
+     * ("important") and the next 10% ("general") get K3 / V4, the rest K2 / V2.
+     * Counts are floor(0.1 n_layer) each, except that a model with
+     * 2 <= n_layer < 10 gets one important layer (and no general one), where the
+     * paper's rounding would promote none. See vkmix_calibrate_kvmix_counts. */
+    VKMIX_CALIB_RULE_KVMIX = 0,
+    /* Average effective bits of K at most target_bits and of V at most
+     * target_bits_v (or target_bits) (metadata, FP16 ring and sinks included, at
+     * n_ctx, as vkmix_kv_memory_estimate counts them); with joint = 1,
+     * (K bits + V bits) / 2 at most target_bits. Minimizes
+     * sum_l imp_k(l) * err_k(l, width) + imp_v(l) * err_v(l, width). */
+    VKMIX_CALIB_RULE_TARGET_BITS = 1,
+    /* The whole cache for n_ctx tokens (K and V, all bytes) at most
+     * budget_bytes; same objective, K and V in one budget. */
+    VKMIX_CALIB_RULE_BUDGET = 2
+} vkmix_calib_rule;
+
+typedef struct vkmix_calib_alloc_params {
+    vkmix_calib_rule rule;
+    double target_bits;             /* TARGET_BITS: the K target (and V's when target_bits_v is 0), or the joint one */
+    double target_bits_v;           /* TARGET_BITS, separate: the V target; 0: target_bits */
+    int joint;                      /* TARGET_BITS: one budget for K and V together */
+    uint64_t budget_bytes;          /* BUDGET */
+    uint32_t n_ctx;                 /* context of the accounting; 0: as a session would choose */
+    uint32_t group, window, sinks;  /* the cache geometry the profile is for; 0: the session defaults */
+    const float *imp_k, *imp_v;     /* [n_layer] importance (>= 0) */
+    const float *err_k, *err_v;     /* [n_layer][VKMIX_CALIB_N_WIDTHS] measured errors; TARGET_BITS and BUDGET */
+} vkmix_calib_alloc_params;
+
+/* Chooses per-layer widths. Candidates: 2, 3, 4, 8, 16 for TARGET_BITS and
+ * BUDGET (16 has error 0). The optimizer is a dynamic program over the layers
+ * (a multiple-choice knapsack) whose costs are the exact bytes rounded up to a
+ * grid of 1/8192 of the room above the all-2-bit cache, so the result never
+ * exceeds the budget; a greedy pass then spends what the rounding left over.
+ * k_bits, v_bits: [n_layer] out. mem (may be NULL): the chosen profile's memory
+ * at n_ctx. objective (may be NULL): sum_l imp_k err_k + imp_v err_v of the
+ * choice (0 for KVMIX when err_k / err_v are NULL).
+ * VKMIX_ERROR_BAD_PROFILE with a message when the target cannot be met (it
+ * names the smallest achievable value). */
+vkmix_error vkmix_calibrate_allocate(const vkmix_model *model, const vkmix_calib_alloc_params *params,
+                                     uint8_t *k_bits, uint8_t *v_bits, vkmix_kv_memory *mem, double *objective);
+
+/* The KVmix rule's counts for n_layer layers (see VKMIX_CALIB_RULE_KVMIX). */
+void vkmix_calibrate_kvmix_counts(uint32_t n_layer, uint32_t *n_important, uint32_t *n_general);
+
+/* Writes a KV profile file that vkmix_session_params.kv_profile accepts:
+ * {"format":"vkmix-kv-profile","version":1,"n_layer":N,"group":G,"window":R,
+ *  "sinks":S,"layers":[{"k":bits,"v":bits},...],"provenance":{...}}.
+ * group/window/sinks of 0 are left out (the session defaults apply).
+ * provenance_json: NULL or the text of a JSON object, embedded as is. */
+vkmix_error vkmix_kv_profile_write(const vkmix_model *model, const char *path, const uint8_t *k_bits,
+                                   const uint8_t *v_bits, uint32_t group, uint32_t window, uint32_t sinks,
+                                   const char *provenance_json);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,472 @@
+/* vkmix-calibrate: per-layer KV bit profiles from gradient-based layer importance.
+ *
+ *   vkmix-calibrate -m model.gguf --text FILE [-N 16 -T 128 --seed 1] -o profile.json
+ *                   [--rule kvmix | --target-bits B [--joint] | --budget-mib M --ctx C]
+ *                   [--scores scores.json] [--svg chart.svg]
+ *
+ * 1. Draws N random windows of T tokens from the tokenized text (seeded; each
+ *    window starts with BOS when the vocabulary asks for one).
+ * 2. Importance (KVmix): I_K(l) = ||dL/dW_k(l)||_F, I_V(l) = ||dL/dW_v(l)||_F,
+ *    L the mean next-token cross-entropy over all windows, on the fp32 CPU reference.
+ * 3. Measured error of the cache's format per layer and width (2, 3, 4, 8) on
+ *    the model's own post-RoPE keys and values.
+ * 4. A rule turns both into per-layer widths; the profile records provenance.
+ */
+#include "common/tool.c" /* first: it sets the feature-test macros */
+#include "common/sha256.c"
+
+#include <cjson/cJSON.h>
+
+typedef enum { RULE_KVMIX, RULE_TARGET, RULE_BUDGET } rule_kind;
+
+typedef struct opts {
+    const char *model, *text, *out, *scores, *svg, *bits_of;
+    uint32_t N, T, threads, group, window, sinks, ctx;
+    uint64_t seed;
+    rule_kind rule;
+    double target_bits, target_bits_v, budget_mib;
+    int joint, device;
+    long ablate; /* >= 0: permute the importance scores among layers with this seed (ablation) */
+} opts;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vkmix-calibrate -m model.gguf --text FILE -o profile.json [options]\n"
+            "  -m FILE             model (GGUF)\n"
+            "  --text FILE         calibration text (keep it apart from the evaluation text)\n"
+            "  -N N                random windows (default 16)\n"
+            "  -T N                tokens per window (default 128)\n"
+            "  --seed N            seed of the window draw (default 1)\n"
+            "  --threads N         CPU threads (default 2)\n"
+            "  -o FILE             write the profile (JSON, for --kv / kv_profile)\n"
+            "  --scores FILE       write the scores: importance, loss, measured errors, widths\n"
+            "  --svg FILE          bar chart of K and V importance with the chosen widths\n"
+            "rules (one):\n"
+            "  --rule kvmix        KVmix: top 10%% + next 10%% of layers by importance get K3 / V4, the rest\n"
+            "                      K2 / V2, separately for K and V (default). Fewer than 10 layers: one\n"
+            "                      important layer (paper's floor(0.1 n) would promote none)\n"
+            "  --target-bits B     average effective bits (metadata, FP16 window and sinks included) <= B,\n"
+            "                      for K and for V separately; minimizes sum importance x measured error\n"
+            "  --target-bits-of C  the same, at the effective bits of cache C (kXvY or a profile .json) with\n"
+            "                      this geometry and --ctx: K <= C's K bits and V <= C's V bits (--joint:\n"
+            "                      (K + V) / 2 <= C's)\n"
+            "  --joint             with --target-bits: (K + V) / 2 <= B, one budget\n"
+            "  --budget-mib M      the whole cache for --ctx tokens fits in M MiB (K and V together)\n"
+            "  --ctx C             context of the accounting (default: as a session chooses)\n"
+            "cache geometry recorded in the profile (0: session defaults, G 32, R 128, S 0):\n"
+            "  --group G  --window R  --sinks S\n"
+            "  --ablate-random S   ablation: shuffle the importance scores among layers (seed S) before\n"
+            "                      allocating: same rule and bits, randomly chosen layers\n"
+            "  --device N          Vulkan device index (loading the model needs one)\n");
+}
+
+static void parse(int argc, char **argv, opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->N = 16;
+    o->T = 128;
+    o->seed = 1;
+    o->threads = 2;
+    o->device = -1;
+    o->ablate = -1;
+    int have_rule = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "-m")) o->model = tool_arg(argc, argv, &i);
+        else if (!strcmp(a, "--text")) o->text = tool_arg(argc, argv, &i);
+        else if (!strcmp(a, "-N")) o->N = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 1 << 20);
+        else if (!strcmp(a, "-T")) o->T = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 2, 1 << 20);
+        else if (!strcmp(a, "--seed")) o->seed = (uint64_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, INT64_MAX);
+        else if (!strcmp(a, "--threads")) o->threads = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 64);
+        else if (!strcmp(a, "-o")) o->out = tool_arg(argc, argv, &i);
+        else if (!strcmp(a, "--scores")) o->scores = tool_arg(argc, argv, &i);
+        else if (!strcmp(a, "--svg")) o->svg = tool_arg(argc, argv, &i);
+        else if (!strcmp(a, "--rule")) {
+            const char *r = tool_arg(argc, argv, &i);
+            if (strcmp(r, "kvmix")) tool_die("--rule: only 'kvmix' (use --target-bits or --budget-mib for the others)");
+            o->rule = RULE_KVMIX;
+            have_rule++;
+        } else if (!strcmp(a, "--target-bits")) {
+            o->target_bits = tool_parse_double(a, tool_arg(argc, argv, &i), 0.5, 16);
+            o->rule = RULE_TARGET;
+            have_rule++;
+        } else if (!strcmp(a, "--target-bits-of")) {
+            o->bits_of = tool_arg(argc, argv, &i);
+            o->rule = RULE_TARGET;
+            have_rule++;
+        } else if (!strcmp(a, "--joint")) o->joint = 1;
+        else if (!strcmp(a, "--budget-mib")) {
+            o->budget_mib = tool_parse_double(a, tool_arg(argc, argv, &i), 1e-6, 1e9);
+            o->rule = RULE_BUDGET;
+            have_rule++;
+        } else if (!strcmp(a, "--ctx")) o->ctx = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 1 << 24);
+        else if (!strcmp(a, "--group")) o->group = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 128);
+        else if (!strcmp(a, "--window")) o->window = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 1 << 20);
+        else if (!strcmp(a, "--sinks")) o->sinks = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 4096);
+        else if (!strcmp(a, "--ablate-random")) o->ablate = tool_parse_long(a, tool_arg(argc, argv, &i), 0, INT32_MAX);
+        else if (!strcmp(a, "--device")) o->device = (int)tool_parse_long(a, tool_arg(argc, argv, &i), -1, 64);
+        else {
+            usage(stderr);
+            tool_die("unknown argument '%s'", a);
+        }
+    }
+    if (!o->model || !o->text) {
+        usage(stderr);
+        tool_die("-m and --text are required");
+    }
+    if (have_rule > 1) tool_die("give one rule: --rule kvmix, --target-bits or --budget-mib");
+    if (o->joint && o->rule != RULE_TARGET) tool_die("--joint goes with --target-bits");
+    if (o->rule == RULE_BUDGET && !o->ctx) tool_die("--budget-mib needs --ctx");
+    if (!o->out && !o->scores && !o->svg) fprintf(stderr, "vkmix-calibrate: note: no -o, --scores or --svg: printing only\n");
+}
+
+static int progress_cb(uint32_t done, uint32_t total, void *user)
+{
+    tool_progress_update(user, done, total);
+    return 0;
+}
+
+/* 1 when the vocabulary asks for BOS at the start of a text. */
+static int wants_bos(const vkmix_model *m)
+{
+    int32_t t[4];
+    size_t n = 0;
+    return vkmix_tokenize(m, "", 0, 1, 0, t, 4, &n) == VKMIX_OK && n == 1;
+}
+
+static const char *rule_text(const opts *o, char *buf, size_t n)
+{
+    if (o->rule == RULE_KVMIX) snprintf(buf, n, "kvmix");
+    else if (o->rule == RULE_TARGET && o->target_bits_v > 0)
+        snprintf(buf, n, "target-bits K %.4g, V %.4g (those of %s)", o->target_bits, o->target_bits_v,
+                 tool_basename(o->bits_of));
+    else if (o->rule == RULE_TARGET)
+        snprintf(buf, n, "target-bits %.4g (%s%s%s)", o->target_bits, o->joint ? "K and V jointly" : "K and V separately",
+                 o->bits_of ? ", those of " : "", o->bits_of ? tool_basename(o->bits_of) : "");
+    else snprintf(buf, n, "budget %g MiB at context %u", o->budget_mib, o->ctx);
+    return buf;
+}
+
+static cJSON *float_array(const float *a, uint32_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (uint32_t i = 0; i < n; i++) cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)a[i]));
+    return arr;
+}
+
+/* ------------------------------------------------------------------ the chart */
+
+static const char *width_color(uint32_t bits, int is_v)
+{
+    /* lighter = fewer bits; K blues, V oranges */
+    static const char *k[] = { "#c6dbef", "#6baed6", "#2171b5", "#08306b", "#041a3a" };
+    static const char *v[] = { "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704", "#3f1302" };
+    int i = bits <= 2 ? 0 : bits == 3 ? 1 : bits == 4 ? 2 : bits == 8 ? 3 : 4;
+    return is_v ? v[i] : k[i];
+}
+
+static void write_svg(const char *path, const char *model_name, const char *rule, uint32_t L, const float *imp_k,
+                      const float *imp_v, const float *err_k, const float *err_v, const uint8_t *kb, const uint8_t *vb,
+                      const vkmix_kv_memory *mem, uint32_t n_ctx)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) tool_die("cannot write '%s'", path);
+    const double left = 78, right = 150, top = 80, panel_h = 190, gap = 70, bottom = 64;
+    double slot = L <= 8 ? 64 : L <= 32 ? 26 : 14;
+    const double plot_w = slot * L < 400 ? 400 : slot * L;
+    slot = plot_w / L;
+    const int W = (int)(left + plot_w + right), H = (int)(top + 2 * panel_h + gap + bottom);
+    svg_begin(f, W, H);
+    svg_text(f, left, 24, "start", 15, "font-weight=\"bold\"", "KV layer importance and chosen widths");
+    svg_text(f, left, 44, "start", 12, "fill=\"#444\"", "%s, rule %s", model_name, rule);
+    svg_text(f, left, 62, "start", 12, "fill=\"#444\"", "effective bits K %.2f, V %.2f at context %u", mem->k_bits,
+             mem->v_bits, n_ctx);
+    for (int pnl = 0; pnl < 2; pnl++) {
+        const float *imp = pnl ? imp_v : imp_k;
+        const uint8_t *bits = pnl ? vb : kb;
+        const double y0 = top + pnl * (panel_h + gap), y1 = y0 + panel_h; /* y1: the axis */
+        double mx = 0;
+        for (uint32_t l = 0; l < L; l++) mx = imp[l] > mx ? imp[l] : mx;
+        if (!(mx > 0)) mx = 1;
+        double step = svg_nice_step(mx, 4), ymax = ceil(mx / step) * step;
+        /* grid and y ticks */
+        for (double t = 0; t <= ymax * (1 + 1e-9); t += step) {
+            double y = y1 - t / ymax * (panel_h - 16);
+            char lab[32];
+            svg_fmt_num(lab, sizeof lab, t);
+            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e3e3e3\"/>\n", left, y,
+                    left + plot_w, y);
+            svg_text(f, left - 6, y + 4, "end", 11, NULL, "%s", lab);
+        }
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n", left, y1, left + plot_w,
+                y1);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n", left, y0 + 4, left,
+                y1);
+        fprintf(f, "<text x=\"20\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 20 %.1f)\">"
+                   "%s  ||dL/dW_%s||_F</text>\n",
+                (y0 + y1) / 2, (y0 + y1) / 2, pnl ? "Values" : "Keys", pnl ? "v" : "k");
+        for (uint32_t l = 0; l < L; l++) {
+            double h = imp[l] / ymax * (panel_h - 16), x = left + l * slot + slot * 0.15, bw = slot * 0.7;
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" stroke=\"#333\" "
+                       "stroke-width=\"0.5\"><title>layer %u: %s importance %.4g, %u bits</title></rect>\n",
+                    x, y1 - h, bw, h, width_color(bits[l], pnl), l, pnl ? "V" : "K", imp[l], bits[l]);
+            svg_text(f, x + bw / 2, y1 - h - 4, "middle", slot < 20 ? 8 : 11, "font-weight=\"bold\"", "%u", bits[l]);
+            if (L <= 32 || l % 2 == 0) svg_text(f, x + bw / 2, y1 + 14, "middle", 10, NULL, "%u", l);
+            if (slot >= 40) /* the measured relative MSE at 2 bits, under the layer number */
+                svg_text(f, x + bw / 2, y1 + 27, "middle", 9, "fill=\"#666\"", "%.1e",
+                         (pnl ? err_v : err_k)[(size_t)l * VKMIX_CALIB_N_WIDTHS]);
+        }
+        svg_text(f, left + plot_w / 2, y1 + (slot >= 40 ? 44 : 30), "middle", 11, NULL,
+                 slot >= 40 ? "layer; grey: measured rel. MSE at 2 bits; above a bar: %s bits"
+                            : "layer (number above a bar: %s bits)",
+                 pnl ? "value" : "key");
+        /* legend */
+        double lx = left + plot_w + 18, ly = y0 + 12;
+        svg_text(f, lx, ly, "start", 11, "font-weight=\"bold\"", "%s width", pnl ? "V" : "K");
+        const uint32_t ws[5] = { 2, 3, 4, 8, 16 };
+        for (int i = 0; i < 5; i++) {
+            double yy = ly + 10 + i * 18;
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"12\" fill=\"%s\" stroke=\"#333\" "
+                       "stroke-width=\"0.5\"/>\n",
+                    lx, yy, width_color(ws[i], pnl));
+            svg_text(f, lx + 20, yy + 10, "start", 11, NULL, "%u bits", ws[i]);
+        }
+    }
+    fputs("</svg>\n", f);
+    if (fclose(f)) tool_die("cannot write '%s'", path);
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv)
+{
+    tool_name = "vkmix-calibrate";
+    opts o;
+    parse(argc, argv, &o);
+
+    char hash[65];
+    if (sha256_file(o.model, hash)) tool_die("cannot read '%s'", o.model);
+    size_t text_len = 0;
+    char *text = tool_read_file(o.text, &text_len);
+    if (!text) tool_die("cannot read '%s'", o.text);
+
+    vkmix_context *ctx = tool_context(o.device);
+    vkmix_model *m = tool_model(ctx, o.model);
+    vkmix_model_info info;
+    vkmix_model_get_info(m, &info);
+    const uint32_t L = info.n_layer;
+
+    /* windows */
+    double t0 = tool_now();
+    size_t n_text = 0;
+    int32_t *all = tool_tokenize(m, text, text_len, 0, &n_text);
+    free(text);
+    const int bos = wants_bos(m) && info.bos >= 0;
+    const uint32_t body = o.T - (uint32_t)bos;
+    if (n_text < body) tool_die("the text has %zu tokens, fewer than a window of %u", n_text, body);
+    int32_t *toks = malloc((size_t)o.N * o.T * sizeof *toks);
+    uint64_t *starts = malloc(o.N * sizeof *starts);
+    if (!toks || !starts) tool_die("out of memory");
+    tool_rng rng = { o.seed };
+    for (uint32_t s = 0; s < o.N; s++) {
+        starts[s] = tool_rng_below(&rng, n_text - body + 1);
+        int32_t *w = toks + (size_t)s * o.T;
+        if (bos) w[0] = info.bos;
+        memcpy(w + bos, all + starts[s], body * sizeof *w);
+    }
+    fprintf(stderr, "vkmix-calibrate: %s (%u layers, %u KV heads x %u), text %s: %zu tokens, %u windows of %u (seed %llu%s)\n",
+            tool_basename(o.model), L, info.n_head_kv, info.head_dim, o.text, n_text, o.N, o.T, (unsigned long long)o.seed,
+            bos ? ", BOS first" : "");
+
+    /* importance and measured error */
+    float loss = 0;
+    float *imp_k = calloc(L, sizeof(float)), *imp_v = calloc(L, sizeof(float));
+    float *err_k = calloc((size_t)L * VKMIX_CALIB_N_WIDTHS, sizeof(float));
+    float *err_v = calloc((size_t)L * VKMIX_CALIB_N_WIDTHS, sizeof(float));
+    if (!imp_k || !imp_v || !err_k || !err_v) tool_die("out of memory");
+    tool_progress pr;
+    tool_progress_start(&pr, "importance");
+    vkmix_error e = vkmix_calibrate_importance(m, toks, o.N, o.T, (int)o.threads, progress_cb, &pr, &loss, imp_k, imp_v);
+    if (e != VKMIX_OK) tool_die("importance: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
+    double t_imp = tool_now() - pr.t0;
+    tool_progress_start(&pr, "kv error");
+    e = vkmix_calibrate_kv_error(m, toks, o.N, o.T, o.group, o.sinks, (int)o.threads, progress_cb, &pr, err_k, err_v);
+    if (e != VKMIX_OK) tool_die("measured error: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
+    double t_err = tool_now() - pr.t0;
+
+    /* the ablation: same scores, shuffled among layers */
+    float *use_k = malloc(L * sizeof(float)), *use_v = malloc(L * sizeof(float));
+    if (!use_k || !use_v) tool_die("out of memory");
+    memcpy(use_k, imp_k, L * sizeof(float));
+    memcpy(use_v, imp_v, L * sizeof(float));
+    if (o.ablate >= 0) {
+        tool_rng ar = { (uint64_t)o.ablate * 0x9E3779B97F4A7C15ull + 12345 };
+        for (int kv = 0; kv < 2; kv++) {
+            float *a = kv ? use_v : use_k;
+            for (uint32_t i = L; i > 1; i--) { /* Fisher-Yates */
+                uint32_t j = (uint32_t)tool_rng_below(&ar, i);
+                float t = a[i - 1];
+                a[i - 1] = a[j];
+                a[j] = t;
+            }
+        }
+    }
+
+    /* allocation */
+    vkmix_calib_alloc_params ap;
+    memset(&ap, 0, sizeof ap);
+    ap.rule = o.rule == RULE_KVMIX ? VKMIX_CALIB_RULE_KVMIX : o.rule == RULE_TARGET ? VKMIX_CALIB_RULE_TARGET_BITS
+                                                                                     : VKMIX_CALIB_RULE_BUDGET;
+    ap.target_bits = o.target_bits;
+    if (o.bits_of) {
+        /* the reference cache's effective bits with the same geometry and context */
+        vkmix_session_params sp;
+        vkmix_session_default_params(&sp);
+        size_t bl = strlen(o.bits_of);
+        if (bl > 5 && !strcmp(o.bits_of + bl - 5, ".json")) sp.kv_profile = o.bits_of;
+        else sp.kv = o.bits_of;
+        sp.n_ctx = o.ctx;
+        sp.kv_group = o.group;
+        sp.kv_window = o.window;
+        sp.kv_sinks = o.sinks;
+        vkmix_kv_memory rm;
+        e = vkmix_kv_memory_estimate(m, &sp, 0, &rm);
+        if (e != VKMIX_OK) tool_die("--target-bits-of %s: %s: %s", o.bits_of, vkmix_strerror(e), vkmix_context_last_error(ctx));
+        if (o.joint) ap.target_bits = o.target_bits = (rm.k_bits + rm.v_bits) / 2;
+        else {
+            ap.target_bits = o.target_bits = rm.k_bits;
+            ap.target_bits_v = o.target_bits_v = rm.v_bits;
+        }
+    }
+    ap.joint = o.joint;
+    ap.budget_bytes = (uint64_t)(o.budget_mib * 1048576.0);
+    ap.n_ctx = o.ctx;
+    ap.group = o.group;
+    ap.window = o.window;
+    ap.sinks = o.sinks;
+    ap.imp_k = use_k;
+    ap.imp_v = use_v;
+    ap.err_k = err_k;
+    ap.err_v = err_v;
+    uint8_t *kb = malloc(L), *vb = malloc(L);
+    if (!kb || !vb) tool_die("out of memory");
+    vkmix_kv_memory mem;
+    double objective = 0;
+    e = vkmix_calibrate_allocate(m, &ap, kb, vb, &mem, &objective);
+    if (e != VKMIX_OK) tool_die("allocation: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
+    const uint32_t n_ctx = o.ctx ? o.ctx : (info.n_ctx_train && info.n_ctx_train < 4096 ? info.n_ctx_train : 4096);
+
+    /* report */
+    char rbuf[128];
+    rule_text(&o, rbuf, sizeof rbuf);
+    printf("model %s (%s)  sha256 %s\n", tool_basename(o.model), info.name, hash);
+    printf("loss %.4f over %u windows x %u tokens; importance %.1f s, measured error %.1f s (%u threads)\n", loss, o.N,
+           o.T, t_imp, t_err, o.threads);
+    if (o.rule == RULE_KVMIX) {
+        uint32_t ni, ng;
+        vkmix_calibrate_kvmix_counts(L, &ni, &ng);
+        printf("rule kvmix: %u layers -> %u important + %u general promoted to K3 / V4 (ranked separately for K "
+               "and V), %u at K2 / V2%s\n",
+               L, ni, ng, L - ni - ng,
+               L < 10 && L >= 2 ? "; fewer than 10 layers: one important layer instead of the paper's floor(0.1 n) = 0"
+                                : "");
+    } else printf("rule %s: dynamic program over the layers (exact bytes, grid 1/8192), then a greedy fill\n", rbuf);
+    if (o.ablate >= 0) printf("ablation: importance scores shuffled among layers (seed %ld)\n", o.ablate);
+    printf("\n%5s %11s %11s  %-31s  %-31s  %3s %3s\n", "layer", "I_K", "I_V", "rel. MSE of K at 2/3/4/8 bits",
+           "rel. MSE of V at 2/3/4/8 bits", "K", "V");
+    for (uint32_t l = 0; l < L; l++) {
+        printf("%5u %11.4g %11.4g ", l, imp_k[l], imp_v[l]);
+        for (int kv = 0; kv < 2; kv++) {
+            const float *er = (kv ? err_v : err_k) + (size_t)l * VKMIX_CALIB_N_WIDTHS;
+            printf(" %7.1e %7.1e %7.1e %7.1e", er[0], er[1], er[2], er[3]);
+        }
+        printf("  %3u %3u\n", kb[l], vb[l]);
+    }
+    printf("\neffective bits (metadata, FP16 window and sinks included) at context %u: K %.3f, V %.3f; cache %.3f MiB\n",
+           n_ctx, mem.k_bits, mem.v_bits, (double)mem.total_bytes / 1048576.0);
+    printf("objective sum importance x measured error: %.6g\n", objective);
+    fprintf(stderr, "vkmix-calibrate: done in %.1f s\n", tool_now() - t0);
+
+    /* scores and provenance */
+    cJSON *sc = cJSON_CreateObject();
+    cJSON_AddStringToObject(sc, "format", "vkmix-calibration-scores");
+    cJSON_AddStringToObject(sc, "model", tool_basename(o.model));
+    cJSON_AddStringToObject(sc, "model_sha256", hash);
+    cJSON_AddStringToObject(sc, "text", o.text);
+    cJSON_AddNumberToObject(sc, "N", o.N);
+    cJSON_AddNumberToObject(sc, "T", o.T);
+    cJSON_AddNumberToObject(sc, "seed", (double)o.seed);
+    cJSON_AddBoolToObject(sc, "bos", bos);
+    cJSON_AddNumberToObject(sc, "loss", loss);
+    cJSON_AddItemToObject(sc, "imp_k", float_array(imp_k, L));
+    cJSON_AddItemToObject(sc, "imp_v", float_array(imp_v, L));
+    cJSON *wl = cJSON_CreateArray();
+    for (int i = 0; i < VKMIX_CALIB_N_WIDTHS; i++) cJSON_AddItemToArray(wl, cJSON_CreateNumber(vkmix_calibrate_width((uint32_t)i)));
+    cJSON_AddItemToObject(sc, "err_widths", wl);
+    cJSON *ek = cJSON_CreateArray(), *ev = cJSON_CreateArray();
+    for (uint32_t l = 0; l < L; l++) {
+        cJSON_AddItemToArray(ek, float_array(err_k + (size_t)l * VKMIX_CALIB_N_WIDTHS, VKMIX_CALIB_N_WIDTHS));
+        cJSON_AddItemToArray(ev, float_array(err_v + (size_t)l * VKMIX_CALIB_N_WIDTHS, VKMIX_CALIB_N_WIDTHS));
+    }
+    cJSON_AddItemToObject(sc, "err_k", ek);
+    cJSON_AddItemToObject(sc, "err_v", ev);
+    cJSON_AddStringToObject(sc, "rule", rbuf);
+    if (o.ablate >= 0) cJSON_AddNumberToObject(sc, "ablate_random_seed", (double)o.ablate);
+    cJSON_AddNumberToObject(sc, "n_ctx", n_ctx);
+    cJSON_AddNumberToObject(sc, "group", o.group);
+    cJSON_AddNumberToObject(sc, "window", o.window);
+    cJSON_AddNumberToObject(sc, "sinks", o.sinks);
+    cJSON *kl = cJSON_CreateArray(), *vl = cJSON_CreateArray();
+    for (uint32_t l = 0; l < L; l++) {
+        cJSON_AddItemToArray(kl, cJSON_CreateNumber(kb[l]));
+        cJSON_AddItemToArray(vl, cJSON_CreateNumber(vb[l]));
+    }
+    cJSON_AddItemToObject(sc, "k_bits", kl);
+    cJSON_AddItemToObject(sc, "v_bits", vl);
+    cJSON_AddNumberToObject(sc, "k_bits_effective", mem.k_bits);
+    cJSON_AddNumberToObject(sc, "v_bits_effective", mem.v_bits);
+    cJSON_AddNumberToObject(sc, "objective", objective);
+    if (o.scores) {
+        char *s = cJSON_Print(sc);
+        FILE *f = fopen(o.scores, "w");
+        if (!f || !s || fputs(s, f) < 0 || fputc('\n', f) == EOF || fclose(f)) tool_die("cannot write '%s'", o.scores);
+        free(s);
+    }
+    if (o.out) {
+        /* the provenance: the scores plus the tool's name and version */
+        cJSON_AddStringToObject(sc, "tool", "vkmix-calibrate " VKMIX_VERSION_STRING);
+        cJSON_DeleteItemFromObjectCaseSensitive(sc, "format");
+        char *s = cJSON_PrintUnformatted(sc);
+        if (!s) tool_die("out of memory");
+        e = vkmix_kv_profile_write(m, o.out, kb, vb, o.group, o.window, o.sinks, s);
+        free(s);
+        if (e != VKMIX_OK) tool_die("profile: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
+        fprintf(stderr, "vkmix-calibrate: wrote %s\n", o.out);
+    }
+    if (o.svg) write_svg(o.svg, tool_basename(o.model), rbuf, L, imp_k, imp_v, err_k, err_v, kb, vb, &mem, n_ctx);
+    cJSON_Delete(sc);
+
+    free(all);
+    free(toks);
+    free(starts);
+    free(imp_k);
+    free(imp_v);
+    free(err_k);
+    free(err_v);
+    free(use_k);
+    free(use_v);
+    free(kb);
+    free(vb);
+    vkmix_model_free(m);
+    uint32_t vmsg = vkmix_context_validation_messages(ctx);
+    vkmix_context_free(ctx);
+    if (vmsg) {
+        fprintf(stderr, "%s: the Vulkan validation layer reported %u message(s)\n", tool_name, vmsg);
+        return 2;
+    }
+    return 0;
+}
