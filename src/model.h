@@ -47,6 +47,8 @@ struct vkmix_model {
 };
 
 void vkm_model_free_batch(vkmix_model *m);
+/* m->info from the hyper-parameters and the tokenizer. */
+void vkm_model_fill_info(vkmix_model *m);
 
 /* Reads hyper-parameters and RoPE settings from the GGUF metadata. */
 vkmix_error vkm_model_read_hparams(vkmix_model *m, char *err, size_t errlen);

@@ -246,6 +246,16 @@ vkmix_error vkmix_model_load(vkmix_context *ctx, const char *path, const vkmix_m
         const char *base = strrchr(path, '/');
         snprintf(I->name, sizeof I->name, "%s", base ? base + 1 : path);
     }
+    (void)hp;
+    vkm_model_fill_info(m);
+    *out = m;
+    return VKMIX_OK;
+}
+
+void vkm_model_fill_info(vkmix_model *m)
+{
+    const vkm_hparams *hp = &m->hp;
+    vkmix_model_info *I = &m->info;
     I->n_layer = hp->n_layer;
     I->n_head = hp->n_head;
     I->n_head_kv = hp->n_head_kv;
@@ -256,8 +266,6 @@ vkmix_error vkmix_model_load(vkmix_context *ctx, const char *path, const vkmix_m
     I->n_ctx_train = hp->n_ctx_train;
     I->bos = vkm_tokenizer_bos(m->tok);
     I->eos = vkm_tokenizer_eos(m->tok);
-    *out = m;
-    return VKMIX_OK;
 }
 
 vkmix_error vkmix_model_get_info(const vkmix_model *m, vkmix_model_info *info)

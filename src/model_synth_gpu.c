@@ -157,17 +157,7 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
         vkmix_model_free(m);
         return vkm_fail(&ctx->dev, e, "synthetic %s: %s", name, keep);
     }
-    vkmix_model_info *I = &m->info;
-    I->n_layer = hp->n_layer;
-    I->n_head = hp->n_head;
-    I->n_head_kv = hp->n_head_kv;
-    I->head_dim = hp->head_dim;
-    I->n_embd = hp->n_embd;
-    I->n_ff = hp->n_ff;
-    I->n_vocab = hp->n_vocab;
-    I->n_ctx_train = hp->n_ctx_train;
-    I->bos = 1;
-    I->eos = 2;
+    vkm_model_fill_info(m);
     *out = m;
     return VKMIX_OK;
 }
