@@ -240,13 +240,11 @@ vkmix_error vkmix_model_load(vkmix_context *ctx, const char *path, const vkmix_m
         vkmix_model_free(m);
         return e;
     }
-    const vkm_hparams *hp = &m->hp;
     vkmix_model_info *I = &m->info;
     if (!I->name[0]) {
         const char *base = strrchr(path, '/');
         snprintf(I->name, sizeof I->name, "%s", base ? base + 1 : path);
     }
-    (void)hp;
     vkm_model_fill_info(m);
     *out = m;
     return VKMIX_OK;
