@@ -601,7 +601,7 @@ static void write_svg(const char *path, const char *title, const char *ylab, int
         svg_text(f, PX(16) - 4, t + 14, "end", 10, "fill=\"#555\"", "f16: KL 0");
     }
     /* markers: circles for uniform caches, squares for profiles; hollow with a window override */
-    box *taken = calloc((size_t)2 * n + 2, sizeof *taken);
+    box *taken = calloc((size_t)2 * n + 2, sizeof *taken); /* markers, then labels */
     int n_taken = 0;
     if (!taken) tool_die("out of memory");
     for (int i = 0; i < n; i++) {
@@ -624,6 +624,8 @@ static void write_svg(const char *path, const char *title, const char *ylab, int
     static const struct { double dx, dy; int anchor; } spot[] = {
         { 7, -5, 0 }, { -7, -5, 2 }, { 7, 12, 0 }, { -7, 12, 2 }, { 0, -9, 1 }, { 0, 19, 1 },
         { 9, -16, 0 }, { -9, -16, 2 }, { 9, 23, 0 }, { -9, 23, 2 }, { 0, -20, 1 }, { 0, 30, 1 },
+        { 16, -28, 0 }, { -16, -28, 2 }, { 16, 35, 0 }, { -16, 35, 2 }, { 24, -40, 0 }, { -24, -40, 2 },
+        { 24, 47, 0 }, { -24, 47, 2 }, { 40, 4, 0 }, { -40, 4, 2 },
     };
     static const char *anchors[3] = { "start", "middle", "end" };
     const box plot = { l, t, l + pw, t + ph };
@@ -650,6 +652,10 @@ static void write_svg(const char *path, const char *title, const char *ylab, int
             if (ok) break;
         }
         taken[n_taken++] = bb;
+        if (best >= 6) /* far from its marker: a leader line */
+            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" stroke-width=\"0.7\"/>\n", px,
+                    py, spot[best].anchor == 0 ? bb.x0 - 1 : spot[best].anchor == 2 ? bb.x1 + 1 : (bb.x0 + bb.x1) / 2,
+                    spot[best].dy < 0 ? bb.y1 : bb.y0);
         svg_text(f, px + spot[best].dx, py + spot[best].dy, anchors[spot[best].anchor], 10, NULL, "%s", lab);
     }
     free(taken);
