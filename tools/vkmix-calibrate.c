@@ -130,14 +130,6 @@ static int progress_cb(uint32_t done, uint32_t total, void *user)
     return 0;
 }
 
-/* 1 when the vocabulary asks for BOS at the start of a text. */
-static int wants_bos(const vkmix_model *m)
-{
-    int32_t t[4];
-    size_t n = 0;
-    return vkmix_tokenize(m, "", 0, 1, 0, t, 4, &n) == VKMIX_OK && n == 1;
-}
-
 static const char *rule_text(const opts *o, char *buf, size_t n)
 {
     if (o->rule == RULE_KVMIX) snprintf(buf, n, "kvmix");
@@ -265,7 +257,7 @@ int main(int argc, char **argv)
     size_t n_text = 0;
     int32_t *all = tool_tokenize(m, text, text_len, 0, &n_text);
     free(text);
-    const int bos = wants_bos(m) && info.bos >= 0;
+    const int bos = tool_wants_bos(m) && info.bos >= 0;
     const uint32_t body = o.T - (uint32_t)bos;
     if (n_text < body) tool_die("the text has %zu tokens, fewer than a window of %u", n_text, body);
     int32_t *toks = malloc((size_t)o.N * o.T * sizeof *toks);

@@ -677,13 +677,6 @@ static void write_svg(const char *path, const char *title, const char *ylab, int
 
 /* ------------------------------------------------------------------ main */
 
-static int wants_bos(const vkmix_model *m)
-{
-    int32_t t[4];
-    size_t n = 0;
-    return vkmix_tokenize(m, "", 0, 1, 0, t, 4, &n) == VKMIX_OK && n == 1;
-}
-
 static void chart_title(const char *metric, const char *model, uint32_t C, uint32_t P, double ref_ppl, char *title,
                         size_t n, const char **ylab)
 {
@@ -763,7 +756,7 @@ int main(int argc, char **argv)
     const uint32_t C = o.ctx ? o.ctx : (info.n_ctx_train && info.n_ctx_train < 4096 ? info.n_ctx_train : 4096);
     const uint32_t P = o.niah_ctx ? o.niah_ctx : C;
     const uint32_t n_ctx = (o.haystack && P + o.answer_tokens > C) ? P + o.answer_tokens : C;
-    const int bos_id = wants_bos(m) && info.bos >= 0 ? info.bos : -1;
+    const int bos_id = tool_wants_bos(m) && info.bos >= 0 ? info.bos : -1;
     double t0 = tool_now();
 
     /* the reference and the configurations */

@@ -161,6 +161,14 @@ static TOOL_FN int32_t *tool_tokenize(const vkmix_model *m, const char *text, si
     return t;
 }
 
+/* 1 when the vocabulary asks for BOS at the start of a text. */
+static TOOL_FN int tool_wants_bos(const vkmix_model *m)
+{
+    int32_t t[4];
+    size_t n = 0;
+    return vkmix_tokenize(m, "", 0, 1, 0, t, 4, &n) == VKMIX_OK && n == 1;
+}
+
 static TOOL_FN const char *tool_basename(const char *path)
 {
     const char *b = strrchr(path, '/');
