@@ -356,8 +356,8 @@ static void write_svg(const char *path)
     fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", L + pw, T, L + pw, T + ph);
     for (int k = 0; k <= 4; k++) {
         double y = T + ph - ph * k / 4.0;
-        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%.0f</text>\n", L - 6, y + 4, maxt * k / 4.0);
-        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\">%.0f</text>\n", L + pw + 6, y + 4, maxm * k / 4.0);
+        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%.3g</text>\n", L - 6, y + 4, maxt * k / 4.0);
+        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\">%.3g</text>\n", L + pw + 6, y + 4, maxm * k / 4.0);
         double x = L + pw * k / 4.0;
         fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">%.0f</text>\n", x, T + ph + 18, maxd * k / 4.0);
     }
