@@ -36,7 +36,9 @@ const uint VMAX = (1u << VBITS) - 1u;
 const uint WPCK = GROUP * KBITS / 32u;              // key words per channel per group
 const uint WPTV = (HEAD_DIM * VBITS + 31u) / 32u;   // value words per token
 const uint NGV = HEAD_DIM / VGROUP;                 // value groups per token
-const uint DPT = (HEAD_DIM + WG - 1u) / WG;         // channels per invocation in pass 2
+const uint CW = HEAD_DIM < WG ? HEAD_DIM : WG;      // pass 2: channels side by side
+const uint TPC = WG / CW;                           // pass 2: token parts per channel
+const uint DPT = (HEAD_DIM + CW - 1u) / CW;         // pass 2: channels per invocation
 const uint TPT = (TILE + WG - 1u) / WG;             // tokens per invocation in pass 1
 
 layout(std430, binding = 0) restrict readonly buffer Q { float q[]; };          // [n_head][D]
@@ -68,6 +70,7 @@ shared float s_p[TILE * NREP];          // [token][head]: scores, then probabili
 shared float s_red[NREP * WG];
 shared vec2 s_km[(TILE / GROUP) * HEAD_DIM];   // key (scale, min) of the tile's groups, as floats
 shared vec2 s_vm[TILE * NGV];                   // value (scale, min) of the tile's tokens
+shared float s_acc[TPC > 1u ? WG * DPT : 1u];   // pass 2 partials of the token parts
 
 float h2f(uint h) { return unpackHalf2x16(h).x; }
 
@@ -219,8 +222,9 @@ void main()
             [[unroll]] for (uint j = 0u; j < DPT; j++) acc[r][j] *= corr;
         }
         // ---------------- pass 2: weighted values
+        const uint tpart = t / CW;           // this invocation's tokens: runs of 8, every TPC-th
         [[unroll]] for (uint j = 0u; j < DPT; j++) {
-            uint d = t + j * WG;
+            uint d = t % CW + j * CW;
             if (d < HEAD_DIM) {
                 float a[NREP];
                 [[unroll]] for (uint r = 0u; r < NREP; r++) a[r] = 0.0;
@@ -228,7 +232,7 @@ void main()
                     uint g = d / VGROUP, vbit = d * VBITS, vw = vbit >> 5u, voff = vbit & 31u;
                     uint tok0 = h * pc.n_blocks * GROUP + first + base;
                     // 8 tokens at a time (n_here is a multiple of GROUP >= 32 for packed tiles)
-                    for (uint i0 = 0u; i0 < n_here; i0 += 8u) {
+                    for (uint i0 = tpart * 8u; i0 < n_here; i0 += 8u * TPC) {
                         uint w0[8], w1[8];
                         [[unroll]] for (uint k = 0u; k < 8u; k++) {
                             uint vb = (tok0 + i0 + k) * WPTV + vw;
@@ -243,7 +247,7 @@ void main()
                         }
                     }
                 } else {
-                    for (uint i0 = 0u; i0 < n_here; i0 += 8u) {
+                    for (uint i0 = tpart * 8u; i0 < n_here; i0 += 8u * TPC) {
                         float v[8];
                         [[unroll]] for (uint k = 0u; k < 8u; k++) {
                             uint p = fp16_pos(first + base + min(i0 + k, n_here - 1u), S, r0);
@@ -261,12 +265,23 @@ void main()
         barrier();
     }
 
-    // ---------------- partials: (acc, max, sum) per query head
+    // ---------------- partials: (acc, max, sum) per query head; token parts added first
     [[unroll]] for (uint r = 0u; r < NREP; r++) {
         uint ob = ((h * NREP + r) * pc.n_splits + split) * (HEAD_DIM + 2u);
+        if (TPC > 1u) {
+            [[unroll]] for (uint j = 0u; j < DPT; j++) s_acc[t * DPT + j] = acc[r][j];
+            barrier();
+            if (t < CW)
+                [[unroll]] for (uint j = 0u; j < DPT; j++) {
+                    float a = 0.0;
+                    for (uint k = 0u; k < TPC; k++) a += s_acc[(k * CW + t) * DPT + j];
+                    acc[r][j] = a;
+                }
+            barrier();
+        }
         [[unroll]] for (uint j = 0u; j < DPT; j++) {
-            uint d = t + j * WG;
-            if (d < HEAD_DIM) part[ob + d] = acc[r][j];
+            uint d = t + j * CW;
+            if (t < CW && d < HEAD_DIM) part[ob + d] = acc[r][j];
         }
         if (t == 0u) {
             part[ob + HEAD_DIM] = run_max[r];
