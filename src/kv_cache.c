@@ -170,10 +170,10 @@ static vkmix_error fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const
 {
     const uint32_t G = c->cfg.group, nrep = c->n_q_head / c->n_kv_head, D = c->head_dim;
     /* tuning knobs for experiments (documented in docs/PERFORMANCE.md) */
-    uint32_t wg = env_u32("VKMIX_KVQ_WG", 256), tile = env_u32("VKMIX_KVQ_TILE", 256);
+    uint32_t wg = env_u32("VKMIX_KVQ_WG", 128), tile = env_u32("VKMIX_KVQ_TILE", 128);
     uint32_t max_splits = env_u32("VKMIX_KVQ_SPLITS", VKM_KVQ_MAX_SPLITS);
     if (max_splits < 1 || max_splits > VKM_KVQ_SPLITS_CAP) max_splits = VKM_KVQ_MAX_SPLITS;
-    if (wg & (wg - 1) || wg < 32) wg = 256;
+    if (wg & (wg - 1) || wg < 32) wg = 128;
     while (wg > ctx->dev.caps.max_wg_invocations) wg /= 2;
     if (tile < G) tile = G;
     const uint64_t ngv = D / c->cfg.v_group;

@@ -26,7 +26,7 @@ typedef struct vkm_kv_cache {
     int fused_decode;        /* 1: decode uses kvq_attn.comp where both K and V are packed */
 } vkm_kv_cache;
 
-#define VKM_KVQ_MAX_SPLITS 128   /* default split count of the fused decode attention */
+#define VKM_KVQ_MAX_SPLITS 256   /* default split count of the fused decode attention */
 #define VKM_KVQ_SPLITS_CAP 1024  /* the partials buffer holds this many */
 
 vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hparams *hp, uint32_t n_ctx);
