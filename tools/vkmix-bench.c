@@ -10,14 +10,7 @@
  * Every (model, kv, depth) first checks decode attention against a CPU reference,
  * so that a fast wrong kernel cannot post a number.
  * Output: a Markdown table, -o json / -o csv, --svg FILE (t/s and KV MiB against depth). */
-#define _POSIX_C_SOURCE 200809L
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include "vkmix.h"
+#include "common/tool.c" /* first: it sets the feature-test macros */
 
 #define MAXL 16
 
@@ -45,13 +38,6 @@ typedef struct {
 
 static row *rows;
 static int n_rows, cap_rows;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void usage(FILE *f)
 {
@@ -231,9 +217,9 @@ static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const 
                 e = vkmix_session_create(m, &sp, &ps);
                 for (uint32_t rep = 0; rep <= o->reps && e == VKMIX_OK; rep++) {
                     if ((e = vkmix_session_fill_synthetic(ps, d, 2 + rep)) != VKMIX_OK) break;
-                    double t0 = now_s();
+                    double t0 = tool_now();
                     e = vkmix_session_eval(ps, toks, p, NULL, 0);
-                    if (rep) ts[rep - 1] = p / (now_s() - t0); /* rep 0 warms up */
+                    if (rep) ts[rep - 1] = p / (tool_now() - t0); /* rep 0 warms up */
                 }
                 vkmix_session_free(ps);
                 if (e != VKMIX_OK) {
@@ -267,10 +253,10 @@ static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const 
                     for (uint32_t rep = 0; rep <= o->reps && e == VKMIX_OK; rep++) {
                         for (uint32_t i = 0; i < b && e == VKMIX_OK; i++) e = vkmix_session_fill_synthetic(ss[i], d, 3 + i);
                         for (uint32_t i = 0; i < b; i++) cur[i] = 3 + (int32_t)(i % (mi.n_vocab - 3));
-                        double t0 = now_s();
+                        double t0 = tool_now();
                         for (uint32_t k = 0; k < n && e == VKMIX_OK; k++)
                             e = b == 1 ? vkmix_session_eval(ss[0], cur, 1, NULL, 0) : vkmix_batch_decode(ss, cur, b, NULL);
-                        if (rep) ts[rep - 1] = (double)n * b / (now_s() - t0);
+                        if (rep) ts[rep - 1] = (double)n * b / (tool_now() - t0);
                     }
                     if (e != VKMIX_OK) {
                         fprintf(stderr, "vkmix-bench: tg%u b%u: %s\n", n, b, vkmix_context_last_error(ctx));
@@ -418,15 +404,8 @@ static int run_kernels(int argc, char **argv)
         } else { fprintf(stderr, "vkmix-bench: unknown option %s\n", a); return 2; }
     }
     if (!heads || !head_dim || !group || !reps) { fprintf(stderr, "vkmix-bench: sizes must be positive\n"); return 2; }
-    char err[1024] = "";
-    vkmix_context_params p;
-    vkmix_context_default_params(&p);
-    p.device_index = device;
-    p.error_buf = err;
-    p.error_buf_size = sizeof err;
-    vkmix_context *ctx = NULL;
-    vkmix_error e = vkmix_context_create(&p, &ctx);
-    if (e != VKMIX_OK) { fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), err); return 1; }
+    vkmix_context *ctx = tool_context(device);
+    vkmix_error e;
     vkmix_device_info info;
     vkmix_context_device_info(ctx, &info);
     if (!tokens) tokens = info.type == VKMIX_DEVICE_CPU ? 8192 : 131072;
@@ -496,15 +475,8 @@ static int run_matvec(int argc, char **argv)
         else { fprintf(stderr, "vkmix-bench: unknown option %s\n", a); return 2; }
     }
     if (nw <= 0 || nr <= 0 || !cols || !reps) { fprintf(stderr, "vkmix-bench: bad matvec options\n"); return 2; }
-    char err[1024] = "";
-    vkmix_context_params p;
-    vkmix_context_default_params(&p);
-    p.device_index = device;
-    p.error_buf = err;
-    p.error_buf_size = sizeof err;
-    vkmix_context *ctx = NULL;
-    vkmix_error e = vkmix_context_create(&p, &ctx);
-    if (e != VKMIX_OK) { fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), err); return 1; }
+    vkmix_context *ctx = tool_context(device);
+    vkmix_error e;
     vkmix_device_info info;
     vkmix_context_device_info(ctx, &info);
     if (!nrows) nrows = info.type == VKMIX_DEVICE_CPU ? 4096 : 128256;
@@ -551,6 +523,7 @@ static int list_devices(void)
 
 int main(int argc, char **argv)
 {
+    tool_name = "vkmix-bench";
     if (argc >= 2 && !strcmp(argv[1], "kernels")) return run_kernels(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "matvec")) return run_matvec(argc, argv);
     opts o;
@@ -596,15 +569,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!o.model_path && !o.n_synth) { fprintf(stderr, "vkmix-bench: give -m FILE or --synthetic NAME\n"); usage(stderr); return 2; }
-    char err[1024] = "";
-    vkmix_context_params cp;
-    vkmix_context_default_params(&cp);
-    cp.device_index = o.device;
-    cp.error_buf = err;
-    cp.error_buf_size = sizeof err;
-    vkmix_context *ctx = NULL;
-    vkmix_error e = vkmix_context_create(&cp, &ctx);
-    if (e != VKMIX_OK) { fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), err); return 1; }
+    vkmix_context *ctx = tool_context(o.device);
+    vkmix_error e;
     vkmix_device_info info;
     vkmix_context_device_info(ctx, &info);
     int rc = 0;
