@@ -267,23 +267,6 @@ uint32_t vkmix_session_n_ctx(const vkmix_session *s);
 void vkmix_session_reset(vkmix_session *s);
 vkmix_error vkmix_session_kv_memory(const vkmix_session *s, vkmix_kv_memory *out);
 
-/* Benchmark support: fill the cache with random keys and values for positions
- * [0, n_tokens) (quantized groups, FP16 ring and sinks alike) and set n_past to
- * n_tokens, so that decode can be timed at a depth without a long prefill. */
-vkmix_error vkmix_session_fill_synthetic(vkmix_session *s, uint32_t n_tokens, uint64_t seed);
-
-/* Times decode attention alone (every layer, one query position at the session's
- * depth n_past) with GPU timestamps, and a plain copy kernel in the same run.
- * Before timing, layer 0's attention output is checked against a CPU reference
- * computed from the cache's own contents; a mismatch fails with VKMIX_ERROR_INTERNAL. */
-typedef struct vkmix_attn_bench {
-    double us_per_layer;     /* median over reps */
-    double bytes_per_layer;  /* cache bytes the attention must read (codes, scales and mins, FP16) */
-    double gbps;             /* bytes_per_layer / time */
-    double copy_gbps;        /* the copy kernel, bytes read + written, same run */
-    double check_rel_err;    /* layer 0 against the CPU reference */
-} vkmix_attn_bench;
-vkmix_error vkmix_bench_attention(vkmix_session *s, uint32_t reps, vkmix_attn_bench *out);
 
 /* --------------------------------------------------------------------------- sampling */
 
@@ -335,12 +318,6 @@ typedef struct vkmix_kvq_sizes {
 
 vkmix_error vkmix_kvq_sizes_for(const vkmix_kvq_shape *shape, vkmix_kvq_sizes *out);
 
-/* Round trip through the GPU: quantize `x` (FP16 bits) into codes + meta, then
- * dequantize back to FP16 in `y`. Any of codes/meta/y may be NULL when not
- * wanted. Used by the tests and the benchmark. */
-vkmix_error vkmix_kvq_roundtrip_gpu(vkmix_context *ctx, const vkmix_kvq_shape *shape,
-                                    const uint16_t *x, uint32_t *codes, uint32_t *meta,
-                                    uint16_t *y);
 
 /* The CPU reference of the same computation, bit-exact for codes and meta. */
 vkmix_error vkmix_kvq_quantize_cpu(const vkmix_kvq_shape *shape, const uint16_t *x,
@@ -348,29 +325,6 @@ vkmix_error vkmix_kvq_quantize_cpu(const vkmix_kvq_shape *shape, const uint16_t 
 vkmix_error vkmix_kvq_dequantize_cpu(const vkmix_kvq_shape *shape, const uint32_t *codes,
                                      const uint32_t *meta, uint16_t *y);
 
-/* Kernel benchmark: times the plain copy kernel, quantize and dequantize on the
- * context's device with GPU timestamps (median of `reps`, after a warm-up). The copy
- * figure is the best of several workgroup sizes and uvec4 counts per invocation.
- * Bytes are counted as read + written, once each. */
-typedef struct vkmix_kvq_bench {
-    double copy_ms, copy_bytes;      /* the best of several copy kernel shapes */
-    double read_ms, read_bytes;      /* the best read-only kernel */
-    double quant_ms, quant_bytes;
-    double dequant_ms, dequant_bytes;
-} vkmix_kvq_bench;
-vkmix_error vkmix_kvq_bench_run(vkmix_context *ctx, const vkmix_kvq_shape *shape, uint32_t reps,
-                                vkmix_kvq_bench *out);
-
-/* Matrix-vector product benchmark (the decode weight product): a rows x cols
- * matrix of random weights in wtype ("q4_0", "q8_0", "f16", "f32") times a vector,
- * timed with GPU timestamps (median of reps), with the copy kernel in the same
- * run. mv_wg / mv_rows: invocations per workgroup and rows per workgroup (0: the
- * library's choice). */
-typedef struct vkmix_matvec_bench {
-    double us, weight_bytes, gbps, copy_gbps;
-} vkmix_matvec_bench;
-vkmix_error vkmix_bench_matvec(vkmix_context *ctx, const char *wtype, uint32_t rows, uint32_t cols, uint32_t reps,
-                               uint32_t mv_wg, uint32_t mv_rows, vkmix_matvec_bench *out);
 
 /* FP16 helpers (IEEE binary16 bit patterns). */
 uint16_t vkmix_f32_to_f16(float f);

@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ref_model.h"
+#include "ref/ref_model.h"
 
 typedef struct ref_llama2c {
     float *data;                /* every float of the file after the header */

@@ -15,11 +15,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "calibrate.h"
-#include "kv_config.h"
-#include "kvquant.h"
-#include "model.h"
-#include "ref_model.h"
+#include "ref/calibrate.h"
+#include "kv/kv_config.h"
+#include "kv/kvquant.h"
+#include "model/model.h"
+#include "ref/ref_from_model.h"
+#include "ref/ref_model.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------ a random model */

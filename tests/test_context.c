@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "vkmix_bench.h"
 
 int main(void)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "testutil.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 /* ---------------------------------------------------------------- vocabularies */
 

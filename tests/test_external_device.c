@@ -6,6 +6,7 @@
 #include <volk.h>
 
 #include "testutil.h"
+#include "vkmix_bench.h"
 
 static int validation_hits = 0;
 static VKAPI_ATTR VkBool32 VKAPI_CALL on_msg(VkDebugUtilsMessageSeverityFlagBitsEXT sev, VkDebugUtilsMessageTypeFlagsEXT t,

@@ -1,8 +1,8 @@
 /* ggml types: table, hand-built blocks decoded exactly, quantize/dequantize
  * round trips with per-type error bounds, and a real Q8_0 GGUF tensor checked
  * against the F32 safetensors checkpoint it was converted from. */
-#include "ggml_types.h"
-#include "gguf.h"
+#include "gguf/ggml_types.h"
+#include "gguf/gguf.h"
 #include "testutil.h"
 
 #include <cjson/cJSON.h>

@@ -5,8 +5,8 @@
  * `test_gguf --write-corpus DIR` also writes the crafted files (valid and bad)
  * into DIR: that is how tests/fuzz/corpus/gguf/ was generated. Bad files are
  * named bad-<what>-<expected vkmix_error>[-detail].gguf, valid ones ok-*.gguf. */
-#include "ggml_types.h"
-#include "gguf.h"
+#include "gguf/ggml_types.h"
+#include "gguf/gguf.h"
 #include "testutil.h"
 #include "fuzz/gguf_walk.h"
 

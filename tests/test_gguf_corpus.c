@@ -6,7 +6,7 @@
  *   bad-<what>-<code>*.gguf   must fail with that vkmix_error code and a message
  *   anything else             (e.g. inputs added by libFuzzer) must not crash */
 #define _POSIX_C_SOURCE 200809L
-#include "gguf.h"
+#include "gguf/gguf.h"
 #include "testutil.h"
 #include "fuzz/gguf_walk.h"
 

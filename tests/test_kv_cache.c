@@ -7,8 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "kv_sim.h"
-#include "session.h"
+#include "ref/kv_sim.h"
+#include "runtime/session.h"
 #include "testutil.h"
 
 static double rel(const float *a, const float *b, size_t n)

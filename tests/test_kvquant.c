@@ -4,8 +4,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "kvquant.h"
+#include "kv/kvquant.h"
 #include "testutil.h"
+#include "vkmix_bench.h"
 
 static float f16ulp(float v)
 {

@@ -10,11 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ggml_types.h"
-#include "kv_sim.h"
-#include "session.h"
-#include "model.h"
-#include "synth.h"
+#include "gguf/ggml_types.h"
+#include "ref/kv_sim.h"
+#include "runtime/session.h"
+#include "model/model.h"
+#include "ref/ref_from_model.h"
+#include "model/synth.h"
 #include "testutil.h"
 
 static const int32_t ids_260k[32] = { 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338,

@@ -17,10 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "context.h"
-#include "ggml_types.h"
-#include "ops.h"
-#include "ref_model.h"
+#include "core/context.h"
+#include "gguf/ggml_types.h"
+#include "ops/ops.h"
+#include "ref/ref_model.h"
 #include "testutil.h"
 
 #define POISON 0x7fc0deadu /* a quiet NaN */
@@ -405,7 +405,7 @@ static void test_rope(void)
                 hp.rope_orig_ctx = 8192;
             }
             float *freqs = malloc(hd / 2 * 4);
-            vkm_ref_rope_freqs(&hp, freqs);
+            vkm_rope_freqs(&hp, freqs);
             tu_rng_seed(&r, 4000 + ci * 2 + type);
             size_t n = (size_t)n_tok * n_heads * hd;
             float *x = malloc(n * 4), *ref = malloc(n * 4), *got = malloc(n * 4);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include "ref_llama2c.h"
-#include "ref_model.h"
+#include "ref/ref_model.h"
 #include "testutil.h"
 
 #define PI 3.14159265358979323846

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include "ref_llama2c.h"
-#include "ref_model.h"
+#include "ref/ref_model.h"
 #include "testutil.h"
 
 #define PI 3.14159265358979323846
@@ -54,7 +54,7 @@ static void test_rope(void)
     hp.head_dim = 4;
     hp.rope_theta = 10000.0f;
     float f[2];
-    vkm_ref_rope_freqs(&hp, f);
+    vkm_rope_freqs(&hp, f);
     CHECK(f[0] == 1.0f && close_to(f[1], 0.01, 1e-6), "freqs %g %g", f[0], f[1]);
 
     const uint32_t pos = 3;
@@ -103,7 +103,7 @@ static void test_rope_llama3(void)
     hp.rope_high_freq_factor = 4.0f;
     hp.rope_orig_ctx = 8192;
     float f[64];
-    vkm_ref_rope_freqs(&hp, f);
+    vkm_rope_freqs(&hp, f);
     int kept = 0, scaled = 0, smooth = 0;
     for (int i = 0; i < 64; i++) {
         double ref = llama3_freq(500000.0, i, 128, 8, 1, 4, 8192);
@@ -121,14 +121,14 @@ static void test_rope_llama3(void)
     hp.rope_theta = 10000.0f;
     hp.rope_orig_ctx = 64;
     float g[4];
-    vkm_ref_rope_freqs(&hp, g);
+    vkm_rope_freqs(&hp, g);
     double sm = (64.0 / (2 * PI / 0.1) - 1.0) / 3.0;
     CHECK(close_to(g[0], 1.0, 1e-6), "llama3 hand 0: %g", g[0]);
     CHECK(close_to(g[1], (1 - sm) * 0.1 / 8 + sm * 0.1, 1e-5), "llama3 hand 1: %g", g[1]);
     CHECK(close_to(g[2], 0.01 / 8, 1e-5), "llama3 hand 2: %g", g[2]);
     CHECK(close_to(g[3], 0.001 / 8, 1e-5), "llama3 hand 3: %g", g[3]);
     hp.rope_scale_factor = 0.0f; /* disabled: plain frequencies */
-    vkm_ref_rope_freqs(&hp, g);
+    vkm_rope_freqs(&hp, g);
     CHECK(close_to(g[3], 0.001, 1e-5), "llama3 off: %g", g[3]);
 }
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sampler.h"
+#include "text/sampler.h"
 #include "testutil.h"
 
 static vkm_sampler *make(float temp, int32_t top_k, float top_p, float min_p, uint64_t seed)

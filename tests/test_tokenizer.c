@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "testutil.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 #define MAXT 4096
 

@@ -11,6 +11,7 @@
  * so that a fast wrong kernel cannot post a number.
  * Output: a Markdown table, -o json / -o csv, --svg FILE (t/s and KV MiB against depth). */
 #include "common/tool.c" /* first: it sets the feature-test macros */
+#include "vkmix_bench.h"
 
 #define MAXL 16
 

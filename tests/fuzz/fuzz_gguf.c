@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "gguf.h"
+#include "gguf/gguf.h"
 #include "gguf_walk.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

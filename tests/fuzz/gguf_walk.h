@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ggml_types.h"
-#include "gguf.h"
+#include "gguf/ggml_types.h"
+#include "gguf/gguf.h"
 
 static volatile uint32_t vkm_walk_sink;
 

@@ -1,0 +1,80 @@
+/* Public context API. */
+#include "core/context.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vkmix_context_default_params(vkmix_context_params *p)
+{
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+    p->device_index = -1;
+}
+
+vkmix_error vkmix_context_create(const vkmix_context_params *params, vkmix_context **out)
+{
+    if (!out) return VKMIX_ERROR_INVALID_ARGUMENT;
+    *out = NULL;
+    vkmix_context_params def;
+    if (!params) {
+        vkmix_context_default_params(&def);
+        params = &def;
+    }
+    vkmix_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    vkmix_error e = vkm_device_create(&ctx->dev, params, ctx->err, sizeof ctx->err);
+    if (e != VKMIX_OK) {
+        if (params->error_buf && params->error_buf_size)
+            snprintf(params->error_buf, params->error_buf_size, "%s", ctx->err);
+        vkm_device_destroy(&ctx->dev);
+        free(ctx);
+        return e;
+    }
+    ctx->err[0] = 0;
+    *out = ctx;
+    return VKMIX_OK;
+}
+
+void vkmix_context_free(vkmix_context *ctx)
+{
+    if (!ctx) return;
+    if (ctx->dev.device) vkm_pipeline_set_destroy(&ctx->dev, &ctx->pipes);
+    vkm_device_destroy(&ctx->dev);
+    free(ctx);
+}
+
+const char *vkmix_context_last_error(const vkmix_context *ctx) { return ctx ? ctx->err : "no context"; }
+
+uint32_t vkmix_context_validation_messages(const vkmix_context *ctx) { return ctx ? ctx->dev.validation_messages : 0; }
+
+vkmix_error vkmix_context_device_info(const vkmix_context *ctx, vkmix_device_info *info)
+{
+    if (!ctx || !info) return VKMIX_ERROR_INVALID_ARGUMENT;
+    const vkm_caps *c = &ctx->dev.caps;
+    memset(info, 0, sizeof *info);
+    snprintf(info->name, sizeof info->name, "%s", c->device_name);
+    info->vendor_id = c->vendor_id;
+    info->device_id = c->device_id;
+    info->type = c->type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU     ? VKMIX_DEVICE_DISCRETE
+                 : c->type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ? VKMIX_DEVICE_INTEGRATED
+                 : c->type == VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU    ? VKMIX_DEVICE_VIRTUAL
+                 : c->type == VK_PHYSICAL_DEVICE_TYPE_CPU            ? VKMIX_DEVICE_CPU
+                                                                     : VKMIX_DEVICE_OTHER;
+    info->api_version = c->api_version;
+    info->device_local_bytes = c->device_local_bytes;
+    info->usable = 1;
+    return VKMIX_OK;
+}
+
+vkmix_error vkmix_context_describe(const vkmix_context *ctx, char *buf, size_t n)
+{
+    if (!ctx || !buf || !n) return VKMIX_ERROR_INVALID_ARGUMENT;
+    vkm_caps_describe(&ctx->dev.caps, buf, n);
+    return VKMIX_OK;
+}
+
+vkmix_error vkmix_list_devices(vkmix_device_info *out, uint32_t cap, uint32_t *count, char *err, size_t errlen)
+{
+    return vkm_list_devices(out, cap, count, err, errlen);
+}

@@ -1,0 +1,58 @@
+/* A loaded model: hyper-parameters, tokenizer and weights on the device. */
+#ifndef VKM_MODEL_H
+#define VKM_MODEL_H
+
+#include "core/context.h"
+#include "gguf/gguf.h"
+#include "core/hparams.h"
+#include "text/tokenizer.h"
+
+typedef enum { VKM_ARCH_LLAMA = 0, VKM_ARCH_QWEN2 = 1 } vkm_arch;
+
+/* One weight on the device, in its GGUF type. */
+typedef struct vkm_tensor {
+    vkm_buffer buf;
+    uint32_t type;      /* vkm_ggml_type */
+    int64_t ne[4];      /* ne[0] innermost (columns) */
+    uint64_t n_bytes;
+    const void *host;   /* the bytes in the mapped file (NULL for generated weights) */
+} vkm_tensor;
+
+typedef struct vkm_layer_w {
+    vkm_tensor attn_norm;         /* [n_embd] f32 */
+    vkm_tensor wq;                /* [n_head*head_dim][n_embd] */
+    vkm_tensor wk, wv;            /* [n_head_kv*head_dim][n_embd] */
+    vkm_tensor bq, bk, bv;        /* qwen2 biases (buf.buf == NULL when absent) */
+    vkm_tensor wo;                /* [n_embd][n_head*head_dim] */
+    vkm_tensor ffn_norm;          /* [n_embd] f32 */
+    vkm_tensor w_gate, w_up;      /* [n_ff][n_embd] */
+    vkm_tensor w_down;            /* [n_embd][n_ff] */
+} vkm_layer_w;
+
+struct vkmix_model {
+    vkmix_context *ctx;
+    vkm_gguf *gguf;               /* kept mapped: tensors' host bytes point into it */
+    vkm_arch arch;
+    vkm_hparams hp;
+    float rope_freqs[512];        /* [head_dim/2] RoPE frequencies (llama3 factors applied) */
+    vkm_tokenizer *tok;
+    char *chat_template;
+    vkmix_model_info info;
+    vkm_tensor tok_embd;          /* [n_vocab][n_embd] */
+    vkm_tensor out_norm;          /* [n_embd] */
+    vkm_tensor output;            /* [n_vocab][n_embd]; shares tok_embd's buffer when tied */
+    int output_tied;
+    vkm_layer_w *layers;          /* [n_layer] */
+    struct vkm_scratch *batch;    /* activations of vkmix_batch_decode, grown on demand */
+};
+
+void vkm_model_free_batch(vkmix_model *m);
+/* m->info from the hyper-parameters and the tokenizer. */
+void vkm_model_fill_info(vkmix_model *m);
+
+/* Reads hyper-parameters and RoPE settings from the GGUF metadata. */
+vkmix_error vkm_model_read_hparams(vkmix_model *m, char *err, size_t errlen);
+/* Builds the tokenizer from tokenizer.ggml.*. */
+vkmix_error vkm_model_load_vocab(vkmix_model *m, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,276 @@
+/* Loading a GGUF model: architecture and hyper-parameters, weights to the device. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf/ggml_types.h"
+#include "model/model.h"
+
+#define ERRF(e, ...) (snprintf(err, errlen, __VA_ARGS__), (e))
+
+static vkmix_error get_u32_arch(const vkm_gguf *g, const char *arch, const char *key, uint32_t *out, int required,
+                                char *err, size_t errlen)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    if (vkm_gguf_find_key(g, full) < 0) {
+        if (required) return ERRF(VKMIX_ERROR_GGUF_MISSING_KEY, "missing required key '%s'", full);
+        return VKMIX_OK;
+    }
+    return vkm_gguf_get_u32(g, full, out, err, errlen);
+}
+
+static vkmix_error get_f32_arch(const vkm_gguf *g, const char *arch, const char *key, float *out, char *err,
+                                size_t errlen)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    if (vkm_gguf_find_key(g, full) < 0) return VKMIX_OK;
+    return vkm_gguf_get_f32(g, full, out, err, errlen);
+}
+
+vkmix_error vkm_model_read_hparams(vkmix_model *m, char *err, size_t errlen)
+{
+    const vkm_gguf *g = m->gguf;
+    const char *arch;
+    size_t alen;
+    vkmix_error e = vkm_gguf_get_str(g, "general.architecture", &arch, &alen, err, errlen);
+    if (e != VKMIX_OK) return e;
+    char a[32];
+    snprintf(a, sizeof a, "%.*s", (int)(alen < 31 ? alen : 31), arch);
+    if (!strcmp(a, "llama")) m->arch = VKM_ARCH_LLAMA;
+    else if (!strcmp(a, "qwen2")) m->arch = VKM_ARCH_QWEN2;
+    else return ERRF(VKMIX_ERROR_UNSUPPORTED_ARCH, "unsupported architecture '%s' (vkmix runs llama and qwen2)", a);
+    snprintf(m->info.arch, sizeof m->info.arch, "%s", a);
+
+    vkm_hparams *hp = &m->hp;
+    memset(hp, 0, sizeof *hp);
+    hp->rope_theta = 10000.0f;
+    hp->norm_eps = 1e-5f;
+    hp->rope_type = m->arch == VKM_ARCH_QWEN2 ? VKM_ROPE_NEOX : VKM_ROPE_NORM;
+    if ((e = get_u32_arch(g, a, "embedding_length", &hp->n_embd, 1, err, errlen))) return e;
+    if ((e = get_u32_arch(g, a, "block_count", &hp->n_layer, 1, err, errlen))) return e;
+    if ((e = get_u32_arch(g, a, "feed_forward_length", &hp->n_ff, 1, err, errlen))) return e;
+    if ((e = get_u32_arch(g, a, "attention.head_count", &hp->n_head, 1, err, errlen))) return e;
+    hp->n_head_kv = hp->n_head;
+    if ((e = get_u32_arch(g, a, "attention.head_count_kv", &hp->n_head_kv, 0, err, errlen))) return e;
+    hp->n_ctx_train = 2048;
+    if ((e = get_u32_arch(g, a, "context_length", &hp->n_ctx_train, 0, err, errlen))) return e;
+    if ((e = get_f32_arch(g, a, "attention.layer_norm_rms_epsilon", &hp->norm_eps, err, errlen))) return e;
+    if ((e = get_f32_arch(g, a, "rope.freq_base", &hp->rope_theta, err, errlen))) return e;
+    if (!hp->n_embd || !hp->n_layer || !hp->n_head || !hp->n_head_kv || !hp->n_ff || hp->n_layer > 1024 ||
+        hp->n_embd > 65536 || hp->n_head > 1024 || hp->n_ff > 1u << 20)
+        return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "implausible model dimensions (n_embd %u, n_layer %u, n_head %u, n_ff %u)",
+                    hp->n_embd, hp->n_layer, hp->n_head, hp->n_ff);
+    if (hp->n_head % hp->n_head_kv)
+        return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "head_count %u is not a multiple of head_count_kv %u", hp->n_head,
+                    hp->n_head_kv);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    if ((e = get_u32_arch(g, a, "attention.key_length", &hp->head_dim, 0, err, errlen))) return e;
+    uint32_t vlen = hp->head_dim;
+    if ((e = get_u32_arch(g, a, "attention.value_length", &vlen, 0, err, errlen))) return e;
+    if (vlen != hp->head_dim) return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "key_length %u != value_length %u", hp->head_dim, vlen);
+    if (hp->head_dim % 8 || hp->head_dim > 256 || hp->head_dim < 8)
+        return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "head_dim %u not supported (a multiple of 8, 8..256)", hp->head_dim);
+    uint32_t rope_dims = hp->head_dim;
+    if ((e = get_u32_arch(g, a, "rope.dimension_count", &rope_dims, 0, err, errlen))) return e;
+    if (rope_dims != hp->head_dim)
+        return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "partial RoPE (rope.dimension_count %u of head_dim %u) is not supported",
+                    rope_dims, hp->head_dim);
+    if (!(hp->norm_eps > 0) || !(hp->rope_theta > 0))
+        return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "bad rms epsilon or rope base");
+
+    /* RoPE frequencies; llama3 scaling comes as the factors of tensor rope_freqs.weight */
+    vkm_rope_freqs(hp, m->rope_freqs);
+    int64_t fi = vkm_gguf_find_tensor(g, "rope_freqs.weight");
+    if (fi >= 0) {
+        const vkm_gguf_tensor *t = vkm_gguf_tensor_at(g, fi);
+        if (t->type != VKM_GGML_F32 || t->n_elements != hp->head_dim / 2)
+            return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "tensor rope_freqs.weight must be F32 [%u]", hp->head_dim / 2);
+        for (uint32_t i = 0; i < hp->head_dim / 2; i++) {
+            float f;
+            memcpy(&f, (const char *)t->data + 4 * i, 4);
+            if (!(f > 0)) return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "rope_freqs.weight[%u] is not positive", i);
+            m->rope_freqs[i] /= f;
+        }
+    }
+    const char *name;
+    size_t nlen;
+    if (vkm_gguf_find_key(g, "general.name") >= 0 &&
+        vkm_gguf_get_str(g, "general.name", &name, &nlen, NULL, 0) == VKMIX_OK)
+        snprintf(m->info.name, sizeof m->info.name, "%.*s", (int)(nlen < 127 ? nlen : 127), name);
+    if (vkm_gguf_find_key(g, "tokenizer.chat_template") >= 0 &&
+        vkm_gguf_get_str(g, "tokenizer.chat_template", &name, &nlen, NULL, 0) == VKMIX_OK) {
+        m->chat_template = malloc(nlen + 1);
+        if (!m->chat_template) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+        memcpy(m->chat_template, name, nlen);
+        m->chat_template[nlen] = 0;
+    }
+    return VKMIX_OK;
+}
+
+/* Finds `name`, checks its type is supported and its shape is {ne0, ne1}, uploads it. */
+static vkmix_error load_tensor(vkmix_model *m, const char *name, int64_t ne0, int64_t ne1, int required,
+                               vkm_tensor *t, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    int64_t i = vkm_gguf_find_tensor(m->gguf, name);
+    if (i < 0) {
+        if (required) return ERRF(VKMIX_ERROR_GGUF_MISSING_KEY, "missing tensor '%s'", name);
+        return VKMIX_OK;
+    }
+    const vkm_gguf_tensor *g = vkm_gguf_tensor_at(m->gguf, i);
+    if (!vkm_ggml_type_supported(g->type))
+        return ERRF(VKMIX_ERROR_UNSUPPORTED_TENSOR_TYPE, "unsupported tensor type %s in tensor %s",
+                    vkm_ggml_type_name(g->type), name);
+    int is_vec = ne1 == 1;
+    if (g->ne[0] != ne0 || g->ne[1] != ne1 || g->ne[2] != 1 || g->ne[3] != 1)
+        return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                    name, (long long)g->ne[0], (long long)g->ne[1], (long long)g->ne[2], (long long)g->ne[3],
+                    (long long)ne0, (long long)ne1);
+    if (is_vec && g->type != VKM_GGML_F32)
+        return ERRF(VKMIX_ERROR_UNSUPPORTED_TENSOR_TYPE, "unsupported tensor type %s in tensor %s (norms and biases must be F32)",
+                    vkm_ggml_type_name(g->type), name);
+    t->type = g->type;
+    memcpy(t->ne, g->ne, sizeof t->ne);
+    t->n_bytes = g->n_bytes;
+    t->host = g->data;
+    vkm_device *dev = &m->ctx->dev;
+    vkmix_error e = vkm_buffer_create(dev, &t->buf, g->n_bytes, VKM_MEM_DEVICE);
+    if (e != VKMIX_OK) return ERRF(e, "tensor %s (%.1f MiB): %.300s", name, (double)g->n_bytes / 1048576.0, m->ctx->err);
+    e = vkm_buffer_upload(dev, &t->buf, 0, g->data, g->n_bytes);
+    if (e != VKMIX_OK) return ERRF(e, "uploading %s: %.300s", name, m->ctx->err);
+    m->info.weight_bytes += g->n_bytes;
+    return VKMIX_OK;
+}
+
+static void free_tensor(vkm_device *dev, vkm_tensor *t) { vkm_buffer_destroy(dev, &t->buf); }
+
+static vkmix_error load_weights(vkmix_model *m, const vkmix_model_params *p, char *err, size_t errlen)
+{
+    const vkm_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim, KV = (int64_t)hp->n_head_kv * hp->head_dim;
+    int64_t ti = vkm_gguf_find_tensor(m->gguf, "token_embd.weight");
+    if (ti < 0) return ERRF(VKMIX_ERROR_GGUF_MISSING_KEY, "missing tensor 'token_embd.weight'");
+    int64_t V = vkm_gguf_tensor_at(m->gguf, ti)->ne[1];
+    if (V <= 0 || V > (1 << 24)) return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "implausible vocabulary size %lld", (long long)V);
+    hp = &m->hp;
+    m->hp.n_vocab = (uint32_t)V;
+    vkmix_error e;
+    if ((e = load_tensor(m, "token_embd.weight", E, V, 1, &m->tok_embd, err, errlen))) return e;
+    if ((e = load_tensor(m, "output_norm.weight", E, 1, 1, &m->out_norm, err, errlen))) return e;
+    if ((e = load_tensor(m, "output.weight", E, V, 0, &m->output, err, errlen))) return e;
+    if (!m->output.buf.buf) {
+        m->output = m->tok_embd; /* tied: same buffer, freed once */
+        m->output_tied = 1;
+    }
+    m->layers = calloc(hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    char name[96];
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        vkm_layer_w *L = &m->layers[l];
+#define T(field, suffix, ne0, ne1, req)                                                     \
+    do {                                                                                    \
+        snprintf(name, sizeof name, "blk.%u.%s", l, suffix);                                \
+        if ((e = load_tensor(m, name, ne0, ne1, req, &L->field, err, errlen))) return e;    \
+    } while (0)
+        T(attn_norm, "attn_norm.weight", E, 1, 1);
+        T(wq, "attn_q.weight", E, Q, 1);
+        T(wk, "attn_k.weight", E, KV, 1);
+        T(wv, "attn_v.weight", E, KV, 1);
+        T(bq, "attn_q.bias", Q, 1, m->arch == VKM_ARCH_QWEN2);
+        T(bk, "attn_k.bias", KV, 1, m->arch == VKM_ARCH_QWEN2);
+        T(bv, "attn_v.bias", KV, 1, m->arch == VKM_ARCH_QWEN2);
+        T(wo, "attn_output.weight", Q, E, 1);
+        T(ffn_norm, "ffn_norm.weight", E, 1, 1);
+        T(w_gate, "ffn_gate.weight", E, hp->n_ff, 1);
+        T(w_up, "ffn_up.weight", E, hp->n_ff, 1);
+        T(w_down, "ffn_down.weight", hp->n_ff, E, 1);
+#undef T
+        if (p && p->progress) p->progress((float)(l + 1) / (float)hp->n_layer, p->progress_user);
+    }
+    snprintf(m->info.weight_type, sizeof m->info.weight_type, "%s", vkm_ggml_type_name(m->layers[0].wq.type));
+    return VKMIX_OK;
+}
+
+void vkmix_model_default_params(vkmix_model_params *p)
+{
+    if (p) memset(p, 0, sizeof *p);
+}
+
+void vkmix_model_free(vkmix_model *m)
+{
+    if (!m) return;
+    vkm_device *dev = &m->ctx->dev;
+    vkm_model_free_batch(m);
+    if (m->layers) {
+        for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+            vkm_tensor *t = &m->layers[l].attn_norm;
+            for (size_t k = 0; k < sizeof(vkm_layer_w) / sizeof(vkm_tensor); k++) free_tensor(dev, &t[k]);
+        }
+        free(m->layers);
+    }
+    if (!m->output_tied) free_tensor(dev, &m->output);
+    free_tensor(dev, &m->tok_embd);
+    free_tensor(dev, &m->out_norm);
+    vkm_tokenizer_free(m->tok);
+    vkm_gguf_close(m->gguf);
+    free(m->chat_template);
+    free(m);
+}
+
+vkmix_error vkmix_model_load(vkmix_context *ctx, const char *path, const vkmix_model_params *p, vkmix_model **out)
+{
+    if (!ctx || !path || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
+    *out = NULL;
+    char *err = ctx->err;
+    size_t errlen = sizeof ctx->err;
+    err[0] = 0;
+    vkmix_model *m = calloc(1, sizeof *m);
+    if (!m) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    m->ctx = ctx;
+    char msg[768] = "";
+    vkmix_error e = vkm_gguf_open(path, &m->gguf, msg, sizeof msg);
+    if (e == VKMIX_OK) e = vkm_model_read_hparams(m, msg, sizeof msg);
+    if (e == VKMIX_OK) e = load_weights(m, p, msg, sizeof msg);
+    if (e == VKMIX_OK) e = vkm_model_load_vocab(m, msg, sizeof msg);
+    if (e != VKMIX_OK) {
+        snprintf(err, errlen, "%s: %s", path, msg[0] ? msg : vkmix_strerror(e));
+        vkmix_model_free(m);
+        return e;
+    }
+    vkmix_model_info *I = &m->info;
+    if (!I->name[0]) {
+        const char *base = strrchr(path, '/');
+        snprintf(I->name, sizeof I->name, "%s", base ? base + 1 : path);
+    }
+    vkm_model_fill_info(m);
+    *out = m;
+    return VKMIX_OK;
+}
+
+void vkm_model_fill_info(vkmix_model *m)
+{
+    const vkm_hparams *hp = &m->hp;
+    vkmix_model_info *I = &m->info;
+    I->n_layer = hp->n_layer;
+    I->n_head = hp->n_head;
+    I->n_head_kv = hp->n_head_kv;
+    I->head_dim = hp->head_dim;
+    I->n_embd = hp->n_embd;
+    I->n_ff = hp->n_ff;
+    I->n_vocab = hp->n_vocab;
+    I->n_ctx_train = hp->n_ctx_train;
+    I->bos = vkm_tokenizer_bos(m->tok);
+    I->eos = vkm_tokenizer_eos(m->tok);
+}
+
+vkmix_error vkmix_model_get_info(const vkmix_model *m, vkmix_model_info *info)
+{
+    if (!m || !info) return VKMIX_ERROR_INVALID_ARGUMENT;
+    *info = m->info;
+    return VKMIX_OK;
+}
+
+const char *vkmix_model_chat_template(const vkmix_model *m) { return m ? m->chat_template : NULL; }

@@ -1,0 +1,163 @@
+/* Synthetic models with the shapes of real ones and random weights, generated
+ * directly in device memory (shaders/fill_random.comp). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf/ggml_types.h"
+#include "model/model.h"
+
+typedef struct {
+    const char *name, *arch;
+    uint32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
+    float theta;
+    int tied;
+} synth_shape;
+
+static const synth_shape shapes[] = {
+    { "llama3-8b", "llama", 128256, 4096, 32, 32, 8, 14336, 131072, 500000.0f, 0 },
+    { "mistral-7b", "llama", 32000, 4096, 32, 32, 8, 14336, 32768, 1000000.0f, 0 },
+    { "qwen2.5-0.5b", "qwen2", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1 },
+    { "tiny", "llama", 512, 256, 2, 8, 4, 512, 4096, 10000.0f, 0 },
+};
+
+const char *vkmix_synthetic_models(void) { return "llama3-8b,mistral-7b,qwen2.5-0.5b,tiny"; }
+
+static vkmix_error fill(vkmix_model *m, vkm_tensor *t, uint32_t type, int64_t cols, int64_t rows, float scale,
+                        float offset, uint32_t seed)
+{
+    vkmix_context *ctx = m->ctx;
+    memset(t, 0, sizeof *t);
+    t->type = type;
+    t->ne[0] = cols;
+    t->ne[1] = rows;
+    t->ne[2] = t->ne[3] = 1;
+    uint64_t row_bytes;
+    vkmix_error e = vkm_ggml_row_size(type, cols, &row_bytes);
+    if (e != VKMIX_OK) return vkm_fail(&ctx->dev, e, "synthetic: %s rows of %lld", vkm_ggml_type_name(type), (long long)cols);
+    t->n_bytes = row_bytes * (uint64_t)rows;
+    if ((e = vkm_buffer_create(&ctx->dev, &t->buf, t->n_bytes, VKM_MEM_DEVICE)) != VKMIX_OK) return e;
+    m->info.weight_bytes += t->n_bytes;
+    const vkm_pipeline *p;
+    uint32_t wg = vkm_default_wg(ctx), spec[2] = { wg, type == VKM_GGML_Q4_0 ? 2u : type };
+    if ((e = vkm_pipe(ctx, VKM_SH_FILL_RANDOM, spec, 2, &p)) != VKMIX_OK) return e;
+    uint64_t n = type == VKM_GGML_Q4_0 ? (uint64_t)cols / 32 * rows : (uint64_t)cols * rows;
+    struct { uint32_t n, seed; float scale, offset; } push = { (uint32_t)n, seed, scale, offset };
+    vkm_binding b[3] = { VKM_BIND(t->buf), VKM_BIND(t->buf), VKM_BIND(t->buf) };
+    if ((e = vkm_cmd_begin(&ctx->dev)) != VKMIX_OK) return e;
+    vkm_cmd_dispatch(&ctx->dev, p, b, 3, &push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
+    return vkm_cmd_submit(&ctx->dev);
+}
+
+static vkmix_error synth_vocab(vkmix_model *m, char *err, size_t errlen)
+{
+    uint32_t V = m->hp.n_vocab;
+    char **toks = calloc(V, sizeof *toks);
+    int32_t *types = calloc(V, sizeof *types);
+    float *scores = calloc(V, sizeof *scores);
+    vkmix_error e = toks && types && scores ? VKMIX_OK : VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    for (uint32_t i = 0; i < V && e == VKMIX_OK; i++) {
+        char buf[32];
+        if (i == 0) snprintf(buf, sizeof buf, "<unk>"), types[i] = 2;
+        else if (i == 1) snprintf(buf, sizeof buf, "<s>"), types[i] = 3;
+        else if (i == 2) snprintf(buf, sizeof buf, "</s>"), types[i] = 3;
+        else if (i < 259) snprintf(buf, sizeof buf, "<0x%02X>", i - 3), types[i] = 6;
+        else snprintf(buf, sizeof buf, "\xe2\x96\x81t%u", i), types[i] = 1, scores[i] = -(float)i;
+        if (!(toks[i] = strdup(buf))) e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    }
+    if (e == VKMIX_OK) {
+        vkm_vocab_init in;
+        vkm_vocab_init_defaults(&in);
+        in.type = VKM_VOCAB_SPM;
+        in.n_tokens = V;
+        in.tokens = (const char *const *)toks;
+        in.scores = scores;
+        in.token_types = types;
+        in.bos_id = 1;
+        in.eos_id = 2;
+        in.unk_id = 0;
+        e = vkm_tokenizer_create(&in, &m->tok, err, errlen);
+    }
+    for (uint32_t i = 0; toks && i < V; i++) free(toks[i]);
+    free(toks);
+    free(types);
+    free(scores);
+    return e;
+}
+
+vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, const char *wtype, uint64_t seed,
+                                         vkmix_model **out)
+{
+    if (!ctx || !name || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
+    *out = NULL;
+    ctx->err[0] = 0;
+    const synth_shape *s = NULL;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        if (!strcmp(shapes[i].name, name)) s = &shapes[i];
+    if (!s)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "unknown synthetic model '%s' (known: %s)", name,
+                        vkmix_synthetic_models());
+    uint32_t wt;
+    if (!wtype || !strcmp(wtype, "f16")) wt = VKM_GGML_F16;
+    else if (!strcmp(wtype, "q4_0")) wt = VKM_GGML_Q4_0;
+    else return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "synthetic weight type '%s' (f16 or q4_0)", wtype);
+    vkmix_model *m = calloc(1, sizeof *m);
+    if (!m) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    m->ctx = ctx;
+    m->arch = !strcmp(s->arch, "qwen2") ? VKM_ARCH_QWEN2 : VKM_ARCH_LLAMA;
+    vkm_hparams *hp = &m->hp;
+    hp->n_vocab = s->n_vocab;
+    hp->n_embd = s->n_embd;
+    hp->n_layer = s->n_layer;
+    hp->n_head = s->n_head;
+    hp->n_head_kv = s->n_head_kv;
+    hp->head_dim = s->n_embd / s->n_head;
+    hp->n_ff = s->n_ff;
+    hp->n_ctx_train = s->n_ctx;
+    hp->rope_theta = s->theta;
+    hp->norm_eps = 1e-5f;
+    hp->rope_type = m->arch == VKM_ARCH_QWEN2 ? VKM_ROPE_NEOX : VKM_ROPE_NORM;
+    vkm_rope_freqs(hp, m->rope_freqs);
+    snprintf(m->info.arch, sizeof m->info.arch, "%s", s->arch);
+    snprintf(m->info.name, sizeof m->info.name, "synthetic %s %s", s->name, wt == VKM_GGML_F16 ? "F16" : "Q4_0");
+    snprintf(m->info.weight_type, sizeof m->info.weight_type, "%s", vkm_ggml_type_name(wt));
+    char msg[512] = "";
+    vkmix_error e = synth_vocab(m, msg, sizeof msg);
+    const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim, KV = (int64_t)hp->n_head_kv * hp->head_dim;
+    const float si = 1.7f / sqrtf((float)E), sf = 1.7f / sqrtf((float)hp->n_ff);
+    uint32_t sd = (uint32_t)(seed * 2654435761u);
+    if (e == VKMIX_OK) e = fill(m, &m->tok_embd, wt, E, hp->n_vocab, 1.0f, 0, sd++);
+    if (e == VKMIX_OK) e = fill(m, &m->out_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
+    if (e == VKMIX_OK && s->tied) {
+        m->output = m->tok_embd;
+        m->output_tied = 1;
+    } else if (e == VKMIX_OK) e = fill(m, &m->output, wt, E, hp->n_vocab, si, 0, sd++);
+    if (e == VKMIX_OK && !(m->layers = calloc(hp->n_layer, sizeof *m->layers))) e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    for (uint32_t l = 0; l < hp->n_layer && e == VKMIX_OK; l++) {
+        vkm_layer_w *L = &m->layers[l];
+        e = fill(m, &L->attn_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
+        if (e == VKMIX_OK) e = fill(m, &L->wq, wt, E, Q, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &L->wk, wt, E, KV, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &L->wv, wt, E, KV, si, 0, sd++);
+        if (e == VKMIX_OK && m->arch == VKM_ARCH_QWEN2) {
+            e = fill(m, &L->bq, VKM_GGML_F32, Q, 1, 0.5f, 0, sd++);
+            if (e == VKMIX_OK) e = fill(m, &L->bk, VKM_GGML_F32, KV, 1, 0.5f, 0, sd++);
+            if (e == VKMIX_OK) e = fill(m, &L->bv, VKM_GGML_F32, KV, 1, 0.5f, 0, sd++);
+        }
+        if (e == VKMIX_OK) e = fill(m, &L->wo, wt, Q, E, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &L->ffn_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
+        if (e == VKMIX_OK) e = fill(m, &L->w_gate, wt, E, hp->n_ff, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &L->w_up, wt, E, hp->n_ff, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &L->w_down, wt, hp->n_ff, E, sf, 0, sd++);
+    }
+    if (e != VKMIX_OK) {
+        char keep[512];
+        snprintf(keep, sizeof keep, "%.500s", msg[0] ? msg : ctx->err);
+        vkmix_model_free(m);
+        return vkm_fail(&ctx->dev, e, "synthetic %s: %s", name, keep);
+    }
+    vkm_model_fill_info(m);
+    *out = m;
+    return VKMIX_OK;
+}

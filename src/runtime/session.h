@@ -1,0 +1,36 @@
+/* Sessions and their KV cache. */
+#ifndef VKM_SESSION_H
+#define VKM_SESSION_H
+
+#include "kv/kv_cache.h"
+#include "model/model.h"
+
+/* Activations of up to `cap` rows (tokens of one sequence, or one token of each
+ * sequence of a batch). */
+typedef struct vkm_scratch {
+    uint32_t cap, logit_rows;
+    vkm_buffer x;            /* [cap][n_embd] residual stream */
+    vkm_buffer h;            /* [cap][max(n_embd, n_ff)] normed input */
+    vkm_buffer q;            /* [cap][n_head*head_dim] */
+    vkm_buffer k, v;         /* [cap][n_head_kv*head_dim] */
+    vkm_buffer att;          /* [cap][n_head*head_dim] attention output */
+    vkm_buffer o;            /* [cap][n_embd] block output */
+    vkm_buffer g, u;         /* [cap][n_ff] gate, up */
+    vkm_buffer ids;          /* [cap] int32, host-visible */
+    vkm_buffer logits;       /* [logit_rows][n_vocab] f32, host-readable */
+    vkm_buffer freqs;        /* [head_dim/2] RoPE frequencies */
+} vkm_scratch;
+#define VKM_SCRATCH_N_BUFFERS 12
+
+vkmix_error vkm_scratch_create(vkmix_model *m, vkm_scratch *s, uint32_t cap, uint32_t logit_rows);
+void vkm_scratch_free(vkm_device *dev, vkm_scratch *s);
+
+struct vkmix_session {
+    vkmix_model *model;
+    uint32_t n_ctx, n_batch, n_past;
+    vkm_scratch sc;
+    vkm_buffer attn_scratch; /* split-K partials of the FP16 attention */
+    vkm_kv_cache cache;
+};
+
+#endif
