@@ -11,11 +11,6 @@
 #include "ops/ops.h"
 #include "kv/kv_cache.h"
 
-static uint32_t env_u32(const char *name, uint32_t def)
-{
-    const char *v = getenv(name);
-    return v && *v ? (uint32_t)strtoul(v, NULL, 10) : def;
-}
 
 static vkmix_error alloc(vkmix_context *ctx, vkm_buffer *b, uint64_t bytes, const char *what, uint32_t layer)
 {
@@ -162,58 +157,6 @@ static vkmix_error quantize_aged(vkmix_context *ctx, const vkm_kv_cache *c, cons
     return VKMIX_OK;
 }
 
-/* Decode (one query position) straight from the packed store: kvq_attn + reduce.
- * Returns VKMIX_ERROR_UNSUPPORTED_DEVICE (nothing recorded) when the kernel's
- * shared memory does not fit the device; the caller then takes the linear path. */
-static vkmix_error fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
-                                vkm_binding q, vkm_binding out, uint32_t nq, uint32_t pos0)
-{
-    const uint32_t G = c->cfg.group, nrep = c->n_q_head / c->n_kv_head, D = c->head_dim;
-    /* tuning knobs for experiments (documented in docs/PERFORMANCE.md) */
-    uint32_t wg = env_u32("VKMIX_KVQ_WG", 128), tile = env_u32("VKMIX_KVQ_TILE", 128);
-    uint32_t max_splits = env_u32("VKMIX_KVQ_SPLITS", VKM_KVQ_MAX_SPLITS);
-    if (max_splits < 1 || max_splits > VKM_KVQ_SPLITS_CAP) max_splits = VKM_KVQ_MAX_SPLITS;
-    if (wg & (wg - 1) || wg < 32) wg = 128;
-    while (wg > ctx->dev.caps.max_wg_invocations) wg /= 2;
-    if (tile < G) tile = G;
-    const uint64_t ngv = D / c->cfg.v_group;
-#define KVQ_SHARED(tl) ((uint64_t)nrep * (D + (tl) + wg) * 4 + (uint64_t)(tl) / G * D * 8 + (uint64_t)(tl) * ngv * 8 + \
-                        (uint64_t)wg * ((D + wg - 1) / wg + 1) * 4)
-    while (tile > G && KVQ_SHARED(tile) > ctx->dev.caps.max_shared_bytes) tile /= 2;
-    if (KVQ_SHARED(tile) > ctx->dev.caps.max_shared_bytes) return VKMIX_ERROR_UNSUPPORTED_DEVICE;
-#undef KVQ_SHARED
-    uint32_t bps = (nq + max_splits - 1) / max_splits;
-    if (bps < 1) bps = 1;
-    /* the FP16 tokens (sinks + ring tail) are split too: one workgroup walking a
-     * couple of hundred FP16 tokens serially was the critical path */
-    const uint32_t fp16_chunk = 32;
-    uint32_t S = c->cfg.sinks < pos0 + 1 ? c->cfg.sinks : pos0 + 1, r0 = c->cfg.sinks + nq * G;
-    uint32_t n_fp16 = S + (pos0 + 1 > r0 ? pos0 + 1 - r0 : 0);
-    uint32_t n_qsplits = (nq + bps - 1) / bps, n_fsplits = (n_fp16 + fp16_chunk - 1) / fp16_chunk;
-    if (!n_fsplits) n_fsplits = 1;
-    uint32_t n_splits = n_qsplits + n_fsplits;
-    if (n_splits > VKM_KVQ_SPLITS_CAP + 64) return VKMIX_ERROR_UNSUPPORTED_DEVICE;
-    const vkm_pipeline *p, *pr;
-    uint32_t spec[8] = { wg, K->bits, V->bits, G, D, c->cfg.v_group, nrep, tile };
-    vkmix_error e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN, spec, 8, &p);
-    if (e != VKMIX_OK) return e;
-    struct { uint32_t S, ring, nq, n_blocks, p_end, bps, n_splits; float scale; uint32_t n_qsplits, fp16_chunk; } push = {
-        c->cfg.sinks, c->cfg.ring, nq, c->n_blocks, pos0 + 1, bps, n_splits, 1.0f / sqrtf((float)D), n_qsplits, fp16_chunk
-    };
-    const vkm_buffer *ks = K->sinks.buf ? &K->sinks : &K->ring, *vs = V->sinks.buf ? &V->sinks : &V->ring;
-    vkm_binding b[10] = { q, VKM_BIND(K->codes), VKM_BIND(K->meta), VKM_BIND(V->codes), VKM_BIND(V->meta),
-                          VKM_BIND(*ks), VKM_BIND(K->ring), VKM_BIND(*vs), VKM_BIND(V->ring), VKM_BIND(c->part) };
-    vkm_cmd_dispatch(&ctx->dev, p, b, 10, &push, sizeof push, n_splits, c->n_kv_head, 1);
-    vkm_cmd_barrier(&ctx->dev);
-    uint32_t wg2 = 512;
-    while (wg2 > ctx->dev.caps.max_wg_invocations) wg2 /= 2;
-    uint32_t spec2[3] = { wg2, D, VKM_KVQ_SPLITS_CAP + 64 };
-    if ((e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN_REDUCE, spec2, 3, &pr)) != VKMIX_OK) return e;
-    vkm_binding b2[2] = { VKM_BIND(c->part), out };
-    vkm_cmd_dispatch(&ctx->dev, pr, b2, 2, &n_splits, 4, c->n_q_head, 1, 1);
-    return VKMIX_OK;
-}
-
 vkmix_error vkm_kv_cache_store(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
                                uint32_t n, uint32_t pos0)
 {
@@ -227,7 +170,7 @@ vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t
     vkm_kv_side *K = &c->k[layer], *V = &c->v[layer];
     const uint32_t nq = c->cfg.quantized ? vkm_kv_blocks_at(&c->cfg, pos0) : 0;
     if (n == 1 && c->fused_decode && K->bits < 16 && V->bits < 16) {
-        vkmix_error fe = fused_decode(ctx, c, K, V, q, out, nq, pos0);
+        vkmix_error fe = vkm_kv_fused_decode(ctx, c, K, V, q, out, nq, pos0);
         if (fe != VKMIX_ERROR_UNSUPPORTED_DEVICE) return fe;
     }
     vkm_buffer *kb = &K->ring, *vb = &V->ring;

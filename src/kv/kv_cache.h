@@ -43,6 +43,11 @@ vkmix_error vkm_kv_cache_store(vkmix_context *ctx, vkm_kv_cache *c, uint32_t lay
 vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
                                    vkm_binding scratch, uint32_t n, uint32_t pos0);
 vkmix_error vkm_kv_cache_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
+/* Fused decode attention (kv_attn.c): one query position straight from the
+ * packed store. VKMIX_ERROR_UNSUPPORTED_DEVICE (nothing recorded) when the
+ * kernel does not fit the device; the caller then takes the linear path. */
+vkmix_error vkm_kv_fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
+                                vkm_binding q, vkm_binding out, uint32_t nq, uint32_t pos0);
 /* The three phases with barriers, for one sequence. */
 vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
                                 vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0);
