@@ -475,35 +475,11 @@ static vkmix_error create_objects(vkm_device *dev)
     if (dev->mem_type_host == UINT32_MAX)
         return vkm_fail(dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "no host-visible coherent memory type");
 
-    VkCommandPoolCreateInfo pci = {
-        .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-        .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
-        .queueFamilyIndex = dev->queue_family,
-    };
-    VkResult r = vk->vkCreateCommandPool(dev->device, &pci, NULL, &dev->pool);
-    if (r != VK_SUCCESS) return vkm_vk_error(dev, r, "vkCreateCommandPool");
-    VkCommandBufferAllocateInfo ai = {
-        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-        .commandPool = dev->pool,
-        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-        .commandBufferCount = 1,
-    };
-    r = vk->vkAllocateCommandBuffers(dev->device, &ai, &dev->cmd);
-    if (r != VK_SUCCESS) return vkm_vk_error(dev, r, "vkAllocateCommandBuffers");
-    VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
-    r = vk->vkCreateFence(dev->device, &fci, NULL, &dev->fence);
-    if (r != VK_SUCCESS) return vkm_vk_error(dev, r, "vkCreateFence");
-    if (dev->caps.timestamp_period_ns > 0 && dev->caps.timestamp_valid_bits) {
-        VkQueryPoolCreateInfo qi = {
-            .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
-            .queryType = VK_QUERY_TYPE_TIMESTAMP,
-            .queryCount = VKM_MAX_TIMESTAMPS,
-        };
-        r = vk->vkCreateQueryPool(dev->device, &qi, NULL, &dev->timestamps);
-        if (r != VK_SUCCESS) return vkm_vk_error(dev, r, "vkCreateQueryPool");
-    }
+    if (pthread_mutex_init(&dev->queue_lock, NULL) != 0)
+        return vkm_fail(dev, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "pthread_mutex_init failed");
+    dev->queue_lock_ok = true;
     VkPipelineCacheCreateInfo cci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO };
-    r = vk->vkCreatePipelineCache(dev->device, &cci, NULL, &dev->pipeline_cache);
+    VkResult r = vk->vkCreatePipelineCache(dev->device, &cci, NULL, &dev->pipeline_cache);
     if (r != VK_SUCCESS) return vkm_vk_error(dev, r, "vkCreatePipelineCache");
     return VKMIX_OK;
 }
@@ -586,16 +562,19 @@ void vkm_device_destroy(vkm_device *dev)
     if (!dev) return;
     if (dev->device) {
         struct VolkDeviceTable *vk = &dev->vk;
-        if (vk->vkDeviceWaitIdle && dev->owns_device) vk->vkDeviceWaitIdle(dev->device);
-        else if (vk->vkQueueWaitIdle && dev->queue) vk->vkQueueWaitIdle(dev->queue);
+        if (vk->vkDeviceWaitIdle && dev->owns_device) {
+            vk->vkDeviceWaitIdle(dev->device);
+        } else if (vk->vkQueueWaitIdle && dev->queue) {
+            if (dev->queue_lock_ok) pthread_mutex_lock(&dev->queue_lock);
+            vk->vkQueueWaitIdle(dev->queue);
+            if (dev->queue_lock_ok) pthread_mutex_unlock(&dev->queue_lock);
+        }
         if (dev->pipeline_cache) vk->vkDestroyPipelineCache(dev->device, dev->pipeline_cache, NULL);
-        if (dev->timestamps) vk->vkDestroyQueryPool(dev->device, dev->timestamps, NULL);
-        if (dev->fence) vk->vkDestroyFence(dev->device, dev->fence, NULL);
-        if (dev->pool) vk->vkDestroyCommandPool(dev->device, dev->pool, NULL);
         if (dev->owns_device) vk->vkDestroyDevice(dev->device, NULL);
     }
     if (dev->messenger) vkDestroyDebugUtilsMessengerEXT(dev->instance, dev->messenger, NULL);
     if (dev->owns_instance && dev->instance) vkDestroyInstance(dev->instance, NULL);
+    if (dev->queue_lock_ok) pthread_mutex_destroy(&dev->queue_lock);
     memset(dev, 0, sizeof *dev);
 }
 

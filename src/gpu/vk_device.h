@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <volk.h>
 
@@ -54,10 +55,8 @@ typedef struct vkm_device {
     struct VolkDeviceTable vk;           /* device-level entry points of this device */
     VkDebugUtilsMessengerEXT messenger;
     uint32_t validation_messages;        /* warnings + errors seen by the messenger */
-    VkCommandPool pool;
-    VkCommandBuffer cmd;
-    VkFence fence;
-    VkQueryPool timestamps;              /* VKM_MAX_TIMESTAMPS queries */
+    pthread_mutex_t queue_lock;          /* held around every vkQueueSubmit / vkQueueWaitIdle */
+    bool queue_lock_ok;                  /* queue_lock was initialized */
     VkPipelineCache pipeline_cache;
     uint32_t mem_type_device;            /* device-local */
     uint32_t mem_type_host;              /* host-visible + coherent (staging) */
@@ -93,33 +92,55 @@ typedef struct vkm_buffer {
 
 vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm_mem_kind kind);
 void vkm_buffer_destroy(vkm_device *dev, vkm_buffer *b);
-/* Copy host data into a device buffer (through a temporary staging buffer) and back. */
-vkmix_error vkm_buffer_upload(vkm_device *dev, vkm_buffer *dst, uint64_t offset, const void *src, uint64_t n);
-vkmix_error vkm_buffer_download(vkm_device *dev, const vkm_buffer *src, uint64_t offset, void *dst, uint64_t n);
-vkmix_error vkm_buffer_fill(vkm_device *dev, vkm_buffer *dst, uint32_t value);
 
 /* ------------------------------------------------------------------ commands */
+/* A recording target: its own command pool, command buffer and fence (and
+ * timestamp queries when asked for). Every GPU op records into the vkm_cmd its
+ * caller passes; nothing records into a buffer shared by the device, so two
+ * threads with two vkm_cmd never touch the same pool. A vkm_cmd is used by one
+ * thread at a time (a session owns one; context-level calls make their own). */
+typedef struct vkm_cmd {
+    vkm_device *dev;
+    struct vkmix_context *ctx;   /* the context of the ops recorded here (opaque in src/gpu) */
+    VkCommandPool pool;
+    VkCommandBuffer cb;
+    VkFence fence;
+    VkQueryPool timestamps;      /* VKM_MAX_TIMESTAMPS queries, or VK_NULL_HANDLE */
+} vkm_cmd;
+
+/* timestamps: also create the query pool (when the queue can time). */
+vkmix_error vkm_cmd_create(vkm_cmd *c, vkm_device *dev, struct vkmix_context *ctx, bool timestamps);
+void vkm_cmd_destroy(vkm_cmd *c);
+
 /* A binding: a range of a buffer. size VK_WHOLE_SIZE binds to the end. */
 typedef struct vkm_binding { const vkm_buffer *buf; uint64_t offset, size; } vkm_binding;
 #define VKM_BIND(b) ((vkm_binding){ &(b), 0, VK_WHOLE_SIZE })
 #define VKM_BIND_RANGE(b, off, sz) ((vkm_binding){ &(b), (off), (sz) })
 
 struct vkm_pipeline;
-/* Start recording into the device's command buffer. */
-vkmix_error vkm_cmd_begin(vkm_device *dev);
+/* Start recording into c's command buffer. */
+vkmix_error vkm_cmd_begin(vkm_cmd *c);
 /* Record one dispatch: push the bindings (push descriptors) and push constants. */
-void vkm_cmd_dispatch(vkm_device *dev, const struct vkm_pipeline *p, const vkm_binding *bindings,
+void vkm_cmd_dispatch(vkm_cmd *c, const struct vkm_pipeline *p, const vkm_binding *bindings,
                       uint32_t n_bindings, const void *push, uint32_t push_size,
                       uint32_t gx, uint32_t gy, uint32_t gz);
 /* A full compute->compute memory barrier (the next dispatch sees all writes). */
-void vkm_cmd_barrier(vkm_device *dev);
-void vkm_cmd_copy(vkm_device *dev, const vkm_buffer *src, uint64_t so, const vkm_buffer *dst, uint64_t dof, uint64_t n);
-/* Write timestamp `slot` (0 <= slot < VKM_MAX_TIMESTAMPS). Slots used in one
- * recording are reset by vkm_cmd_begin. */
-void vkm_cmd_timestamp(vkm_device *dev, uint32_t slot);
-/* Submit and wait. */
-vkmix_error vkm_cmd_submit(vkm_device *dev);
+void vkm_cmd_barrier(vkm_cmd *c);
+void vkm_cmd_copy(vkm_cmd *c, const vkm_buffer *src, uint64_t so, const vkm_buffer *dst, uint64_t dof, uint64_t n);
+/* vkCmdFillBuffer of the whole buffer with a 32-bit pattern. */
+void vkm_cmd_fill(vkm_cmd *c, const vkm_buffer *dst, uint32_t value);
+/* Write timestamp `slot` (0 <= slot < VKM_MAX_TIMESTAMPS); nothing without a
+ * query pool. Slots used in one recording are reset by vkm_cmd_begin. */
+void vkm_cmd_timestamp(vkm_cmd *c, uint32_t slot);
+/* Submit (under the device's queue lock) and wait on c's fence. */
+vkmix_error vkm_cmd_submit(vkm_cmd *c);
 /* After submit: nanoseconds between two timestamp slots. */
-vkmix_error vkm_timestamp_ns(vkm_device *dev, uint32_t from, uint32_t to, double *ns);
+vkmix_error vkm_timestamp_ns(vkm_cmd *c, uint32_t from, uint32_t to, double *ns);
+
+/* Copy host data into a device buffer (through a temporary staging buffer,
+ * recorded and submitted on c) and back; a mapped buffer is a plain memcpy. */
+vkmix_error vkm_buffer_upload(vkm_cmd *c, vkm_buffer *dst, uint64_t offset, const void *src, uint64_t n);
+vkmix_error vkm_buffer_download(vkm_cmd *c, const vkm_buffer *src, uint64_t offset, void *dst, uint64_t n);
+vkmix_error vkm_buffer_fill(vkm_cmd *c, vkm_buffer *dst, uint32_t value);
 
 #endif

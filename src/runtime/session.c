@@ -27,7 +27,7 @@ static vkm_binding bind_or_none(const vkm_tensor *t)
 
 /* ------------------------------------------------------------------ scratch */
 
-vkmix_error vkm_scratch_create(vkmix_model *m, vkm_scratch *s, uint32_t cap, uint32_t logit_rows)
+vkmix_error vkm_scratch_create(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *s, uint32_t cap, uint32_t logit_rows)
 {
     memset(s, 0, sizeof *s);
     const vkm_hparams *hp = &m->hp;
@@ -56,7 +56,7 @@ vkmix_error vkm_scratch_create(vkmix_model *m, vkm_scratch *s, uint32_t cap, uin
             return vkm_fail(dev, e, "activations for %u rows (%.1f MiB): %s", cap, (double)total / 1048576.0, msg);
         }
     }
-    return vkm_buffer_upload(dev, &s->freqs, 0, m->rope_freqs, hp->head_dim / 2 * 4);
+    return vkm_buffer_upload(cmd, &s->freqs, 0, m->rope_freqs, hp->head_dim / 2 * 4);
 }
 
 void vkm_scratch_free(vkm_device *dev, vkm_scratch *s)
@@ -82,6 +82,7 @@ void vkmix_session_free(vkmix_session *s)
     vkm_scratch_free(dev, &s->sc);
     vkm_buffer_destroy(dev, &s->attn_scratch);
     vkm_kv_cache_free(dev, &s->cache);
+    vkm_cmd_destroy(&s->cmd);
     free(s);
 }
 
@@ -112,6 +113,10 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
         free(s);
         return e;
     }
+    if ((e = vkm_cmd_create(&s->cmd, dev, ctx, false)) != VKMIX_OK) {
+        free(s);
+        return e;
+    }
     if (s->cache.cfg.quantized && s->n_batch > VKM_KV_CHUNK) s->n_batch = VKM_KV_CHUNK;
     if (s->n_batch > s->n_ctx) s->n_batch = s->n_ctx;
     /* logits of several rows only when all_logits asks; keep that buffer modest */
@@ -130,7 +135,7 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
         return vkm_fail(dev, e, "the %s KV cache for %u tokens needs %.1f MiB: %s", mem.k_bits < 16 ? "quantized" : "f16",
                         n_ctx, (double)mem.total_bytes / 1048576.0, msg);
     }
-    e = vkm_scratch_create(m, &s->sc, s->n_batch, logit_rows);
+    e = vkm_scratch_create(m, &s->cmd, &s->sc, s->n_batch, logit_rows);
     if (e == VKMIX_OK)
         e = vkm_buffer_create(dev, &s->attn_scratch, vkm_op_attention_scratch(ctx, hp->n_head, hp->head_dim, s->n_ctx),
                               VKM_MEM_DEVICE);
@@ -158,86 +163,85 @@ static vkm_binding rows(const vkm_buffer *b, uint32_t row0, uint32_t n, uint64_t
 }
 
 /* Attention of every segment: store, attend, age, each phase for all segments. */
-static vkmix_error attention(vkmix_context *ctx, vkm_scratch *sc, const segment *seg, uint32_t n_seg, uint32_t l)
+static vkmix_error attention(vkm_cmd *cmd, vkm_scratch *sc, const segment *seg, uint32_t n_seg, uint32_t l)
 {
     const vkm_hparams *hp = &seg[0].s->model->hp;
     const uint64_t qb = (uint64_t)hp->n_head * hp->head_dim * 4, kb = (uint64_t)hp->n_head_kv * hp->head_dim * 4;
     vkmix_error e;
     for (uint32_t i = 0; i < n_seg; i++)
-        TRY(vkm_kv_cache_store(ctx, &seg[i].s->cache, l, rows(&sc->k, seg[i].row0, seg[i].n, kb),
+        TRY(vkm_kv_cache_store(cmd, &seg[i].s->cache, l, rows(&sc->k, seg[i].row0, seg[i].n, kb),
                                rows(&sc->v, seg[i].row0, seg[i].n, kb), seg[i].n, seg[i].pos0));
-    vkm_cmd_barrier(&ctx->dev);
+    vkm_cmd_barrier(cmd);
     for (uint32_t i = 0; i < n_seg; i++)
-        TRY(vkm_kv_cache_attention(ctx, &seg[i].s->cache, l, rows(&sc->q, seg[i].row0, seg[i].n, qb),
+        TRY(vkm_kv_cache_attention(cmd, &seg[i].s->cache, l, rows(&sc->q, seg[i].row0, seg[i].n, qb),
                                    rows(&sc->att, seg[i].row0, seg[i].n, qb), VKM_BIND(seg[i].s->attn_scratch),
                                    seg[i].n, seg[i].pos0));
-    vkm_cmd_barrier(&ctx->dev);
+    vkm_cmd_barrier(cmd);
     int aged = 0;
-    for (uint32_t i = 0; i < n_seg; i++) TRY(vkm_kv_cache_age(ctx, &seg[i].s->cache, l, seg[i].n, seg[i].pos0, &aged));
-    if (aged) vkm_cmd_barrier(&ctx->dev);
+    for (uint32_t i = 0; i < n_seg; i++) TRY(vkm_kv_cache_age(cmd, &seg[i].s->cache, l, seg[i].n, seg[i].pos0, &aged));
+    if (aged) vkm_cmd_barrier(cmd);
     return VKMIX_OK;
 }
 
 /* n rows (token ids already in sc->ids). Logits of the last row, or of every row
  * (all), land in sc->logits. */
-static vkmix_error forward(vkmix_model *m, vkm_scratch *sc, uint32_t n, const segment *seg, uint32_t n_seg, int all)
+static vkmix_error forward(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *sc, uint32_t n, const segment *seg,
+                           uint32_t n_seg, int all)
 {
-    vkmix_context *ctx = m->ctx;
-    vkm_device *dev = &ctx->dev;
     const vkm_hparams *hp = &m->hp;
     const uint32_t E = hp->n_embd, Q = hp->n_head * hp->head_dim, KV = hp->n_head_kv * hp->head_dim, F = hp->n_ff;
     const vkm_binding none = { NULL, 0, 0 };
     vkmix_error e;
-    TRY(vkm_cmd_begin(dev));
+    TRY(vkm_cmd_begin(cmd));
     /* x = embedding rows of the tokens */
-    TRY(vkm_op_get_rows(ctx, VKM_BIND(m->tok_embd.buf), m->tok_embd.type, VKM_BIND(sc->ids), VKM_BIND(sc->x), E, n));
-    vkm_cmd_barrier(dev);
+    TRY(vkm_op_get_rows(cmd, VKM_BIND(m->tok_embd.buf), m->tok_embd.type, VKM_BIND(sc->ids), VKM_BIND(sc->x), E, n));
+    vkm_cmd_barrier(cmd);
     for (uint32_t l = 0; l < hp->n_layer; l++) {
         const vkm_layer_w *L = &m->layers[l];
         /* attention block: x += Wo attention(rope(Wq h), rope(Wk h), Wv h),  h = rmsnorm(x) */
-        TRY(vkm_op_rmsnorm(ctx, VKM_BIND(sc->x), VKM_BIND(L->attn_norm.buf), VKM_BIND(sc->h), n, E, hp->norm_eps));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->wq.buf), L->wq.type, VKM_BIND(sc->h), VKM_BIND(sc->q), bind_or_none(&L->bq), E, Q, n));
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->wk.buf), L->wk.type, VKM_BIND(sc->h), VKM_BIND(sc->k), bind_or_none(&L->bk), E, KV, n));
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->wv.buf), L->wv.type, VKM_BIND(sc->h), VKM_BIND(sc->v), bind_or_none(&L->bv), E, KV, n));
-        vkm_cmd_barrier(dev);
+        TRY(vkm_op_rmsnorm(cmd, VKM_BIND(sc->x), VKM_BIND(L->attn_norm.buf), VKM_BIND(sc->h), n, E, hp->norm_eps));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wq.buf), L->wq.type, VKM_BIND(sc->h), VKM_BIND(sc->q), bind_or_none(&L->bq), E, Q, n));
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wk.buf), L->wk.type, VKM_BIND(sc->h), VKM_BIND(sc->k), bind_or_none(&L->bk), E, KV, n));
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wv.buf), L->wv.type, VKM_BIND(sc->h), VKM_BIND(sc->v), bind_or_none(&L->bv), E, KV, n));
+        vkm_cmd_barrier(cmd);
         for (uint32_t i = 0; i < n_seg; i++) { /* each sequence at its own positions */
-            TRY(vkm_op_rope(ctx, rows(&sc->q, seg[i].row0, seg[i].n, (uint64_t)Q * 4), VKM_BIND(sc->freqs), seg[i].n,
+            TRY(vkm_op_rope(cmd, rows(&sc->q, seg[i].row0, seg[i].n, (uint64_t)Q * 4), VKM_BIND(sc->freqs), seg[i].n,
                             hp->n_head, hp->head_dim, seg[i].pos0, hp->rope_type));
-            TRY(vkm_op_rope(ctx, rows(&sc->k, seg[i].row0, seg[i].n, (uint64_t)KV * 4), VKM_BIND(sc->freqs), seg[i].n,
+            TRY(vkm_op_rope(cmd, rows(&sc->k, seg[i].row0, seg[i].n, (uint64_t)KV * 4), VKM_BIND(sc->freqs), seg[i].n,
                             hp->n_head_kv, hp->head_dim, seg[i].pos0, hp->rope_type));
         }
-        vkm_cmd_barrier(dev);
-        TRY(attention(ctx, sc, seg, n_seg, l));
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->wo.buf), L->wo.type, VKM_BIND(sc->att), VKM_BIND(sc->o), none, Q, E, n));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_add(ctx, VKM_BIND(sc->x), VKM_BIND(sc->o), VKM_BIND(sc->x), n * E));
-        vkm_cmd_barrier(dev);
+        vkm_cmd_barrier(cmd);
+        TRY(attention(cmd, sc, seg, n_seg, l));
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wo.buf), L->wo.type, VKM_BIND(sc->att), VKM_BIND(sc->o), none, Q, E, n));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_add(cmd, VKM_BIND(sc->x), VKM_BIND(sc->o), VKM_BIND(sc->x), n * E));
+        vkm_cmd_barrier(cmd);
         /* feed-forward block: x += W_down (silu(W_gate h) * W_up h),  h = rmsnorm(x) */
-        TRY(vkm_op_rmsnorm(ctx, VKM_BIND(sc->x), VKM_BIND(L->ffn_norm.buf), VKM_BIND(sc->h), n, E, hp->norm_eps));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->w_gate.buf), L->w_gate.type, VKM_BIND(sc->h), VKM_BIND(sc->g), none, E, F, n));
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->w_up.buf), L->w_up.type, VKM_BIND(sc->h), VKM_BIND(sc->u), none, E, F, n));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_silu_mul(ctx, VKM_BIND(sc->g), VKM_BIND(sc->u), VKM_BIND(sc->g), n * F));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->w_down.buf), L->w_down.type, VKM_BIND(sc->g), VKM_BIND(sc->o), none, F, E, n));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_add(ctx, VKM_BIND(sc->x), VKM_BIND(sc->o), VKM_BIND(sc->x), n * E));
-        vkm_cmd_barrier(dev);
+        TRY(vkm_op_rmsnorm(cmd, VKM_BIND(sc->x), VKM_BIND(L->ffn_norm.buf), VKM_BIND(sc->h), n, E, hp->norm_eps));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->w_gate.buf), L->w_gate.type, VKM_BIND(sc->h), VKM_BIND(sc->g), none, E, F, n));
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->w_up.buf), L->w_up.type, VKM_BIND(sc->h), VKM_BIND(sc->u), none, E, F, n));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_silu_mul(cmd, VKM_BIND(sc->g), VKM_BIND(sc->u), VKM_BIND(sc->g), n * F));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->w_down.buf), L->w_down.type, VKM_BIND(sc->g), VKM_BIND(sc->o), none, F, E, n));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_add(cmd, VKM_BIND(sc->x), VKM_BIND(sc->o), VKM_BIND(sc->x), n * E));
+        vkm_cmd_barrier(cmd);
     }
     /* logits = output rmsnorm(x) for the last row (or all rows) */
     uint32_t nr = all ? n : 1;
     if (!all && n > 1) {
-        vkm_cmd_copy(dev, &sc->x, (uint64_t)(n - 1) * E * 4, &sc->o, 0, (uint64_t)E * 4);
-        vkm_cmd_barrier(dev);
+        vkm_cmd_copy(cmd, &sc->x, (uint64_t)(n - 1) * E * 4, &sc->o, 0, (uint64_t)E * 4);
+        vkm_cmd_barrier(cmd);
     }
-    TRY(vkm_op_rmsnorm(ctx, VKM_BIND(*(all || n == 1 ? &sc->x : &sc->o)), VKM_BIND(m->out_norm.buf), VKM_BIND(sc->h), nr,
+    TRY(vkm_op_rmsnorm(cmd, VKM_BIND(*(all || n == 1 ? &sc->x : &sc->o)), VKM_BIND(m->out_norm.buf), VKM_BIND(sc->h), nr,
                        E, hp->norm_eps));
-    vkm_cmd_barrier(dev);
-    TRY(vkm_op_matmul(ctx, VKM_BIND(m->output.buf), m->output.type, VKM_BIND(sc->h), VKM_BIND(sc->logits), none, E,
+    vkm_cmd_barrier(cmd);
+    TRY(vkm_op_matmul(cmd, VKM_BIND(m->output.buf), m->output.type, VKM_BIND(sc->h), VKM_BIND(sc->logits), none, E,
                       hp->n_vocab, nr));
-    return vkm_cmd_submit(dev);
+    return vkm_cmd_submit(cmd);
 }
 
 static vkmix_error check_tokens(vkmix_context *ctx, const int32_t *tokens, uint32_t n, uint32_t V)
@@ -266,7 +270,7 @@ vkmix_error vkmix_session_eval(vkmix_session *s, const int32_t *tokens, uint32_t
         uint32_t c = n - done < chunk ? n - done : chunk;
         memcpy(s->sc.ids.mapped, tokens + done, (size_t)c * 4);
         segment seg = { s, 0, c, s->n_past };
-        if ((e = forward(s->model, &s->sc, c, &seg, 1, all_logits)) != VKMIX_OK) return e;
+        if ((e = forward(s->model, &s->cmd, &s->sc, c, &seg, 1, all_logits)) != VKMIX_OK) return e;
         s->n_past += c;
         if (logits && all_logits) memcpy(logits + (size_t)done * V, s->sc.logits.mapped, (size_t)c * V * 4);
         done += c;
@@ -306,7 +310,7 @@ vkmix_error vkmix_batch_decode(vkmix_session *const *ss, const int32_t *tokens, 
         vkm_model_free_batch(m);
         if (!(m->batch = calloc(1, sizeof *m->batch))) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
         uint32_t cap = n < 8 ? 8 : n;
-        if ((e = vkm_scratch_create(m, m->batch, cap, cap)) != VKMIX_OK) {
+        if ((e = vkm_scratch_create(m, &ss[0]->cmd, m->batch, cap, cap)) != VKMIX_OK) {
             free(m->batch);
             m->batch = NULL;
             return e;
@@ -316,7 +320,7 @@ vkmix_error vkmix_batch_decode(vkmix_session *const *ss, const int32_t *tokens, 
     if (!seg) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
     for (uint32_t i = 0; i < n; i++) seg[i] = (segment){ ss[i], i, 1, ss[i]->n_past };
     memcpy(m->batch->ids.mapped, tokens, (size_t)n * 4);
-    e = forward(m, m->batch, n, seg, n, 1);
+    e = forward(m, &ss[0]->cmd, m->batch, n, seg, n, 1);
     free(seg);
     if (e != VKMIX_OK) return e;
     for (uint32_t i = 0; i < n; i++) ss[i]->n_past++;
