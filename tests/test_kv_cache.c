@@ -63,7 +63,7 @@ static int run_case(vkmix_context *ctx, heads hd, uint32_t kb, uint32_t vb, uint
     if (vkm_kv_cache_create(ctx, &c, &hp, T) != VKMIX_OK || vkm_buffer_create(dev, &bq, Q * 4, VKM_MEM_HOST) ||
         vkm_buffer_create(dev, &bk, KV * 4, VKM_MEM_HOST) || vkm_buffer_create(dev, &bv, KV * 4, VKM_MEM_HOST) ||
         vkm_buffer_create(dev, &bo, Q * 4, VKM_MEM_READBACK) || vkm_buffer_create(dev, &scratch, 16, VKM_MEM_DEVICE)) {
-        fprintf(stderr, "alloc: %s\n", ctx->err);
+        fprintf(stderr, "alloc: %s\n", vkm_err_buf());
         return 1;
     }
     vkm_ref_state *st;
@@ -92,7 +92,7 @@ static int run_case(vkmix_context *ctx, heads hd, uint32_t kb, uint32_t vb, uint
         if (vkm_cmd_begin(&cmd) != VKMIX_OK ||
             vkm_kv_cache_attend(&cmd, &c, 0, VKM_BIND(bq), VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(bo), VKM_BIND(scratch), 1, pos) != VKMIX_OK ||
             vkm_cmd_submit(&cmd) != VKMIX_OK) {
-            fprintf(stderr, "gpu step %u: %s\n", pos, ctx->err);
+            fprintf(stderr, "gpu step %u: %s\n", pos, vkm_err_buf());
             return 1;
         }
         vkm_ref_attention(ref, q, st->k_cache, st->v_cache, pos + 1, &hp, scores);

@@ -30,6 +30,18 @@ char *tu_shared_path(const char *rel)
     return p;
 }
 
+char *tu_source_path(const char *rel)
+{
+    const char *dir = getenv("VKMIX_SOURCE_DIR");
+    if (!dir) dir = ".";
+    size_t n = strlen(dir) + strlen(rel) + 2;
+    char *p = malloc(n);
+    if (!p) return NULL;
+    snprintf(p, n, "%s/%s", dir, rel);
+    if (access(p, R_OK) != 0) { free(p); return NULL; }
+    return p;
+}
+
 vkmix_context *tu_context(void)
 {
     char err[512] = "";

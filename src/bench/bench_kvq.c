@@ -108,8 +108,8 @@ vkmix_error vkmix_kvq_bench_run(vkmix_context *ctx, const vkmix_kvq_shape *s, ui
 {
     if (!ctx || !s || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
     memset(out, 0, sizeof *out);
-    ctx->err[0] = 0;
-    vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
+    vkm_err_clear();
+    vkmix_error e = vkm_kvq_check(s, vkm_err_buf(), VKM_ERR_SIZE);
     if (e != VKMIX_OK) return e;
     if (!(ctx->dev.caps.timestamp_period_ns > 0 && ctx->dev.caps.timestamp_valid_bits))
         return vkm_fail(&ctx->dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "the device's queue has no timestamps");
@@ -185,7 +185,7 @@ vkmix_error vkmix_bench_matvec(vkmix_context *ctx, const char *wtype, uint32_t r
 {
     if (!ctx || !wtype || !out || !rows || !cols) return VKMIX_ERROR_INVALID_ARGUMENT;
     memset(out, 0, sizeof *out);
-    ctx->err[0] = 0;
+    vkm_err_clear();
     mv_bufs b;
     memset(&b, 0, sizeof b);
     b.rows = rows;

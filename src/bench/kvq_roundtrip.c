@@ -8,8 +8,8 @@ vkmix_error vkmix_kvq_roundtrip_gpu(vkmix_context *ctx, const vkmix_kvq_shape *s
                                     uint32_t *meta, uint16_t *y)
 {
     if (!ctx || !s || !x) return VKMIX_ERROR_INVALID_ARGUMENT;
-    ctx->err[0] = 0;
-    vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
+    vkm_err_clear();
+    vkmix_error e = vkm_kvq_check(s, vkm_err_buf(), VKM_ERR_SIZE);
     if (e != VKMIX_OK) return e;
     vkmix_kvq_sizes sz;
     vkmix_kvq_sizes_for(s, &sz);

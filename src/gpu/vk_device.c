@@ -18,12 +18,13 @@ static void put_err(char *err, size_t errlen, const char *fmt, ...)
 
 vkmix_error vkm_fail(vkm_device *dev, vkmix_error e, const char *fmt, ...)
 {
-    if (dev && dev->err && dev->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(dev->err, dev->errlen, fmt, ap);
-        va_end(ap);
-    }
+    (void)dev;
+    char msg[VKM_ERR_SIZE]; /* the arguments may point into the buffer itself */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    memcpy(vkm_err_buf(), msg, sizeof msg);
     return e;
 }
 
@@ -55,7 +56,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_cb(VkDebugUtilsMessageSeverityFlagBi
     (void)type;
     vkm_device *dev = user;
     if (sev & (VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT)) {
-        dev->validation_messages++;
+        __atomic_fetch_add(&dev->validation_messages, 1, __ATOMIC_RELAXED); /* any thread may call in */
         /* Validation is a debugging aid the user asked for: its messages go to stderr. */
         fprintf(stderr, "vkmix: validation: %s\n", data && data->pMessage ? data->pMessage : "(no message)");
     }
@@ -487,8 +488,6 @@ static vkmix_error create_objects(vkm_device *dev)
 vkmix_error vkm_device_create(vkm_device *dev, const vkmix_context_params *p, char *err, size_t errlen)
 {
     memset(dev, 0, sizeof *dev);
-    dev->err = err;
-    dev->errlen = errlen;
     const vkmix_external_vulkan *ext = p ? p->external : NULL;
     vkmix_error e = load_vulkan(ext ? ext->get_instance_proc_addr : NULL, err, errlen);
     if (e != VKMIX_OK) return e;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <volk.h>
 
+#include "core/error.h"
 #include "vkmix.h"
 
 /* What the device can do, filled once at context creation. Shaders never assume
@@ -62,8 +63,6 @@ typedef struct vkm_device {
     uint32_t mem_type_host;              /* host-visible + coherent (staging) */
     uint32_t mem_type_host_cached;       /* host-visible + cached, for downloads; == mem_type_host when none */
     vkm_caps caps;
-    char *err;                           /* the owner's error buffer */
-    size_t errlen;
 } vkm_device;
 
 #define VKM_MAX_TIMESTAMPS 64
@@ -72,9 +71,9 @@ typedef struct vkm_device {
 vkmix_error vkm_device_create(vkm_device *dev, const vkmix_context_params *p, char *err, size_t errlen);
 void vkm_device_destroy(vkm_device *dev);
 vkmix_error vkm_list_devices(vkmix_device_info *out, uint32_t cap, uint32_t *count, char *err, size_t errlen);
-/* Map a VkResult to a vkmix_error and write `what` into the error buffer. */
+/* Map a VkResult to a vkmix_error and write `what` into the calling thread's error buffer. */
 vkmix_error vkm_vk_error(vkm_device *dev, VkResult r, const char *what);
-/* printf-style message into dev's error buffer; returns e. */
+/* printf-style message into the calling thread's error buffer (core/error.h); returns e. */
 vkmix_error vkm_fail(vkm_device *dev, vkmix_error e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Human readable capabilities. */

@@ -4,12 +4,6 @@
 
 #include "kv/kv_cache.h"
 
-static uint32_t env_u32(const char *name, uint32_t def)
-{
-    const char *v = getenv(name);
-    return v && *v ? (uint32_t)strtoul(v, NULL, 10) : def;
-}
-
 /* Decode (one query position) straight from the packed store: kvq_attn + reduce.
  * Returns VKMIX_ERROR_UNSUPPORTED_DEVICE (nothing recorded) when the kernel's
  * shared memory does not fit the device; the caller then takes the linear path. */
@@ -18,9 +12,9 @@ vkmix_error vkm_kv_fused_decode(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_k
 {
     vkmix_context *ctx = cmd->ctx;
     const uint32_t G = c->cfg.group, nrep = c->n_q_head / c->n_kv_head, D = c->head_dim;
-    /* tuning knobs for experiments (documented in docs/PERFORMANCE.md) */
-    uint32_t wg = env_u32("VKMIX_KVQ_WG", 128), tile = env_u32("VKMIX_KVQ_TILE", 128);
-    uint32_t max_splits = env_u32("VKMIX_KVQ_SPLITS", VKM_KVQ_MAX_SPLITS);
+    /* tuning knobs for experiments (docs/PERFORMANCE.md), read at context creation */
+    uint32_t wg = ctx->tune.kvq_wg ? ctx->tune.kvq_wg : 128, tile = ctx->tune.kvq_tile ? ctx->tune.kvq_tile : 128;
+    uint32_t max_splits = ctx->tune.kvq_splits ? ctx->tune.kvq_splits : VKM_KVQ_MAX_SPLITS;
     if (max_splits < 1 || max_splits > VKM_KVQ_SPLITS_CAP) max_splits = VKM_KVQ_MAX_SPLITS;
     if (wg & (wg - 1) || wg < 32) wg = 128;
     while (wg > ctx->dev.caps.max_wg_invocations) wg /= 2;

@@ -33,7 +33,7 @@ vkmix_error vkm_kvq_quant_record(vkm_cmd *cmd, const vkmix_kvq_shape *s, const v
                                  vkm_binding codes, vkm_binding meta)
 {
     vkmix_context *ctx = cmd->ctx;
-    vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
+    vkmix_error e = vkm_kvq_check(s, vkm_err_buf(), VKM_ERR_SIZE);
     if (e != VKMIX_OK) return e;
     const vkm_pipeline *p;
     uint32_t push[8];
@@ -63,7 +63,7 @@ vkmix_error vkm_kvq_dequant_record(vkm_cmd *cmd, const vkmix_kvq_shape *s, const
                                    vkm_binding codes, vkm_binding meta, vkm_binding y)
 {
     vkmix_context *ctx = cmd->ctx;
-    vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
+    vkmix_error e = vkm_kvq_check(s, vkm_err_buf(), VKM_ERR_SIZE);
     if (e != VKMIX_OK) return e;
     const vkm_pipeline *p;
     uint32_t wg = vkm_default_wg(ctx);

@@ -138,9 +138,9 @@ static vkmix_error load_tensor(vkmix_model *m, vkm_cmd *cmd, const char *name, i
     t->host = g->data;
     vkm_device *dev = &m->ctx->dev;
     vkmix_error e = vkm_buffer_create(dev, &t->buf, g->n_bytes, VKM_MEM_DEVICE);
-    if (e != VKMIX_OK) return ERRF(e, "tensor %s (%.1f MiB): %.300s", name, (double)g->n_bytes / 1048576.0, m->ctx->err);
+    if (e != VKMIX_OK) return ERRF(e, "tensor %s (%.1f MiB): %.300s", name, (double)g->n_bytes / 1048576.0, vkm_err_buf());
     e = vkm_buffer_upload(cmd, &t->buf, 0, g->data, g->n_bytes);
-    if (e != VKMIX_OK) return ERRF(e, "uploading %s: %.300s", name, m->ctx->err);
+    if (e != VKMIX_OK) return ERRF(e, "uploading %s: %.300s", name, vkm_err_buf());
     m->info.weight_bytes += g->n_bytes;
     return VKMIX_OK;
 }
@@ -204,7 +204,6 @@ void vkmix_model_free(vkmix_model *m)
 {
     if (!m) return;
     vkm_device *dev = &m->ctx->dev;
-    vkm_model_free_batch(m);
     if (m->layers) {
         for (uint32_t l = 0; l < m->hp.n_layer; l++) {
             vkm_tensor *t = &m->layers[l].attn_norm;
@@ -225,8 +224,8 @@ vkmix_error vkmix_model_load(vkmix_context *ctx, const char *path, const vkmix_m
 {
     if (!ctx || !path || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
     *out = NULL;
-    char *err = ctx->err;
-    size_t errlen = sizeof ctx->err;
+    char *err = vkm_err_buf();
+    size_t errlen = VKM_ERR_SIZE;
     err[0] = 0;
     vkmix_model *m = calloc(1, sizeof *m);
     if (!m) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;

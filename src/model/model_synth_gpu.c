@@ -91,7 +91,7 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
 {
     if (!ctx || !name || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
     *out = NULL;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     const synth_shape *s = NULL;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         if (!strcmp(shapes[i].name, name)) s = &shapes[i];
@@ -156,7 +156,7 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
     vkm_cmd_destroy(&cmd);
     if (e != VKMIX_OK) {
         char keep[512];
-        snprintf(keep, sizeof keep, "%.500s", msg[0] ? msg : ctx->err);
+        snprintf(keep, sizeof keep, "%.500s", msg[0] ? msg : vkm_err_buf());
         vkmix_model_free(m);
         return vkm_fail(&ctx->dev, e, "synthetic %s: %s", name, keep);
     }

@@ -51,7 +51,7 @@ vkmix_error vkm_scratch_create(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *s, uin
         vkmix_error e = vkm_buffer_create(dev, want[i].b, want[i].bytes, want[i].kind);
         if (e != VKMIX_OK) {
             char msg[400];
-            snprintf(msg, sizeof msg, "%.380s", m->ctx->err);
+            snprintf(msg, sizeof msg, "%.380s", vkm_err_buf());
             vkm_scratch_free(dev, s);
             return vkm_fail(dev, e, "activations for %u rows (%.1f MiB): %s", cap, (double)total / 1048576.0, msg);
         }
@@ -63,14 +63,6 @@ void vkm_scratch_free(vkm_device *dev, vkm_scratch *s)
 {
     vkm_buffer *b = &s->x;
     for (int i = 0; i < VKM_SCRATCH_N_BUFFERS; i++) vkm_buffer_destroy(dev, &b[i]);
-}
-
-void vkm_model_free_batch(vkmix_model *m)
-{
-    if (!m->batch) return;
-    vkm_scratch_free(&m->ctx->dev, m->batch);
-    free(m->batch);
-    m->batch = NULL;
 }
 
 /* ------------------------------------------------------------------ sessions */
@@ -92,7 +84,7 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
     *out = NULL;
     vkmix_context *ctx = m->ctx;
     vkm_device *dev = &ctx->dev;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     vkmix_session_params def;
     if (!p) {
         vkmix_session_default_params(&def);
@@ -108,7 +100,7 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
         free(s);
         return vkm_fail(dev, VKMIX_ERROR_INVALID_ARGUMENT, "context length %u is too large", p->n_ctx);
     }
-    vkmix_error e = vkm_kv_config_from_params(p, hp, s->n_ctx, &s->cache.cfg, ctx->err, sizeof ctx->err);
+    vkmix_error e = vkm_kv_config_from_params(p, hp, s->n_ctx, &s->cache.cfg, vkm_err_buf(), VKM_ERR_SIZE);
     if (e != VKMIX_OK) {
         free(s);
         return e;
@@ -127,7 +119,7 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
     e = vkm_kv_cache_create(ctx, &s->cache, hp, s->n_ctx);
     if (e != VKMIX_OK) {
         char msg[512];
-        snprintf(msg, sizeof msg, "%.400s", ctx->err);
+        snprintf(msg, sizeof msg, "%.400s", vkm_err_buf());
         vkmix_kv_memory mem;
         vkm_kv_memory(&s->cache.cfg, hp, s->n_ctx, 0, &mem);
         uint32_t n_ctx = s->n_ctx;
@@ -257,7 +249,7 @@ vkmix_error vkmix_session_eval(vkmix_session *s, const int32_t *tokens, uint32_t
 {
     if (!s || (!tokens && n)) return VKMIX_ERROR_INVALID_ARGUMENT;
     vkmix_context *ctx = s->model->ctx;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     const uint32_t V = s->model->hp.n_vocab;
     if (n == 0) return VKMIX_OK;
     if ((uint64_t)s->n_past + n > s->n_ctx)
@@ -284,7 +276,7 @@ vkmix_error vkmix_batch_decode(vkmix_session *const *ss, const int32_t *tokens, 
     if (!ss || !tokens || !n || !ss[0]) return VKMIX_ERROR_INVALID_ARGUMENT;
     vkmix_model *m = ss[0]->model;
     vkmix_context *ctx = m->ctx;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     const vkm_hparams *hp = &m->hp;
     for (uint32_t i = 0; i < n; i++) {
         if (!ss[i] || ss[i]->model != m)
@@ -306,26 +298,23 @@ vkmix_error vkmix_batch_decode(vkmix_session *const *ss, const int32_t *tokens, 
                 return e;
         return VKMIX_OK;
     }
-    if (!m->batch || m->batch->cap < n) {
-        vkm_model_free_batch(m);
-        if (!(m->batch = calloc(1, sizeof *m->batch))) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-        uint32_t cap = n < 8 ? 8 : n;
-        if ((e = vkm_scratch_create(m, &ss[0]->cmd, m->batch, cap, cap)) != VKMIX_OK) {
-            free(m->batch);
-            m->batch = NULL;
-            return e;
-        }
-    }
-    segment *seg = malloc(n * sizeof *seg);
+    /* the rows run on the first session's scratch and recording target, in
+     * chunks of as many rows as that scratch holds (the model owns nothing) */
+    vkmix_session *lead = ss[0];
+    const uint32_t chunk = lead->sc.cap < lead->sc.logit_rows ? lead->sc.cap : lead->sc.logit_rows;
+    segment *seg = malloc((size_t)chunk * sizeof *seg);
     if (!seg) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-    for (uint32_t i = 0; i < n; i++) seg[i] = (segment){ ss[i], i, 1, ss[i]->n_past };
-    memcpy(m->batch->ids.mapped, tokens, (size_t)n * 4);
-    e = forward(m, &ss[0]->cmd, m->batch, n, seg, n, 1);
+    for (uint32_t r0 = 0; r0 < n && e == VKMIX_OK; r0 += chunk) {
+        uint32_t c = n - r0 < chunk ? n - r0 : chunk;
+        for (uint32_t i = 0; i < c; i++) seg[i] = (segment){ ss[r0 + i], i, 1, ss[r0 + i]->n_past };
+        memcpy(lead->sc.ids.mapped, tokens + r0, (size_t)c * 4);
+        e = forward(m, &lead->cmd, &lead->sc, c, seg, c, 1);
+        if (e != VKMIX_OK) break;
+        for (uint32_t i = 0; i < c; i++) ss[r0 + i]->n_past++;
+        if (logits) memcpy(logits + (size_t)r0 * hp->n_vocab, lead->sc.logits.mapped, (size_t)c * hp->n_vocab * 4);
+    }
     free(seg);
-    if (e != VKMIX_OK) return e;
-    for (uint32_t i = 0; i < n; i++) ss[i]->n_past++;
-    if (logits) memcpy(logits, m->batch->logits.mapped, (size_t)n * hp->n_vocab * 4);
-    return VKMIX_OK;
+    return e;
 }
 
 uint32_t vkmix_session_n_past(const vkmix_session *s) { return s ? s->n_past : 0; }
@@ -351,7 +340,7 @@ vkmix_error vkmix_kv_memory_estimate(const vkmix_model *m, const vkmix_session_p
     uint32_t n_ctx = p && p->n_ctx ? p->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
     if (n_tokens > n_ctx) n_ctx = n_tokens;
     vkm_kv_config cfg;
-    vkmix_error e = vkm_kv_config_from_params(p, hp, n_ctx, &cfg, m->ctx->err, sizeof m->ctx->err);
+    vkmix_error e = vkm_kv_config_from_params(p, hp, n_ctx, &cfg, vkm_err_buf(), VKM_ERR_SIZE);
     if (e != VKMIX_OK) return e;
     vkm_kv_memory(&cfg, hp, n_ctx, n_tokens, out);
     return VKMIX_OK;
