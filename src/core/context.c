@@ -16,6 +16,7 @@ void vkmix_context_default_params(vkmix_context_params *p)
     if (!p) return;
     memset(p, 0, sizeof *p);
     p->device_index = -1;
+    p->log_level = VKMIX_LOG_WARN;
 }
 
 vkmix_error vkmix_context_create(const vkmix_context_params *params, vkmix_context **out)
@@ -65,6 +66,16 @@ const char *vkmix_context_last_error(const vkmix_context *ctx)
 uint32_t vkmix_context_validation_messages(const vkmix_context *ctx)
 {
     return ctx ? __atomic_load_n(&ctx->dev.validation_messages, __ATOMIC_RELAXED) : 0;
+}
+
+void vkmix_context_lock_queue(vkmix_context *ctx)
+{
+    if (ctx && ctx->dev.queue_lock_ok) pthread_mutex_lock(&ctx->dev.queue_lock);
+}
+
+void vkmix_context_unlock_queue(vkmix_context *ctx)
+{
+    if (ctx && ctx->dev.queue_lock_ok) pthread_mutex_unlock(&ctx->dev.queue_lock);
 }
 
 vkmix_error vkmix_context_device_info(const vkmix_context *ctx, vkmix_device_info *info)

@@ -37,7 +37,7 @@ const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
 
 static void destroy_one(vkm_device *dev, vkm_pipeline *p)
 {
-    struct VolkDeviceTable *vk = &dev->vk;
+    const vkm_vkd *vk = &dev->vk;
     if (p->pipeline) vk->vkDestroyPipeline(dev->device, p->pipeline, NULL);
     if (p->layout) vk->vkDestroyPipelineLayout(dev->device, p->layout, NULL);
     if (p->dsl) vk->vkDestroyDescriptorSetLayout(dev->device, p->dsl, NULL);
@@ -47,7 +47,7 @@ static void destroy_one(vkm_device *dev, vkm_pipeline *p)
 
 static vkmix_error build(vkm_device *dev, vkm_pipeline *p)
 {
-    struct VolkDeviceTable *vk = &dev->vk;
+    const vkm_vkd *vk = &dev->vk;
     const vkm_shader_desc *d = &vkm_shader_table[p->shader];
     VkShaderModuleCreateInfo mi = {
         .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,

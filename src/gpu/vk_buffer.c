@@ -12,7 +12,7 @@ vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm
         return vkm_fail(dev, VKMIX_ERROR_OUT_OF_DEVICE_MEMORY,
                         "a buffer of %llu MiB exceeds the device's maxMemoryAllocationSize (%llu MiB)",
                         (unsigned long long)(size >> 20), (unsigned long long)(dev->caps.max_alloc >> 20));
-    struct VolkDeviceTable *vk = &dev->vk;
+    const vkm_vkd *vk = &dev->vk;
     VkBufferCreateInfo bi = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,

@@ -12,7 +12,7 @@ vkmix_error vkm_cmd_create(vkm_cmd *c, vkm_device *dev, struct vkmix_context *ct
     memset(c, 0, sizeof *c);
     c->dev = dev;
     c->ctx = ctx;
-    struct VolkDeviceTable *vk = &dev->vk;
+    const vkm_vkd *vk = &dev->vk;
     VkCommandPoolCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
         .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
@@ -55,7 +55,7 @@ vkmix_error vkm_cmd_create(vkm_cmd *c, vkm_device *dev, struct vkmix_context *ct
 void vkm_cmd_destroy(vkm_cmd *c)
 {
     if (!c || !c->dev || !c->dev->device) return;
-    struct VolkDeviceTable *vk = &c->dev->vk;
+    const vkm_vkd *vk = &c->dev->vk;
     VkDevice d = c->dev->device;
     if (c->timestamps) vk->vkDestroyQueryPool(d, c->timestamps, NULL);
     if (c->fence) vk->vkDestroyFence(d, c->fence, NULL);
@@ -65,7 +65,7 @@ void vkm_cmd_destroy(vkm_cmd *c)
 
 vkmix_error vkm_cmd_begin(vkm_cmd *c)
 {
-    struct VolkDeviceTable *vk = &c->dev->vk;
+    const vkm_vkd *vk = &c->dev->vk;
     VkResult r = vk->vkResetCommandBuffer(c->cb, 0);
     if (r != VK_SUCCESS) return vkm_vk_error(c->dev, r, "vkResetCommandBuffer");
     VkCommandBufferBeginInfo bi = {
@@ -81,7 +81,7 @@ vkmix_error vkm_cmd_begin(vkm_cmd *c)
 void vkm_cmd_dispatch(vkm_cmd *c, const vkm_pipeline *p, const vkm_binding *bindings, uint32_t n_bindings,
                       const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz)
 {
-    struct VolkDeviceTable *vk = &c->dev->vk;
+    const vkm_vkd *vk = &c->dev->vk;
     VkDescriptorBufferInfo info[VKM_MAX_BINDINGS];
     VkWriteDescriptorSet w[VKM_MAX_BINDINGS];
     for (uint32_t i = 0; i < n_bindings && i < VKM_MAX_BINDINGS; i++) {
@@ -133,7 +133,7 @@ void vkm_cmd_timestamp(vkm_cmd *c, uint32_t slot)
 vkmix_error vkm_cmd_submit(vkm_cmd *c)
 {
     vkm_device *dev = c->dev;
-    struct VolkDeviceTable *vk = &dev->vk;
+    const vkm_vkd *vk = &dev->vk;
     VkResult r = vk->vkEndCommandBuffer(c->cb);
     if (r != VK_SUCCESS) return vkm_vk_error(dev, r, "vkEndCommandBuffer");
     VkSubmitInfo si = {

@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <volk.h>
 
 #include "core/error.h"
+#include "gpu/vk_loader.h"
 #include "vkmix.h"
 
 /* What the device can do, filled once at context creation. Shaders never assume
@@ -53,7 +53,11 @@ typedef struct vkm_device {
     VkQueue queue;
     uint32_t queue_family;
     bool owns_instance, owns_device;
-    struct VolkDeviceTable vk;           /* device-level entry points of this device */
+    vkm_vki vki;                         /* loader- and instance-level entry points of this context */
+    vkm_vkd vk;                          /* device-level entry points of this device */
+    vkmix_log_fn log;                    /* the application's log callback (may be NULL) */
+    void *log_user;
+    vkmix_log_level log_level;
     VkDebugUtilsMessengerEXT messenger;
     uint32_t validation_messages;        /* warnings + errors seen by the messenger */
     pthread_mutex_t queue_lock;          /* held around every vkQueueSubmit / vkQueueWaitIdle */
@@ -69,6 +73,13 @@ typedef struct vkm_device {
 
 /* Fills *dev from scratch (own instance and device) or around application handles. */
 vkmix_error vkm_device_create(vkm_device *dev, const vkmix_context_params *p, char *err, size_t errlen);
+/* Around a borrowed device (vk_external.c): checks what the application says it
+ * enabled and the entry points, fills caps with what is enabled. */
+vkmix_error vkm_device_adopt(vkm_device *dev, const vkmix_external_vulkan *ext, char *err, size_t errlen);
+/* Objects vkmix creates on any device, owned or borrowed (queue, memory types, pipeline cache). */
+vkmix_error vkm_device_objects(vkm_device *dev, uint32_t queue_index);
+/* A message for the application's log callback (nothing when none or above its level). */
+void vkm_log(const vkm_device *dev, vkmix_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void vkm_device_destroy(vkm_device *dev);
 vkmix_error vkm_list_devices(vkmix_device_info *out, uint32_t cap, uint32_t *count, char *err, size_t errlen);
 /* Map a VkResult to a vkmix_error and write `what` into the calling thread's error buffer. */
@@ -78,6 +89,11 @@ vkmix_error vkm_fail(vkm_device *dev, vkmix_error e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Human readable capabilities. */
 void vkm_caps_describe(const vkm_caps *c, char *buf, size_t n);
+/* vk_caps.c: what a physical device supports, and why it cannot run vkmix (NULL when it can). */
+void vkm_caps_fill(const vkm_vki *vki, VkPhysicalDevice pd, vkm_caps *c);
+const char *vkm_caps_unusable(const vkm_vki *vki, VkPhysicalDevice pd, const vkm_caps *c);
+bool vkm_has_device_ext(const vkm_vki *vki, VkPhysicalDevice pd, const char *name);
+vkmix_error vkm_map_vk(VkResult r);
 
 /* ------------------------------------------------------------------ buffers */
 typedef enum { VKM_MEM_DEVICE = 0, VKM_MEM_HOST = 1, VKM_MEM_READBACK = 2 } vkm_mem_kind;
