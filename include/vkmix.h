@@ -108,7 +108,8 @@ typedef enum vkmix_error {
     VKMIX_ERROR_TOKENIZER = 21,
     VKMIX_ERROR_CANCELLED = 22,
     VKMIX_ERROR_INTERNAL = 23,
-    VKMIX_ERROR_COUNT_ = 24
+    VKMIX_ERROR_BAD_STATE = 24,         /* a saved session state is malformed, or of another model or KV configuration */
+    VKMIX_ERROR_COUNT_ = 25
 } vkmix_error;
 
 /* A static string describing the code; never NULL. */
@@ -323,7 +324,57 @@ uint32_t vkmix_session_n_past(const vkmix_session *s);
 uint32_t vkmix_session_n_ctx(const vkmix_session *s);
 /* Forget every token (keeps the allocations). */
 void vkmix_session_reset(vkmix_session *s);
+/* Forget the tokens at positions >= n (n <= n_past): the next eval continues
+ * at position n. An f16 cache rewinds exactly. A quantized cache keeps its
+ * packed groups; its FP16 window at n, [S + q G, n) with q the groups packed at
+ * n, is read from the ring, whose slots are reused every `ring` positions
+ * (R + G + 64 rounded up to a multiple of G). When none of the window's slots
+ * has been reused since its tokens were written, the rewind is exact: the
+ * session continues bit for bit as one fed its first n tokens the same way (in
+ * the same chunks). Otherwise the window's groups whose slots were reused
+ * (their tokens had been packed by then) are refilled with their dequantized
+ * packed values: the window holds those values instead of the FP16 ones (and
+ * they are re-quantized from there when they age again), so the logits differ
+ * from a fresh session's by about the quantization error.
+ * vkmix_session_rewind_is_exact tells which case applies. GPU work only for a refill. */
+vkmix_error vkmix_session_rewind(vkmix_session *s, uint32_t n);
+/* 1 when vkmix_session_rewind(s, n) would be exact (always for an f16 cache), else 0. */
+int vkmix_session_rewind_is_exact(const vkmix_session *s, uint32_t n);
 vkmix_error vkmix_session_kv_memory(const vkmix_session *s, vkmix_kv_memory *out);
+
+/* Every device buffer a session holds, all allocated by vkmix_session_create
+ * (nothing is allocated later: eval, batch decode, rewind and state load use
+ * these buffers; state save/load and vkmix_batch_decode add no session buffer,
+ * only a temporary staging buffer during a state transfer). */
+typedef struct vkmix_session_mem {
+    uint64_t total_bytes;       /* the sum of the four below */
+    uint64_t kv_bytes;          /* the KV cache: packed codes, scales and mins, FP16 ring and sinks (or the f16 cache) */
+    uint64_t attention_bytes;   /* attention work space: split-K partials, and for a quantized cache the
+                                 * linear FP16 history its prefill attends over (2 x n_kv_head x n_ctx x head_dim x 2 B) */
+    uint64_t activation_bytes;  /* activations of n_batch rows, token ids, RoPE frequencies */
+    uint64_t logits_bytes;      /* logits of up to n_batch rows (host-visible) */
+} vkmix_session_mem;
+vkmix_error vkmix_session_memory(const vkmix_session *s, vkmix_session_mem *out);
+
+/* Session state: everything needed to continue (the packed groups, the FP16
+ * ring and sinks, the position and the ring's bookkeeping), after a header that
+ * identifies the model (a fingerprint of its hyper-parameters, tensors and
+ * sampled weight bytes), the KV configuration (widths per layer, group,
+ * window, sinks) and the layout version. Loading it into a session of the same
+ * model and KV configuration continues exactly where the saved session was (the
+ * same logits when n_ctx is the same; another n_ctx >= n_past is accepted).
+ * A state of another model or configuration, a truncated or damaged one, is
+ * refused with VKMIX_ERROR_BAD_STATE and a message that says which; a state
+ * longer than the session's context with VKMIX_ERROR_CONTEXT_OVERFLOW. A
+ * refused state leaves the session as it was; a failure while the data is
+ * being copied leaves it reset. Host byte order (not portable between
+ * machines of different endianness). */
+vkmix_error vkmix_session_state_size(const vkmix_session *s, size_t *size);
+/* cap too small: VKMIX_ERROR_INVALID_ARGUMENT with *written = the size needed. */
+vkmix_error vkmix_session_state_save(vkmix_session *s, void *buf, size_t cap, size_t *written);
+vkmix_error vkmix_session_state_load(vkmix_session *s, const void *buf, size_t size);
+vkmix_error vkmix_session_state_save_file(vkmix_session *s, const char *path);
+vkmix_error vkmix_session_state_load_file(vkmix_session *s, const char *path);
 
 
 /* --------------------------------------------------------------------------- sampling */

@@ -53,6 +53,7 @@ vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm
         return vkm_vk_error(dev, r, "vkBindBufferMemory");
     }
     b->size = size;
+    __atomic_fetch_add(&dev->buffer_bytes, size, __ATOMIC_RELAXED);
     if (kind != VKM_MEM_DEVICE || dev->mem_type_device == dev->mem_type_host) {
         r = vk->vkMapMemory(dev->device, b->mem, 0, VK_WHOLE_SIZE, 0, &b->mapped);
         if (r != VK_SUCCESS) {
@@ -66,6 +67,7 @@ vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm
 void vkm_buffer_destroy(vkm_device *dev, vkm_buffer *b)
 {
     if (!b || !dev || !dev->device) return;
+    if (b->size) __atomic_fetch_sub(&dev->buffer_bytes, b->size, __ATOMIC_RELAXED);
     if (b->mapped) dev->vk.vkUnmapMemory(dev->device, b->mem);
     if (b->buf) dev->vk.vkDestroyBuffer(dev->device, b->buf, NULL);
     if (b->mem) dev->vk.vkFreeMemory(dev->device, b->mem, NULL);

@@ -60,6 +60,7 @@ typedef struct vkm_device {
     vkmix_log_level log_level;
     VkDebugUtilsMessengerEXT messenger;
     uint32_t validation_messages;        /* warnings + errors seen by the messenger */
+    uint64_t buffer_bytes;               /* sizes of the live vkm_buffers (atomic; tests check what a session holds) */
     pthread_mutex_t queue_lock;          /* held around every vkQueueSubmit / vkQueueWaitIdle */
     bool queue_lock_ok;                  /* queue_lock was initialized */
     VkPipelineCache pipeline_cache;

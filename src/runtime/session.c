@@ -12,6 +12,7 @@
 
 #include "model/model.h"
 #include "ops/ops.h"
+#include "kv/kv_state.h"
 #include "runtime/session.h"
 
 void vkmix_session_default_params(vkmix_session_params *p)
@@ -127,7 +128,9 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
         return vkm_fail(dev, e, "the %s KV cache for %u tokens needs %.1f MiB: %s", mem.k_bits < 16 ? "quantized" : "f16",
                         n_ctx, (double)mem.total_bytes / 1048576.0, msg);
     }
-    e = vkm_scratch_create(m, &s->cmd, &s->sc, s->n_batch, logit_rows);
+    /* everything the session will use is allocated now: nothing grows later */
+    e = vkm_kv_cache_reserve(ctx, &s->cache);
+    if (e == VKMIX_OK) e = vkm_scratch_create(m, &s->cmd, &s->sc, s->n_batch, logit_rows);
     if (e == VKMIX_OK)
         e = vkm_buffer_create(dev, &s->attn_scratch, vkm_op_attention_scratch(ctx, hp->n_head, hp->head_dim, s->n_ctx),
                               VKM_MEM_DEVICE);
@@ -262,6 +265,7 @@ vkmix_error vkmix_session_eval(vkmix_session *s, const int32_t *tokens, uint32_t
         uint32_t c = n - done < chunk ? n - done : chunk;
         memcpy(s->sc.ids.mapped, tokens + done, (size_t)c * 4);
         segment seg = { s, 0, c, s->n_past };
+        vkm_session_will_write(s, s->n_past + c);
         if ((e = forward(s->model, &s->cmd, &s->sc, c, &seg, 1, all_logits)) != VKMIX_OK) return e;
         s->n_past += c;
         if (logits && all_logits) memcpy(logits + (size_t)done * V, s->sc.logits.mapped, (size_t)c * V * 4);
@@ -306,7 +310,10 @@ vkmix_error vkmix_batch_decode(vkmix_session *const *ss, const int32_t *tokens, 
     if (!seg) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
     for (uint32_t r0 = 0; r0 < n && e == VKMIX_OK; r0 += chunk) {
         uint32_t c = n - r0 < chunk ? n - r0 : chunk;
-        for (uint32_t i = 0; i < c; i++) seg[i] = (segment){ ss[r0 + i], i, 1, ss[r0 + i]->n_past };
+        for (uint32_t i = 0; i < c; i++) {
+            seg[i] = (segment){ ss[r0 + i], i, 1, ss[r0 + i]->n_past };
+            vkm_session_will_write(ss[r0 + i], ss[r0 + i]->n_past + 1);
+        }
         memcpy(lead->sc.ids.mapped, tokens + r0, (size_t)c * 4);
         e = forward(m, &lead->cmd, &lead->sc, c, seg, c, 1);
         if (e != VKMIX_OK) break;
@@ -322,7 +329,9 @@ uint32_t vkmix_session_n_ctx(const vkmix_session *s) { return s ? s->n_ctx : 0; 
 
 void vkmix_session_reset(vkmix_session *s)
 {
-    if (s) s->n_past = 0; /* positions >= n_past are never read */
+    if (!s) return;
+    s->n_past = 0; /* positions >= n_past are never read */
+    s->ring_from = 0;
 }
 
 vkmix_error vkmix_session_kv_memory(const vkmix_session *s, vkmix_kv_memory *out)
