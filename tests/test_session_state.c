@@ -87,13 +87,13 @@ static int same(const float *a, const float *b, uint32_t from, uint32_t to)
 
 static void test_rewind(const char *kv)
 {
-    const uint32_t N = kv ? 180 : 120, n_ctx = 256;
+    const uint32_t N = kv ? 170 : 100, n_ctx = 256;
     vkmix_session *s = session(kv, n_ctx);
     if (!s) { CHECK(0, "session"); return; }
     int32_t *tok = calloc(n_ctx, 4);
     float *L = calloc((size_t)n_ctx * g_V, 4), *L2 = calloc((size_t)n_ctx * g_V, 4);
     /* 1. a shallow rewind: the FP16 window is intact, replay is exact */
-    uint32_t n1 = 70, top1 = 100;
+    uint32_t n1 = 65, top1 = 80;
     CHECK(start(s, tok, L, top1), "%s: first run", kv ? kv : "f16");
     CHECK(vkmix_session_rewind_is_exact(s, n1) == 1, "%s: rewind to %u is exact", kv ? kv : "f16", n1);
     CHECK(vkmix_session_rewind(s, n1) == VKMIX_OK && vkmix_session_n_past(s) == n1, "rewind");
@@ -246,7 +246,7 @@ static void test_refusals(void)
     }
     int32_t *tok = calloc(256, 4);
     float *L = calloc((size_t)256 * g_V, 4);
-    CHECK(start(q, tok, L, 120), "run");
+    CHECK(start(q, tok, L, 70), "run");
     size_t size;
     vkmix_session_state_size(q, &size);
     char *buf = malloc(size), *bad = malloc(size);
@@ -263,7 +263,7 @@ static void test_refusals(void)
     REFUSED(f, buf, size, VKMIX_ERROR_BAD_STATE, "KV configuration", "k4v2 state into an f16 session");
     CHECK(vkmix_session_n_past(f) == 5, "a refused state leaves the session alone");
     REFUSED(q2, buf, size, VKMIX_ERROR_BAD_STATE, "k2v2", "k4v2 state into a k2v2 session");
-    REFUSED(small, buf, size, VKMIX_ERROR_CONTEXT_OVERFLOW, "context", "120 tokens into a context of 64");
+    REFUSED(small, buf, size, VKMIX_ERROR_CONTEXT_OVERFLOW, "context", "70 tokens into a context of 64");
     REFUSED(q, buf, size - 1, VKMIX_ERROR_BAD_STATE, "damaged", "truncated");
     memcpy(bad, buf, size);
     memset(bad, 0, 8);
@@ -288,7 +288,7 @@ static void test_refusals(void)
     vkmix_session_free(o);
     vkmix_model_free(other);
     /* after all that, the state still loads where it belongs */
-    CHECK(vkmix_session_state_load(q, buf, size) == VKMIX_OK && vkmix_session_n_past(q) == 120, "the good state loads");
+    CHECK(vkmix_session_state_load(q, buf, size) == VKMIX_OK && vkmix_session_n_past(q) == 70, "the good state loads");
 #undef REFUSED
     free(buf);
     free(bad);
@@ -333,7 +333,7 @@ static void test_memory(const char *kv)
     /* nothing grows: prefill, decode, batch decode, rewind, state save / load */
     int32_t *tok = calloc(256, 4);
     float *L = calloc((size_t)256 * g_V, 4);
-    CHECK(start(s, tok, L, 100) && vkmix_session_eval(t, tok, 40, NULL, 0) == VKMIX_OK, "run");
+    CHECK(start(s, tok, L, 64) && vkmix_session_eval(t, tok, 40, NULL, 0) == VKMIX_OK, "run");
     vkmix_session *pair[2] = { s, t };
     int32_t two[2] = { 1, 2 };
     CHECK(vkmix_batch_decode(pair, two, 2, NULL) == VKMIX_OK, "batch decode");
@@ -370,8 +370,8 @@ int main(void)
     test_memory("k4v2");
     test_rewind(NULL);
     test_rewind("k4v2");
-    test_state(NULL, 90);
-    test_state("k4v2", 170); /* the ring (128 slots) wrapped, groups are packed */
+    test_state(NULL, 70);
+    test_state("k4v2", 140); /* the ring (128 slots) wrapped, groups are packed */
     test_refusals();
     vkmix_model_free(g_m);
     free(path);
