@@ -22,7 +22,8 @@ typedef struct vkm_kv_cache {
     uint32_t n_layer, n_ctx, n_q_head, n_kv_head, head_dim, n_blocks;
     vkm_kv_side *k, *v;      /* [n_layer] */
     vkm_buffer klin, vlin;   /* [H][n_ctx][D] f16: the history of one layer made linear for prefill
-                              * attention; allocated at the first prefill (decode never needs it) */
+                              * attention; sessions allocate it at creation (vkm_kv_cache_reserve,
+                              * kv_state.h), otherwise it is allocated at the first prefill */
     vkm_buffer part;         /* [n_head][VKM_KVQ_MAX_SPLITS + 1][D + 2] f32: fused decode partials */
     int fused_decode;        /* 1: decode uses kvq_attn.comp where both K and V are packed */
 } vkm_kv_cache;
