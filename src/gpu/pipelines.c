@@ -107,8 +107,15 @@ vkmix_error vkm_pipeline_set_init(vkm_device *dev, vkm_pipeline_set *set)
     return VKMIX_OK;
 }
 
-static vkmix_error get_locked(vkm_device *dev, vkm_pipeline_set *set, vkm_shader shader, const uint32_t *spec,
-                              uint32_t n_spec, const vkm_pipeline **out);
+static vkm_pipeline *find(const vkm_pipeline_set *set, uint32_t from, uint32_t n, vkm_shader shader,
+                          const uint32_t *spec, uint32_t n_spec)
+{
+    for (uint32_t i = from; i < n; i++) {
+        vkm_pipeline *p = set->chunks[i / VKM_PIPE_CHUNK][i % VKM_PIPE_CHUNK];
+        if (p->shader == shader && p->n_spec == n_spec && !memcmp(p->spec, spec, n_spec * 4)) return p;
+    }
+    return NULL;
+}
 
 vkmix_error vkm_pipeline_get(vkm_device *dev, vkm_pipeline_set *set, vkm_shader shader, const uint32_t *spec,
                              uint32_t n_spec, const vkm_pipeline **out)
@@ -117,52 +124,53 @@ vkmix_error vkm_pipeline_get(vkm_device *dev, vkm_pipeline_set *set, vkm_shader 
     if ((unsigned)shader >= VKM_SH_COUNT_ || n_spec > VKM_MAX_SPEC || n_spec < 1)
         return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "bad pipeline request");
     if (!set->lock_ok) return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "pipeline set not initialized");
-    pthread_mutex_lock(&set->lock);
-    vkmix_error e = get_locked(dev, set, shader, spec, n_spec, out);
-    pthread_mutex_unlock(&set->lock);
-    return e;
-}
+    /* fast path, no lock: the published entries */
+    uint32_t n = __atomic_load_n(&set->n, __ATOMIC_ACQUIRE);
+    if ((*out = find(set, 0, n, shader, spec, n_spec))) return VKMIX_OK;
 
-static vkmix_error get_locked(vkm_device *dev, vkm_pipeline_set *set, vkm_shader shader, const uint32_t *spec,
-                              uint32_t n_spec, const vkm_pipeline **out)
-{
-    for (uint32_t i = 0; i < set->n; i++) {
-        vkm_pipeline *p = set->items[i];
-        if (p->shader == shader && p->n_spec == n_spec && !memcmp(p->spec, spec, n_spec * 4)) {
-            *out = p;
-            return VKMIX_OK;
-        }
+    pthread_mutex_lock(&set->lock);
+    vkmix_error e = VKMIX_OK;
+    uint32_t m = set->n; /* another thread may have built it meanwhile */
+    if ((*out = find(set, n, m, shader, spec, n_spec))) goto done;
+    if (spec[0] == 0 || spec[0] > dev->caps.max_wg_invocations) {
+        e = vkm_fail(dev, VKMIX_ERROR_INTERNAL, "%s: workgroup size %u not supported (max %u)",
+                     vkm_shader_table[shader].name, spec[0], dev->caps.max_wg_invocations);
+        goto done;
     }
-    if (spec[0] == 0 || spec[0] > dev->caps.max_wg_invocations)
-        return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "%s: workgroup size %u not supported (max %u)",
-                        vkm_shader_table[shader].name, spec[0], dev->caps.max_wg_invocations);
-    if (set->n == set->cap) {
-        uint32_t cap = set->cap ? set->cap * 2 : 32;
-        vkm_pipeline **items = realloc(set->items, cap * sizeof *items);
-        if (!items) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-        set->items = items;
-        set->cap = cap;
+    if (m == VKM_PIPE_CHUNK * VKM_PIPE_CHUNKS) {
+        e = vkm_fail(dev, VKMIX_ERROR_INTERNAL, "more than %u pipelines", VKM_PIPE_CHUNK * VKM_PIPE_CHUNKS);
+        goto done;
+    }
+    vkm_pipeline ***chunk = &set->chunks[m / VKM_PIPE_CHUNK];
+    if (!*chunk && !(*chunk = calloc(VKM_PIPE_CHUNK, sizeof **chunk))) {
+        e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+        goto done;
     }
     vkm_pipeline *p = calloc(1, sizeof *p);
-    if (!p) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    if (!p) {
+        e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+        goto done;
+    }
     p->shader = shader;
     p->n_spec = n_spec;
     memcpy(p->spec, spec, n_spec * 4);
     p->local_size = spec[0];
-    vkmix_error e = build(dev, p);
-    if (e != VKMIX_OK) {
+    if ((e = build(dev, p)) != VKMIX_OK) {
         destroy_one(dev, p);
-        return e;
+        goto done;
     }
-    set->items[set->n++] = p;
+    (*chunk)[m % VKM_PIPE_CHUNK] = p;
+    __atomic_store_n(&set->n, m + 1, __ATOMIC_RELEASE); /* publish after the entry is complete */
     *out = p;
-    return VKMIX_OK;
+done:
+    pthread_mutex_unlock(&set->lock);
+    return e;
 }
 
 void vkm_pipeline_set_destroy(vkm_device *dev, vkm_pipeline_set *set)
 {
-    for (uint32_t i = 0; i < set->n; i++) destroy_one(dev, set->items[i]);
-    free(set->items);
+    for (uint32_t i = 0; i < set->n; i++) destroy_one(dev, set->chunks[i / VKM_PIPE_CHUNK][i % VKM_PIPE_CHUNK]);
+    for (uint32_t c = 0; c < VKM_PIPE_CHUNKS; c++) free(set->chunks[c]);
     if (set->lock_ok) pthread_mutex_destroy(&set->lock);
     memset(set, 0, sizeof *set);
 }

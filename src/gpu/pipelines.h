@@ -57,12 +57,16 @@ typedef struct vkm_pipeline {
     VkPipeline pipeline;
 } vkm_pipeline;
 
-/* All pipelines of a context; each is built once (on demand, under the lock)
- * and kept until the context is freed, so a returned pointer stays valid. */
+/* All pipelines of a context; each is built once (on demand) and kept until
+ * the context is freed, so a returned pointer stays valid. Append-only: a
+ * lookup reads the published entries without a lock (the hot path: one per
+ * recorded op); building and publishing take the lock. */
+#define VKM_PIPE_CHUNK 64
+#define VKM_PIPE_CHUNKS 64     /* at most 4096 pipelines per context */
 typedef struct vkm_pipeline_set {
-    vkm_pipeline **items;
-    uint32_t n, cap;
-    pthread_mutex_t lock;
+    vkm_pipeline **chunks[VKM_PIPE_CHUNKS]; /* entries never move once published */
+    uint32_t n;                             /* published entries (atomic, release/acquire) */
+    pthread_mutex_t lock;                   /* serializes builds */
     bool lock_ok;
 } vkm_pipeline_set;
 
