@@ -1,9 +1,10 @@
 /* CPU simulation of the mixed-precision cache on the fp32 reference model: the
  * same groups are quantized at the same steps with the same rounding, so the
- * reference computes exactly the quantized math of the GPU cache. */
+ * reference computes exactly the quantized math of the GPU cache. The math is
+ * the configured policy's (vkm_kv_policy_ops.sim_age, on the state's arrays). */
 #ifndef VKM_KV_SIM_H
 #define VKM_KV_SIM_H
-#include "kv/kv_config.h"
+#include "kv/kv.h"
 #include "ref/ref_model.h"
 
 /* Call after a step moved the cache from n_old to n_new tokens (the reference

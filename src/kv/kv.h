@@ -1,0 +1,222 @@
+/* The mixed-precision KV cache subsystem: every type and function of src/kv.
+ *
+ *   kv_layout.h        the packed layout (C and GLSL share it)
+ *   kvquant_ref.c      the quantization format on the CPU (bit-exact with the shaders)
+ *   kvquant.c          recording the quantize / dequantize kernels
+ *   kv_config.c        the public typed configuration, its parser, checks and profiles;
+ *                      the resolved configuration of a session; memory accounting
+ *   kv_policy.c        the table of cache policies
+ *   kv_policy_layer.c  the per-layer policy (the first entry)
+ *   kv_cache.c         a session's cache: storage and the three phases of a step,
+ *                      dispatched to the configured policy
+ *   kv_attn.c          the fused decode attention
+ *
+ * The cache depends on core/, gpu/ and ops/ only (never on runtime/ or ref/):
+ * the CPU reference calls the policies' simulations (vkm_kv_policy_ops.sim_age)
+ * on plain arrays. docs/KVCACHE.md describes the format and how to add a policy. */
+#ifndef VKM_KV_H
+#define VKM_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/context.h"
+#include "core/hparams.h"
+#include "kv/kv_layout.h"
+#include "vkmix.h"
+
+/* ================================================================== the quantization format */
+
+/* Words per channel in one key block (all channels), and per token in the value codes. */
+static inline uint32_t vkm_kvq_k_words_per_block(uint32_t bits, uint32_t group, uint32_t head_dim)
+{
+    return (uint32_t)(kvl_k_wpc(bits, group) * head_dim);
+}
+static inline uint32_t vkm_kvq_v_words_per_token(uint32_t bits, uint32_t head_dim)
+{
+    return (uint32_t)kvl_v_wpt(bits, head_dim);
+}
+
+/* Checks bits/group/head_dim; writes why into err (may be NULL). */
+vkmix_error vkm_kvq_check(const vkmix_kvq_shape *s, char *err, size_t errlen);
+/* One value's code under the rounding rule (shaders/kv/kvq.glsl). s, m are the FP16-decoded scale and min. */
+uint32_t vkm_kvq_code(float x, float s, float m, uint32_t bits);
+/* Dequantize to fp32 (code * scale + min, not rounded to FP16): the math of the fused attention. */
+vkmix_error vkm_kvq_dequantize_f32(const vkmix_kvq_shape *s, const uint32_t *codes, const uint32_t *meta, float *y);
+/* Smallest FP16 >= v (v >= 0). */
+uint16_t vkm_f16_ceil(float v);
+/* Scale/min of a group given its min and max (both FP16 values), packed as in meta. */
+uint32_t vkm_kvq_meta(float mn, float mx, uint32_t bits);
+
+/* Where the quantize / dequantize kernels read and write (the push constants of
+ * shaders/kv/kvq.glsl): per-head strides and offsets in tokens, or in blocks of
+ * `group` tokens for key codes. NULL: the contiguous layouts with
+ * shape->n_tokens per head. */
+typedef struct vkm_kvq_range {
+    uint32_t in_stride, in_off, out_stride, out_off;
+} vkm_kvq_range;
+
+vkmix_error vkm_kvq_quant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, const vkm_kvq_range *r, vkm_binding x,
+                                 vkm_binding codes, vkm_binding meta);
+vkmix_error vkm_kvq_dequant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, const vkm_kvq_range *r,
+                                   vkm_binding codes, vkm_binding meta, vkm_binding y);
+
+/* ================================================================== configuration */
+
+#define VKM_KV_MAX_LAYERS VKMIX_KV_MAX_LAYERS
+#define VKM_KV_CHUNK KVL_CHUNK
+
+/* A session's configuration, resolved for a model and a context: defaults
+ * applied, checked, derived sizes filled. */
+typedef struct vkm_kv_config {
+    vkmix_kv_policy policy;
+    int quantized;                          /* 0: FP16 everywhere */
+    char name[64];                          /* "f16", "k4v2", or the profile's file name */
+    uint32_t n_layer;
+    uint8_t k_bits[VKM_KV_MAX_LAYERS];      /* 2, 3, 4, 8 or 16 per layer */
+    uint8_t v_bits[VKM_KV_MAX_LAYERS];
+    uint32_t group;                         /* G: tokens per key group */
+    uint32_t v_group;                       /* channels per value group (G, or head_dim) */
+    uint32_t window;                        /* R: newest tokens in FP16 */
+    uint32_t sinks;                         /* S: first tokens in FP16 */
+    uint32_t ring;                          /* ring slots: kvl_ring_slots(R, G) */
+    vkmix_kv_mikv_params mikv;
+    vkmix_kv_mixkvq_params mixkvq;
+} vkm_kv_config;
+
+/* Bytes of one side (K or V) of one layer. */
+typedef struct vkm_kv_sizes {
+    uint64_t code_bytes, meta_bytes, ring_bytes, sink_bytes, fp16_bytes, aux_bytes;
+} vkm_kv_sizes;
+
+/* The checks of vkmix_kv_config_check with the model's shapes (hp may be NULL). */
+vkmix_error vkm_kv_config_check(const vkmix_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, char *err,
+                                size_t errlen);
+/* A public configuration, checked and resolved for a model. */
+vkmix_error vkm_kv_config_resolve(const vkmix_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, vkm_kv_config *out,
+                                  char *err, size_t errlen);
+/* From session params (kv_config / kv_profile / kv, then the group / window / sinks overrides). */
+vkmix_error vkm_kv_config_from_params(const vkmix_session_params *p, const vkm_hparams *hp, uint32_t n_ctx,
+                                      vkm_kv_config *cfg, char *err, size_t errlen);
+/* Blocks of G tokens the packed store needs for n_ctx tokens. */
+uint32_t vkm_kv_blocks(const vkm_kv_config *cfg, uint32_t n_ctx);
+/* Blocks that are quantized once n tokens are cached. */
+uint32_t vkm_kv_blocks_at(const vkm_kv_config *cfg, uint32_t n);
+/* Sizes of one side of one layer: allocated for n_ctx (n_tokens = 0), or the
+ * bytes that hold data once n_tokens are cached. */
+void vkm_kv_layer_sizes(const vkm_kv_config *cfg, const vkm_hparams *hp, uint32_t n_ctx, uint32_t n_tokens,
+                        uint32_t layer, int is_v, vkm_kv_sizes *out);
+/* Memory at n_tokens cached (0: allocated) of a cache allocated for n_ctx. */
+void vkm_kv_memory(const vkm_kv_config *cfg, const vkm_hparams *hp, uint32_t n_ctx, uint32_t n_tokens,
+                   vkmix_kv_memory *out);
+
+/* ================================================================== the cache */
+
+/* K or V of one layer. bits < 16: packed store + FP16 ring (+ sinks);
+ * bits 16: one FP16 array for the whole context (`ring` with n_ctx slots).
+ * Layouts: kv/kv_layout.h. */
+typedef struct vkm_kv_side {
+    uint32_t bits;
+    vkm_buffer codes;        /* keys: [H][n_blocks][G*bits/32][D]; values: [H][n_blocks*G][ceil(D*bits/32)] u32 */
+    vkm_buffer meta;         /* keys: [H][n_blocks][D]; values: [H][n_blocks*G][D/v_group] (f16 scale | f16 min << 16) */
+    vkm_buffer ring;         /* [H][ring or n_ctx][D] f16 */
+    vkm_buffer sinks;        /* [H][S][D] f16 (S > 0 only) */
+} vkm_kv_side;
+
+typedef struct vkm_kv_cache {
+    vkm_kv_config cfg;
+    uint32_t n_layer, n_ctx, n_q_head, n_kv_head, head_dim, n_blocks;
+    vkm_kv_side *k, *v;      /* [n_layer] */
+    vkm_buffer klin, vlin;   /* [H][n_ctx][D] f16: the history of one layer made linear for prefill
+                              * attention; allocated at the first prefill (decode never needs it) */
+    vkm_buffer part;         /* [n_head][VKM_KVQ_MAX_SPLITS + 1][D + 2] f32: fused decode partials */
+    int fused_decode;        /* 1: decode uses kvq_attn.comp where both K and V are packed */
+    void *policy_state;      /* a policy's own host-side state (NULL for the per-layer policy) */
+} vkm_kv_cache;
+
+#define VKM_KVQ_MAX_SPLITS 256   /* default split count of the fused decode attention */
+#define VKM_KVQ_SPLITS_CAP 1024  /* the partials buffer holds this many */
+
+/* c->cfg must be resolved. */
+vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hparams *hp, uint32_t n_ctx);
+void vkm_kv_cache_free(vkm_device *dev, vkm_kv_cache *c);
+/* One step of `layer`, in three phases that the caller separates with barriers
+ * (so that the rows of a batch run side by side):
+ *   store:     k, v ([n][n_kv_head*head_dim] f32, after RoPE) of positions pos0..
+ *   attention: causal attention of q; the step's queries see the history as
+ *              quantized before the step and the step's own tokens in FP16
+ *   age:       quantize the groups that aged out of the window */
+vkmix_error vkm_kv_cache_store(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
+                               uint32_t n, uint32_t pos0);
+vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+                                   vkm_binding scratch, uint32_t n, uint32_t pos0);
+vkmix_error vkm_kv_cache_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
+/* The three phases with barriers, for one sequence. */
+vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
+                                vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0);
+
+/* Building blocks the policies share (kv_cache.c). */
+/* Allocates a buffer, refusing one larger than the device's maxStorageBufferRange (names layer and what). */
+vkmix_error vkm_kv_alloc(vkmix_context *ctx, vkm_buffer *b, uint64_t bytes, const char *what, uint32_t layer);
+/* src [n][H][D] f32 -> the side's FP16 sinks and ring at positions pos0.. */
+vkmix_error vkm_kv_ring_store(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_binding src,
+                              uint32_t n, uint32_t pos0);
+/* FP16 positions [p0, p1) (sinks and ring) -> lin [H][n_ctx][D] at the same positions. */
+vkmix_error vkm_kv_ring_gather(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_buffer *lin,
+                               uint32_t p0, uint32_t p1);
+/* Plain FP16 attention over linear K and V (the prefill path). */
+vkmix_error vkm_kv_attention_linear(vkmix_context *ctx, const vkm_kv_cache *c, vkm_binding q, const vkm_buffer *k,
+                                    const vkm_buffer *v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0);
+
+/* Fused decode attention (kv_attn.c): one query position straight from the
+ * packed store. VKMIX_ERROR_UNSUPPORTED_DEVICE (nothing recorded) when the
+ * kernel does not fit the device; the caller then takes the linear path. */
+vkmix_error vkm_kv_fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
+                                vkm_binding q, vkm_binding out, uint32_t nq, uint32_t pos0);
+
+/* ================================================================== cache policies */
+
+/* What a cache policy provides (docs/KVCACHE.md, "Adding a policy"). The cache
+ * (kv_cache.c) calls these through vkm_kv_policy(cfg->policy); a policy sees
+ * only src/kv, core/, gpu/ and ops/. */
+typedef struct vkm_kv_policy_ops {
+    vkmix_kv_policy id;
+    const char *name;        /* as in specs and profiles: "layer" */
+    /* configuration: the policy's own parameters (the widths and geometry are checked before) */
+    vkmix_error (*check)(const vkmix_kv_config *c, const vkm_hparams *hp, char *err, size_t errlen);
+    /* accounting: one side of one layer, allocated for n_ctx (n_tokens = 0) or holding data at n_tokens;
+     * everything counts (codes, scales and mins, FP16 parts, the policy's own state) */
+    void (*sizes)(const vkm_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, uint32_t n_tokens, uint32_t layer,
+                  int is_v, vkm_kv_sizes *out);
+    /* device storage of every layer (sizes as above), and its release (also of a half-built cache) */
+    vkmix_error (*create)(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hparams *hp);
+    void (*destroy)(vkm_device *dev, vkm_kv_cache *c);
+    /* the phases of a step (vkm_kv_cache_store, _attention, _age) */
+    vkmix_error (*store)(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v, uint32_t n,
+                         uint32_t pos0);
+    /* one query position at pos0 (a decode step, and each row of a batched decode) */
+    vkmix_error (*decode)(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+                          vkm_binding scratch, uint32_t pos0);
+    /* n query positions pos0.. (prefill chunks, n <= VKM_KV_CHUNK when quantized) */
+    vkmix_error (*prefill)(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+                           vkm_binding scratch, uint32_t n, uint32_t pos0);
+    /* the cache moved from pos0 to pos0 + n tokens: pack what left the window; *recorded = 1 when work was recorded */
+    vkmix_error (*age)(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
+    /* CPU simulation of age on plain arrays: k, v are [n_new][n_kv_head*head_dim] fp32 rows of one
+     * layer (position p at row p, FP16 values); what left the window between n_old and n_new tokens
+     * is replaced in place by what the GPU attention reads: fp32 dequantized values, or, with
+     * fp16_dequant, rounded to FP16 (the prefill path, which attends over an FP16 copy) */
+    vkmix_error (*sim_age)(const vkm_kv_config *c, const vkm_hparams *hp, uint32_t layer, float *k, float *v,
+                           uint32_t n_old, uint32_t n_new, int fp16_dequant);
+} vkm_kv_policy_ops;
+
+/* The policy's operations, or NULL when it is not implemented (kv_policy.c). */
+const vkm_kv_policy_ops *vkm_kv_policy(vkmix_kv_policy id);
+/* The policy named `name` ("layer", "mikv", "mixkvq"), or -1. */
+int vkm_kv_policy_by_name(const char *name);
+const char *vkm_kv_policy_name(vkmix_kv_policy id);
+
+/* The per-layer policy (kv_policy_layer.c). */
+extern const vkm_kv_policy_ops vkm_kv_policy_layer;
+
+#endif
