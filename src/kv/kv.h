@@ -89,6 +89,10 @@ typedef struct vkm_kv_sizes {
     uint64_t code_bytes, meta_bytes, ring_bytes, sink_bytes, fp16_bytes, aux_bytes;
 } vkm_kv_sizes;
 
+/* vkmix_kv_config_parse and vkmix_kv_profile_read without the final check (the
+ * session applies its overrides first; tests read policies not implemented yet). */
+vkmix_error vkm_kv_config_parse(const char *spec, vkmix_kv_config *c, char *err, size_t errlen);
+vkmix_error vkm_kv_profile_read(const char *path, vkmix_kv_config *c, char *err, size_t errlen);
 /* The checks of vkmix_kv_config_check with the model's shapes (hp may be NULL). */
 vkmix_error vkm_kv_config_check(const vkmix_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, char *err,
                                 size_t errlen);

@@ -175,7 +175,6 @@ static int parse_float(const char *s, float *out)
     return 1;
 }
 
-static vkmix_error profile_read(const char *path, vkmix_kv_config *c, char *err, size_t errlen);
 
 /* "k4v2" -> widths; 0 when the text is not of that form. */
 static int parse_kv(const char *s, uint32_t *kb, uint32_t *vb)
@@ -188,17 +187,18 @@ static int parse_kv(const char *s, uint32_t *kb, uint32_t *vb)
     if (kl >= sizeof kbuf) return 0;
     memcpy(kbuf, s + 1, kl);
     kbuf[kl] = 0;
-    return parse_u32(kbuf, 0, 999, kb) && parse_u32(v + 1, 0, 999, vb);
+    return parse_u32(kbuf, 0, 1u << 20, kb) && parse_u32(v + 1, 0, 1u << 20, vb);
 }
 
 /* Options after the base: "g=64:w=256:policy=mikv:frac=0.2". */
 static vkmix_error parse_options(const char *spec, char *opts, vkmix_kv_config *c, char *err, size_t errlen)
 {
     int mikv_opt = 0, mixkvq_opt = 0;
-    for (char *p = opts; p && *p;) {
+    for (char *p = opts; p;) {
         char *next = strchr(p, ':');
         if (next) *next++ = 0;
         char *eq = strchr(p, '=');
+        if (!*p) return BAD("KV configuration '%.80s': an empty option is not key=value", spec);
         if (!eq) return BAD("KV configuration '%.80s': option '%.40s' is not key=value", spec, p);
         *eq = 0;
         const char *key = p, *val = eq + 1;
@@ -237,8 +237,7 @@ static vkmix_error parse_options(const char *spec, char *opts, vkmix_kv_config *
     return VKMIX_OK;
 }
 
-/* The parser without the final check (the session applies its overrides first). */
-static vkmix_error config_parse(const char *spec, vkmix_kv_config *c, char *err, size_t errlen)
+vkmix_error vkm_kv_config_parse(const char *spec, vkmix_kv_config *c, char *err, size_t errlen)
 {
     if (!spec || !c) return fail(err, errlen, VKMIX_ERROR_INVALID_ARGUMENT, "KV configuration: NULL spec");
     vkmix_kv_config_default(c);
@@ -252,7 +251,7 @@ static vkmix_error config_parse(const char *spec, vkmix_kv_config *c, char *err,
     uint32_t kb, vb;
     vkmix_error e;
     if (n > 5 && !strcmp(buf + n - 5, ".json")) {
-        if ((e = profile_read(buf, c, err, errlen)) != VKMIX_OK) return e;
+        if ((e = vkm_kv_profile_read(buf, c, err, errlen)) != VKMIX_OK) return e;
         if (opts) {
             const char *base = strrchr(buf, '/');
             snprintf(c->name, sizeof c->name, "%.40s:%.20s", base ? base + 1 : buf, opts);
@@ -271,7 +270,7 @@ static vkmix_error config_parse(const char *spec, vkmix_kv_config *c, char *err,
 
 vkmix_error vkmix_kv_config_parse(const char *spec, vkmix_kv_config *c, char *err, size_t errlen)
 {
-    vkmix_error e = config_parse(spec, c, err, errlen);
+    vkmix_error e = vkm_kv_config_parse(spec, c, err, errlen);
     return e == VKMIX_OK ? vkm_kv_config_check(c, NULL, 0, err, errlen) : e;
 }
 
@@ -401,7 +400,7 @@ static vkmix_error profile_parse(const char *path, const cJSON *j, vkmix_kv_conf
     return VKMIX_OK;
 }
 
-static vkmix_error profile_read(const char *path, vkmix_kv_config *c, char *err, size_t errlen)
+vkmix_error vkm_kv_profile_read(const char *path, vkmix_kv_config *c, char *err, size_t errlen)
 {
     vkmix_kv_config_default(c);
     char *text = read_text(path, 1 << 20);
@@ -418,7 +417,7 @@ static vkmix_error profile_read(const char *path, vkmix_kv_config *c, char *err,
 vkmix_error vkmix_kv_profile_read(const char *path, vkmix_kv_config *c, char *err, size_t errlen)
 {
     if (!path || !c) return fail(err, errlen, VKMIX_ERROR_INVALID_ARGUMENT, "KV profile: NULL path or config");
-    vkmix_error e = profile_read(path, c, err, errlen);
+    vkmix_error e = vkm_kv_profile_read(path, c, err, errlen);
     return e == VKMIX_OK ? vkm_kv_config_check(c, NULL, 0, err, errlen) : e;
 }
 
@@ -532,10 +531,10 @@ vkmix_error vkm_kv_config_from_params(const vkmix_session_params *p, const vkm_h
         }
         pub = *p->kv_config;
     } else if (p && p->kv_profile) {
-        e = profile_read(p->kv_profile, &pub, err, errlen);
+        e = vkm_kv_profile_read(p->kv_profile, &pub, err, errlen);
         if (e != VKMIX_OK) return e;
     } else {
-        e = config_parse(p && p->kv && *p->kv ? p->kv : "f16", &pub, err, errlen);
+        e = vkm_kv_config_parse(p && p->kv && *p->kv ? p->kv : "f16", &pub, err, errlen);
         if (e != VKMIX_OK) return e;
     }
     if (p && p->kv_group) pub.group = p->kv_group;
