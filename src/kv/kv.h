@@ -99,6 +99,10 @@ vkmix_error vkm_kv_config_check(const vkmix_kv_config *c, const vkm_hparams *hp,
 /* A public configuration, checked and resolved for a model. */
 vkmix_error vkm_kv_config_resolve(const vkmix_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, vkm_kv_config *out,
                                   char *err, size_t errlen);
+/* As vkm_kv_config_resolve, also for policies without device operations (their CPU
+ * simulation and accounting work: tests, and the reference model). */
+vkmix_error vkm_kv_config_resolve_sim(const vkmix_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx,
+                                      vkm_kv_config *out, char *err, size_t errlen);
 /* From session params (kv_config / kv_profile / kv, then the group / window / sinks overrides). */
 vkmix_error vkm_kv_config_from_params(const vkmix_session_params *p, const vkm_hparams *hp, uint32_t n_ctx,
                                       vkm_kv_config *cfg, char *err, size_t errlen);
@@ -172,6 +176,14 @@ vkmix_error vkm_kv_ring_gather(vkmix_context *ctx, const vkm_kv_cache *c, const 
 vkmix_error vkm_kv_attention_linear(vkmix_context *ctx, const vkm_kv_cache *c, vkm_binding q, const vkm_buffer *k,
                                     const vkm_buffer *v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0);
 
+/* The per-layer accounting (codes, meta, ring, sinks, FP16 sides), which other policies extend. */
+void vkm_kv_sizes_layer(const vkm_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, uint32_t n_tokens, uint32_t layer,
+                        int is_v, vkm_kv_sizes *out);
+/* CPU: one head's rows x[n][D] (FP16 values) through the packed format at `bits` (keys: per
+ * channel over the n tokens, n a multiple of group; values: per token in groups of `group`
+ * channels), replaced by code * scale + min (rounded to FP16 with fp16). */
+vkmix_error vkm_kv_sim_quantize(float *x, uint32_t n, uint32_t D, int is_v, uint32_t bits, uint32_t group, int fp16);
+
 /* Fused decode attention (kv_attn.c): one query position straight from the
  * packed store. VKMIX_ERROR_UNSUPPORTED_DEVICE (nothing recorded) when the
  * kernel does not fit the device; the caller then takes the linear path. */
@@ -206,21 +218,80 @@ typedef struct vkm_kv_policy_ops {
                            vkm_binding scratch, uint32_t n, uint32_t pos0);
     /* the cache moved from pos0 to pos0 + n tokens: pack what left the window; *recorded = 1 when work was recorded */
     vkmix_error (*age)(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
-    /* CPU simulation of age on plain arrays: k, v are [n_new][n_kv_head*head_dim] fp32 rows of one
-     * layer (position p at row p, FP16 values); what left the window between n_old and n_new tokens
-     * is replaced in place by what the GPU attention reads: fp32 dequantized values, or, with
-     * fp16_dequant, rounded to FP16 (the prefill path, which attends over an FP16 copy) */
-    vkmix_error (*sim_age)(const vkm_kv_config *c, const vkm_hparams *hp, uint32_t layer, float *k, float *v,
-                           uint32_t n_old, uint32_t n_new, int fp16_dequant);
+    /* CPU simulation of one sequence, on plain arrays (src/ref/kv_sim.c drives it; no device).
+     * sim_create / sim_free: the policy's host state for a context of n_ctx tokens (importance,
+     * statistics); both NULL when the policy keeps none. */
+    vkmix_error (*sim_create)(const vkm_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, void **state);
+    void (*sim_free)(void *state);
+    /* sim_observe (may be NULL): the key and value of `pos` are stored and q ([n_head*head_dim],
+     * after RoPE) is about to attend over k, v ([pos + 1][n_kv_head*head_dim] of one layer, as the
+     * attention reads them): record what the policy needs (attention received, query statistics) */
+    vkmix_error (*sim_observe)(void *state, const vkm_kv_config *c, const vkm_hparams *hp, uint32_t layer, uint32_t pos,
+                               const float *q, const float *k, const float *v);
+    /* sim_age: k, v are [n_new][n_kv_head*head_dim] fp32 rows of one layer (position p at row p,
+     * FP16 values); what left the window between n_old and n_new tokens is replaced in place by
+     * what the GPU attention reads: fp32 dequantized values, or, with fp16_dequant, rounded to
+     * FP16 (the prefill path, which attends over an FP16 copy) */
+    vkmix_error (*sim_age)(void *state, const vkm_kv_config *c, const vkm_hparams *hp, uint32_t layer, float *k,
+                           float *v, uint32_t n_old, uint32_t n_new, int fp16_dequant);
 } vkm_kv_policy_ops;
 
-/* The policy's operations, or NULL when it is not implemented (kv_policy.c). */
+/* The policy's operations (kv_policy.c), NULL for an unknown id. A policy whose
+ * device operations are not written yet has create == NULL: its configuration,
+ * accounting and CPU simulation work, sessions refuse it. */
 const vkm_kv_policy_ops *vkm_kv_policy(vkmix_kv_policy id);
+/* 1 when sessions can use the policy. */
+int vkm_kv_policy_implemented(vkmix_kv_policy id);
 /* The policy named `name` ("layer", "mikv", "mixkvq"), or -1. */
 int vkm_kv_policy_by_name(const char *name);
 const char *vkm_kv_policy_name(vkmix_kv_policy id);
 
-/* The per-layer policy (kv_policy_layer.c). */
+/* The entries (kv_policy_<name>.c). */
 extern const vkm_kv_policy_ops vkm_kv_policy_layer;
+extern const vkm_kv_policy_ops vkm_kv_policy_mikv;
+extern const vkm_kv_policy_ops vkm_kv_policy_mixkvq;
+
+/* ------------------------------------------------------------------ MiKV host logic (kv_policy_mikv.c) */
+
+/* High-precision rows per block of G tokens (per KV head): round(important_fraction * G). */
+uint32_t vkm_mikv_high_rows(const vkm_kv_config *c);
+/* The k most important of n tokens (imp[n]): bit t of mask[t / 32] set; ties go to the
+ * earlier token. mask has ceil(n / 32) words. */
+void vkm_mikv_select(const float *imp, uint32_t n, uint32_t k, uint32_t *mask);
+/* The outlier balancer factor of one channel: sqrt(qmax / kmax), 1 when either is 0 or not
+ * finite, clamped to [2^-8, 2^8]. */
+float vkm_mikv_balance(float qmax, float kmax);
+/* Importance accumulation of one query position j of a KV head: probs[nrep][j + 1] are the
+ * softmax probabilities of its query heads; imp[p] (p < j + 1) gains sum_r probs[r][p] for the
+ * tokens p >= S whose block has not left the window when j is queried: j < S + R + (block(p)+1) G. */
+void vkm_mikv_accumulate(const vkm_kv_config *c, float *imp, const float *probs, uint32_t nrep, uint32_t j);
+
+/* ------------------------------------------------------------------ MixKVQ host logic (kv_policy_mixkvq.c) */
+
+/* Code bits per token of a key block (the sum of the channels' widths): floor(T * D) with T
+ * the target key width, or the layer's key width when the target is 0. */
+uint32_t vkm_mixkvq_budget(const vkm_kv_config *c, uint32_t layer, uint32_t head_dim);
+/* Recent query positions averaged into the channel importance (0 in the config: the window). */
+uint32_t vkm_mixkvq_queries(const vkm_kv_config *c);
+/* Salience of each channel of a block: A_d = I_d * (max_d - min_d) / 3, with I_d the mean |q_d|
+ * (imp) and min/max over the block's tokens. */
+void vkm_mixkvq_salience(const float *imp, const float *mn, const float *mx, uint32_t D, float *A);
+/* Widths (2, 4, 16) per channel with sum <= budget bits: greedy on the error
+ * sum_d (A_d * 3 / (2^b_d - 1))^2 (FP16: 0). Upgrades 2->4 (2 bits, key 12 A_d) and 4->16
+ * (12 bits, key A_d) are taken in decreasing key order (ties: 2->4 first, then the lower
+ * channel), each when it fits. With t16 > 0 only the upgrades the thresholds allow are taken
+ * (4 -> 16 when A >= t16; 2 -> 4 when A >= t4 or A >= t16), in the same order: the thresholds
+ * choose and the budget caps them. Returns the bits used. */
+uint32_t vkm_mixkvq_tiers(const float *A, uint32_t D, uint32_t budget, float t16, float t4, uint8_t *bits);
+/* The block's channel order: FP16 channels, then 4-bit, then 2-bit, each in increasing channel
+ * index (the permutation the tier map implies). perm[D] out; n16, n4 out (may be NULL). */
+void vkm_mixkvq_permutation(const uint8_t *bits, uint32_t D, uint16_t *perm, uint32_t *n16, uint32_t *n4);
+/* The packed key block of one head on the CPU (the reference of the GPU format, kv_layout.h):
+ * x[G][D] FP16 values and bits[D] -> region[kvl_mix_words(budget, G)], meta[D] (by permuted
+ * position), map[kvl_mix_map_words(D)]; unpack gives y[G][D] as the attention reads it. */
+void vkm_mixkvq_pack(const float *x, const uint8_t *bits, uint32_t G, uint32_t D, uint32_t budget, uint32_t *region,
+                     uint32_t *meta, uint32_t *map);
+void vkm_mixkvq_unpack(const uint32_t *region, const uint32_t *meta, const uint32_t *map, uint32_t G, uint32_t D,
+                       float *y);
 
 #endif

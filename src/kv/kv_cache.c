@@ -24,7 +24,9 @@ vkmix_error vkm_kv_alloc(vkmix_context *ctx, vkm_buffer *b, uint64_t bytes, cons
 vkmix_error vkm_kv_cache_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hparams *hp, uint32_t n_ctx)
 {
     const vkm_kv_policy_ops *ops = ops_of(c);
-    if (!ops) return vkm_fail(&ctx->dev, VKMIX_ERROR_INTERNAL, "KV cache: policy %d has no implementation", (int)c->cfg.policy);
+    if (!vkm_kv_policy_implemented(c->cfg.policy))
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INTERNAL, "KV cache: the %s policy has no device implementation",
+                        vkm_kv_policy_name(c->cfg.policy));
     c->n_layer = hp->n_layer;
     c->n_ctx = n_ctx;
     c->n_q_head = hp->n_head;

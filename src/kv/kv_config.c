@@ -53,43 +53,8 @@ static void set_uniform(vkmix_kv_config *c, uint32_t kb, uint32_t vb)
 
 /* ------------------------------------------------------------------ checks */
 
-static vkmix_error check_mikv(const vkmix_kv_config *c, char *err, size_t errlen)
-{
-    const vkmix_kv_mikv_params *m = &c->mikv;
-    if (!(m->important_fraction > 0.0f && m->important_fraction < 1.0f))
-        return BAD("KV configuration '%s': mikv important_fraction %g must be in (0, 1)", c->name,
-                   (double)m->important_fraction);
-    if (m->high_bits != 8 && m->high_bits != 16)
-        return BAD("KV configuration '%s': mikv high_bits %u must be 8 or 16", c->name, m->high_bits);
-    if (m->outlier_balancer != 0 && m->outlier_balancer != 1)
-        return BAD("KV configuration '%s': mikv outlier_balancer must be 0 or 1", c->name);
-    return VKMIX_OK;
-}
-
-static vkmix_error check_mixkvq(const vkmix_kv_config *c, char *err, size_t errlen)
-{
-    const vkmix_kv_mixkvq_params *m = &c->mixkvq;
-    const uint32_t G = c->group ? c->group : 32;
-    if (m->target_key_bits != 0.0f && !(m->target_key_bits >= 2.0f && m->target_key_bits <= 16.0f))
-        return BAD("KV configuration '%s': mixkvq target_key_bits %g must be in [2, 16] (0: the layer's key width)",
-                   c->name, (double)m->target_key_bits);
-    if (!(m->threshold_fp16 >= 0.0f) || !(m->threshold_4bit >= 0.0f) || isinf(m->threshold_fp16) ||
-        isinf(m->threshold_4bit))
-        return BAD("KV configuration '%s': mixkvq thresholds must be finite and >= 0", c->name);
-    if (m->threshold_fp16 > 0.0f && m->threshold_fp16 < m->threshold_4bit)
-        return BAD("KV configuration '%s': mixkvq threshold_fp16 %g is below threshold_4bit %g", c->name,
-                   (double)m->threshold_fp16, (double)m->threshold_4bit);
-    if (m->threshold_4bit > 0.0f && m->threshold_fp16 == 0.0f)
-        return BAD("KV configuration '%s': mixkvq threshold_4bit needs threshold_fp16 too", c->name);
-    if (m->block % G)
-        return BAD("KV configuration '%s': mixkvq block %u must be a multiple of the group (%u)", c->name, m->block, G);
-    if (m->block > 4096 || m->recent_queries > 65536)
-        return BAD("KV configuration '%s': mixkvq block (at most 4096) or recent_queries (at most 65536) too large",
-                   c->name);
-    return VKMIX_OK;
-}
-
-vkmix_error vkm_kv_config_check(const vkmix_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, char *err,
+/* Everything but "the policy has device operations". */
+static vkmix_error check_fields(const vkmix_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, char *err,
                                 size_t errlen)
 {
     if (!c) return fail(err, errlen, VKMIX_ERROR_INVALID_ARGUMENT, "KV configuration: NULL");
@@ -125,14 +90,17 @@ vkmix_error vkm_kv_config_check(const vkmix_kv_config *c, const vkm_hparams *hp,
     if (hp && quantized && (hp->head_dim % 8 || hp->head_dim > 1024))
         return BAD("KV configuration '%s': head_dim %u cannot be quantized (a multiple of 8, at most 1024)", nm,
                    hp->head_dim);
-    vkmix_error e = VKMIX_OK;
-    if (c->policy == VKMIX_KV_POLICY_MIKV) e = check_mikv(c, err, errlen);
-    if (c->policy == VKMIX_KV_POLICY_MIXKVQ) e = check_mixkvq(c, err, errlen);
-    if (e != VKMIX_OK) return e;
     const vkm_kv_policy_ops *ops = vkm_kv_policy(c->policy);
-    if (!ops)
-        return BAD("KV configuration '%s': the %s policy is not implemented yet", nm, vkm_kv_policy_name(c->policy));
     return ops->check ? ops->check(c, hp, err, errlen) : VKMIX_OK;
+}
+
+vkmix_error vkm_kv_config_check(const vkmix_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, char *err,
+                                size_t errlen)
+{
+    vkmix_error e = check_fields(c, hp, n_ctx, err, errlen);
+    if (e == VKMIX_OK && !vkm_kv_policy_implemented(c->policy))
+        e = BAD("KV configuration '%s': the %s policy is not implemented yet", c->name, vkm_kv_policy_name(c->policy));
+    return e;
 }
 
 vkmix_error vkmix_kv_config_check(const vkmix_kv_config *c, const vkmix_model_info *model, uint32_t n_ctx, char *err,
@@ -494,11 +462,12 @@ vkmix_error vkmix_kv_profile_write(const vkmix_kv_config *c, const char *path, c
 
 /* ------------------------------------------------------------------ a session's configuration */
 
-vkmix_error vkm_kv_config_resolve(const vkmix_kv_config *pub, const vkm_hparams *hp, uint32_t n_ctx, vkm_kv_config *c,
-                                  char *err, size_t errlen)
+static vkmix_error resolve(const vkmix_kv_config *pub, const vkm_hparams *hp, uint32_t n_ctx, vkm_kv_config *c,
+                           int need_device, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
-    vkmix_error e = vkm_kv_config_check(pub, hp, n_ctx, err, errlen);
+    vkmix_error e = need_device ? vkm_kv_config_check(pub, hp, n_ctx, err, errlen)
+                                : check_fields(pub, hp, n_ctx, err, errlen);
     if (e != VKMIX_OK) return e;
     c->policy = pub->policy;
     snprintf(c->name, sizeof c->name, "%s", pub->name);
@@ -516,6 +485,18 @@ vkmix_error vkm_kv_config_resolve(const vkmix_kv_config *pub, const vkm_hparams 
     c->mikv = pub->mikv;
     c->mixkvq = pub->mixkvq;
     return VKMIX_OK;
+}
+
+vkmix_error vkm_kv_config_resolve(const vkmix_kv_config *pub, const vkm_hparams *hp, uint32_t n_ctx, vkm_kv_config *c,
+                                  char *err, size_t errlen)
+{
+    return resolve(pub, hp, n_ctx, c, 1, err, errlen);
+}
+
+vkmix_error vkm_kv_config_resolve_sim(const vkmix_kv_config *pub, const vkm_hparams *hp, uint32_t n_ctx,
+                                      vkm_kv_config *c, char *err, size_t errlen)
+{
+    return resolve(pub, hp, n_ctx, c, 0, err, errlen);
 }
 
 vkmix_error vkm_kv_config_from_params(const vkmix_session_params *p, const vkm_hparams *hp, uint32_t n_ctx,

@@ -174,6 +174,74 @@ KVL_FN KVL_IDX kvl_v_group(KVL_IDX group, KVL_IDX head_dim)
     return head_dim % group == 0u ? group : head_dim;
 }
 
+/* ------------------------------------------------------------ policy data (issue 11: MiKV, MixKVQ) */
+
+/* Per (KV head, channel) data: balancer factors, statistics. */
+KVL_FN KVL_IDX kvl_head_channel(KVL_IDX h, KVL_IDX d, KVL_IDX head_dim)
+{
+    return h * head_dim + d;
+}
+
+/* Per (KV head, ring slot) data: MiKV's attention received by the FP16 tokens. */
+KVL_FN KVL_IDX kvl_ring_score(KVL_IDX h, KVL_IDX slot, KVL_IDX ring)
+{
+    return h * ring + slot;
+}
+
+/* MiKV tier mask: word w of head-block hb, bit t % 32 of word t / 32 for token t of the block. */
+KVL_FN KVL_IDX kvl_mikv_mask(KVL_IDX hb, KVL_IDX w, KVL_IDX group)
+{
+    return hb * ((group + 31u) / 32u) + w;
+}
+
+/* MiKV high-precision row j (0 .. high_rows-1) of head-block hb: the j-th masked token in
+ * token order. Its data: codes at kvl_v_code(row, w, 8, D) and meta at kvl_v_meta(row, g, D, VG)
+ * (8 bits), or FP16 at kvl_f16(0, row, d, 0, D). */
+KVL_FN KVL_IDX kvl_mikv_row(KVL_IDX hb, KVL_IDX j, KVL_IDX high_rows)
+{
+    return hb * high_rows + j;
+}
+
+/* MixKVQ key block: a region of `budget * G / 32` words per head-block (budget = code bits per
+ * token). Tiers in order FP16 (n16 channels), 4 bits (n4), 2 bits (the rest); tier t of width b
+ * holds [G*b/32][n_t] words (channel-minor, as the per-layer key store); FP16 codes are the
+ * FP16 bit patterns (token t at bit 16 t). */
+KVL_FN KVL_IDX kvl_mix_words(KVL_IDX budget, KVL_IDX group)
+{
+    return budget * group / 32u;
+}
+KVL_FN KVL_IDX kvl_mix_tier_base(KVL_IDX hb, KVL_IDX region_words, KVL_IDX tier, KVL_IDX n16, KVL_IDX n4,
+                                 KVL_IDX group)
+{
+    KVL_IDX off = tier == 0u ? 0u : tier == 1u ? n16 * group / 2u : n16 * group / 2u + n4 * group / 8u;
+    return hb * region_words + off;
+}
+/* Word w of the j-th channel (in channel order) of a tier with n_t channels. */
+KVL_FN KVL_IDX kvl_mix_code(KVL_IDX tier_base, KVL_IDX w, KVL_IDX j, KVL_IDX n_t)
+{
+    return tier_base + w * n_t + j;
+}
+/* Scale/min of the channel at permuted position p (FP16 channels first) of head-block hb. */
+KVL_FN KVL_IDX kvl_mix_meta(KVL_IDX hb, KVL_IDX p, KVL_IDX head_dim)
+{
+    return hb * head_dim + p;
+}
+/* Tier map: two masks of D bits per head-block (which 0: FP16 channels, 1: 4-bit channels). */
+KVL_FN KVL_IDX kvl_mix_map_words(KVL_IDX head_dim)
+{
+    return 2u * ((head_dim + 31u) / 32u);
+}
+KVL_FN KVL_IDX kvl_mix_map(KVL_IDX hb, KVL_IDX which, KVL_IDX w, KVL_IDX head_dim)
+{
+    return hb * kvl_mix_map_words(head_dim) + which * ((head_dim + 31u) / 32u) + w;
+}
+/* Query statistics: sum of |q_d| of query block qb (G positions after the sinks, the GQA group's
+ * heads), kept in a ring of n_qblocks blocks per KV head. */
+KVL_FN KVL_IDX kvl_mix_qstat(KVL_IDX h, KVL_IDX qb, KVL_IDX d, KVL_IDX n_qblocks, KVL_IDX head_dim)
+{
+    return (h * n_qblocks + qb % n_qblocks) * head_dim + d;
+}
+
 /* ------------------------------------------------------------ codes and meta words */
 
 /* The `bits`-bit code at bit `off` (0..31) of the word pair (w0, w1). */

@@ -4,13 +4,11 @@
 
 #include "kv/kv.h"
 
-static const char *const names[VKMIX_KV_POLICY_COUNT_] = { "layer", "mikv", "mixkvq" };
-
-/* Indexed by vkmix_kv_policy; NULL: reserved, not implemented yet. */
+/* Indexed by vkmix_kv_policy. */
 static const vkm_kv_policy_ops *const table[VKMIX_KV_POLICY_COUNT_] = {
     [VKMIX_KV_POLICY_LAYER] = &vkm_kv_policy_layer,
-    [VKMIX_KV_POLICY_MIKV] = NULL,
-    [VKMIX_KV_POLICY_MIXKVQ] = NULL,
+    [VKMIX_KV_POLICY_MIKV] = &vkm_kv_policy_mikv,
+    [VKMIX_KV_POLICY_MIXKVQ] = &vkm_kv_policy_mixkvq,
 };
 
 const vkm_kv_policy_ops *vkm_kv_policy(vkmix_kv_policy id)
@@ -18,14 +16,21 @@ const vkm_kv_policy_ops *vkm_kv_policy(vkmix_kv_policy id)
     return (unsigned)id < VKMIX_KV_POLICY_COUNT_ ? table[id] : NULL;
 }
 
+int vkm_kv_policy_implemented(vkmix_kv_policy id)
+{
+    const vkm_kv_policy_ops *ops = vkm_kv_policy(id);
+    return ops && ops->create && ops->store && ops->decode && ops->prefill && ops->age;
+}
+
 int vkm_kv_policy_by_name(const char *name)
 {
     for (int i = 0; name && i < VKMIX_KV_POLICY_COUNT_; i++)
-        if (!strcmp(name, names[i])) return i;
+        if (!strcmp(name, table[i]->name)) return i;
     return -1;
 }
 
 const char *vkm_kv_policy_name(vkmix_kv_policy id)
 {
-    return (unsigned)id < VKMIX_KV_POLICY_COUNT_ ? names[id] : "unknown";
+    const vkm_kv_policy_ops *ops = vkm_kv_policy(id);
+    return ops ? ops->name : "unknown";
 }

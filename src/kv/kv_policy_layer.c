@@ -11,7 +11,7 @@
 
 /* ------------------------------------------------------------------ accounting */
 
-static void layer_sizes(const vkm_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, uint32_t n_tokens, uint32_t l,
+void vkm_kv_sizes_layer(const vkm_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, uint32_t n_tokens, uint32_t l,
                         int is_v, vkm_kv_sizes *o)
 {
     memset(o, 0, sizeof *o);
@@ -177,6 +177,26 @@ static vkmix_error layer_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer
 
 /* ------------------------------------------------------------------ CPU simulation */
 
+vkmix_error vkm_kv_sim_quantize(float *x, uint32_t n, uint32_t D, int is_v, uint32_t bits, uint32_t group, int fp16)
+{
+    const size_t m = (size_t)n * D;
+    uint16_t *x16 = malloc(m * 2);
+    uint32_t *codes = malloc(m * 4 + 4), *meta = malloc(m * 4 + 4);
+    vkmix_error e = x16 && codes && meta ? VKMIX_OK : VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    if (e == VKMIX_OK) {
+        for (size_t i = 0; i < m; i++) x16[i] = vkmix_f32_to_f16(x[i]);
+        vkmix_kvq_shape sh = { is_v ? VKMIX_KV_VALUES : VKMIX_KV_KEYS, bits, group, D, 1, n };
+        e = vkmix_kvq_quantize_cpu(&sh, x16, codes, meta);
+        if (e == VKMIX_OK) e = vkm_kvq_dequantize_f32(&sh, codes, meta, x);
+        if (e == VKMIX_OK && fp16)
+            for (size_t i = 0; i < m; i++) x[i] = vkmix_f16_to_f32(vkmix_f32_to_f16(x[i]));
+    }
+    free(x16);
+    free(codes);
+    free(meta);
+    return e;
+}
+
 /* Rows pos .. pos+G-1 of x ([pos][H*D]) through the format: FP16 in, packed, dequantized. */
 static vkmix_error roundtrip(float *x, uint32_t H, uint32_t D, int is_v, uint32_t bits, uint32_t group, uint32_t pos,
                              uint32_t G, uint16_t *x16, float *y, uint32_t *codes, uint32_t *meta, int fp16)
@@ -199,9 +219,10 @@ static vkmix_error roundtrip(float *x, uint32_t H, uint32_t D, int is_v, uint32_
     return VKMIX_OK;
 }
 
-static vkmix_error layer_sim_age(const vkm_kv_config *c, const vkm_hparams *hp, uint32_t l, float *k, float *v,
+static vkmix_error layer_sim_age(void *state, const vkm_kv_config *c, const vkm_hparams *hp, uint32_t l, float *k, float *v,
                                  uint32_t n_old, uint32_t n_new, int fp16_dequant)
 {
+    (void)state;
     if (!c->quantized) return VKMIX_OK;
     const uint32_t G = c->group, H = hp->n_head_kv, D = hp->head_dim;
     const uint32_t b0 = vkm_kv_blocks_at(c, n_old), b1 = vkm_kv_blocks_at(c, n_new);
@@ -228,12 +249,15 @@ const vkm_kv_policy_ops vkm_kv_policy_layer = {
     .id = VKMIX_KV_POLICY_LAYER,
     .name = "layer",
     .check = NULL, /* nothing beyond the widths and the geometry */
-    .sizes = layer_sizes,
+    .sizes = vkm_kv_sizes_layer,
     .create = layer_create,
     .destroy = NULL, /* the cache frees the sides' buffers */
     .store = layer_store,
     .decode = layer_decode,
     .prefill = layer_prefill,
     .age = layer_age,
+    .sim_create = NULL, /* no state: the decisions follow from the token count */
+    .sim_free = NULL,
+    .sim_observe = NULL,
     .sim_age = layer_sim_age,
 };
