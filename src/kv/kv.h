@@ -48,7 +48,8 @@ uint16_t vkm_f16_ceil(float v);
 /* Scale/min of a group given its min and max (both FP16 values), packed as in meta. */
 uint32_t vkm_kvq_meta(float mn, float mx, uint32_t bits);
 
-/* Where the quantize / dequantize kernels read and write (the push constants of
+/* Recording the quantize / dequantize kernels into the caller's recording target.
+ * Where they read and write (the push constants of
  * shaders/kv/kvq.glsl): per-head strides and offsets in tokens, or in blocks of
  * `group` tokens for key codes. NULL: the contiguous layouts with
  * shape->n_tokens per head. */
@@ -56,9 +57,9 @@ typedef struct vkm_kvq_range {
     uint32_t in_stride, in_off, out_stride, out_off;
 } vkm_kvq_range;
 
-vkmix_error vkm_kvq_quant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, const vkm_kvq_range *r, vkm_binding x,
+vkmix_error vkm_kvq_quant_record(vkm_cmd *cmd, const vkmix_kvq_shape *s, const vkm_kvq_range *r, vkm_binding x,
                                  vkm_binding codes, vkm_binding meta);
-vkmix_error vkm_kvq_dequant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, const vkm_kvq_range *r,
+vkmix_error vkm_kvq_dequant_record(vkm_cmd *cmd, const vkmix_kvq_shape *s, const vkm_kvq_range *r,
                                    vkm_binding codes, vkm_binding meta, vkm_binding y);
 
 /* ================================================================== configuration */
@@ -154,26 +155,26 @@ void vkm_kv_cache_free(vkm_device *dev, vkm_kv_cache *c);
  *   attention: causal attention of q; the step's queries see the history as
  *              quantized before the step and the step's own tokens in FP16
  *   age:       quantize the groups that aged out of the window */
-vkmix_error vkm_kv_cache_store(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
+vkmix_error vkm_kv_cache_store(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
                                uint32_t n, uint32_t pos0);
-vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+vkmix_error vkm_kv_cache_attention(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
                                    vkm_binding scratch, uint32_t n, uint32_t pos0);
-vkmix_error vkm_kv_cache_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
+vkmix_error vkm_kv_cache_age(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
 /* The three phases with barriers, for one sequence. */
-vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
+vkmix_error vkm_kv_cache_attend(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
                                 vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0);
 
 /* Building blocks the policies share (kv_cache.c). */
 /* Allocates a buffer, refusing one larger than the device's maxStorageBufferRange (names layer and what). */
 vkmix_error vkm_kv_alloc(vkmix_context *ctx, vkm_buffer *b, uint64_t bytes, const char *what, uint32_t layer);
 /* src [n][H][D] f32 -> the side's FP16 sinks and ring at positions pos0.. */
-vkmix_error vkm_kv_ring_store(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_binding src,
+vkmix_error vkm_kv_ring_store(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_binding src,
                               uint32_t n, uint32_t pos0);
 /* FP16 positions [p0, p1) (sinks and ring) -> lin [H][n_ctx][D] at the same positions. */
-vkmix_error vkm_kv_ring_gather(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_buffer *lin,
+vkmix_error vkm_kv_ring_gather(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_buffer *lin,
                                uint32_t p0, uint32_t p1);
 /* Plain FP16 attention over linear K and V (the prefill path). */
-vkmix_error vkm_kv_attention_linear(vkmix_context *ctx, const vkm_kv_cache *c, vkm_binding q, const vkm_buffer *k,
+vkmix_error vkm_kv_attention_linear(vkm_cmd *cmd, const vkm_kv_cache *c, vkm_binding q, const vkm_buffer *k,
                                     const vkm_buffer *v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0);
 
 /* The per-layer accounting (codes, meta, ring, sinks, FP16 sides), which other policies extend. */
@@ -187,7 +188,7 @@ vkmix_error vkm_kv_sim_quantize(float *x, uint32_t n, uint32_t D, int is_v, uint
 /* Fused decode attention (kv_attn.c): one query position straight from the
  * packed store. VKMIX_ERROR_UNSUPPORTED_DEVICE (nothing recorded) when the
  * kernel does not fit the device; the caller then takes the linear path. */
-vkmix_error vkm_kv_fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
+vkmix_error vkm_kv_fused_decode(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
                                 vkm_binding q, vkm_binding out, uint32_t nq, uint32_t pos0);
 
 /* ================================================================== cache policies */
@@ -208,16 +209,16 @@ typedef struct vkm_kv_policy_ops {
     vkmix_error (*create)(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hparams *hp);
     void (*destroy)(vkm_device *dev, vkm_kv_cache *c);
     /* the phases of a step (vkm_kv_cache_store, _attention, _age) */
-    vkmix_error (*store)(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v, uint32_t n,
+    vkmix_error (*store)(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v, uint32_t n,
                          uint32_t pos0);
     /* one query position at pos0 (a decode step, and each row of a batched decode) */
-    vkmix_error (*decode)(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+    vkmix_error (*decode)(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
                           vkm_binding scratch, uint32_t pos0);
     /* n query positions pos0.. (prefill chunks, n <= VKM_KV_CHUNK when quantized) */
-    vkmix_error (*prefill)(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+    vkmix_error (*prefill)(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
                            vkm_binding scratch, uint32_t n, uint32_t pos0);
     /* the cache moved from pos0 to pos0 + n tokens: pack what left the window; *recorded = 1 when work was recorded */
-    vkmix_error (*age)(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
+    vkmix_error (*age)(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
     /* CPU simulation of one sequence, on plain arrays (src/ref/kv_sim.c drives it; no device).
      * sim_create / sim_free: the policy's host state for a context of n_ctx tokens (importance,
      * statistics); both NULL when the policy keeps none. */

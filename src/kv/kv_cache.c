@@ -68,23 +68,25 @@ void vkm_kv_cache_free(vkm_device *dev, vkm_kv_cache *c)
 static uint32_t ring_slots(const vkm_kv_cache *c, const vkm_kv_side *s) { return s->bits >= 16 ? c->n_ctx : c->cfg.ring; }
 static uint32_t sinks_of(const vkm_kv_cache *c, const vkm_kv_side *s) { return s->bits >= 16 ? 0 : c->cfg.sinks; }
 
-vkmix_error vkm_kv_ring_store(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_binding src,
+vkmix_error vkm_kv_ring_store(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_binding src,
                               uint32_t n, uint32_t pos0)
 {
+    vkmix_context *ctx = cmd->ctx;
     const vkm_pipeline *p;
     uint32_t wg = vkm_default_wg(ctx), spec[2] = { wg, c->head_dim };
     vkmix_error e = vkm_pipe(ctx, VKM_SH_KV_RING_STORE, spec, 2, &p);
     if (e != VKMIX_OK) return e;
     uint32_t push[5] = { n, c->n_kv_head, pos0, sinks_of(c, s), ring_slots(c, s) };
     vkm_binding b[3] = { src, VKM_BIND(*(s->sinks.buf ? &s->sinks : &s->ring)), VKM_BIND(s->ring) };
-    vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push,
+    vkm_cmd_dispatch(cmd, p, b, 3, push, sizeof push,
                      vkm_groups_for(ctx, (uint64_t)n * c->n_kv_head * c->head_dim, wg), 1, 1);
     return VKMIX_OK;
 }
 
-vkmix_error vkm_kv_ring_gather(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_buffer *lin,
+vkmix_error vkm_kv_ring_gather(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_buffer *lin,
                                uint32_t p0, uint32_t p1)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (p1 <= p0) return VKMIX_OK;
     const vkm_pipeline *p;
     uint32_t wg = vkm_default_wg(ctx), spec[2] = { wg, c->head_dim };
@@ -92,49 +94,49 @@ vkmix_error vkm_kv_ring_gather(vkmix_context *ctx, const vkm_kv_cache *c, const 
     if (e != VKMIX_OK) return e;
     uint32_t push[6] = { c->n_kv_head, sinks_of(c, s), ring_slots(c, s), p0, p1, c->n_ctx };
     vkm_binding b[3] = { VKM_BIND(*(s->sinks.buf ? &s->sinks : &s->ring)), VKM_BIND(s->ring), VKM_BIND(*lin) };
-    vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push,
+    vkm_cmd_dispatch(cmd, p, b, 3, push, sizeof push,
                      vkm_groups_for(ctx, (uint64_t)(p1 - p0) * c->n_kv_head * c->head_dim, wg), 1, 1);
     return VKMIX_OK;
 }
 
-vkmix_error vkm_kv_attention_linear(vkmix_context *ctx, const vkm_kv_cache *c, vkm_binding q, const vkm_buffer *k,
+vkmix_error vkm_kv_attention_linear(vkm_cmd *cmd, const vkm_kv_cache *c, vkm_binding q, const vkm_buffer *k,
                                     const vkm_buffer *v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0)
 {
-    return vkm_op_attention(ctx, q, VKM_BIND(*k), VKM_BIND(*v), out, scratch, n, c->n_q_head, c->n_kv_head,
+    return vkm_op_attention(cmd, q, VKM_BIND(*k), VKM_BIND(*v), out, scratch, n, c->n_q_head, c->n_kv_head,
                             c->head_dim, c->n_ctx, pos0, 1.0f / sqrtf((float)c->head_dim));
 }
 
 /* ------------------------------------------------------------------ steps, through the policy */
 
-vkmix_error vkm_kv_cache_store(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
+vkmix_error vkm_kv_cache_store(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
                                uint32_t n, uint32_t pos0)
 {
-    return ops_of(c)->store(ctx, c, layer, k, v, n, pos0);
+    return ops_of(c)->store(cmd, c, layer, k, v, n, pos0);
 }
 
-vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+vkmix_error vkm_kv_cache_attention(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
                                    vkm_binding scratch, uint32_t n, uint32_t pos0)
 {
     const vkm_kv_policy_ops *ops = ops_of(c);
-    return n == 1 ? ops->decode(ctx, c, layer, q, out, scratch, pos0)
-                  : ops->prefill(ctx, c, layer, q, out, scratch, n, pos0);
+    return n == 1 ? ops->decode(cmd, c, layer, q, out, scratch, pos0)
+                  : ops->prefill(cmd, c, layer, q, out, scratch, n, pos0);
 }
 
-vkmix_error vkm_kv_cache_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded)
+vkmix_error vkm_kv_cache_age(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded)
 {
-    return ops_of(c)->age(ctx, c, layer, n, pos0, recorded);
+    return ops_of(c)->age(cmd, c, layer, n, pos0, recorded);
 }
 
-vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
+vkmix_error vkm_kv_cache_attend(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
                                 vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0)
 {
-    vkmix_error e = vkm_kv_cache_store(ctx, c, layer, k, v, n, pos0);
+    vkmix_error e = vkm_kv_cache_store(cmd, c, layer, k, v, n, pos0);
     if (e != VKMIX_OK) return e;
-    vkm_cmd_barrier(&ctx->dev);
-    if ((e = vkm_kv_cache_attention(ctx, c, layer, q, out, scratch, n, pos0)) != VKMIX_OK) return e;
-    vkm_cmd_barrier(&ctx->dev);
+    vkm_cmd_barrier(cmd);
+    if ((e = vkm_kv_cache_attention(cmd, c, layer, q, out, scratch, n, pos0)) != VKMIX_OK) return e;
+    vkm_cmd_barrier(cmd);
     int aged = 0;
-    if ((e = vkm_kv_cache_age(ctx, c, layer, n, pos0, &aged)) != VKMIX_OK) return e;
-    if (aged) vkm_cmd_barrier(&ctx->dev);
+    if ((e = vkm_kv_cache_age(cmd, c, layer, n, pos0, &aged)) != VKMIX_OK) return e;
+    if (aged) vkm_cmd_barrier(cmd);
     return VKMIX_OK;
 }

@@ -88,7 +88,7 @@ static vkmix_kvq_shape shape_of(const vkm_kv_cache *c, const vkm_kv_side *s, int
 static uint32_t store_stride(const vkm_kv_cache *c, int is_v) { return is_v ? c->n_blocks * c->cfg.group : c->n_blocks; }
 
 /* The history of positions [0, p_end) as one FP16 array: nq dequantized groups, the rest from sinks and ring. */
-static vkmix_error linearize(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v,
+static vkmix_error linearize(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v,
                              vkm_buffer *lin, uint32_t nq, uint32_t p_end)
 {
     const uint32_t S = c->cfg.sinks, G = c->cfg.group;
@@ -96,15 +96,15 @@ static vkmix_error linearize(vkmix_context *ctx, const vkm_kv_cache *c, const vk
     if (nq) {
         vkmix_kvq_shape sh = shape_of(c, s, is_v, nq * G);
         vkm_kvq_range r = { store_stride(c, is_v), 0, c->n_ctx, S };
-        if ((e = vkm_kvq_dequant_record(ctx, &sh, &r, VKM_BIND(s->codes), VKM_BIND(s->meta), VKM_BIND(*lin))) != VKMIX_OK)
+        if ((e = vkm_kvq_dequant_record(cmd, &sh, &r, VKM_BIND(s->codes), VKM_BIND(s->meta), VKM_BIND(*lin))) != VKMIX_OK)
             return e;
     }
-    if ((e = vkm_kv_ring_gather(ctx, c, s, lin, 0, S < p_end ? S : p_end)) != VKMIX_OK) return e;
-    return vkm_kv_ring_gather(ctx, c, s, lin, S + nq * G, p_end);
+    if ((e = vkm_kv_ring_gather(cmd, c, s, lin, 0, S < p_end ? S : p_end)) != VKMIX_OK) return e;
+    return vkm_kv_ring_gather(cmd, c, s, lin, S + nq * G, p_end);
 }
 
 /* Groups [nq_old, nq_new) leave the ring for the packed store. */
-static vkmix_error quantize_aged(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v,
+static vkmix_error quantize_aged(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v,
                                  uint32_t nq_old, uint32_t nq_new)
 {
     const uint32_t G = c->cfg.group, S = c->cfg.sinks;
@@ -112,22 +112,23 @@ static vkmix_error quantize_aged(vkmix_context *ctx, const vkm_kv_cache *c, cons
         vkmix_kvq_shape sh = shape_of(c, s, is_v, G);
         uint32_t slot0 = (uint32_t)kvl_ring_slot(S + b * G, S, c->cfg.ring);
         vkm_kvq_range r = { c->cfg.ring, slot0, store_stride(c, is_v), is_v ? b * G : b };
-        vkmix_error e = vkm_kvq_quant_record(ctx, &sh, &r, VKM_BIND(s->ring), VKM_BIND(s->codes), VKM_BIND(s->meta));
+        vkmix_error e = vkm_kvq_quant_record(cmd, &sh, &r, VKM_BIND(s->ring), VKM_BIND(s->codes), VKM_BIND(s->meta));
         if (e != VKMIX_OK) return e;
     }
     return VKMIX_OK;
 }
 
-static vkmix_error layer_store(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
+static vkmix_error layer_store(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
                                uint32_t n, uint32_t pos0)
 {
-    vkmix_error e = vkm_kv_ring_store(ctx, c, &c->k[layer], k, n, pos0);
-    return e == VKMIX_OK ? vkm_kv_ring_store(ctx, c, &c->v[layer], v, n, pos0) : e;
+    vkmix_error e = vkm_kv_ring_store(cmd, c, &c->k[layer], k, n, pos0);
+    return e == VKMIX_OK ? vkm_kv_ring_store(cmd, c, &c->v[layer], v, n, pos0) : e;
 }
 
-static vkmix_error layer_prefill(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+static vkmix_error layer_prefill(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
                                  vkm_binding scratch, uint32_t n, uint32_t pos0)
 {
+    vkmix_context *ctx = cmd->ctx;
     vkm_kv_side *K = &c->k[layer], *V = &c->v[layer];
     const uint32_t nq = c->cfg.quantized ? vkm_kv_blocks_at(&c->cfg, pos0) : 0;
     vkm_buffer *kb = &K->ring, *vb = &V->ring;
@@ -138,30 +139,30 @@ static vkmix_error layer_prefill(vkmix_context *ctx, vkm_kv_cache *c, uint32_t l
         if ((e = vkm_kv_alloc(ctx, &c->vlin, lin, "linear values", layer)) != VKMIX_OK) return e;
     }
     if (K->bits < 16) {
-        if ((e = linearize(ctx, c, K, 0, &c->klin, nq, pos0 + n)) != VKMIX_OK) return e;
+        if ((e = linearize(cmd, c, K, 0, &c->klin, nq, pos0 + n)) != VKMIX_OK) return e;
         kb = &c->klin;
     }
     if (V->bits < 16) {
-        if ((e = linearize(ctx, c, V, 1, &c->vlin, nq, pos0 + n)) != VKMIX_OK) return e;
+        if ((e = linearize(cmd, c, V, 1, &c->vlin, nq, pos0 + n)) != VKMIX_OK) return e;
         vb = &c->vlin;
     }
-    if (kb != &K->ring || vb != &V->ring) vkm_cmd_barrier(&ctx->dev);
-    return vkm_kv_attention_linear(ctx, c, q, kb, vb, out, scratch, n, pos0);
+    if (kb != &K->ring || vb != &V->ring) vkm_cmd_barrier(cmd);
+    return vkm_kv_attention_linear(cmd, c, q, kb, vb, out, scratch, n, pos0);
 }
 
-static vkmix_error layer_decode(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+static vkmix_error layer_decode(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
                                 vkm_binding scratch, uint32_t pos0)
 {
     vkm_kv_side *K = &c->k[layer], *V = &c->v[layer];
     if (c->fused_decode && K->bits < 16 && V->bits < 16) {
         const uint32_t nq = vkm_kv_blocks_at(&c->cfg, pos0);
-        vkmix_error fe = vkm_kv_fused_decode(ctx, c, K, V, q, out, nq, pos0);
+        vkmix_error fe = vkm_kv_fused_decode(cmd, c, K, V, q, out, nq, pos0);
         if (fe != VKMIX_ERROR_UNSUPPORTED_DEVICE) return fe;
     }
-    return layer_prefill(ctx, c, layer, q, out, scratch, 1, pos0);
+    return layer_prefill(cmd, c, layer, q, out, scratch, 1, pos0);
 }
 
-static vkmix_error layer_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0,
+static vkmix_error layer_age(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0,
                              int *recorded)
 {
     if (!c->cfg.quantized) return VKMIX_OK;
@@ -169,8 +170,8 @@ static vkmix_error layer_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer
     uint32_t nq = vkm_kv_blocks_at(&c->cfg, pos0), nq_new = vkm_kv_blocks_at(&c->cfg, pos0 + n);
     if (nq_new <= nq) return VKMIX_OK;
     vkmix_error e;
-    if (K->bits < 16 && (e = quantize_aged(ctx, c, K, 0, nq, nq_new)) != VKMIX_OK) return e;
-    if (V->bits < 16 && (e = quantize_aged(ctx, c, V, 1, nq, nq_new)) != VKMIX_OK) return e;
+    if (K->bits < 16 && (e = quantize_aged(cmd, c, K, 0, nq, nq_new)) != VKMIX_OK) return e;
+    if (V->bits < 16 && (e = quantize_aged(cmd, c, V, 1, nq, nq_new)) != VKMIX_OK) return e;
     if (recorded) *recorded = 1;
     return VKMIX_OK;
 }

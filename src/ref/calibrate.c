@@ -716,13 +716,12 @@ vkmix_error vkmix_calibrate_importance(const vkmix_model *model, const int32_t *
                                        float *loss, float *imp_k, float *imp_v)
 {
     if (!model) return VKMIX_ERROR_INVALID_ARGUMENT;
-    vkmix_context *ctx = model->ctx;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     vkm_ref_model r;
     vkmix_error e = vkm_model_ref_weights(model, &r);
-    if (e != VKMIX_OK) return failf(ctx->err, sizeof ctx->err, e, "calibration: fp32 copies of the weights failed");
-    e = vkm_calib_importance(&r.w, tokens, n_seq, T, n_threads, progress, user, loss, imp_k, imp_v, ctx->err,
-                             sizeof ctx->err);
+    if (e != VKMIX_OK) return failf(vkm_err_buf(), VKM_ERR_SIZE, e, "calibration: fp32 copies of the weights failed");
+    e = vkm_calib_importance(&r.w, tokens, n_seq, T, n_threads, progress, user, loss, imp_k, imp_v, vkm_err_buf(),
+                             VKM_ERR_SIZE);
     vkm_ref_model_free(&r);
     return e;
 }
@@ -732,13 +731,12 @@ vkmix_error vkmix_calibrate_kv_error(const vkmix_model *model, const int32_t *to
                                      vkmix_calibrate_progress_fn progress, void *user, float *err_k, float *err_v)
 {
     if (!model) return VKMIX_ERROR_INVALID_ARGUMENT;
-    vkmix_context *ctx = model->ctx;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     vkm_ref_model r;
     vkmix_error e = vkm_model_ref_weights(model, &r);
-    if (e != VKMIX_OK) return failf(ctx->err, sizeof ctx->err, e, "calibration: fp32 copies of the weights failed");
-    e = vkm_calib_kv_error(&r.w, tokens, n_seq, T, group, sinks, n_threads, progress, user, err_k, err_v, ctx->err,
-                           sizeof ctx->err);
+    if (e != VKMIX_OK) return failf(vkm_err_buf(), VKM_ERR_SIZE, e, "calibration: fp32 copies of the weights failed");
+    e = vkm_calib_kv_error(&r.w, tokens, n_seq, T, group, sinks, n_threads, progress, user, err_k, err_v, vkm_err_buf(),
+                           VKM_ERR_SIZE);
     vkm_ref_model_free(&r);
     return e;
 }
@@ -747,13 +745,12 @@ vkmix_error vkmix_calibrate_allocate(const vkmix_model *model, const vkmix_calib
                                      vkmix_kv_config *out, vkmix_kv_memory *mem, double *objective)
 {
     if (!model || !params || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
-    vkmix_context *ctx = model->ctx;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     vkmix_calib_alloc_params p = *params;
     if (!p.n_ctx) p.n_ctx = default_ctx(&model->hp);
     vkmix_kv_config c;
     vkmix_kv_config_default(&c);
-    vkmix_error e = vkm_calib_allocate(&model->hp, &p, c.k_bits, c.v_bits, mem, objective, ctx->err, sizeof ctx->err);
+    vkmix_error e = vkm_calib_allocate(&model->hp, &p, c.k_bits, c.v_bits, mem, objective, vkm_err_buf(), VKM_ERR_SIZE);
     if (e != VKMIX_OK) return e;
     c.n_layer = model->hp.n_layer;
     c.group = p.group;
