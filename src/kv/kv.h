@@ -7,6 +7,8 @@
  *                      the resolved configuration of a session; memory accounting
  *   kv_policy.c        the table of cache policies
  *   kv_policy_layer.c  the per-layer policy (the first entry)
+ *   kv_policy_mikv.c, kv_policy_mixkvq.c   MiKV and MixKVQ: checks, accounting, rules and
+ *                      CPU simulation; no device operations yet
  *   kv_cache.c         a session's cache: storage and the three phases of a step,
  *                      dispatched to the configured policy
  *   kv_attn.c          the fused decode attention
@@ -27,16 +29,6 @@
 
 /* ================================================================== the quantization format */
 
-/* Words per channel in one key block (all channels), and per token in the value codes. */
-static inline uint32_t vkm_kvq_k_words_per_block(uint32_t bits, uint32_t group, uint32_t head_dim)
-{
-    return (uint32_t)(kvl_k_wpc(bits, group) * head_dim);
-}
-static inline uint32_t vkm_kvq_v_words_per_token(uint32_t bits, uint32_t head_dim)
-{
-    return (uint32_t)kvl_v_wpt(bits, head_dim);
-}
-
 /* Checks bits/group/head_dim; writes why into err (may be NULL). */
 vkmix_error vkm_kvq_check(const vkmix_kvq_shape *s, char *err, size_t errlen);
 /* One value's code under the rounding rule (shaders/kv/kvq.glsl). s, m are the FP16-decoded scale and min. */
@@ -49,10 +41,10 @@ uint16_t vkm_f16_ceil(float v);
 uint32_t vkm_kvq_meta(float mn, float mx, uint32_t bits);
 
 /* Recording the quantize / dequantize kernels into the caller's recording target.
- * Where they read and write (the push constants of
+ * vkm_kvq_range says where they read and write (the push constants of
  * shaders/kv/kvq.glsl): per-head strides and offsets in tokens, or in blocks of
- * `group` tokens for key codes. NULL: the contiguous layouts with
- * shape->n_tokens per head. */
+ * `group` tokens for key codes. NULL: the contiguous layouts with shape->n_tokens
+ * per head. */
 typedef struct vkm_kvq_range {
     uint32_t in_stride, in_off, out_stride, out_off;
 } vkm_kvq_range;
