@@ -21,7 +21,7 @@
 
 #include "core/context.h"
 #include "kv/kv_state.h"
-#include "kv/kvquant.h"
+#include "kv/kv.h"
 #include "runtime/session.h"
 #include "testutil.h"
 
@@ -143,7 +143,7 @@ static void test_rewind(const char *kv)
                             cp = codes + ((size_t)h * c->n_blocks + b) * (G * sd->bits / 32) * D;
                             mp = meta + ((size_t)h * c->n_blocks + b) * D;
                         } else {
-                            cp = codes + ((size_t)h * c->n_blocks * G + (size_t)b * G) * vkm_kvq_v_words_per_token(sd->bits, D);
+                            cp = codes + ((size_t)h * c->n_blocks * G + (size_t)b * G) * kvl_v_wpt(sd->bits, D);
                             mp = meta + ((size_t)h * c->n_blocks * G + (size_t)b * G) * (D / c->cfg.v_group);
                         }
                         vkmix_kvq_dequantize_cpu(&sh, cp, mp, y);

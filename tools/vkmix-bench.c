@@ -111,9 +111,7 @@ static void session_params(const opts *o, const char *kv, uint32_t n_ctx, vkmix_
 {
     vkmix_session_default_params(p);
     p->n_ctx = n_ctx;
-    size_t l = strlen(kv);
-    if (l > 5 && !strcmp(kv + l - 5, ".json")) p->kv_profile = kv;
-    else p->kv = kv;
+    p->kv = kv; /* f16, kXvY[:options] or a profile .json: the library's parser */
     p->kv_group = o->group;
     p->kv_window = o->window;
     p->kv_sinks = o->sinks;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "gguf/ggml_types.h"
-#include "kv/kvquant.h"
+#include "kv/kv.h"
 #include "ops/ops.h"
 #include "runtime/session.h"
 #include "vkmix_bench.h"
@@ -99,13 +99,15 @@ static vkmix_error view_create(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv
                                v->nq * G };
         const uint32_t *cp, *mp;
         if (!is_v) {
-            cp = codes + (size_t)h * c->n_blocks * (G * s->bits / 32) * D;
-            mp = meta + (size_t)h * c->n_blocks * D;
+            const uint64_t hb = kvl_k_block(h, 0, c->n_blocks);
+            cp = codes + kvl_k_code(hb, 0, 0, s->bits, G, D);
+            mp = meta + kvl_k_meta(hb, 0, D);
         } else {
-            cp = codes + (size_t)h * c->n_blocks * G * vkm_kvq_v_words_per_token(s->bits, D);
-            mp = meta + (size_t)h * c->n_blocks * G * (D / c->cfg.v_group);
+            const uint64_t ht = kvl_v_slot(h, 0, (uint64_t)c->n_blocks * G);
+            cp = codes + kvl_v_code(ht, 0, s->bits, D);
+            mp = meta + kvl_v_meta(ht, 0, D, c->cfg.v_group);
         }
-        e = vkm_kvq_dequantize_f32(&sh, cp, mp, v->deq + (size_t)h * v->nq * G * D);
+        e = vkm_kvq_dequantize_f32(&sh, cp, mp, v->deq + kvl_f16(h, 0, 0, (uint64_t)v->nq * G, D));
     }
     free(codes);
     free(meta);
@@ -124,17 +126,17 @@ static void view_row(const side_view *v, uint32_t h, uint32_t p, float *out)
     const vkm_kv_cache *c = v->c;
     const uint32_t D = c->head_dim, G = c->cfg.group;
     if (v->s->bits >= 16) {
-        for (uint32_t d = 0; d < D; d++) out[d] = h2f(v->ring[((size_t)h * c->n_ctx + p) * D + d]);
+        for (uint32_t d = 0; d < D; d++) out[d] = h2f(v->ring[kvl_f16(h, p, d, c->n_ctx, D)]);
         return;
     }
     const uint32_t S = c->cfg.sinks;
     if (p < S) {
-        for (uint32_t d = 0; d < D; d++) out[d] = h2f(v->sinks[((size_t)h * S + p) * D + d]);
+        for (uint32_t d = 0; d < D; d++) out[d] = h2f(v->sinks[kvl_f16(h, p, d, S, D)]);
     } else if (p < S + v->nq * G) {
-        memcpy(out, v->deq + ((size_t)h * v->nq * G + (p - S)) * D, D * 4);
+        memcpy(out, v->deq + kvl_f16(h, p - S, 0, (uint64_t)v->nq * G, D), D * 4);
     } else {
-        uint32_t slot = (p - S) % c->cfg.ring;
-        for (uint32_t d = 0; d < D; d++) out[d] = h2f(v->ring[((size_t)h * c->cfg.ring + slot) * D + d]);
+        const uint64_t slot = kvl_ring_slot(p, S, c->cfg.ring);
+        for (uint32_t d = 0; d < D; d++) out[d] = h2f(v->ring[kvl_f16(h, slot, d, c->cfg.ring, D)]);
     }
 }
 
@@ -146,13 +148,14 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Bytes decode attention reads at position n - 1: nq packed groups (as before the step) and n - nq*G FP16 tokens. */
 static double side_bytes(const vkm_kv_cache *c, const vkm_kv_side *s, int is_v, uint32_t nq, uint32_t n)
 {
-    const double H = c->n_kv_head, D = c->head_dim, G = c->cfg.group;
-    if (s->bits >= 16) return H * n * D * 2;
-    double code = is_v ? H * nq * G * vkm_kvq_v_words_per_token(s->bits, c->head_dim) * 4 : H * nq * G * D * s->bits / 8;
-    double meta = is_v ? H * nq * G * (D / c->cfg.v_group) * 4 : H * nq * D * 4;
-    return code + meta + H * (n - nq * G) * D * 2;
+    const uint64_t H = c->n_kv_head, D = c->head_dim, G = c->cfg.group, b = s->bits;
+    if (b >= 16) return (double)(2 * kvl_f16(H, 0, 0, n, D));
+    uint64_t code = is_v ? 4 * kvl_v_code_words(H, nq * G, b, D) : 4 * kvl_k_code_words(H, nq, b, G, D);
+    uint64_t meta = is_v ? 4 * kvl_v_meta_words(H, nq * G, D, c->cfg.v_group) : 4 * kvl_k_meta_words(H, nq, D);
+    return (double)(code + meta + 2 * kvl_f16(H, 0, 0, n - nq * G, D));
 }
 
 static vkmix_error bench_attention(vkmix_session *s, vkm_cmd *cmd, uint32_t reps, vkmix_attn_bench *out);

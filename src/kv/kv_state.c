@@ -2,8 +2,7 @@
  * allocation up front, device bytes (see kv_state.h). */
 #include "kv/kv_state.h"
 
-#include "kv/kvquant.h"
-#include "kv/kvquant_gpu.h"
+#include "kv/kv.h"
 
 static uint32_t side_regions(const vkm_kv_cache *c, const vkm_kv_side *s, int is_v, uint32_t n, vkm_kv_region *out,
                              uint32_t k, uint32_t cap)
@@ -20,10 +19,10 @@ static uint32_t side_regions(const vkm_kv_cache *c, const vkm_kv_side *s, int is
         PUT(s->ring, (uint64_t)c->n_ctx * per_pos, (uint64_t)n * per_pos);
         return k;
     }
-    /* packed store (kv/kvquant.h), head-major with whole groups contiguous: per head, the quantized groups */
+    /* packed store (kv/kv_layout.h), head-major with whole groups contiguous: per head, the quantized groups */
     const uint64_t G = c->cfg.group, D = c->head_dim, nq = vkm_kv_blocks_at(&c->cfg, n);
-    uint64_t code_group = is_v ? G * vkm_kvq_v_words_per_token(s->bits, c->head_dim) * 4
-                               : (uint64_t)vkm_kvq_k_words_per_block(s->bits, c->cfg.group, c->head_dim) * 4;
+    uint64_t code_group = is_v ? G * kvl_v_wpt(s->bits, c->head_dim) * 4
+                               : (uint64_t)kvl_k_wpc(s->bits, c->cfg.group) * D * 4;
     uint64_t meta_group = is_v ? G * (D / c->cfg.v_group) * 4 : D * 4;
     PUT(s->codes, c->n_blocks * code_group, nq * code_group);
     PUT(s->meta, c->n_blocks * meta_group, nq * meta_group);
