@@ -433,6 +433,7 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         .shaderFloat16 = VK_TRUE,
         .shaderInt8 = VK_TRUE,
         .storageBuffer8BitAccess = VK_TRUE,
+        .bufferDeviceAddress = c->buffer_device_address && c->int64,
     };
     VkPhysicalDeviceFeatures2 f2 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
@@ -453,6 +454,7 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         return map_vk(r);
     }
     dev->owns_device = true;
+    dev->bda = c->buffer_device_address && c->int64;
     return VKMIX_OK;
 }
 

@@ -51,6 +51,7 @@ typedef struct vkm_device {
     VkQueue queue;
     uint32_t queue_family;
     bool owns_instance, owns_device;
+    bool bda;                            /* bufferDeviceAddress is enabled: buffers have device addresses */
     struct VolkDeviceTable vk;           /* device-level entry points of this device */
     VkDebugUtilsMessengerEXT messenger;
     uint32_t validation_messages;        /* warnings + errors seen by the messenger */
@@ -93,6 +94,8 @@ typedef struct vkm_buffer {
 
 vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm_mem_kind kind);
 void vkm_buffer_destroy(vkm_device *dev, vkm_buffer *b);
+/* The device address of a buffer (0 when bufferDeviceAddress is not enabled or b is empty). */
+uint64_t vkm_buffer_address(vkm_device *dev, const vkm_buffer *b);
 /* Copy host data into a device buffer (through a temporary staging buffer) and back. */
 vkmix_error vkm_buffer_upload(vkm_device *dev, vkm_buffer *dst, uint64_t offset, const void *src, uint64_t n);
 vkmix_error vkm_buffer_download(vkm_device *dev, const vkm_buffer *src, uint64_t offset, void *dst, uint64_t n);

@@ -65,8 +65,17 @@ void vkm_scratch_free(vkm_device *dev, vkm_scratch *s)
     for (int i = 0; i < VKM_SCRATCH_N_BUFFERS; i++) vkm_buffer_destroy(dev, &b[i]);
 }
 
+void vkm_model_free_batch_attn(vkmix_model *m)
+{
+    if (!m->batch_attn) return;
+    vkm_attn_work_free(&m->ctx->dev, m->batch_attn);
+    free(m->batch_attn);
+    m->batch_attn = NULL;
+}
+
 void vkm_model_free_batch(vkmix_model *m)
 {
+    vkm_model_free_batch_attn(m);
     if (!m->batch) return;
     vkm_scratch_free(&m->ctx->dev, m->batch);
     free(m->batch);
@@ -81,6 +90,7 @@ void vkmix_session_free(vkmix_session *s)
     vkm_device *dev = &s->model->ctx->dev;
     vkm_scratch_free(dev, &s->sc);
     vkm_buffer_destroy(dev, &s->attn_scratch);
+    vkm_attn_work_free(dev, &s->attn);
     vkm_kv_cache_free(dev, &s->cache);
     free(s);
 }
@@ -134,6 +144,7 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
     if (e == VKMIX_OK)
         e = vkm_buffer_create(dev, &s->attn_scratch, vkm_op_attention_scratch(ctx, hp->n_head, hp->head_dim, s->n_ctx),
                               VKM_MEM_DEVICE);
+    if (e == VKMIX_OK && dev->bda) e = vkm_attn_work_create(ctx, &s->attn, &s->cache, 1);
     if (e != VKMIX_OK) {
         vkmix_session_free(s);
         return e;
@@ -158,7 +169,8 @@ static vkm_binding rows(const vkm_buffer *b, uint32_t row0, uint32_t n, uint64_t
 }
 
 /* Attention of every segment: store, attend, age, each phase for all segments. */
-static vkmix_error attention(vkmix_context *ctx, vkm_scratch *sc, const segment *seg, uint32_t n_seg, uint32_t l)
+static vkmix_error attention(vkmix_context *ctx, vkm_scratch *sc, const segment *seg, uint32_t n_seg, uint32_t l,
+                             vkm_attn_work *work, vkm_attn_row *work_rows)
 {
     const vkm_hparams *hp = &seg[0].s->model->hp;
     const uint64_t qb = (uint64_t)hp->n_head * hp->head_dim * 4, kb = (uint64_t)hp->n_head_kv * hp->head_dim * 4;
@@ -167,10 +179,17 @@ static vkmix_error attention(vkmix_context *ctx, vkm_scratch *sc, const segment 
         TRY(vkm_kv_cache_store(ctx, &seg[i].s->cache, l, rows(&sc->k, seg[i].row0, seg[i].n, kb),
                                rows(&sc->v, seg[i].row0, seg[i].n, kb), seg[i].n, seg[i].pos0));
     vkm_cmd_barrier(&ctx->dev);
-    for (uint32_t i = 0; i < n_seg; i++)
-        TRY(vkm_kv_cache_attention(ctx, &seg[i].s->cache, l, rows(&sc->q, seg[i].row0, seg[i].n, qb),
-                                   rows(&sc->att, seg[i].row0, seg[i].n, qb), VKM_BIND(seg[i].s->attn_scratch),
-                                   seg[i].n, seg[i].pos0));
+    if (work && seg[0].n == 1) {
+        /* decode: every row of the batch in one dispatch per layer shape */
+        for (uint32_t i = 0; i < n_seg; i++)
+            work_rows[i] = (vkm_attn_row){ &seg[i].s->cache, seg[i].row0, seg[i].pos0, VKM_BIND(seg[i].s->attn_scratch) };
+        TRY(vkm_kv_decode(ctx, work, l, work_rows, n_seg, VKM_BIND(sc->q), VKM_BIND(sc->att)));
+    } else {
+        for (uint32_t i = 0; i < n_seg; i++)
+            TRY(vkm_kv_cache_attention(ctx, &seg[i].s->cache, l, rows(&sc->q, seg[i].row0, seg[i].n, qb),
+                                       rows(&sc->att, seg[i].row0, seg[i].n, qb), VKM_BIND(seg[i].s->attn_scratch),
+                                       seg[i].n, seg[i].pos0));
+    }
     vkm_cmd_barrier(&ctx->dev);
     int aged = 0;
     for (uint32_t i = 0; i < n_seg; i++) TRY(vkm_kv_cache_age(ctx, &seg[i].s->cache, l, seg[i].n, seg[i].pos0, &aged));
@@ -178,9 +197,26 @@ static vkmix_error attention(vkmix_context *ctx, vkm_scratch *sc, const segment 
     return VKMIX_OK;
 }
 
+static vkmix_error forward_layers(vkmix_model *m, vkm_scratch *sc, uint32_t n, const segment *seg, uint32_t n_seg,
+                                  int all, vkm_attn_work *work, vkm_attn_row *work_rows);
+
 /* n rows (token ids already in sc->ids). Logits of the last row, or of every row
- * (all), land in sc->logits. */
-static vkmix_error forward(vkmix_model *m, vkm_scratch *sc, uint32_t n, const segment *seg, uint32_t n_seg, int all)
+ * (all), land in sc->logits. work: the decode attention's table and partials
+ * (NULL: the per-row path). */
+static vkmix_error forward(vkmix_model *m, vkm_scratch *sc, uint32_t n, const segment *seg, uint32_t n_seg, int all,
+                           vkm_attn_work *work)
+{
+    vkmix_error e;
+    /* decode rows of the v2 attention (one per segment) */
+    vkm_attn_row *work_rows = NULL;
+    if (work && seg[0].n == 1 && !(work_rows = malloc(n_seg * sizeof *work_rows))) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    e = forward_layers(m, sc, n, seg, n_seg, all, work, work_rows);
+    free(work_rows);
+    return e;
+}
+
+static vkmix_error forward_layers(vkmix_model *m, vkm_scratch *sc, uint32_t n, const segment *seg, uint32_t n_seg,
+                                  int all, vkm_attn_work *work, vkm_attn_row *work_rows)
 {
     vkmix_context *ctx = m->ctx;
     vkm_device *dev = &ctx->dev;
@@ -208,7 +244,7 @@ static vkmix_error forward(vkmix_model *m, vkm_scratch *sc, uint32_t n, const se
                             hp->n_head_kv, hp->head_dim, seg[i].pos0, hp->rope_type));
         }
         vkm_cmd_barrier(dev);
-        TRY(attention(ctx, sc, seg, n_seg, l));
+        TRY(attention(ctx, sc, seg, n_seg, l, work, work_rows));
         TRY(vkm_op_matmul(ctx, VKM_BIND(L->wo.buf), L->wo.type, VKM_BIND(sc->att), VKM_BIND(sc->o), none, Q, E, n));
         vkm_cmd_barrier(dev);
         TRY(vkm_op_add(ctx, VKM_BIND(sc->x), VKM_BIND(sc->o), VKM_BIND(sc->x), n * E));
@@ -266,7 +302,8 @@ vkmix_error vkmix_session_eval(vkmix_session *s, const int32_t *tokens, uint32_t
         uint32_t c = n - done < chunk ? n - done : chunk;
         memcpy(s->sc.ids.mapped, tokens + done, (size_t)c * 4);
         segment seg = { s, 0, c, s->n_past };
-        if ((e = forward(s->model, &s->sc, c, &seg, 1, all_logits)) != VKMIX_OK) return e;
+        if ((e = forward(s->model, &s->sc, c, &seg, 1, all_logits, s->attn.table.buf ? &s->attn : NULL)) != VKMIX_OK)
+            return e;
         s->n_past += c;
         if (logits && all_logits) memcpy(logits + (size_t)done * V, s->sc.logits.mapped, (size_t)c * V * 4);
         done += c;
@@ -316,7 +353,25 @@ vkmix_error vkmix_batch_decode(vkmix_session *const *ss, const int32_t *tokens, 
     if (!seg) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
     for (uint32_t i = 0; i < n; i++) seg[i] = (segment){ ss[i], i, 1, ss[i]->n_past };
     memcpy(m->batch->ids.mapped, tokens, (size_t)n * 4);
-    e = forward(m, m->batch, n, seg, n, 1);
+    if (ctx->dev.bda && (!m->batch_attn || m->batch_attn->cap_rows < n)) {
+        vkm_model_free_batch_attn(m);
+        if (!(m->batch_attn = calloc(1, sizeof *m->batch_attn))) {
+            free(seg);
+            return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+        }
+        if ((e = vkm_attn_work_create(ctx, m->batch_attn, &ss[0]->cache, n < 8 ? 8 : n)) != VKMIX_OK) {
+            free(m->batch_attn);
+            m->batch_attn = NULL;
+            free(seg);
+            return e;
+        }
+    }
+    /* the work area is sized from the first session's cache: every session of the
+     * batch must fit its partials (same model; the largest ring decides) */
+    vkm_attn_work *bw = m->batch_attn;
+    for (uint32_t i = 0; bw && i < n; i++)
+        if (vkm_attn_max_splits(&ss[i]->cache) > vkm_attn_max_splits(&ss[0]->cache)) bw = NULL;
+    e = forward(m, m->batch, n, seg, n, 1, bw);
     free(seg);
     if (e != VKMIX_OK) return e;
     for (uint32_t i = 0; i < n; i++) ss[i]->n_past++;

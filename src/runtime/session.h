@@ -31,6 +31,7 @@ struct vkmix_session {
     vkm_scratch sc;
     vkm_buffer attn_scratch; /* split-K partials of the FP16 attention */
     vkm_kv_cache cache;
+    vkm_attn_work attn;      /* decode attention table and partials (buffer device address devices) */
 };
 
 #endif
