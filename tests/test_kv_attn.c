@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "ref/kv_sim.h"
 #include "runtime/session.h"
 #include "testutil.h"
@@ -50,6 +51,8 @@ static int run_batch(vkmix_context *ctx, heads hd, uint32_t G, const row_cfg *rc
     hp.norm_eps = 1e-5f;
     hp.n_ctx_train = steps;
     vkm_device *dev = &ctx->dev;
+    vkm_cmd cmd;
+    REQUIRE(vkm_cmd_create(&cmd, dev, ctx, false) == VKMIX_OK, "recording target");
     const uint32_t Q = hd.n_head * hd.head_dim, KV = hd.n_kv * hd.head_dim;
     vkm_kv_cache c[MAXB];
     vkm_ref_state *st[MAXB];
@@ -65,7 +68,7 @@ static int run_batch(vkmix_context *ctx, heads hd, uint32_t G, const row_cfg *rc
         p.kv_sinks = rc[b].sinks;
         char err[256];
         REQUIRE(vkm_kv_config_from_params(&p, &hp, steps, &c[b].cfg, err, sizeof err) == VKMIX_OK, "config: %s", err);
-        REQUIRE(vkm_kv_cache_create(ctx, &c[b], &hp, steps) == VKMIX_OK, "cache: %s", ctx->err);
+        REQUIRE(vkm_kv_cache_create(ctx, &c[b], &hp, steps) == VKMIX_OK, "cache: %s", vkm_err_buf());
         REQUIRE(vkm_ref_state_create(&hp, steps, 1, &st[b]) == VKMIX_OK, "reference state");
     }
     /* the work area of the largest ring decides the partials' size */
@@ -73,7 +76,7 @@ static int run_batch(vkmix_context *ctx, heads hd, uint32_t G, const row_cfg *rc
     for (uint32_t b = 1; b < B; b++)
         if (vkm_attn_max_splits(&c[b]) > vkm_attn_max_splits(&c[big])) big = b;
     vkm_attn_work w;
-    REQUIRE(vkm_attn_work_create(ctx, &w, &c[big], B) == VKMIX_OK, "work: %s", ctx->err);
+    REQUIRE(vkm_attn_work_create(ctx, &w, &c[big], B) == VKMIX_OK, "work: %s", vkm_err_buf());
     vkm_buffer bq, bk, bv, bo, scratch;
     REQUIRE(vkm_buffer_create(dev, &bq, (uint64_t)B * Q * 4, VKM_MEM_HOST) == VKMIX_OK &&
                 vkm_buffer_create(dev, &bk, (uint64_t)B * KV * 4, VKM_MEM_HOST) == VKMIX_OK &&
@@ -109,19 +112,19 @@ static int run_batch(vkmix_context *ctx, heads hd, uint32_t G, const row_cfg *rc
         if (!n) continue;
         memset(bo.mapped, 0xff, (size_t)B * Q * 4); /* poison */
         const uint64_t kvb = (uint64_t)KV * 4;
-        vkmix_error e = vkm_cmd_begin(dev);
+        vkmix_error e = vkm_cmd_begin(&cmd);
         for (uint32_t i = 0; i < n && e == VKMIX_OK; i++) {
             uint32_t b = which[i];
-            e = vkm_kv_cache_store(ctx, &c[b], 0, VKM_BIND_RANGE(bk, b * kvb, kvb), VKM_BIND_RANGE(bv, b * kvb, kvb), 1,
+            e = vkm_kv_cache_store(&cmd, &c[b], 0, VKM_BIND_RANGE(bk, b * kvb, kvb), VKM_BIND_RANGE(bv, b * kvb, kvb), 1,
                                    rows[i].pos0);
         }
-        vkm_cmd_barrier(dev);
-        if (e == VKMIX_OK) e = vkm_kv_decode(ctx, &w, 0, rows, n, VKM_BIND(bq), VKM_BIND(bo));
-        vkm_cmd_barrier(dev);
+        vkm_cmd_barrier(&cmd);
+        if (e == VKMIX_OK) e = vkm_kv_decode(&cmd, &w, 0, rows, n, VKM_BIND(bq), VKM_BIND(bo));
+        vkm_cmd_barrier(&cmd);
         int aged = 0;
-        for (uint32_t i = 0; i < n && e == VKMIX_OK; i++) e = vkm_kv_cache_age(ctx, &c[which[i]], 0, 1, rows[i].pos0, &aged);
-        if (e == VKMIX_OK) e = vkm_cmd_submit(dev);
-        REQUIRE(e == VKMIX_OK, "%s step %u: %s", name, step, ctx->err);
+        for (uint32_t i = 0; i < n && e == VKMIX_OK; i++) e = vkm_kv_cache_age(&cmd, &c[which[i]], 0, 1, rows[i].pos0, &aged);
+        if (e == VKMIX_OK) e = vkm_cmd_submit(&cmd);
+        REQUIRE(e == VKMIX_OK, "%s step %u: %s", name, step, vkm_err_buf());
         for (uint32_t i = 0; i < n; i++) {
             uint32_t b = which[i], pos = rows[i].pos0;
             vkm_ref_attention(ref, q + (size_t)b * Q, st[b]->k_cache, st[b]->v_cache, pos + 1, &hp, scores);
@@ -154,6 +157,7 @@ static int run_batch(vkmix_context *ctx, heads hd, uint32_t G, const row_cfg *rc
     vkm_buffer_destroy(dev, &bv);
     vkm_buffer_destroy(dev, &bo);
     vkm_buffer_destroy(dev, &scratch);
+    vkm_cmd_destroy(&cmd);
     return 0;
 }
 

@@ -12,8 +12,9 @@
 
 /* Random bits / FP16 values into a buffer with fill_random (F32 pattern = random bits
  * for codes, F16 for FP16 data and for scale/min pairs). */
-static vkmix_error fill(vkmix_context *ctx, vkm_buffer *b, int f16, float scale, uint32_t seed)
+static vkmix_error fill(vkm_cmd *cmd, vkm_buffer *b, int f16, float scale, uint32_t seed)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!b->buf) return VKMIX_OK;
     const vkm_pipeline *p;
     uint32_t wg = vkm_default_wg(ctx), spec[2] = { wg, f16 ? VKM_GGML_F16 : VKM_GGML_F32 };
@@ -22,7 +23,7 @@ static vkmix_error fill(vkmix_context *ctx, vkm_buffer *b, int f16, float scale,
     uint64_t n = f16 ? b->size / 2 : b->size / 4;
     struct { uint32_t n, seed; float scale, offset; } push = { (uint32_t)n, seed, scale, 0 };
     vkm_binding bb[3] = { VKM_BIND(*b), VKM_BIND(*b), VKM_BIND(*b) };
-    vkm_cmd_dispatch(&ctx->dev, p, bb, 3, &push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
+    vkm_cmd_dispatch(cmd, p, bb, 3, &push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
     return VKMIX_OK;
 }
 
@@ -34,20 +35,20 @@ vkmix_error vkmix_session_fill_synthetic(vkmix_session *s, uint32_t n_tokens, ui
         return vkm_fail(&ctx->dev, VKMIX_ERROR_CONTEXT_OVERFLOW, "fill: %u tokens leave no room in a context of %u",
                         n_tokens, s->n_ctx);
     vkm_kv_cache *c = &s->cache;
-    vkmix_error e = vkm_cmd_begin(&ctx->dev);
+    vkmix_error e = vkm_cmd_begin(&s->cmd);
     uint32_t sd = (uint32_t)seed * 7919u + 17u;
     for (uint32_t l = 0; l < c->n_layer && e == VKMIX_OK; l++) {
         vkm_kv_side *sides[2] = { &c->k[l], &c->v[l] };
         for (int i = 0; i < 2 && e == VKMIX_OK; i++) {
             vkm_kv_side *sd2 = sides[i];
-            e = fill(ctx, &sd2->ring, 1, 1.0f, sd++);
-            if (e == VKMIX_OK) e = fill(ctx, &sd2->sinks, 1, 1.0f, sd++);
-            if (e == VKMIX_OK) e = fill(ctx, &sd2->codes, 0, 1.0f, sd++);
+            e = fill(&s->cmd, &sd2->ring, 1, 1.0f, sd++);
+            if (e == VKMIX_OK) e = fill(&s->cmd, &sd2->sinks, 1, 1.0f, sd++);
+            if (e == VKMIX_OK) e = fill(&s->cmd, &sd2->codes, 0, 1.0f, sd++);
             /* scale and min pairs: FP16 values in [-0.1, 0.1) */
-            if (e == VKMIX_OK) e = fill(ctx, &sd2->meta, 1, 0.1f, sd++);
+            if (e == VKMIX_OK) e = fill(&s->cmd, &sd2->meta, 1, 0.1f, sd++);
         }
     }
-    if (e == VKMIX_OK) e = vkm_cmd_submit(&ctx->dev);
+    if (e == VKMIX_OK) e = vkm_cmd_submit(&s->cmd);
     if (e == VKMIX_OK) s->n_past = n_tokens;
     return e;
 }
@@ -66,16 +67,16 @@ typedef struct {
     uint32_t nq;
 } side_view;
 
-static vkmix_error download(vkmix_context *ctx, const vkm_buffer *b, void **out)
+static vkmix_error download(vkm_cmd *cmd, const vkm_buffer *b, void **out)
 {
     *out = NULL;
     if (!b->buf) return VKMIX_OK;
     *out = malloc(b->size);
     if (!*out) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-    return vkm_buffer_download(&ctx->dev, b, 0, *out, b->size);
+    return vkm_buffer_download(cmd, b, 0, *out, b->size);
 }
 
-static vkmix_error view_create(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v, uint32_t nq,
+static vkmix_error view_create(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v, uint32_t nq,
                                side_view *v)
 {
     memset(v, 0, sizeof *v);
@@ -83,12 +84,12 @@ static vkmix_error view_create(vkmix_context *ctx, const vkm_kv_cache *c, const 
     v->s = s;
     v->is_v = is_v;
     v->nq = s->bits < 16 ? nq : 0;
-    vkmix_error e = download(ctx, &s->ring, (void **)&v->ring);
-    if (e == VKMIX_OK) e = download(ctx, &s->sinks, (void **)&v->sinks);
+    vkmix_error e = download(cmd, &s->ring, (void **)&v->ring);
+    if (e == VKMIX_OK) e = download(cmd, &s->sinks, (void **)&v->sinks);
     if (e != VKMIX_OK || !v->nq) return e;
     uint32_t *codes = NULL, *meta = NULL;
-    e = download(ctx, &s->codes, (void **)&codes);
-    if (e == VKMIX_OK) e = download(ctx, &s->meta, (void **)&meta);
+    e = download(cmd, &s->codes, (void **)&codes);
+    if (e == VKMIX_OK) e = download(cmd, &s->meta, (void **)&meta);
     const uint32_t H = c->n_kv_head, D = c->head_dim, G = c->cfg.group;
     v->deq = malloc((size_t)H * v->nq * G * D * 4);
     if (e == VKMIX_OK && !v->deq) e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
@@ -162,17 +163,16 @@ const char *vkmix_attn_variant_name(vkmix_attn_variant v)
 
 /* Layer 0's attention of session s (output row `row` of out) against the CPU
  * reference over the cache's own contents; returns the relative error. */
-static vkmix_error check_one(vkmix_session *s, const float *qh, const float *gpu, double *rel)
+static vkmix_error check_one(vkm_cmd *cmd, vkmix_session *s, const float *qh, const float *gpu, double *rel)
 {
-    vkmix_context *ctx = s->model->ctx;
     const vkm_hparams *hp = &s->model->hp;
     vkm_kv_cache *c = &s->cache;
     const uint32_t pos = s->n_past, D = hp->head_dim;
     const uint32_t nq = c->cfg.quantized ? vkm_kv_blocks_at(&c->cfg, pos) : 0;
     side_view kv[2];
     memset(kv, 0, sizeof kv);
-    vkmix_error e = view_create(ctx, c, &c->k[0], 0, nq, &kv[0]);
-    if (e == VKMIX_OK) e = view_create(ctx, c, &c->v[0], 1, nq, &kv[1]);
+    vkmix_error e = view_create(cmd, c, &c->k[0], 0, nq, &kv[0]);
+    if (e == VKMIX_OK) e = view_create(cmd, c, &c->v[0], 1, nq, &kv[1]);
     if (e == VKMIX_OK) {
         const uint32_t n = pos + 1, rep = hp->n_head / hp->n_head_kv;
         float *sc = malloc((size_t)n * 4), *row = malloc((size_t)D * 4);
@@ -214,7 +214,7 @@ static vkmix_error check_one(vkmix_session *s, const float *qh, const float *gpu
 }
 
 /* Records layer l's attention of the batch (q and out rows 0..n-1 of the work scratch). */
-static vkmix_error record_layer(vkmix_context *ctx, vkmix_session *const *ss, uint32_t n, vkmix_attn_variant variant,
+static vkmix_error record_layer(vkm_cmd *cmd, vkmix_session *const *ss, uint32_t n, vkmix_attn_variant variant,
                                 vkm_attn_work *w, vkm_attn_row *rows, const vkm_buffer *qbuf, const vkm_buffer *obuf,
                                 uint32_t l)
 {
@@ -222,14 +222,14 @@ static vkmix_error record_layer(vkmix_context *ctx, vkmix_session *const *ss, ui
     const uint64_t qb = (uint64_t)hp->n_head * hp->head_dim * 4;
     if (variant == VKMIX_ATTN_V1) {
         for (uint32_t i = 0; i < n; i++) {
-            vkmix_error e = vkm_kv_cache_attention(ctx, &ss[i]->cache, l, VKM_BIND_RANGE(*qbuf, i * qb, qb),
+            vkmix_error e = vkm_kv_cache_attention(cmd, &ss[i]->cache, l, VKM_BIND_RANGE(*qbuf, i * qb, qb),
                                                    VKM_BIND_RANGE(*obuf, i * qb, qb), VKM_BIND(ss[i]->attn_scratch), 1,
                                                    ss[i]->n_past);
             if (e != VKMIX_OK) return e;
         }
         return VKMIX_OK;
     }
-    return vkm_kv_decode(ctx, w, l, rows, n, VKM_BIND(*qbuf), VKM_BIND(*obuf));
+    return vkm_kv_decode(cmd, w, l, rows, n, VKM_BIND(*qbuf), VKM_BIND(*obuf));
 }
 
 vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t reps, vkmix_attn_variant variant,
@@ -248,13 +248,19 @@ vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t
             return vkm_fail(dev, VKMIX_ERROR_INVALID_ARGUMENT, "attention benchmark: fill the cache first (n_past %u)",
                             ss[i]->n_past);
     }
-    if (!dev->timestamps) return vkm_fail(dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "the device's queue has no timestamps");
     if (variant != VKMIX_ATTN_V1 && !dev->bda)
         return vkm_fail(dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "the v2 attention needs buffer device addresses");
     if (reps < 1) reps = 1;
     if (reps > VKM_MAX_TIMESTAMPS - 1) reps = VKM_MAX_TIMESTAMPS - 1;
     const uint32_t Q = hp->n_head * hp->head_dim;
-    vkmix_error e;
+    /* this call's own recording target, with timestamps */
+    vkm_cmd tcmd, *cmd = &tcmd;
+    vkmix_error e = vkm_cmd_create(cmd, dev, ctx, true);
+    if (e != VKMIX_OK) return e;
+    if (!cmd->timestamps) {
+        vkm_cmd_destroy(cmd);
+        return vkm_fail(dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "the device's queue has no timestamps");
+    }
     /* q and out rows of the batch, the work area, the rows */
     vkm_buffer qbuf = { 0 }, obuf = { 0 };
     vkm_attn_work w;
@@ -278,13 +284,13 @@ vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t
     if (variant != VKMIX_ATTN_V1 && (e = vkm_attn_work_create(ctx, &w, &ss[big]->cache, n)) != VKMIX_OK) goto done;
     w.force_f32 = variant == VKMIX_ATTN_V2_F32;
     for (uint32_t i = 0; i < n; i++) rows[i] = (vkm_attn_row){ &ss[i]->cache, i, ss[i]->n_past, VKM_BIND(ss[i]->attn_scratch) };
-    if ((e = vkm_buffer_upload(dev, &qbuf, 0, qh, (uint64_t)n * Q * 4)) != VKMIX_OK) goto done;
+    if ((e = vkm_buffer_upload(cmd, &qbuf, 0, qh, (uint64_t)n * Q * 4)) != VKMIX_OK) goto done;
     /* attention of position n_past over [0, n_past]: the current token must be in the
      * cache, as after a store; the synthetic fill already wrote every slot */
-    if ((e = vkm_cmd_begin(dev)) != VKMIX_OK) goto done;
-    if ((e = record_layer(ctx, ss, n, variant, &w, rows, &qbuf, &obuf, 0)) != VKMIX_OK) goto done;
-    if ((e = vkm_cmd_submit(dev)) != VKMIX_OK) goto done;
-    if ((e = vkm_buffer_download(dev, &obuf, 0, gpu, (uint64_t)n * Q * 4)) != VKMIX_OK) goto done;
+    if ((e = vkm_cmd_begin(cmd)) != VKMIX_OK) goto done;
+    if ((e = record_layer(cmd, ss, n, variant, &w, rows, &qbuf, &obuf, 0)) != VKMIX_OK) goto done;
+    if ((e = vkm_cmd_submit(cmd)) != VKMIX_OK) goto done;
+    if ((e = vkm_buffer_download(cmd, &obuf, 0, gpu, (uint64_t)n * Q * 4)) != VKMIX_OK) goto done;
     /* FP16 arithmetic of the packed kernel (2/4-bit keys): about 1e-2 (tests/test_kv_attn.c) */
     int half = 0;
     for (uint32_t i = 0; i < n; i++)
@@ -292,7 +298,7 @@ vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t
     out->check_bound = half ? 3e-2 : 1e-3;
     for (uint32_t i = 0; i < n && i < 4; i++) {
         double rel = 0;
-        if ((e = check_one(ss[i], qh + (size_t)i * Q, gpu + (size_t)i * Q, &rel)) != VKMIX_OK) goto done;
+        if ((e = check_one(cmd, ss[i], qh + (size_t)i * Q, gpu + (size_t)i * Q, &rel)) != VKMIX_OK) goto done;
         if (!(rel <= out->check_rel_err)) out->check_rel_err = rel;
     }
     if (!(out->check_rel_err <= out->check_bound)) {
@@ -304,20 +310,20 @@ vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t
     double t[VKM_MAX_TIMESTAMPS];
     const vkm_kv_cache *c0 = &ss[0]->cache;
     for (int pass = 0; pass < 4; pass++) { /* passes 0-2 warm up (clocks ramp up under load) */
-        if ((e = vkm_cmd_begin(dev)) != VKMIX_OK) goto done;
-        vkm_cmd_timestamp(dev, 0);
+        if ((e = vkm_cmd_begin(cmd)) != VKMIX_OK) goto done;
+        vkm_cmd_timestamp(cmd, 0);
         for (uint32_t r = 0; r < reps && e == VKMIX_OK; r++) {
             for (uint32_t l = 0; l < c0->n_layer && e == VKMIX_OK; l++) {
-                e = record_layer(ctx, ss, n, variant, &w, rows, &qbuf, &obuf, l);
-                vkm_cmd_barrier(dev);
+                e = record_layer(cmd, ss, n, variant, &w, rows, &qbuf, &obuf, l);
+                vkm_cmd_barrier(cmd);
             }
-            vkm_cmd_timestamp(dev, r + 1);
+            vkm_cmd_timestamp(cmd, r + 1);
         }
         if (e != VKMIX_OK) goto done;
-        if ((e = vkm_cmd_submit(dev)) != VKMIX_OK) goto done;
+        if ((e = vkm_cmd_submit(cmd)) != VKMIX_OK) goto done;
     }
     for (uint32_t r = 0; r < reps; r++) {
-        if ((e = vkm_timestamp_ns(dev, r, r + 1, &t[r])) != VKMIX_OK) goto done;
+        if ((e = vkm_timestamp_ns(cmd, r, r + 1, &t[r])) != VKMIX_OK) goto done;
         t[r] /= c0->n_layer;
     }
     qsort(t, reps, sizeof t[0], cmp_double);
@@ -339,6 +345,7 @@ vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t
     out->copy_gbps = kb.copy_bytes / (kb.copy_ms * 1e6);
     out->read_gbps = kb.read_bytes / (kb.read_ms * 1e6);
 done:
+    vkm_cmd_destroy(cmd);
     vkm_attn_work_free(dev, &w);
     vkm_buffer_destroy(dev, &qbuf);
     vkm_buffer_destroy(dev, &obuf);

@@ -5,22 +5,17 @@
 
 #include "kv/kv_cache.h"
 
-static uint32_t env_u32(const char *name, uint32_t def)
-{
-    const char *v = getenv(name);
-    return v && *v ? (uint32_t)strtoul(v, NULL, 10) : def;
-}
-
 /* Decode (one query position) straight from the packed store: kvq_attn + reduce.
  * Returns VKMIX_ERROR_UNSUPPORTED_DEVICE (nothing recorded) when the kernel's
  * shared memory does not fit the device; the caller then takes the linear path. */
-vkmix_error vkm_kv_fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
+vkmix_error vkm_kv_fused_decode(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
                                 vkm_binding q, vkm_binding out, uint32_t nq, uint32_t pos0)
 {
+    vkmix_context *ctx = cmd->ctx;
     const uint32_t G = c->cfg.group, nrep = c->n_q_head / c->n_kv_head, D = c->head_dim;
-    /* tuning knobs for experiments (documented in docs/PERFORMANCE.md) */
-    uint32_t wg = env_u32("VKMIX_KVQ_WG", 128), tile = env_u32("VKMIX_KVQ_TILE", 128);
-    uint32_t max_splits = env_u32("VKMIX_KVQ_SPLITS", VKM_KVQ_MAX_SPLITS);
+    /* tuning knobs for experiments (docs/PERFORMANCE.md), read at context creation */
+    uint32_t wg = ctx->tune.kvq_wg ? ctx->tune.kvq_wg : 128, tile = ctx->tune.kvq_tile ? ctx->tune.kvq_tile : 128;
+    uint32_t max_splits = ctx->tune.kvq_splits ? ctx->tune.kvq_splits : VKM_KVQ_MAX_SPLITS;
     if (max_splits < 1 || max_splits > VKM_KVQ_SPLITS_CAP) max_splits = VKM_KVQ_MAX_SPLITS;
     if (wg & (wg - 1) || wg < 32) wg = 128;
     while (wg > ctx->dev.caps.max_wg_invocations) wg /= 2;
@@ -52,14 +47,14 @@ vkmix_error vkm_kv_fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const
     const vkm_buffer *ks = K->sinks.buf ? &K->sinks : &K->ring, *vs = V->sinks.buf ? &V->sinks : &V->ring;
     vkm_binding b[10] = { q, VKM_BIND(K->codes), VKM_BIND(K->meta), VKM_BIND(V->codes), VKM_BIND(V->meta),
                           VKM_BIND(*ks), VKM_BIND(K->ring), VKM_BIND(*vs), VKM_BIND(V->ring), VKM_BIND(c->part) };
-    vkm_cmd_dispatch(&ctx->dev, p, b, 10, &push, sizeof push, n_splits, c->n_kv_head, 1);
-    vkm_cmd_barrier(&ctx->dev);
+    vkm_cmd_dispatch(cmd, p, b, 10, &push, sizeof push, n_splits, c->n_kv_head, 1);
+    vkm_cmd_barrier(cmd);
     uint32_t wg2 = 512;
     while (wg2 > ctx->dev.caps.max_wg_invocations) wg2 /= 2;
     uint32_t spec2[3] = { wg2, D, VKM_KVQ_SPLITS_CAP + 64 };
     if ((e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN_REDUCE, spec2, 3, &pr)) != VKMIX_OK) return e;
     vkm_binding b2[2] = { VKM_BIND(c->part), out };
-    vkm_cmd_dispatch(&ctx->dev, pr, b2, 2, &n_splits, 4, c->n_q_head, 1, 1);
+    vkm_cmd_dispatch(cmd, pr, b2, 2, &n_splits, 4, c->n_q_head, 1, 1);
     return VKMIX_OK;
 }
 
@@ -118,8 +113,13 @@ vkmix_error vkm_attn_work_create(vkmix_context *ctx, vkm_attn_work *w, const vkm
     w->n_layer = c->n_layer;
     w->n_head = c->n_q_head;
     w->head_dim = c->head_dim;
-    w->cap_splits = vkm_attn_max_splits(c) + (cap_rows - 1) * (vkm_attn_max_splits(c) / 8 + 8);
-    w->force_f32 = env_u32("VKMIX_KVQ_F32", 0) != 0;   /* read once, here: an experiment knob */
+    /* every row's FP16 splits, and packed splits of about ATTN_TARGET_WGS / n_kv_head in all
+     * (at least one per row); a whole FP16 layer splits at most as often */
+    w->max_splits_row = vkm_attn_max_splits(c);
+    uint32_t per_head = ATTN_TARGET_WGS / (c->n_kv_head ? c->n_kv_head : 1);
+    uint32_t fp16 = (c->cfg.sinks + c->cfg.ring + ATTN_FP16_SPLIT_PACKED - 1) / ATTN_FP16_SPLIT_PACKED + 1;
+    w->cap_splits = cap_rows == 1 ? w->max_splits_row : 2 * per_head + cap_rows * (fp16 + 2);
+    w->force_f32 = ctx->tune.kvq_f32;
     vkmix_error e = vkm_buffer_create(&ctx->dev, &w->table, (uint64_t)c->n_layer * cap_rows * sizeof(vkm_attn_seq),
                                       VKM_MEM_HOST);
     if (e == VKMIX_OK)
@@ -195,9 +195,10 @@ static int packed_shape_of(const vkmix_context *ctx, const vkm_kv_cache *c, uint
     return 0;
 }
 
-vkmix_error vkm_kv_decode(vkmix_context *ctx, vkm_attn_work *w, uint32_t layer, const vkm_attn_row *rows, uint32_t n,
+vkmix_error vkm_kv_decode(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const vkm_attn_row *rows, uint32_t n,
                           vkm_binding q, vkm_binding out)
 {
+    vkmix_context *ctx = cmd->ctx;
     vkm_device *dev = &ctx->dev;
     if (n > w->cap_rows || layer >= w->n_layer)
         return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "decode attention: %u rows for a work area of %u", n, w->cap_rows);
@@ -215,7 +216,7 @@ vkmix_error vkm_kv_decode(vkmix_context *ctx, vkm_attn_work *w, uint32_t layer, 
         done_mask_n++;
         const uint64_t qb = (uint64_t)H * D * 4;
         vkm_binding qr = { q.buf, q.offset + rows[i].q_row * qb, qb }, orow = { out.buf, out.offset + rows[i].q_row * qb, qb };
-        e = vkm_kv_cache_attention(ctx, rows[i].c, layer, qr, orow, rows[i].scratch, 1, rows[i].pos0);
+        e = vkm_kv_cache_attention(cmd, rows[i].c, layer, qr, orow, rows[i].scratch, 1, rows[i].pos0);
         if (e != VKMIX_OK) goto fail;
     }
     uint32_t used = 0;   /* table entries filled */
@@ -282,25 +283,25 @@ vkmix_error vkm_kv_decode(vkmix_context *ctx, vkm_attn_work *w, uint32_t layer, 
              * bits); FP32 for 8-bit keys, or everywhere with force_f32 */
             vkm_shader sh = f32 ? VKM_SH_KVQ_DECODE_F32 : VKM_SH_KVQ_DECODE;
             if ((e = vkm_pipe(ctx, sh, spec, 9, &p)) != VKMIX_OK) goto fail;
-            vkm_cmd_dispatch(dev, p, b, 3, &push, sizeof push, max_q, c0->n_kv_head * hch, m);
+            vkm_cmd_dispatch(cmd, p, b, 3, &push, sizeof push, max_q, c0->n_kv_head * hch, m);
         }
         if (max_f) {
             uint32_t wg = 128 <= ctx->dev.caps.max_wg_invocations ? 128 : 64;
             uint32_t spec[5] = { wg, D, nrep, nr, G };
             if ((e = vkm_pipe(ctx, VKM_SH_ATTN_DECODE, spec, 5, &p)) != VKMIX_OK) goto fail;
-            vkm_cmd_dispatch(dev, p, b, 3, &push, sizeof push, max_f, c0->n_kv_head * hch, m);
+            vkm_cmd_dispatch(cmd, p, b, 3, &push, sizeof push, max_f, c0->n_kv_head * hch, m);
         }
-        vkm_cmd_barrier(dev);
+        vkm_cmd_barrier(cmd);
         uint32_t wg2 = 256;
         while (wg2 > ctx->dev.caps.max_wg_invocations) wg2 /= 2;
         uint32_t spec2[3] = { wg2, D, vkm_attn_max_splits(c0) };
         if ((e = vkm_pipe(ctx, VKM_SH_ATTN_COMBINE, spec2, 3, &p)) != VKMIX_OK) goto fail;
         struct { uint32_t seq0, n_head; } push2 = { first + layer * w->cap_rows, H };
         vkm_binding b2[3] = { VKM_BIND(w->table), VKM_BIND(w->part), out };
-        vkm_cmd_dispatch(dev, p, b2, 3, &push2, sizeof push2, H, m, 1);
+        vkm_cmd_dispatch(cmd, p, b2, 3, &push2, sizeof push2, H, m, 1);
         used += m;
         /* the next shape's dispatches reuse the partials: wait for this combine */
-        if (done_mask_n < n) vkm_cmd_barrier(dev);
+        if (done_mask_n < n) vkm_cmd_barrier(cmd);
     }
     free(done);
     return VKMIX_OK;
