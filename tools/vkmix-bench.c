@@ -37,6 +37,7 @@ typedef struct {
     double k_bits, v_bits, kv_mib, mean, sd; /* t/s (or GB/s in attn mode) */
     double us, copy_gbps, ratio, check;
     double read_gbps, read_frac;   /* attn: the read kernel of the same run, and the fraction of it */
+    double cache_read_gbps;        /* attn: the read kernel over the caches' own buffers */
     char variant[16];
     uint32_t dispatches;
 } row;
@@ -196,10 +197,11 @@ static int bench_attn(const opts *o, vkmix_context *ctx, vkmix_model *m, const c
             r.ratio = ab.gbps / ab.copy_gbps;
             r.read_gbps = ab.read_gbps;
             r.read_frac = ab.gbps / ab.read_gbps;
+            r.cache_read_gbps = ab.cache_read_gbps;
             r.dispatches = ab.dispatches_per_layer;
             add_row(&r);
-            fprintf(stderr, "vkmix-bench: %s %s d%u b%u %s: %.2f us/layer, %.0f GB/s, %.2f of read\n", mname, kv, d, b,
-                    r.variant, r.us, r.mean, r.read_frac);
+            fprintf(stderr, "vkmix-bench: %s %s d%u b%u %s: %.2f us/layer, %.0f GB/s, %.2f of read (%.0f GB/s; over the cache buffers %.0f)\n",
+                    mname, kv, d, b, r.variant, r.us, r.mean, r.read_frac, r.read_gbps, r.cache_read_gbps);
         }
         if (e != VKMIX_OK) {
             fprintf(stderr, "vkmix-bench: %s %s depth %u batch %u: %s\n", mname, kv, d, b, vkmix_context_last_error(ctx));
@@ -338,10 +340,10 @@ static void print_rows(const opts *o, const char *device)
             printf("  {\"model\": \"%s\", \"kv\": \"%s\", \"k_bits\": %.4f, \"v_bits\": %.4f, \"kv_mib\": %.3f, "
                    "\"test\": \"%s\", \"depth\": %u, \"batch\": %u, \"%s\": %.4f, \"sd\": %.4f, \"us_per_layer\": %.4f, "
                    "\"copy_gbps\": %.2f, \"ratio_vs_copy\": %.4f, \"read_gbps\": %.2f, \"fraction_of_read\": %.4f, "
-                   "\"variant\": \"%s\", \"dispatches_per_layer\": %u, \"check_rel_err\": %.3e}%s\n",
+                   "\"cache_read_gbps\": %.2f, \"variant\": \"%s\", \"dispatches_per_layer\": %u, \"check_rel_err\": %.3e}%s\n",
                    r->model, r->kv, r->k_bits, r->v_bits, r->kv_mib, r->test, r->depth, r->batch,
                    o->attn ? "gbps" : "tokens_per_s", r->mean, r->sd, r->us, r->copy_gbps, r->ratio, r->read_gbps,
-                   r->read_frac, r->variant, r->dispatches, r->check, i + 1 < n_rows ? "," : "");
+                   r->read_frac, r->cache_read_gbps, r->variant, r->dispatches, r->check, i + 1 < n_rows ? "," : "");
         }
         printf("]}\n");
     } else if (!strcmp(o->format, "csv")) {

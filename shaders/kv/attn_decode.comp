@@ -13,8 +13,9 @@
 //           (uvec4 loads, 8 in flight);
 //   values: invocation = (token lane, 8-channel chunk); each lane walks the
 //           tile's tokens with a stride.
-// Spec constants: 0 WG, 1 HEAD_DIM (a multiple of 8), 2 NREP, 3 NR, 4 GROUP.
+// Spec constants: 0 WG, 1 HEAD_DIM (a multiple of 8), 2 NREP, 3 NR, 4 GROUP, 5 SG_OPS.
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_arithmetic : enable
 #extension GL_GOOGLE_include_directive : require
 #include "attn_seq.glsl"
 
@@ -23,6 +24,7 @@ layout(constant_id = 1) const uint HEAD_DIM = 128;
 layout(constant_id = 2) const uint NREP = 4;
 layout(constant_id = 3) const uint NR = 4;
 layout(constant_id = 4) const uint GROUP = 32;
+layout(constant_id = 5) const uint SG_OPS = 0;
 
 layout(std430, binding = 1) restrict readonly buffer Q { float q[]; };       // [rows][n_head][D]
 layout(std430, binding = 2) restrict writeonly buffer Part { float part[]; }; // [split][n_head][D + 2]
@@ -52,6 +54,20 @@ vec4 hi4(uvec4 w) { return vec4(unpackHalf2x16(w.z), unpackHalf2x16(w.w)); }
 void wg_reduce(inout float v[NR], bool is_max)
 {
     const uint t = gl_LocalInvocationID.x;
+    if (SG_OPS != 0u) {
+        [[unroll]] for (uint r = 0u; r < NR; r++) v[r] = is_max ? subgroupMax(v[r]) : subgroupAdd(v[r]);
+        barrier();
+        if (subgroupElect())
+            [[unroll]] for (uint r = 0u; r < NR; r++) s_red[r * WG + gl_SubgroupID] = v[r];
+        barrier();
+        [[unroll]] for (uint r = 0u; r < NR; r++) {
+            float a = s_red[r * WG];
+            for (uint i = 1u; i < gl_NumSubgroups; i++) a = is_max ? max(a, s_red[r * WG + i]) : a + s_red[r * WG + i];
+            v[r] = a;
+        }
+        barrier();
+        return;
+    }
     barrier();
     [[unroll]] for (uint r = 0u; r < NR; r++) s_red[r * WG + t] = v[r];
     barrier();
@@ -74,6 +90,17 @@ uint row_of(AttnSeq sq, uint h, uint p, bool is_v, out Rows buf)
     buf = Rows(sink ? (is_v ? sq.vsink : sq.ksink) : (is_v ? sq.vring : sq.kring));
     uint row = sink ? h * sq.n_sinks + p : h * sq.n_ring + (p - sq.n_sinks) % sq.n_ring;
     return row * C8;
+}
+
+// Chunk vch of the value rows of tokens i0, i0 + VL, i0 + 2 VL, i0 + 3 VL of the tile (clamped to the tile).
+void load_values(AttnSeq sq, uint kvh, uint tile0, uint i0, uint vch, uint n_here, out uvec4 w[4])
+{
+    [[unroll]] for (uint k = 0u; k < 4u; k++) {
+        Rows vb;
+        uint i = min(i0 + k * VL, n_here - 1u);
+        uint rb = row_of(sq, kvh, fp16_pos(sq, tile0 + i, GROUP), true, vb);
+        w[k] = vb.w[rb + vch];
+    }
 }
 
 void main()
@@ -115,11 +142,11 @@ void main()
             Rows kb;
             uint p = fp16_pos(sq, first + base + min(t, n_here - 1u), GROUP);
             uint rb = row_of(sq, kvh, p, false, kb);
-            for (uint c0 = 0u; c0 < C8; c0 += 8u) {
-                uvec4 w[8];
-                [[unroll]] for (uint k = 0u; k < 8u; k++)
+            for (uint c0 = 0u; c0 < C8; c0 += 16u) {   // 16 loads in flight (256 bytes: a row of 128 channels)
+                uvec4 w[16];
+                [[unroll]] for (uint k = 0u; k < 16u; k++)
                     if (c0 + k < C8) w[k] = kb.w[rb + c0 + k];
-                [[unroll]] for (uint k = 0u; k < 8u; k++) {
+                [[unroll]] for (uint k = 0u; k < 16u; k++) {
                     if (c0 + k >= C8) break;
                     vec4 a = lo4(w[k]), b = hi4(w[k]);
                     [[unroll]] for (uint r = 0u; r < NR; r++)
@@ -150,14 +177,13 @@ void main()
         }
         // ---------------- values: lane vlane, chunk vch
         if (vlane < VL) {
+            // batches of 4 tokens; the next batch is loaded before this one is used
+            uvec4 nw[4];
+            load_values(sq, kvh, first + base, vlane, vch, n_here, nw);
             for (uint i0 = vlane; i0 < n_here; i0 += 4u * VL) {
                 uvec4 w[4];
-                [[unroll]] for (uint k = 0u; k < 4u; k++) {
-                    Rows vb;
-                    uint i = min(i0 + k * VL, n_here - 1u);
-                    uint rb = row_of(sq, kvh, fp16_pos(sq, first + base + i, GROUP), true, vb);
-                    w[k] = vb.w[rb + vch];
-                }
+                [[unroll]] for (uint k = 0u; k < 4u; k++) w[k] = nw[k];
+                if (i0 + 4u * VL < n_here) load_values(sq, kvh, first + base, i0 + 4u * VL, vch, n_here, nw);
                 [[unroll]] for (uint k = 0u; k < 4u; k++) {
                     uint i = i0 + k * VL;
                     if (i >= n_here) break;

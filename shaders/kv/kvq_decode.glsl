@@ -21,17 +21,21 @@
 // flushed to FP32. Query heads travel in pairs (f16vec2) where the math allows.
 //
 // Work split (WG invocations, TILE tokens per tile):
-//   keys:   invocation = (word row, channel slice): a word row is the 32/KB
-//           tokens one code word holds; CS slices of the channels per row.
-//           Partial scores of the slices meet in shared memory.
-//   values: invocation = (token lane, word): word w of a token holds 32/VB
-//           channels; each lane walks the tile's tokens with a stride.
+//   keys:   invocation = (word row, pair group, channel slice): a word row is the
+//           32/KB tokens one code word holds; an invocation takes KP of its
+//           16/KB token pairs over D/CS channels. Partial scores of the slices
+//           meet in shared memory.
+//   values: invocation = (token lane, word, pair group): word w of a token holds
+//           32/VB channels; an invocation takes VP of its 16/VB channel pairs and
+//           walks the tile's tokens with a stride of the lane count.
 // Spec constants: 0 WG, 1 KBITS, 2 VBITS (2, 4, 8), 3 GROUP, 4 HEAD_DIM,
-// 5 VGROUP, 6 NREP (query heads per KV head), 7 NR (heads per workgroup), 8 TILE.
+// 5 VGROUP, 6 NREP (query heads per KV head), 7 NR (heads per workgroup), 8 TILE,
+// 9 KP, 10 VP (pairs per invocation), 11 SG_OPS (1: subgroup reductions).
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_arithmetic : enable
 #include "attn_seq.glsl"
 
 // ACC_F32 (kvq_decode_f32.comp): the same kernel in FP32 arithmetic, for widths
@@ -55,6 +59,9 @@ layout(constant_id = 5) const uint VGROUP = 32;
 layout(constant_id = 6) const uint NREP = 4;
 layout(constant_id = 7) const uint NR = 4;
 layout(constant_id = 8) const uint TILE = 512;
+layout(constant_id = 9) const uint KP = 4;
+layout(constant_id = 10) const uint VP = 4;
+layout(constant_id = 11) const uint SG_OPS = 0;
 
 layout(std430, binding = 1) restrict readonly buffer Q { float q[]; };       // [rows][n_head][D]
 layout(std430, binding = 2) restrict writeonly buffer Part { float part[]; }; // [split][n_head][D + 2]
@@ -74,21 +81,23 @@ const uint D = HEAD_DIM;
 const uint KTPW = 32u / KBITS;            // tokens per code word
 const uint KPPW = 16u / KBITS;            // token pairs per code word
 const uint WPCK = GROUP * KBITS / 32u;    // words per channel per group
+const uint KGRP = KPPW / KP;              // pair groups per word row
 const uint KROWS = TILE / KTPW;           // word rows per tile
-const uint CS = WG / KROWS;               // channel slices per word row
+const uint CS = WG / (KROWS * KGRP);      // channel slices per word row
 const uint CPS = D / CS;                  // channels per slice
 const uint KMASK = (1u << KBITS) - 1u;
 // values
 const uint VTPW = 32u / VBITS;            // channels per code word
 const uint VPPW = 16u / VBITS;            // channel pairs per code word
 const uint WPTV = (D * VBITS + 31u) / 32u; // words per token (the last may be partial)
-const uint VLANES = WG / WPTV;            // token lanes
+const uint VGRP = VPPW / VP;              // pair groups per word
+const uint VLANES = WG / (WPTV * VGRP);   // token lanes
 const uint NGV = D / VGROUP;              // value groups per token
 const uint VMASK = (1u << VBITS) - 1u;
 
 // shared: partial scores of the channel slices, reused at the end for the value lanes
 const uint NRP = (NR + 1u) / 2u;          // head pairs (an odd NR gets a dummy head)
-const uint RED_A = CS * TILE * NR, RED_B = WG * NR * VPPW * 2u;
+const uint RED_A = CS * TILE * NR, RED_B = VLANES * WPTV * VTPW;
 const uint RED_FLOATS = RED_A > RED_B ? RED_A : RED_B;
 shared float s_red[RED_FLOATS];
 shared V2 s_p[TILE * NRP];           // probabilities of the tile, FP16, head pairs
@@ -111,6 +120,20 @@ V2 pair_of(uint w, uint i, uint bits, uint mask)
 void wg_reduce(inout float v[NR], bool is_max)
 {
     const uint t = gl_LocalInvocationID.x;
+    if (SG_OPS != 0u) {
+        [[unroll]] for (uint r = 0u; r < NR; r++) v[r] = is_max ? subgroupMax(v[r]) : subgroupAdd(v[r]);
+        barrier();
+        if (subgroupElect())
+            [[unroll]] for (uint r = 0u; r < NR; r++) s_red[r * WG + gl_SubgroupID] = v[r];
+        barrier();
+        [[unroll]] for (uint r = 0u; r < NR; r++) {
+            float a = s_red[r * WG];
+            for (uint i = 1u; i < gl_NumSubgroups; i++) a = is_max ? max(a, s_red[r * WG + i]) : a + s_red[r * WG + i];
+            v[r] = a;
+        }
+        barrier();
+        return;
+    }
     barrier();
     [[unroll]] for (uint r = 0u; r < NR; r++) s_red[r * WG + t] = v[r];
     barrier();
@@ -124,6 +147,17 @@ void wg_reduce(inout float v[NR], bool is_max)
     }
     [[unroll]] for (uint r = 0u; r < NR; r++) v[r] = s_red[r * WG];
     barrier();
+}
+
+// The code and scale words of value batch k0 (8 tokens of a lane); past the end, the last token again.
+void load_values(Words vc, Words vm, uint tok0, uint vlane, uint vword, uint vg, uint k0, uint n_here,
+                 out uint cw[8], out uint mw[8])
+{
+    [[unroll]] for (uint k = 0u; k < 8u; k++) {
+        uint i = min(vlane + (k0 + k) * VLANES, n_here - 1u);
+        cw[k] = vc.w[(tok0 + i) * WPTV + vword];
+        mw[k] = vm.w[(tok0 + i) * NGV + vg];
+    }
 }
 
 void main()
@@ -152,23 +186,27 @@ void main()
     Words vm = Words(sq.vmeta);
 
     // per-invocation roles
-    const uint krow = t / CS, kslice = t % CS;          // keys: word row, channel slice
-    const uint vlane = t / WPTV, vword = t % WPTV;      // values: token lane, word
+    const uint kslice = t % CS, kpg = (t / CS) % KGRP, krow = t / (CS * KGRP);   // keys: slice, pair group, word row
+    const uint vpg = t % VGRP, vword = (t / VGRP) % WPTV, vlane = t / (VGRP * WPTV); // values: pair group, word, lane
     const uint vg = vword * VTPW / VGROUP;              // value group of the word
 
     float run_max[NR], run_sum[NR];
-    float acc[NR][VPPW][2];                             // values: channel pairs of the word
+    float acc[NR][VP][2];                               // values: this invocation's channel pairs
     float vbias[NR];                                    // sum_t p_t m_tg of this word's group
     [[unroll]] for (uint r = 0u; r < NR; r++) {
         run_max[r] = NEG;
         run_sum[r] = 0.0;
         vbias[r] = 0.0;
-        [[unroll]] for (uint j = 0u; j < VPPW; j++) acc[r][j][0] = acc[r][j][1] = 0.0;
+        [[unroll]] for (uint j = 0u; j < VP; j++) acc[r][j][0] = acc[r][j][1] = 0.0;
     }
     barrier();
 
     for (uint base = 0u; base < count; base += TILE) {
         const uint n_here = min(TILE, count - base);
+        // the first batch of value words is loaded now, to arrive during the key phase
+        const uint vtok0 = kvh * sq.n_blocks * GROUP + first + base;   // store token of tile index 0
+        uint vcw[8], vmw[8];
+        if (vlane < VLANES) load_values(vc, vm, vtok0, vlane, vword, vg, 0u, n_here, vcw, vmw);
         // ---------------- keys: partial scores of KTPW tokens x NR heads over CPS channels
         {
             const uint tok = first + base + krow * KTPW;          // first store token of the row
@@ -178,14 +216,14 @@ void main()
             const uint hb = kvh * sq.n_blocks + blk;
             const uint wbase = ((hb * WPCK + wrow) * D + kslice * CPS) / 4u;   // uvec4 index
             const uint mbase = (hb * D + kslice * CPS) / 4u;
-            float sc[NR][KTPW];
+            float sc[NR][2u * KP];   // tokens kpg*KP + j (low halves) and kpg*KP + j + KPPW (high)
             [[unroll]] for (uint r = 0u; r < NR; r++)
-                [[unroll]] for (uint i = 0u; i < KTPW; i++) sc[r][i] = 0.0;
+                [[unroll]] for (uint i = 0u; i < 2u * KP; i++) sc[r][i] = 0.0;
             for (uint c0 = 0u; c0 < CPS; c0 += 32u) {
                 const uint nc = min(32u, CPS - c0);          // channels this chunk (a multiple of 4)
-                V2 a[NR][KPPW];
+                V2 a[NR][KP];
                 [[unroll]] for (uint r = 0u; r < NR; r++)
-                    [[unroll]] for (uint j = 0u; j < KPPW; j++) a[r][j] = V2(0.0);
+                    [[unroll]] for (uint j = 0u; j < KP; j++) a[r][j] = V2(0.0);
                 V2 bias[NRP];                           // sum_c q_c (m + M s), head pairs
                 [[unroll]] for (uint rp = 0u; rp < NRP; rp++) bias[rp] = V2(0.0);
                 uvec4 wv[8], mv[8];
@@ -207,8 +245,8 @@ void main()
                             qs[rp] = q2 * sm.x;
                             bias[rp] = fma(q2, V2(mid), bias[rp]);
                         }
-                        [[unroll]] for (uint j = 0u; j < KPPW; j++) {
-                            const V2 x = pair_of(w, j, KBITS, KMASK);
+                        [[unroll]] for (uint j = 0u; j < KP; j++) {
+                            const V2 x = pair_of(w, kpg * KP + j, KBITS, KMASK);
                             [[unroll]] for (uint r = 0u; r < NR; r++)
                                 a[r][j] = fma(V2(qs[r / 2u][r % 2u]), x, a[r][j]);
                         }
@@ -216,17 +254,20 @@ void main()
                 }
                 [[unroll]] for (uint r = 0u; r < NR; r++) {
                     const float b = float(bias[r / 2u][r % 2u]);
-                    [[unroll]] for (uint j = 0u; j < KPPW; j++) {
+                    [[unroll]] for (uint j = 0u; j < KP; j++) {
                         sc[r][j] += float(a[r][j].x) + b;
-                        sc[r][j + KPPW] += float(a[r][j].y) + b;
+                        sc[r][j + KP] += float(a[r][j].y) + b;
                     }
                 }
             }
             // partial scores of this slice: s_red[slice][token][head]
             barrier();
             [[unroll]] for (uint r = 0u; r < NR; r++)
-                [[unroll]] for (uint i = 0u; i < KTPW; i++)
-                    s_red[(kslice * TILE + krow * KTPW + i) * NR + r] = live ? sc[r][i] : 0.0;
+                [[unroll]] for (uint j = 0u; j < KP; j++) {
+                    const uint i = krow * KTPW + kpg * KP + j;
+                    s_red[(kslice * TILE + i) * NR + r] = live ? sc[r][j] : 0.0;
+                    s_red[(kslice * TILE + i + KPPW) * NR + r] = live ? sc[r][j + KP] : 0.0;
+                }
             barrier();
         }
         // ---------------- scores of the tile: invocation t sums the slices of tokens t, t + WG, ...
@@ -265,26 +306,26 @@ void main()
             run_sum[r] = run_sum[r] * corr[r] + lsum[r];
             run_max[r] = nm[r];
             vbias[r] *= corr[r];
-            [[unroll]] for (uint j = 0u; j < VPPW; j++) {
+            [[unroll]] for (uint j = 0u; j < VP; j++) {
                 acc[r][j][0] *= corr[r];
                 acc[r][j][1] *= corr[r];
             }
         }
         // ---------------- values: this lane's tokens of the tile, one code word each
         if (vlane < VLANES) {
-            V2 a[NR][VPPW];
+            V2 a[NR][VP];
             [[unroll]] for (uint r = 0u; r < NR; r++)
-                [[unroll]] for (uint j = 0u; j < VPPW; j++) a[r][j] = V2(0.0);
+                [[unroll]] for (uint j = 0u; j < VP; j++) a[r][j] = V2(0.0);
             V2 b16[NRP];
             [[unroll]] for (uint rp = 0u; rp < NRP; rp++) b16[rp] = V2(0.0);
-            const uint tok0 = kvh * sq.n_blocks * GROUP + first + base;   // store token of tile index 0
+            // batches of 8 tokens; the next batch's words are loaded before this one is used
             for (uint k0 = 0u; k0 * VLANES < n_here; k0 += 8u) {
                 uint cw[8], mw[8];
                 [[unroll]] for (uint k = 0u; k < 8u; k++) {
-                    uint i = min(vlane + (k0 + k) * VLANES, n_here - 1u);
-                    cw[k] = vc.w[(tok0 + i) * WPTV + vword];
-                    mw[k] = vm.w[(tok0 + i) * NGV + vg];
+                    cw[k] = vcw[k];
+                    mw[k] = vmw[k];
                 }
+                if ((k0 + 8u) * VLANES < n_here) load_values(vc, vm, vtok0, vlane, vword, vg, k0 + 8u, n_here, vcw, vmw);
                 [[unroll]] for (uint k = 0u; k < 8u; k++) {
                     const uint i = vlane + (k0 + k) * VLANES;
                     if (i >= n_here) break;
@@ -296,8 +337,8 @@ void main()
                         ps[rp] = p2 * sm.x;
                         b16[rp] = fma(p2, V2(mid), b16[rp]);
                     }
-                    [[unroll]] for (uint j = 0u; j < VPPW; j++) {
-                        const V2 x = pair_of(cw[k], j, VBITS, VMASK);
+                    [[unroll]] for (uint j = 0u; j < VP; j++) {
+                        const V2 x = pair_of(cw[k], vpg * VP + j, VBITS, VMASK);
                         [[unroll]] for (uint r = 0u; r < NR; r++)
                             a[r][j] = fma(V2(ps[r / 2u][r % 2u]), x, a[r][j]);
                     }
@@ -305,7 +346,7 @@ void main()
             }
             [[unroll]] for (uint r = 0u; r < NR; r++) {
                 vbias[r] += float(b16[r / 2u][r % 2u]);
-                [[unroll]] for (uint j = 0u; j < VPPW; j++) {
+                [[unroll]] for (uint j = 0u; j < VP; j++) {
                     acc[r][j][0] += float(a[r][j].x);
                     acc[r][j][1] += float(a[r][j].y);
                 }
@@ -318,10 +359,12 @@ void main()
     const uint gsplit = sq.part_base + split;
     [[unroll]] for (uint r = 0u; r < NR; r++) {
         // channel d = vword * VTPW + j (low half) or + j + VPPW (high half)
+        // channel d of word w: pair p = d % VTPW: low half p < VPPW, high half p - VPPW
         if (vlane < VLANES)
-            [[unroll]] for (uint j = 0u; j < VPPW; j++) {
-                s_red[(vlane * WPTV + vword) * VTPW + j] = acc[r][j][0] + vbias[r];
-                s_red[(vlane * WPTV + vword) * VTPW + j + VPPW] = acc[r][j][1] + vbias[r];
+            [[unroll]] for (uint j = 0u; j < VP; j++) {
+                const uint p = vpg * VP + j;
+                s_red[(vlane * WPTV + vword) * VTPW + p] = acc[r][j][0] + vbias[r];
+                s_red[(vlane * WPTV + vword) * VTPW + p + VPPW] = acc[r][j][1] + vbias[r];
             }
         barrier();
         const uint ob = (gsplit * pc.n_head + h0 + r) * (D + 2u);

@@ -213,6 +213,58 @@ static vkmix_error check_one(vkm_cmd *cmd, vkmix_session *s, const float *qh, co
     return e;
 }
 
+/* The read kernel (copy.comp, read-only) over one buffer. */
+static vkmix_error read_buffer(vkm_cmd *cmd, const vkm_buffer *b, double *bytes)
+{
+    if (!b->buf || b->size < 16) return VKMIX_OK;
+    vkmix_context *ctx = cmd->ctx;
+    const vkm_pipeline *p;
+    uint32_t wg = 256 <= ctx->dev.caps.max_wg_invocations ? 256 : vkm_default_wg(ctx);
+    uint32_t spec[3] = { wg, 4, 1 };
+    vkmix_error e = vkm_pipe(ctx, VKM_SH_COPY, spec, 3, &p);
+    if (e != VKMIX_OK) return e;
+    uint32_t n = (uint32_t)(b->size / 16);
+    vkm_binding bind[2] = { VKM_BIND(*b), VKM_BIND(*b) };   /* the write never happens (see copy.comp) */
+    vkm_cmd_dispatch(cmd, p, bind, 2, &n, 4, vkm_groups_for(ctx, (n + 3) / 4, wg), 1, 1);
+    *bytes += (double)n * 16;
+    return VKMIX_OK;
+}
+
+/* The read kernel over every buffer of the batch's caches (all layers): the ceiling
+ * of these very allocations. GB/s. */
+static vkmix_error cache_read(vkm_cmd *cmd, vkmix_session *const *ss, uint32_t n, uint32_t reps, double *gbps)
+{
+    double t[VKM_MAX_TIMESTAMPS], bytes = 0;
+    vkmix_error e = VKMIX_OK;
+    for (int pass = 0; pass < 2 && e == VKMIX_OK; pass++) {
+        if ((e = vkm_cmd_begin(cmd)) != VKMIX_OK) return e;
+        vkm_cmd_timestamp(cmd, 0);
+        for (uint32_t r = 0; r < reps && e == VKMIX_OK; r++) {
+            bytes = 0;
+            for (uint32_t i = 0; i < n && e == VKMIX_OK; i++) {
+                const vkm_kv_cache *c = &ss[i]->cache;
+                for (uint32_t l = 0; l < c->n_layer && e == VKMIX_OK; l++) {
+                    const vkm_kv_side *sd[2] = { &c->k[l], &c->v[l] };
+                    for (int k = 0; k < 2 && e == VKMIX_OK; k++) {
+                        e = read_buffer(cmd, &sd[k]->codes, &bytes);
+                        if (e == VKMIX_OK) e = read_buffer(cmd, &sd[k]->meta, &bytes);
+                        if (e == VKMIX_OK) e = read_buffer(cmd, &sd[k]->ring, &bytes);
+                        if (e == VKMIX_OK) e = read_buffer(cmd, &sd[k]->sinks, &bytes);
+                    }
+                }
+            }
+            vkm_cmd_barrier(cmd);
+            vkm_cmd_timestamp(cmd, r + 1);
+        }
+        if (e == VKMIX_OK) e = vkm_cmd_submit(cmd);
+    }
+    for (uint32_t r = 0; r < reps && e == VKMIX_OK; r++) e = vkm_timestamp_ns(cmd, r, r + 1, &t[r]);
+    if (e != VKMIX_OK) return e;
+    qsort(t, reps, sizeof t[0], cmp_double);
+    *gbps = bytes / t[reps / 2];
+    return VKMIX_OK;
+}
+
 /* Records layer l's attention of the batch (q and out rows 0..n-1 of the work scratch). */
 static vkmix_error record_layer(vkm_cmd *cmd, vkmix_session *const *ss, uint32_t n, vkmix_attn_variant variant,
                                 vkm_attn_work *w, vkm_attn_row *rows, const vkm_buffer *qbuf, const vkm_buffer *obuf,
@@ -344,6 +396,7 @@ vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t
     if ((e = vkmix_kvq_bench_run(ctx, &cs, reps, &kb)) != VKMIX_OK) goto done;
     out->copy_gbps = kb.copy_bytes / (kb.copy_ms * 1e6);
     out->read_gbps = kb.read_bytes / (kb.read_ms * 1e6);
+    if ((e = cache_read(cmd, ss, n, reps < 8 ? reps : 8, &out->cache_read_gbps)) != VKMIX_OK) goto done;
 done:
     vkm_cmd_destroy(cmd);
     vkm_attn_work_free(dev, &w);

@@ -6,7 +6,7 @@
 #include "gpu/vk_device.h"
 
 #define VKM_MAX_BINDINGS 12
-#define VKM_MAX_SPEC 10
+#define VKM_MAX_SPEC 12
 
 /* One entry per .comp file in shaders/. */
 typedef enum vkm_shader {

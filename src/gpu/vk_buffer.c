@@ -32,13 +32,21 @@ vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm
         b->buf = VK_NULL_HANDLE;
         return vkm_fail(dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "buffer cannot live in memory type %u", type);
     }
+    /* large buffers get memory of their own (a dedicated allocation): drivers then
+     * back them with large pages (measured on an H200: the read kernel ran at 1.9 or
+     * 4.3 TB/s from one allocation to the next without it) */
+    VkMemoryDedicatedAllocateInfo di = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO,
+        .buffer = b->buf,
+    };
     VkMemoryAllocateFlagsInfo fi = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO,
+        .pNext = size >= (8ull << 20) ? &di : NULL,
         .flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT,
     };
     VkMemoryAllocateInfo ai = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
-        .pNext = dev->bda ? &fi : NULL,
+        .pNext = dev->bda ? (void *)&fi : size >= (8ull << 20) ? (void *)&di : NULL,
         .allocationSize = req.size,
         .memoryTypeIndex = type,
     };

@@ -70,8 +70,10 @@ vkmix_error vkm_kv_fused_decode(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_k
 
 _Static_assert(sizeof(vkm_attn_seq) == 112, "vkm_attn_seq must match AttnSeq in shaders/kv/attn_seq.glsl");
 
-/* Workgroups the split heuristic aims for (enough to fill a large GPU). */
-#define ATTN_TARGET_WGS 2048u
+/* Workgroups the split heuristic aims for (enough to fill a large GPU; VKMIX_KVQ_SPLITS
+ * overrides it), and the shortest split of a whole FP16 layer. */
+#define ATTN_TARGET_WGS 1024u
+#define ATTN_FP16_SPLIT_MIN 512u
 /* FP16 tokens per split of a packed layer (its FP16 part is the ring and the sinks). */
 #define ATTN_FP16_SPLIT_PACKED 64u
 
@@ -101,7 +103,7 @@ uint32_t vkm_attn_max_splits(const vkm_kv_cache *c)
 {
     /* packed splits (at most the target per KV head), FP16 splits of the ring and sinks,
      * or of a whole FP16 layer (at most the target per KV head as well) */
-    uint32_t per_head = ATTN_TARGET_WGS / (c->n_kv_head ? c->n_kv_head : 1);
+    uint32_t per_head = 2 * ATTN_TARGET_WGS / (c->n_kv_head ? c->n_kv_head : 1);
     uint32_t fp16 = (c->cfg.sinks + c->cfg.ring + ATTN_FP16_SPLIT_PACKED - 1) / ATTN_FP16_SPLIT_PACKED + 1;
     return 2 * per_head + fp16 + 2;
 }
@@ -116,7 +118,7 @@ vkmix_error vkm_attn_work_create(vkmix_context *ctx, vkm_attn_work *w, const vkm
     /* every row's FP16 splits, and packed splits of about ATTN_TARGET_WGS / n_kv_head in all
      * (at least one per row); a whole FP16 layer splits at most as often */
     w->max_splits_row = vkm_attn_max_splits(c);
-    uint32_t per_head = ATTN_TARGET_WGS / (c->n_kv_head ? c->n_kv_head : 1);
+    uint32_t per_head = 2 * ATTN_TARGET_WGS / (c->n_kv_head ? c->n_kv_head : 1);
     uint32_t fp16 = (c->cfg.sinks + c->cfg.ring + ATTN_FP16_SPLIT_PACKED - 1) / ATTN_FP16_SPLIT_PACKED + 1;
     w->cap_splits = cap_rows == 1 ? w->max_splits_row : 2 * per_head + cap_rows * (fp16 + 2);
     w->force_f32 = ctx->tune.kvq_f32;
@@ -164,31 +166,37 @@ static void seq_of(vkm_device *dev, const vkm_kv_cache *c, uint32_t layer, uint3
 
 static uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 
-/* The packed kernel's shape for a layer: workgroup size, tile, and whether it fits. */
-typedef struct { uint32_t wg, tile, nr; } packed_shape;
+/* The packed kernel's shape for a layer: workgroup size, tile, pairs per invocation. */
+typedef struct { uint32_t wg, tile, nr, kp, vp; } packed_shape;
 
 static int packed_shape_of(const vkmix_context *ctx, const vkm_kv_cache *c, uint32_t kb, uint32_t vb, int f32, packed_shape *o)
 {
     const uint32_t D = c->head_dim, nr = heads_per_wg(c->n_q_head / c->n_kv_head), nrp = (nr + 1) / 2;
-    const uint32_t ktpw = 32 / kb, vtpw = 32 / vb;
+    const uint32_t ktpw = 32 / kb, kppw = 16 / kb, vtpw = 32 / vb, vppw = 16 / vb, wptv = (D * vb + 31) / 32;
+    /* pairs per invocation: 4 by default (a knob for experiments) */
+    /* pairs per invocation: 4 token pairs of a key word, every channel pair of a value
+     * word (the H200 sweep of 2026-12-02: 93 -> 72 us for k2v2 at 32k); knobs for experiments */
+    uint32_t kp = ctx->tune.kvq_kp ? ctx->tune.kvq_kp : 4, vp = ctx->tune.kvq_vp ? ctx->tune.kvq_vp : 16;
+    if (kp > kppw) kp = kppw;
+    if (vp > vppw) vp = vppw;
+    if (kppw % kp || vppw % vp) return 0;
+    const uint32_t kgrp = kppw / kp, vgrp = vppw / vp;
     for (uint32_t wg = 128; wg >= 32; wg /= 2) {
-        if (wg > ctx->dev.caps.max_wg_invocations) continue;
-        /* channel slices: 4 channels per uvec4, keep at least one uvec4 per slice */
+        if (wg > ctx->dev.caps.max_wg_invocations || (ctx->tune.kvq_wg && wg != ctx->tune.kvq_wg)) continue;
+        if (wptv * vgrp > wg) continue;
         static const uint32_t tiles[] = { 512, 1024, 2048, 256, 128, 4096 };   /* in order of preference */
         for (uint32_t ti = 0; ti < sizeof tiles / sizeof tiles[0]; ti++) {
             uint32_t tile = tiles[ti];
-            if (tile < wg || tile < ktpw) continue;
+            if (tile < wg || tile < ktpw || (ctx->tune.kvq_tile && tile != ctx->tune.kvq_tile)) continue;
             uint32_t rows = tile / ktpw;
-            if (rows > wg || wg % rows) continue;
-            uint32_t cs = wg / rows;
-            if (D % (4 * cs)) continue;
-            uint64_t red = (uint64_t)cs * tile * nr, red2 = (uint64_t)wg * nr * vtpw;
+            if (rows * kgrp > wg || wg % (rows * kgrp)) continue;
+            uint32_t cs = wg / (rows * kgrp);
+            if (D % (4 * cs)) continue;   /* uvec4 loads: 4 channels at a time per slice */
+            uint64_t red = (uint64_t)cs * tile * nr, red2 = (uint64_t)(wg / (wptv * vgrp)) * wptv * vtpw;
             /* s_red, s_p and s_q of kvq_decode.glsl (pairs of FP16, or of FP32 with f32) */
             uint64_t shared = (red > red2 ? red : red2) * 4 + ((uint64_t)tile + D) * nrp * (f32 ? 8 : 4);
             if (shared > ctx->dev.caps.max_shared_bytes) continue;
-            o->wg = wg;
-            o->tile = tile;
-            o->nr = nr;
+            *o = (packed_shape){ wg, tile, nr, kp, vp };
             return 1;
         }
     }
@@ -241,7 +249,8 @@ vkmix_error vkm_kv_decode(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const 
             m++;
         }
         /* splits: about ATTN_TARGET_WGS workgroups over the rows of this dispatch */
-        const uint32_t want = ATTN_TARGET_WGS / (c0->n_kv_head * hch * m) ? ATTN_TARGET_WGS / (c0->n_kv_head * hch * m) : 1;
+        const uint32_t target = ctx->tune.kvq_splits ? ctx->tune.kvq_splits : ATTN_TARGET_WGS;
+        const uint32_t want = target / (c0->n_kv_head * hch * m) ? target / (c0->n_kv_head * hch * m) : 1;
         packed_shape ps = { 0, 0, nr };
         const int f32 = kb >= 8 || w->force_f32;
         if (path == PATH_PACKED && !packed_shape_of(ctx, c0, kb, vb, f32, &ps)) {
@@ -261,7 +270,7 @@ vkmix_error vkm_kv_decode(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const 
             uint32_t n_fp16 = (s->p_end < s->n_sinks ? s->p_end : s->n_sinks) +
                               (s->p_end > s->n_sinks + s->nq * G ? s->p_end - s->n_sinks - s->nq * G : 0);
             uint32_t f = path == PATH_FP16 ? div_up(n_fp16, want) : ATTN_FP16_SPLIT_PACKED;
-            if (path == PATH_FP16 && f < 128) f = 128;
+            if (path == PATH_FP16 && f < ATTN_FP16_SPLIT_MIN) f = ATTN_FP16_SPLIT_MIN;
             s->fp16_per_split = f;
             s->n_fsplits = n_fp16 ? div_up(n_fp16, f) : 0;
             s->part_base = part_next;
@@ -278,27 +287,28 @@ vkmix_error vkm_kv_decode(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const 
         struct { uint32_t seq0, n_head; float scale; } push = { first + layer * w->cap_rows, H, 1.0f / sqrtf((float)D) };
         vkm_binding b[3] = { VKM_BIND(w->table), q, VKM_BIND(w->part) };
         if (max_q) {
-            uint32_t spec[9] = { ps.wg, kb, vb, G, D, VG, nrep, nr, ps.tile };
+            uint32_t spec[12] = { ps.wg, kb, vb, G, D, VG, nrep, nr, ps.tile, ps.kp, ps.vp, ctx->dev.caps.subgroup_arith };
             /* FP16 arithmetic where its rounding is far below the quantization error (keys of 2 and 4
              * bits); FP32 for 8-bit keys, or everywhere with force_f32 */
             vkm_shader sh = f32 ? VKM_SH_KVQ_DECODE_F32 : VKM_SH_KVQ_DECODE;
-            if ((e = vkm_pipe(ctx, sh, spec, 9, &p)) != VKMIX_OK) goto fail;
+            if ((e = vkm_pipe(ctx, sh, spec, 12, &p)) != VKMIX_OK) goto fail;
             vkm_cmd_dispatch(cmd, p, b, 3, &push, sizeof push, max_q, c0->n_kv_head * hch, m);
         }
         if (max_f) {
             uint32_t wg = 128 <= ctx->dev.caps.max_wg_invocations ? 128 : 64;
-            uint32_t spec[5] = { wg, D, nrep, nr, G };
-            if ((e = vkm_pipe(ctx, VKM_SH_ATTN_DECODE, spec, 5, &p)) != VKMIX_OK) goto fail;
+            uint32_t spec[6] = { wg, D, nrep, nr, G, ctx->dev.caps.subgroup_arith };
+            if ((e = vkm_pipe(ctx, VKM_SH_ATTN_DECODE, spec, 6, &p)) != VKMIX_OK) goto fail;
             vkm_cmd_dispatch(cmd, p, b, 3, &push, sizeof push, max_f, c0->n_kv_head * hch, m);
         }
         vkm_cmd_barrier(cmd);
         uint32_t wg2 = 256;
         while (wg2 > ctx->dev.caps.max_wg_invocations) wg2 /= 2;
-        uint32_t spec2[3] = { wg2, D, vkm_attn_max_splits(c0) };
-        if ((e = vkm_pipe(ctx, VKM_SH_ATTN_COMBINE, spec2, 3, &p)) != VKMIX_OK) goto fail;
+        uint32_t cw = D % 32 == 0 ? 32 : D % 16 == 0 ? 16 : 8;   /* channels per combine workgroup */
+        uint32_t spec2[4] = { wg2, D, w->max_splits_row, cw };
+        if ((e = vkm_pipe(ctx, VKM_SH_ATTN_COMBINE, spec2, 4, &p)) != VKMIX_OK) goto fail;
         struct { uint32_t seq0, n_head; } push2 = { first + layer * w->cap_rows, H };
         vkm_binding b2[3] = { VKM_BIND(w->table), VKM_BIND(w->part), out };
-        vkm_cmd_dispatch(cmd, p, b2, 3, &push2, sizeof push2, H, m, 1);
+        vkm_cmd_dispatch(cmd, p, b2, 3, &push2, sizeof push2, H, D / cw, m);
         used += m;
         /* the next shape's dispatches reuse the partials: wait for this combine */
         if (done_mask_n < n) vkm_cmd_barrier(cmd);
