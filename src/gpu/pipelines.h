@@ -6,7 +6,7 @@
 #include "gpu/vk_device.h"
 
 #define VKM_MAX_BINDINGS 12
-#define VKM_MAX_SPEC 8
+#define VKM_MAX_SPEC 12
 
 /* One entry per .comp file in shaders/. */
 typedef enum vkm_shader {
@@ -19,6 +19,10 @@ typedef enum vkm_shader {
     VKM_SH_KV_RING_GATHER,
     VKM_SH_KVQ_ATTN,
     VKM_SH_KVQ_ATTN_REDUCE,
+    VKM_SH_KVQ_DECODE,
+    VKM_SH_KVQ_DECODE_F32,
+    VKM_SH_ATTN_DECODE,
+    VKM_SH_ATTN_COMBINE,
     VKM_SH_FILL_RANDOM,
     /* forward-pass ops (src/ops.c) */
     VKM_SH_RMSNORM,

@@ -183,6 +183,45 @@ vkmix_error vkm_kv_sim_quantize(float *x, uint32_t n, uint32_t D, int is_v, uint
 vkmix_error vkm_kv_fused_decode(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
                                 vkm_binding q, vkm_binding out, uint32_t nq, uint32_t pos0);
 
+/* ---- decode attention v2 (kv_attn.c): every row of a batch in one dispatch per layer shape */
+
+/* One row of the sequence table (AttnSeq in shaders/kv/attn_seq.glsl). */
+typedef struct vkm_attn_seq {
+    uint64_t kcodes, kmeta, vcodes, vmeta;
+    uint64_t ksink, kring, vsink, vring;
+    uint32_t n_sinks, n_ring, nq, n_blocks, p_end, q_row, blocks_per_split, n_qsplits, fp16_per_split, n_fsplits,
+        part_base, pad0;
+} vkm_attn_seq;
+
+/* The table and partials of decode attention for up to cap_rows rows and every layer. */
+typedef struct vkm_attn_work {
+    uint32_t cap_rows, n_layer, n_head, head_dim, cap_splits, max_splits_row;
+    int force_f32;           /* FP32 arithmetic for every width (VKMIX_KVQ_F32=1) */
+    vkm_buffer table;        /* [n_layer][cap_rows] vkm_attn_seq, host-visible, written while recording */
+    vkm_buffer part;         /* [cap_splits][n_head][head_dim + 2] f32 partials */
+} vkm_attn_work;
+
+vkmix_error vkm_attn_work_create(vkmix_context *ctx, vkm_attn_work *w, const vkm_kv_cache *c, uint32_t cap_rows);
+void vkm_attn_work_free(vkm_device *dev, vkm_attn_work *w);
+/* Splits one row may need (partials are sized from it). */
+uint32_t vkm_attn_max_splits(const vkm_kv_cache *c);
+
+/* A row of a decode step: the cache of its sequence, its row in q/out, its position. */
+typedef struct vkm_attn_row {
+    vkm_kv_cache *c;
+    uint32_t q_row, pos0;
+    vkm_binding scratch;     /* the per-row fallback path's split-K scratch (FP16 attention) */
+} vkm_attn_row;
+
+/* Decode attention of `layer` for n rows, after their K/V were stored:
+ * q, out: [rows][n_head][head_dim] f32. Rows whose layer the v2 kernels take
+ * (FP16, or packed 2/4/8-bit keys and values) share dispatches; the others
+ * (3-bit or mixed FP16/packed layers, devices without buffer device
+ * addresses) go through vkm_kv_cache_attention one by one. */
+vkmix_error vkm_kv_decode(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const vkm_attn_row *rows, uint32_t n,
+                          vkm_binding q, vkm_binding out);
+
+
 /* ================================================================== cache policies */
 
 /* What a cache policy provides (docs/KVCACHE.md, "Adding a policy"). The cache
