@@ -377,6 +377,10 @@ typedef struct vkmix_session_params {
     const char *kv_profile;
     uint32_t kv_group, kv_window, kv_sinks;
     const vkmix_kv_config *kv_config;   /* NULL: kv_profile or kv; read during the call only */
+    /* batch_rows: rows of a vkmix_batch_decode led by this session whose attention one set of
+     * dispatches computes (larger batches run in chunks of it); its work space is allocated at
+     * creation, about batch_rows x n_head x (head_dim + 2) x 4 x 140 bytes; 0: 1. */
+    uint32_t batch_rows;
 } vkmix_session_params;
 
 typedef struct vkmix_kv_memory {
@@ -437,8 +441,9 @@ vkmix_error vkmix_session_kv_memory(const vkmix_session *s, vkmix_kv_memory *out
 typedef struct vkmix_session_mem {
     uint64_t total_bytes;       /* the sum of the four below */
     uint64_t kv_bytes;          /* the KV cache: packed codes, scales and mins, FP16 ring and sinks (or the f16 cache) */
-    uint64_t attention_bytes;   /* attention work space: split-K partials, and for a quantized cache the
-                                 * linear FP16 history its prefill attends over (2 x n_kv_head x n_ctx x head_dim x 2 B) */
+    uint64_t attention_bytes;   /* attention work space: split-K partials and the decode attention's sequence
+                                 * table, and for a quantized cache the linear FP16 history its prefill attends
+                                 * over (2 x n_kv_head x n_ctx x head_dim x 2 B) */
     uint64_t activation_bytes;  /* activations of n_batch rows, token ids, RoPE frequencies */
     uint64_t logits_bytes;      /* logits of up to n_batch rows (host-visible) */
 } vkmix_session_mem;

@@ -359,35 +359,55 @@ static void quantized_model(vkmix_context *ctx)
         vkm_ref_model_free(&rm);
         vkmix_session_free(s);
     }
-    /* batch decode == one by one, f16 and quantized */
-    for (int q = 0; q < 2; q++) {
-        vkmix_session *ss[3] = { NULL, NULL, NULL }, *solo = NULL;
-        vkmix_session_params p;
-        vkmix_session_default_params(&p);
-        p.n_ctx = 160;
-        p.kv = q ? "k4v2" : "f16";
-        p.kv_window = 32;
-        for (int i = 0; i < 3; i++) CHECK(vkmix_session_create(m, &p, &ss[i]) == VKMIX_OK, "batch session");
-        CHECK(vkmix_session_create(m, &p, &solo) == VKMIX_OK, "solo session");
-        float *lb = malloc(3 * V * 4), *ls = malloc(V * 4);
-        double worst = 0;
-        /* different prompt lengths, then 100 batched steps */
-        for (int i = 0; i < 3; i++) vkmix_session_eval(ss[i], toks, 5 + 7 * i, NULL, 0);
-        vkmix_session_eval(solo, toks, 5 + 7 * 2, NULL, 0);
-        int32_t cur[3] = { toks[100], toks[101], toks[102] };
-        for (int step = 0; step < 100; step++) {
-            if (vkmix_batch_decode(ss, cur, 3, lb) != VKMIX_OK) { worst = INFINITY; fprintf(stderr, "%s\n", vkmix_context_last_error(ctx)); break; }
-            vkmix_session_eval(solo, &cur[2], 1, ls, 0);
-            double e = rel_err(lb + 2 * V, ls, V);
-            if (e > worst) worst = e;
-            for (int i = 0; i < 3; i++) cur[i] = argmax(lb + (size_t)i * V, V);
+    /* batch decode == one by one: a batch of sessions with different widths (every width on
+     * each side, 3-bit keys and values among them), depths and sinks; EVERY row is compared
+     * with a twin session decoding alone, after groups have been packed */
+    {
+        static const char *specs[6] = { "k2v2", "k3v4", "k4v3", "k8v16", "f16", "k3v2" };
+        enum { NB = 6 };
+        vkmix_session *ss[NB], *solo[NB];
+        for (int i = 0; i < NB; i++) {
+            vkmix_session_params p;
+            vkmix_session_default_params(&p);
+            p.n_ctx = 200;
+            p.kv = specs[i];
+            p.kv_window = 32;
+            p.kv_sinks = i % 2 ? 2 : 0;
+            p.batch_rows = i == 0 ? 4 : 0;   /* the lead computes 4 rows at a time: chunks of 4 and 2 */
+            CHECK(vkmix_session_create(m, &p, &ss[i]) == VKMIX_OK, "batch session %s", specs[i]);
+            CHECK(vkmix_session_create(m, &p, &solo[i]) == VKMIX_OK, "solo session %s", specs[i]);
         }
-        printf("batch of 3 (%s) vs alone over 100 steps: worst relative logit error %.2e\n", p.kv, worst);
-        CHECK(worst <= 1e-4, "batch decode %s: %.3e", p.kv, worst);
+        float *lb = malloc((size_t)NB * V * 4), *ls = malloc(V * 4);
+        double worst[NB] = { 0 };
+        int32_t cur[NB];
+        for (int i = 0; i < NB; i++) {
+            vkmix_session_eval(ss[i], toks, 5 + 7 * i, NULL, 0);
+            vkmix_session_eval(solo[i], toks, 5 + 7 * i, NULL, 0);
+            cur[i] = toks[100 + i];
+        }
+        for (int step = 0; step < 120; step++) {
+            if (vkmix_batch_decode(ss, cur, NB, lb) != VKMIX_OK) {
+                fprintf(stderr, "%s\n", vkmix_context_last_error(ctx));
+                worst[0] = INFINITY;
+                break;
+            }
+            for (int i = 0; i < NB; i++) {
+                vkmix_session_eval(solo[i], &cur[i], 1, ls, 0);
+                double e = rel_err(lb + (size_t)i * V, ls, V);
+                if (!(e <= worst[i])) worst[i] = e;
+                cur[i] = argmax(lb + (size_t)i * V, V);
+            }
+        }
+        for (int i = 0; i < NB; i++) {
+            printf("batch row %d (%s) vs alone over 120 steps: worst relative logit error %.2e\n", i, specs[i], worst[i]);
+            CHECK(worst[i] <= 1e-4, "batch decode row %d (%s): %.3e", i, specs[i], worst[i]);
+        }
         free(lb);
         free(ls);
-        for (int i = 0; i < 3; i++) vkmix_session_free(ss[i]);
-        vkmix_session_free(solo);
+        for (int i = 0; i < NB; i++) {
+            vkmix_session_free(ss[i]);
+            vkmix_session_free(solo[i]);
+        }
     }
     /* k16v16 is the f16 path */
     {

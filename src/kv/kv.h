@@ -195,16 +195,20 @@ typedef struct vkm_attn_seq {
 
 /* The table and partials of decode attention for up to cap_rows rows and every layer. */
 typedef struct vkm_attn_work {
-    uint32_t cap_rows, n_layer, n_head, head_dim, cap_splits, max_splits_row;
-    int force_f32;           /* FP32 arithmetic for every width (VKMIX_KVQ_F32=1) */
-    vkm_buffer table;        /* [n_layer][cap_rows] vkm_attn_seq, host-visible, written while recording */
+    uint32_t cap_rows;       /* rows whose partials fit at once (larger batches run in chunks of these) */
+    uint32_t table_rows;     /* rows per layer the table holds: the most rows one call may pass */
+    uint32_t n_layer, n_head, head_dim, cap_splits, max_splits_row;
+    int use_f16;             /* FP16 arithmetic for 2/4-bit keys (VKMIX_KVQ_F16=1; a variant, FP32 is the default) */
+    vkm_buffer table;        /* [n_layer][table_rows] vkm_attn_seq, host-visible, written while recording */
     vkm_buffer part;         /* [cap_splits][n_head][head_dim + 2] f32 partials */
 } vkm_attn_work;
 
-vkmix_error vkm_attn_work_create(vkmix_context *ctx, vkm_attn_work *w, const vkm_kv_cache *c, uint32_t cap_rows);
+/* cap_rows: rows computed by one set of dispatches; table_rows: the most rows one call may pass. */
+vkmix_error vkm_attn_work_create(vkmix_context *ctx, vkm_attn_work *w, const vkm_kv_cache *c, uint32_t cap_rows,
+                                 uint32_t table_rows);
 void vkm_attn_work_free(vkm_device *dev, vkm_attn_work *w);
 /* Splits one row may need (partials are sized from it). */
-uint32_t vkm_attn_max_splits(const vkm_kv_cache *c);
+uint32_t vkm_attn_max_splits(const vkmix_context *ctx, const vkm_kv_cache *c);
 
 /* A row of a decode step: the cache of its sequence, its row in q/out, its position. */
 typedef struct vkm_attn_row {

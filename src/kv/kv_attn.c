@@ -100,30 +100,37 @@ static attn_path path_of(const vkm_kv_cache *c, uint32_t layer, const vkm_device
     return PATH_OTHER;
 }
 
-uint32_t vkm_attn_max_splits(const vkm_kv_cache *c)
+/* Splits of one row are a function of that row alone (its depth and its layer's widths),
+ * never of the batch: a row of a batch computes exactly what it computes alone. */
+static uint32_t target_wgs(const vkmix_context *ctx)
 {
-    /* packed splits (at most the target per KV head), FP16 splits of the ring and sinks,
-     * or of a whole FP16 layer (at most the target per KV head as well) */
-    uint32_t per_head = 2 * ATTN_TARGET_WGS / (c->n_kv_head ? c->n_kv_head : 1);
-    uint32_t fp16 = (c->cfg.sinks + c->cfg.ring + ATTN_FP16_SPLIT_PACKED - 1) / ATTN_FP16_SPLIT_PACKED + 1;
-    return 2 * per_head + fp16 + 2;
+    uint32_t t = ctx->tune.kvq_splits ? ctx->tune.kvq_splits : ATTN_TARGET_WGS;
+    return t > 8 * ATTN_TARGET_WGS ? 8 * ATTN_TARGET_WGS : t;
 }
 
-vkmix_error vkm_attn_work_create(vkmix_context *ctx, vkm_attn_work *w, const vkm_kv_cache *c, uint32_t cap_rows)
+uint32_t vkm_attn_max_splits(const vkmix_context *ctx, const vkm_kv_cache *c)
+{
+    /* packed splits: at most the target per KV head; FP16 splits: of the ring and sinks (64
+     * tokens each), or of a whole FP16 layer (at most the target per KV head, + 1) */
+    uint32_t per_head = target_wgs(ctx) / (c->n_kv_head ? c->n_kv_head : 1);
+    uint32_t fp16 = (c->cfg.sinks + c->cfg.ring + ATTN_FP16_SPLIT_PACKED - 1) / ATTN_FP16_SPLIT_PACKED + 1;
+    return per_head + (fp16 > 1 ? fp16 : 1) + 2;
+}
+
+vkmix_error vkm_attn_work_create(vkmix_context *ctx, vkm_attn_work *w, const vkm_kv_cache *c, uint32_t cap_rows,
+                                 uint32_t table_rows)
 {
     memset(w, 0, sizeof *w);
-    w->cap_rows = cap_rows;
+    w->cap_rows = cap_rows ? cap_rows : 1;
+    w->table_rows = table_rows > w->cap_rows ? table_rows : w->cap_rows;
+    cap_rows = w->cap_rows;
     w->n_layer = c->n_layer;
     w->n_head = c->n_q_head;
     w->head_dim = c->head_dim;
-    /* every row's FP16 splits, and packed splits of about ATTN_TARGET_WGS / n_kv_head in all
-     * (at least one per row); a whole FP16 layer splits at most as often */
-    w->max_splits_row = vkm_attn_max_splits(c);
-    uint32_t per_head = 2 * ATTN_TARGET_WGS / (c->n_kv_head ? c->n_kv_head : 1);
-    uint32_t fp16 = (c->cfg.sinks + c->cfg.ring + ATTN_FP16_SPLIT_PACKED - 1) / ATTN_FP16_SPLIT_PACKED + 1;
-    w->cap_splits = cap_rows == 1 ? w->max_splits_row : 2 * per_head + cap_rows * (fp16 + 2);
-    w->force_f32 = ctx->tune.kvq_f32;
-    vkmix_error e = vkm_buffer_create(&ctx->dev, &w->table, (uint64_t)c->n_layer * cap_rows * sizeof(vkm_attn_seq),
+    w->max_splits_row = vkm_attn_max_splits(ctx, c);
+    w->cap_splits = cap_rows * w->max_splits_row;
+    w->use_f16 = ctx->tune.kvq_f16;
+    vkmix_error e = vkm_buffer_create(&ctx->dev, &w->table, (uint64_t)c->n_layer * w->table_rows * sizeof(vkm_attn_seq),
                                       VKM_MEM_HOST);
     if (e == VKMIX_OK)
         e = vkm_buffer_create(&ctx->dev, &w->part,
@@ -204,14 +211,14 @@ static int packed_shape_of(const vkmix_context *ctx, const vkm_kv_cache *c, uint
     return 0;
 }
 
-vkmix_error vkm_kv_decode(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const vkm_attn_row *rows, uint32_t n,
-                          vkm_binding q, vkm_binding out)
+/* Up to cap_rows rows: their table entries from table[layer][tbase], their partials from split 0. */
+static vkmix_error decode_chunk(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const vkm_attn_row *rows, uint32_t n,
+                                vkm_binding q, vkm_binding out, uint32_t tbase)
 {
     vkmix_context *ctx = cmd->ctx;
     vkm_device *dev = &ctx->dev;
-    if (n > w->cap_rows || layer >= w->n_layer)
-        return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "decode attention: %u rows for a work area of %u", n, w->cap_rows);
-    vkm_attn_seq *table = (vkm_attn_seq *)w->table.mapped + (size_t)layer * w->cap_rows;
+    const uint32_t seq_base = layer * w->table_rows + tbase;
+    vkm_attn_seq *table = (vkm_attn_seq *)w->table.mapped + seq_base;
     const uint32_t H = w->n_head, D = w->head_dim;
     vkmix_error e;
     /* rows the v2 kernels cannot take go through the per-row path; the others are
@@ -250,10 +257,9 @@ vkmix_error vkm_kv_decode(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const 
             m++;
         }
         /* splits: about ATTN_TARGET_WGS workgroups over the rows of this dispatch */
-        const uint32_t target = ctx->tune.kvq_splits ? ctx->tune.kvq_splits : ATTN_TARGET_WGS;
-        const uint32_t want = target / (c0->n_kv_head * hch * m) ? target / (c0->n_kv_head * hch * m) : 1;
+        const uint32_t want = target_wgs(ctx) / (c0->n_kv_head * hch) ? target_wgs(ctx) / (c0->n_kv_head * hch) : 1;
         packed_shape ps = { 0, 0, nr };
-        const int f32 = kb >= 8 || w->force_f32;
+        const int f32 = kb >= 8 || !w->use_f16;
         if (path == PATH_PACKED && !packed_shape_of(ctx, c0, kb, vb, f32, &ps)) {
             e = vkm_fail(dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "decode attention: no kernel shape fits the device");
             goto fail;
@@ -285,12 +291,12 @@ vkmix_error vkm_kv_decode(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const 
             goto fail;
         }
         const vkm_pipeline *p;
-        struct { uint32_t seq0, n_head; float scale; } push = { first + layer * w->cap_rows, H, 1.0f / sqrtf((float)D) };
+        struct { uint32_t seq0, n_head; float scale; } push = { seq_base + first, H, 1.0f / sqrtf((float)D) };
         vkm_binding b[3] = { VKM_BIND(w->table), q, VKM_BIND(w->part) };
         if (max_q) {
             uint32_t spec[12] = { ps.wg, kb, vb, G, D, VG, nrep, nr, ps.tile, ps.kp, ps.vp, ctx->dev.caps.subgroup_arith };
-            /* FP16 arithmetic where its rounding is far below the quantization error (keys of 2 and 4
-             * bits); FP32 for 8-bit keys, or everywhere with force_f32 */
+            /* FP32 arithmetic by default; FP16 (use_f16, keys of 2 and 4 bits only, where its
+             * rounding stays far below the quantization error) measured no faster on the H200 */
             vkm_shader sh = f32 ? VKM_SH_KVQ_DECODE_F32 : VKM_SH_KVQ_DECODE;
             if ((e = vkm_pipe(ctx, sh, spec, 12, &p)) != VKMIX_OK) goto fail;
             vkm_cmd_dispatch(cmd, p, b, 3, &push, sizeof push, max_q, c0->n_kv_head * hch, m);
@@ -307,7 +313,7 @@ vkmix_error vkm_kv_decode(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const 
         uint32_t cw = D % 32 == 0 ? 32 : D % 16 == 0 ? 16 : 8;   /* channels per combine workgroup */
         uint32_t spec2[4] = { wg2, D, w->max_splits_row, cw };
         if ((e = vkm_pipe(ctx, VKM_SH_ATTN_COMBINE, spec2, 4, &p)) != VKMIX_OK) goto fail;
-        struct { uint32_t seq0, n_head; } push2 = { first + layer * w->cap_rows, H };
+        struct { uint32_t seq0, n_head; } push2 = { seq_base + first, H };
         vkm_binding b2[3] = { VKM_BIND(w->table), VKM_BIND(w->part), out };
         vkm_cmd_dispatch(cmd, p, b2, 3, &push2, sizeof push2, H, D / cw, m);
         used += m;
@@ -319,4 +325,20 @@ vkmix_error vkm_kv_decode(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const 
 fail:
     free(done);
     return e;
+}
+
+vkmix_error vkm_kv_decode(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, const vkm_attn_row *rows, uint32_t n,
+                          vkm_binding q, vkm_binding out)
+{
+    if (n > w->table_rows || layer >= w->n_layer)
+        return vkm_fail(&cmd->ctx->dev, VKMIX_ERROR_INTERNAL, "decode attention: %u rows for a table of %u", n,
+                        w->table_rows);
+    /* chunks of cap_rows rows share the partials: each waits for the previous one's combine */
+    for (uint32_t r0 = 0; r0 < n; r0 += w->cap_rows) {
+        uint32_t m = n - r0 < w->cap_rows ? n - r0 : w->cap_rows;
+        if (r0) vkm_cmd_barrier(cmd);
+        vkmix_error e = decode_chunk(cmd, w, layer, rows + r0, m, q, out, r0);
+        if (e != VKMIX_OK) return e;
+    }
+    return VKMIX_OK;
 }

@@ -75,7 +75,6 @@ void vkmix_session_free(vkmix_session *s)
     vkm_scratch_free(dev, &s->sc);
     vkm_buffer_destroy(dev, &s->attn_scratch);
     vkm_attn_work_free(dev, &s->attn);
-    vkm_attn_work_free(dev, &s->attn_batch);
     vkm_kv_cache_free(dev, &s->cache);
     vkm_cmd_destroy(&s->cmd);
     free(s);
@@ -136,7 +135,10 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
     if (e == VKMIX_OK)
         e = vkm_buffer_create(dev, &s->attn_scratch, vkm_op_attention_scratch(ctx, hp->n_head, hp->head_dim, s->n_ctx),
                               VKM_MEM_DEVICE);
-    if (e == VKMIX_OK && dev->bda) e = vkm_attn_work_create(ctx, &s->attn, &s->cache, 1);
+    /* the decode attention's table (every row a batch chunk may have) and partials (batch_rows rows) */
+    if (e == VKMIX_OK && dev->bda)
+        e = vkm_attn_work_create(ctx, &s->attn, &s->cache, p->batch_rows ? p->batch_rows : 1,
+                                 s->sc.cap < s->sc.logit_rows ? s->sc.cap : s->sc.logit_rows);
     if (e != VKMIX_OK) {
         vkmix_session_free(s);
         return e;
@@ -334,19 +336,11 @@ vkmix_error vkmix_batch_decode(vkmix_session *const *ss, const int32_t *tokens, 
      * chunks of as many rows as that scratch holds (the model owns nothing) */
     vkmix_session *lead = ss[0];
     const uint32_t chunk = lead->sc.cap < lead->sc.logit_rows ? lead->sc.cap : lead->sc.logit_rows;
-    /* the decode attention's table and partials for the chunk: the lead's, made at its
-     * first batch (they must hold the partials of every row: the largest ring decides) */
-    vkm_attn_work *work = NULL;
-    if (ctx->dev.bda) {
-        uint32_t big = 0;
-        for (uint32_t i = 1; i < n; i++)
-            if (vkm_attn_max_splits(&ss[i]->cache) > vkm_attn_max_splits(&ss[big]->cache)) big = i;
-        vkm_attn_work *w = &lead->attn_batch;
-        if (w->table.buf && (w->cap_rows < chunk || w->max_splits_row < vkm_attn_max_splits(&ss[big]->cache)))
-            vkm_attn_work_free(&ctx->dev, w);
-        if (!w->table.buf && (e = vkm_attn_work_create(ctx, w, &ss[big]->cache, chunk)) != VKMIX_OK) return e;
-        work = w;
-    }
+    /* the decode attention's table and partials: the lead's (every row's splits must fit them,
+     * else the rows take the per-row path) */
+    vkm_attn_work *work = lead->attn.table.buf ? &lead->attn : NULL;
+    for (uint32_t i = 0; i < n && work; i++)
+        if (vkm_attn_max_splits(ctx, &ss[i]->cache) > work->max_splits_row) work = NULL;
     segment *seg = malloc((size_t)chunk * sizeof *seg);
     if (!seg) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
     for (uint32_t r0 = 0; r0 < n && e == VKMIX_OK; r0 += chunk) {

@@ -35,8 +35,8 @@ struct vkmix_session {
     vkm_scratch sc;
     vkm_buffer attn_scratch; /* split-K partials of the FP16 attention */
     vkm_kv_cache cache;
-    vkm_attn_work attn;       /* decode attention table and partials (devices with buffer device addresses) */
-    vkm_attn_work attn_batch; /* the same for vkmix_batch_decode led by this session, made at its first batch */
+    vkm_attn_work attn;       /* decode attention table and partials (devices with buffer device addresses),
+                               * also for vkmix_batch_decode led by this session */
 };
 
 /* Positions up to end - 1 are about to be written: slots of positions older

@@ -64,7 +64,7 @@ vkmix_error vkmix_session_memory(const vkmix_session *s, vkmix_session_mem *out)
     uint64_t cache, linear, partials;
     vkm_kv_cache_bytes(&s->cache, &cache, &linear, &partials);
     out->kv_bytes = cache;
-    out->attention_bytes = linear + partials + s->attn_scratch.size;
+    out->attention_bytes = linear + partials + s->attn_scratch.size + s->attn.table.size + s->attn.part.size;
     const vkm_buffer *b = &s->sc.x;
     for (int i = 0; i < VKM_SCRATCH_N_BUFFERS; i++)
         if (&b[i] != &s->sc.logits) out->activation_bytes += b[i].size;
