@@ -143,6 +143,9 @@ static vkmix_error read_rope_freqs(const vkm_gguf *g, vkm_model_meta *meta, char
         if (!(f > 0) || !isfinite(f))
             return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "rope_freqs.weight[%u] is %g, not a finite number > 0", i, (double)f);
         meta->rope_freqs[i] /= f;
+        if (!(meta->rope_freqs[i] > 0) || !isfinite(meta->rope_freqs[i]))
+            return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "rope_freqs.weight[%u] is %g: RoPE frequency %u becomes %g", i,
+                        (double)f, i, (double)meta->rope_freqs[i]);
     }
     return VKMIX_OK;
 }

@@ -971,12 +971,12 @@ static size_t piece_into(const vkm_tokenizer *t, int32_t id, int special, char *
     uint32_t n = t->len[id];
     if (ty == VKM_TOKTYPE_CONTROL || ty == VKM_TOKTYPE_UNKNOWN) {
         if (!special) return 0;
-        if (n <= cap) memcpy(buf, s, n);
+        if (n && n <= cap) memcpy(buf, s, n);
         return n;
     }
     if (ty == VKM_TOKTYPE_UNUSED) return 0;
     if (ty == VKM_TOKTYPE_USER_DEFINED) {
-        if (n <= cap) memcpy(buf, s, n);
+        if (n && n <= cap) memcpy(buf, s, n);
         return n;
     }
     if (ty == VKM_TOKTYPE_BYTE) {
@@ -985,7 +985,7 @@ static size_t piece_into(const vkm_tokenizer *t, int32_t id, int special, char *
             if (cap >= 1) buf[0] = (char)b;
             return 1;
         }
-        if (n <= cap) memcpy(buf, s, n);
+        if (n && n <= cap) memcpy(buf, s, n);
         return n;
     }
     size_t w = 0;
@@ -1069,7 +1069,7 @@ vkmix_error vkm_detokenize(const vkm_tokenizer *tok, const int32_t *ids, size_t 
             if (strip && p[0] == ' ') { p++; k--; }
             strip = 0;
         }
-        if (w + k <= cap) memcpy(buf + w, p, k);
+        if (k && w + k <= cap) memcpy(buf + w, p, k);
         w += k;
     }
     free(piece);
