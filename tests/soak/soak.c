@@ -23,7 +23,11 @@
  * Every 7th context is cut short at a random length, so resets happen at
  * different fill levels, not only at a full cache.
  * (Rewind: once vkmix_session_rewind exists, the loop should also rewind by a
- * few tokens now and then; see the comment in the loop.) */
+ * few tokens now and then; see the comment in the loop.)
+ *
+ * SOAK_SELFTEST=1 checks the measurement itself: the program then leaks 4 KiB
+ * of host memory per token and one extra session every 500 tokens, and the
+ * verdict must be NOT FLAT (exit status 1). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdio.h>
@@ -186,6 +190,7 @@ int main(int argc, char **argv)
     uint32_t n_ctx = argc > 4 ? (uint32_t)atol(argv[4]) : 256;
     long every = argc > 5 ? atol(argv[5]) : 1000;
     long slack = getenv("SOAK_RSS_SLACK_KIB") ? atol(getenv("SOAK_RSS_SLACK_KIB")) : 2048;
+    int selftest = getenv("SOAK_SELFTEST") && atoi(getenv("SOAK_SELFTEST"));
     if (total <= 0 || every <= 0 || n_ctx < 8) return 2;
 
     char err[512] = "";
@@ -267,6 +272,13 @@ int main(int argc, char **argv)
             TRY(vkmix_session_eval(s, &tok, 1, logits, 0));
         }
         generated++;
+        if (selftest) {
+            static vkmix_session *leaked[256];
+            static int n_leaked;
+            char *p = malloc(4096);
+            if (p) memset(p, (int)generated, 4096); /* leaked on purpose */
+            if (generated % 500 == 0 && n_leaked < 256) TRY(vkmix_session_create(model, &sp, &leaked[n_leaked++]));
+        }
         if (generated % every == 0 || generated == total) {
             long rss = rss_kib();
             if (rss_first < 0) rss_first = rss;
