@@ -7,8 +7,8 @@
  * (tests/run_all.sh) an over-read fails. A broken contract is a failed check
  * naming the file.
  *
- *   test_fuzz_corpus --write-seeds DIR   regenerates the seeds of model_meta
- *                                        and tokenize into DIR/<target>/
+ *   test_fuzz_corpus --write-seeds DIR   regenerates the seeds of model_meta,
+ *                                        tokenize and kv_config into DIR/<target>/
  * (the gguf seeds come from test_gguf --write-corpus). */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
@@ -32,6 +32,7 @@ static const struct {
     {"gguf", vkm_fuzz_gguf, 30},
     {"model_meta", vkm_fuzz_model_meta, 4},
     {"tokenize", vkm_fuzz_tokenize, 30},
+    {"kv_config", vkm_fuzz_kv_config, 10},
 };
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -264,6 +265,37 @@ static void seed_tokenize(void)
     }
 }
 
+/* KV configurations: byte 0 n_layer-1 (| 0x80: head_dim 64), byte 1 mode | geometry bits (fuzz_kv_config.c) */
+static void seed_kv_config(void)
+{
+    static const struct { const char *name; uint8_t b0, b1; const char *text; } seeds[] = {
+        {"spec-k4v2", 4, 0x00, "k4v2"},
+        {"spec-f16", 4, 0x00, "f16"},
+        {"spec-k3v8-g64-w128", 0x80 | 1, 0x04 | 0x10, "k3v8"},
+        {"spec-bad-width", 4, 0x00, "k5v2"},
+        {"spec-trailing", 4, 0x00, "k4v2x"},
+        {"spec-sinks-over", 4, 0x60, "k2v2"},
+        {"profile-5", 4, 0x01 | 0x20,
+         "{\"format\":\"vkmix-kv-profile\",\"version\":1,\"n_layer\":5,\"group\":32,\"window\":64,\"sinks\":4,"
+         "\"layers\":[{\"k\":2,\"v\":2},{\"k\":3,\"v\":4},{\"k\":4,\"v\":2},{\"k\":8,\"v\":8},{\"k\":16,\"v\":16}],"
+         "\"provenance\":{\"rule\":\"kvmix\",\"tokens\":2048}}"},
+        {"profile-2-string-provenance", 1, 0x01, "{\"n_layer\":2,\"layers\":[{\"k\":4,\"v\":4},{\"k\":2,\"v\":3}],\"provenance\":\"hand\"}"},
+        {"profile-wrong-layers", 4, 0x01, "{\"layers\":[{\"k\":4,\"v\":4}]}"},
+        {"profile-bad-width", 0, 0x01, "{\"layers\":[{\"k\":4.5,\"v\":4}]}"},
+        {"profile-negative-group", 0, 0x01, "{\"group\":-32,\"layers\":[{\"k\":4,\"v\":4}]}"},
+        {"profile-not-json", 0, 0x01, "{\"layers\":[{\"k\":4,"},
+        {"profile-huge-numbers", 0, 0x01, "{\"window\":1e300,\"layers\":[{\"k\":1e20,\"v\":-1e20}]}"},
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        uint8_t buf[1024];
+        size_t n = strlen(seeds[i].text);
+        buf[0] = seeds[i].b0;
+        buf[1] = seeds[i].b1;
+        memcpy(buf + 2, seeds[i].text, n);
+        write_seed("kv_config", seeds[i].name, buf, n + 2);
+    }
+}
+
 /* ------------------------------------------------------------------ oracle sanity */
 
 /* The round trips the tokenize target relies on really hold on the sample,
@@ -301,6 +333,7 @@ int main(int argc, char **argv)
         seed_tiny_llama(1);
         seed_tiny_qwen2();
         seed_tokenize();
+        seed_kv_config();
         return tu_finish("test_fuzz_corpus --write-seeds");
     }
     check_vocabs();

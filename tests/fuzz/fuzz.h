@@ -38,6 +38,7 @@ extern int vkm_fuzz_failures;
 int vkm_fuzz_gguf(const uint8_t *data, size_t size);
 int vkm_fuzz_model_meta(const uint8_t *data, size_t size);
 int vkm_fuzz_tokenize(const uint8_t *data, size_t size);
+int vkm_fuzz_kv_config(const uint8_t *data, size_t size);
 
 /* A failed call's contract: a known error code, a NUL-terminated non-empty
  * message in err[0..errlen). what names the call for the report. */

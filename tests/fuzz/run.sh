@@ -13,7 +13,7 @@
 set -eu
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-gguf model_meta tokenize}
+targets=${*:-gguf model_meta tokenize kv_config}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${VKMIX_FUZZ_BUILD_DIR:-$root/build-fuzz}
 jobs=${VKMIX_FUZZ_BUILD_JOBS:-2}
@@ -29,6 +29,7 @@ for t in $targets; do
     gguf)       max_len=8192;  dict=gguf.dict ;;
     model_meta) max_len=32768; dict=model_meta.dict ;;
     tokenize)   max_len=2048;  dict=tokenize.dict ;;
+    kv_config)  max_len=4096;  dict=kv_config.dict ;;
     *)          max_len=4096;  dict= ;;
   esac
   work=$(mktemp -d)
