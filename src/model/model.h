@@ -42,10 +42,8 @@ struct vkmix_model {
     vkm_tensor output;            /* [n_vocab][n_embd]; shares tok_embd's buffer when tied */
     int output_tied;
     vkm_layer_w *layers;          /* [n_layer] */
-    struct vkm_scratch *batch;    /* activations of vkmix_batch_decode, grown on demand */
 };
 
-void vkm_model_free_batch(vkmix_model *m);
 /* m->info from the hyper-parameters and the tokenizer. */
 void vkm_model_fill_info(vkmix_model *m);
 

@@ -108,21 +108,23 @@ static uint32_t reduce_wg(const vkmix_context *ctx, uint32_t want)
     return wg;
 }
 
-static vkmix_error elementwise(vkmix_context *ctx, vkm_shader sh, const vkm_binding *b, uint32_t nb, uint32_t n)
+static vkmix_error elementwise(vkm_cmd *cmd, vkm_shader sh, const vkm_binding *b, uint32_t nb, uint32_t n)
 {
+    vkmix_context *ctx = cmd->ctx;
     uint32_t wg = vkm_default_wg(ctx);
     const vkm_pipeline *p;
     vkmix_error e = vkm_pipe(ctx, sh, &wg, 1, &p);
     if (e != VKMIX_OK) return e;
-    if (n) vkm_cmd_dispatch(&ctx->dev, p, b, nb, &n, sizeof n, vkm_groups_for(ctx, n, wg), 1, 1);
+    if (n) vkm_cmd_dispatch(cmd, p, b, nb, &n, sizeof n, vkm_groups_for(ctx, n, wg), 1, 1);
     return VKMIX_OK;
 }
 
 /* ------------------------------------------------------------------ rmsnorm */
 
-vkmix_error vkm_op_rmsnorm(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm_binding out, uint32_t n_rows,
+vkmix_error vkm_op_rmsnorm(vkm_cmd *cmd, vkm_binding x, vkm_binding w, vkm_binding out, uint32_t n_rows,
                            uint32_t n, float eps)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!n_rows || !n) return VKMIX_OK;
     uint64_t bytes = (uint64_t)n_rows * n * 4;
     vkm_binding bx, bw, bo;
@@ -141,7 +143,7 @@ vkmix_error vkm_op_rmsnorm(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm
     struct { uint32_t n_rows, n; float eps; uint32_t has_w; } pc = { n_rows, n, eps, has_w };
     vkm_binding b[3] = { bx, bw, bo };
     uint32_t groups = n_rows < ctx->dev.caps.max_wg_count[0] ? n_rows : ctx->dev.caps.max_wg_count[0];
-    vkm_cmd_dispatch(&ctx->dev, p, b, 3, &pc, sizeof pc, groups, 1, 1);
+    vkm_cmd_dispatch(cmd, p, b, 3, &pc, sizeof pc, groups, 1, 1);
     return VKMIX_OK;
 }
 
@@ -178,10 +180,11 @@ static vkmix_error check_weight(vkmix_context *ctx, uint32_t wtype, uint32_t n_i
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
+vkmix_error vkm_op_matmul_cfg(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                               vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                               const vkm_matmul_cfg *cfg)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!n_out || !n_tok) return VKMIX_OK;
     uint64_t row_bytes;
     vkmix_error e = check_weight(ctx, wtype, n_in, &row_bytes);
@@ -236,7 +239,7 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
             struct mm_push pc = { n_in, nr, (uint32_t)r0, has_bias, (uint32_t)row_bytes, 1, n_out, 0 };
             vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), bx, by, bb };
             uint32_t groups = (nr + rows - 1) / rows;
-            vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, groups < gx_max ? groups : gx_max, 1, 1);
+            vkm_cmd_dispatch(cmd, p, b, 4, &pc, sizeof pc, groups < gx_max ? groups : gx_max, 1, 1);
         }
         return VKMIX_OK;
     }
@@ -249,7 +252,7 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
             return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul: F32 rows of %u with %u outputs", n_in, n_out);
         for (uint32_t t = 0; t < n_tok; t++) {
             vkm_binding xt = { bx.buf, bx.offset + t * xs, xs }, yt = { by.buf, by.offset + t * ys, ys };
-            if ((e = vkm_op_matmul_cfg(ctx, W, wtype, xt, yt, bias, n_in, n_out, 1, cfg)) != VKMIX_OK) return e;
+            if ((e = vkm_op_matmul_cfg(cmd, W, wtype, xt, yt, bias, n_in, n_out, 1, cfg)) != VKMIX_OK) return e;
         }
         return VKMIX_OK;
     }
@@ -270,22 +273,23 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
         vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), bx, by, bb };
         uint32_t gx = (nr + bm - 1) / bm;
         if (gx > gx_max) return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul: too many rows");
-        vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, gx, gy, 1);
+        vkm_cmd_dispatch(cmd, p, b, 4, &pc, sizeof pc, gx, gy, 1);
     }
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_matmul(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
+vkmix_error vkm_op_matmul(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                           vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok)
 {
-    return vkm_op_matmul_cfg(ctx, W, wtype, x, y, bias, n_in, n_out, n_tok, NULL);
+    return vkm_op_matmul_cfg(cmd, W, wtype, x, y, bias, n_in, n_out, n_tok, NULL);
 }
 
 /* ------------------------------------------------------------------ get_rows */
 
-vkmix_error vkm_op_get_rows(vkmix_context *ctx, vkm_binding table, uint32_t wtype, vkm_binding ids,
+vkmix_error vkm_op_get_rows(vkm_cmd *cmd, vkm_binding table, uint32_t wtype, vkm_binding ids,
                             vkm_binding out, uint32_t n_embd, uint32_t n_ids)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!n_ids) return VKMIX_OK;
     uint64_t row_bytes;
     vkmix_error e = check_weight(ctx, wtype, n_embd, &row_bytes);
@@ -311,16 +315,17 @@ vkmix_error vkm_op_get_rows(vkmix_context *ctx, vkm_binding table, uint32_t wtyp
             n_embd, n_ids, (uint32_t)r0, nr, (uint32_t)n_vocab, r0 == 0, (uint32_t)row_bytes, 0
         };
         vkm_binding b[3] = { sub_binding(table, r0 * row_bytes, nr * row_bytes), bi, bo };
-        vkm_cmd_dispatch(&ctx->dev, p, b, 3, &pc, sizeof pc, groups, 1, 1);
+        vkm_cmd_dispatch(cmd, p, b, 3, &pc, sizeof pc, groups, 1, 1);
     }
     return VKMIX_OK;
 }
 
 /* ------------------------------------------------------------------ rope, element-wise */
 
-vkmix_error vkm_op_rope(vkmix_context *ctx, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
+vkmix_error vkm_op_rope(vkm_cmd *cmd, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
                         uint32_t head_dim, uint32_t pos0, uint32_t rope_type)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (head_dim == 0 || head_dim % 2)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "rope: head_dim %u must be even", head_dim);
     if (rope_type != VKM_ROPE_NORM && rope_type != VKM_ROPE_NEOX)
@@ -337,37 +342,40 @@ vkmix_error vkm_op_rope(vkmix_context *ctx, vkm_binding x, vkm_binding freqs, ui
                                                                     rope_type == VKM_ROPE_NEOX };
     vkm_binding b[2] = { bx, bf };
     uint64_t n = (uint64_t)n_tok * n_heads * (head_dim / 2);
-    vkm_cmd_dispatch(&ctx->dev, p, b, 2, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
+    vkm_cmd_dispatch(cmd, p, b, 2, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_silu_mul(vkmix_context *ctx, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n)
+vkmix_error vkm_op_silu_mul(vkm_cmd *cmd, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n)
 {
+    vkmix_context *ctx = cmd->ctx;
     vkm_binding b[3];
     vkmix_error e;
     if ((e = fit(ctx, gate, (uint64_t)n * 4, "silu_mul gate", &b[0])) != VKMIX_OK) return e;
     if ((e = fit(ctx, up, (uint64_t)n * 4, "silu_mul up", &b[1])) != VKMIX_OK) return e;
     if ((e = fit(ctx, out, (uint64_t)n * 4, "silu_mul out", &b[2])) != VKMIX_OK) return e;
-    return elementwise(ctx, VKM_SH_SILU_MUL, b, 3, n);
+    return elementwise(cmd, VKM_SH_SILU_MUL, b, 3, n);
 }
 
-vkmix_error vkm_op_add(vkmix_context *ctx, vkm_binding a, vkm_binding bb, vkm_binding out, uint32_t n)
+vkmix_error vkm_op_add(vkm_cmd *cmd, vkm_binding a, vkm_binding bb, vkm_binding out, uint32_t n)
 {
+    vkmix_context *ctx = cmd->ctx;
     vkm_binding b[3];
     vkmix_error e;
     if ((e = fit(ctx, a, (uint64_t)n * 4, "add a", &b[0])) != VKMIX_OK) return e;
     if ((e = fit(ctx, bb, (uint64_t)n * 4, "add b", &b[1])) != VKMIX_OK) return e;
     if ((e = fit(ctx, out, (uint64_t)n * 4, "add out", &b[2])) != VKMIX_OK) return e;
-    return elementwise(ctx, VKM_SH_ADD, b, 3, n);
+    return elementwise(cmd, VKM_SH_ADD, b, 3, n);
 }
 
-vkmix_error vkm_op_copy_f32(vkmix_context *ctx, vkm_binding src, vkm_binding dst, uint32_t n)
+vkmix_error vkm_op_copy_f32(vkm_cmd *cmd, vkm_binding src, vkm_binding dst, uint32_t n)
 {
+    vkmix_context *ctx = cmd->ctx;
     vkm_binding b[2];
     vkmix_error e;
     if ((e = fit(ctx, src, (uint64_t)n * 4, "copy src", &b[0])) != VKMIX_OK) return e;
     if ((e = fit(ctx, dst, (uint64_t)n * 4, "copy dst", &b[1])) != VKMIX_OK) return e;
-    return elementwise(ctx, VKM_SH_COPY_F32, b, 2, n);
+    return elementwise(cmd, VKM_SH_COPY_F32, b, 2, n);
 }
 
 /* ------------------------------------------------------------------ KV cache, attention */
@@ -398,9 +406,10 @@ static vkmix_error kv_heads_per(vkmix_context *ctx, vkm_binding kc, vkm_binding 
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_kv_store(vkm_cmd *cmd, vkm_binding k, vkm_binding v, vkm_binding kcache, vkm_binding vcache,
                             uint32_t n_tok, uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (head_dim == 0 || head_dim % 2 || !n_kv_head || !n_ctx)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "kv_store: bad shape");
     if ((uint64_t)pos0 + n_tok > n_ctx)
@@ -426,7 +435,7 @@ vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vk
         vkm_binding b[4] = { bk, bv, sub_binding(kcache, h0 * head_bytes, nh * head_bytes),
                              sub_binding(vcache, h0 * head_bytes, nh * head_bytes) };
         uint64_t n = 2ull * n_tok * nh * (head_dim / 2);
-        vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
+        vkm_cmd_dispatch(cmd, p, b, 4, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
     }
     return VKMIX_OK;
 }
@@ -447,19 +456,20 @@ uint64_t vkm_op_attention_scratch(const vkmix_context *ctx, uint32_t n_head, uin
     return (uint64_t)n_head * attn_max_splits(n_ctx) * (head_dim + 2) * 4;
 }
 
-vkmix_error vkm_op_attention(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_attention(vkm_cmd *cmd, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                              vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                              uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale)
 {
-    return vkm_op_attention_cfg(ctx, q, kcache, vcache, out, scratch, n_tok, n_head, n_kv_head, head_dim, n_ctx, pos0,
+    return vkm_op_attention_cfg(cmd, q, kcache, vcache, out, scratch, n_tok, n_head, n_kv_head, head_dim, n_ctx, pos0,
                                 scale, NULL);
 }
 
-vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_attention_cfg(vkm_cmd *cmd, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                                  vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                                  uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale,
                                  const vkm_attn_cfg *cfg)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!n_head || !n_kv_head || n_head % n_kv_head || !head_dim || head_dim % 8 || head_dim > 256)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
                         "attention: n_head %u / n_kv_head %u / head_dim %u (a multiple of 8, at most 256)", n_head,
@@ -532,16 +542,16 @@ vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding 
         };
         vkm_binding b[5] = { bq, sub_binding(kcache, h0 * head_bytes, nh * head_bytes),
                              sub_binding(vcache, h0 * head_bytes, nh * head_bytes), bo, bs };
-        vkm_cmd_dispatch(&ctx->dev, p, b, 5, &pc, sizeof pc, n_split, nh * grp / G, n_tok);
+        vkm_cmd_dispatch(cmd, p, b, 5, &pc, sizeof pc, n_split, nh * grp / G, n_tok);
     }
     if (mode == 0) {
-        vkm_cmd_barrier(&ctx->dev);
+        vkm_cmd_barrier(cmd);
         uint32_t wg = reduce_wg(ctx, head_dim < 128 ? head_dim : 128);
         uint32_t rspec[2] = { wg, head_dim };
         if ((e = vkm_pipe(ctx, VKM_SH_ATTN_REDUCE, rspec, 2, &p)) != VKMIX_OK) return e;
         struct { uint32_t n_head, n_split; } pc = { n_head, n_split };
         vkm_binding b[2] = { bs, bo };
-        vkm_cmd_dispatch(&ctx->dev, p, b, 2, &pc, sizeof pc, n_head, 1, 1);
+        vkm_cmd_dispatch(cmd, p, b, 2, &pc, sizeof pc, n_head, 1, 1);
     }
     return VKMIX_OK;
 }

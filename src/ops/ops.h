@@ -1,6 +1,7 @@
 /* GPU operations of the forward pass. Each function records one (or a few)
- * dispatches into the context's command buffer (between vkm_cmd_begin and
- * vkm_cmd_submit); the caller inserts vkm_cmd_barrier between dependent ops.
+ * dispatches into the caller's recording target `cmd` (between vkm_cmd_begin
+ * and vkm_cmd_submit; cmd->ctx gives the context: pipelines, capabilities,
+ * error buffer); the caller inserts vkm_cmd_barrier between dependent ops.
  * Activations are fp32; weights keep their GGUF type and are dequantized in
  * the shader. Shapes are given in elements. Every op has a CPU reference in
  * ref_model.c / ggml_types.c and a test on odd sizes (tests/test_ops.c).
@@ -25,13 +26,13 @@
 #include "core/context.h"
 
 /* out[r][:] = x[r][:] / sqrt(mean(x[r]^2) + eps) * w[:]      x, out: [n_rows][n]; w: [n] f32 */
-vkmix_error vkm_op_rmsnorm(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm_binding out, uint32_t n_rows,
+vkmix_error vkm_op_rmsnorm(vkm_cmd *cmd, vkm_binding x, vkm_binding w, vkm_binding out, uint32_t n_rows,
                            uint32_t n, float eps);
 
 /* y[t][o] = sum_i W[o][i] * x[t][i] (+ bias[o])     x: [n_tok][n_in] f32, y: [n_tok][n_out] f32
  * bias may be { NULL } (no bias). n_tok == 1 uses the matrix-vector kernel (decode),
  * larger n_tok the tiled matrix-matrix kernel (prefill). wtype: a supported vkm_ggml_type. */
-vkmix_error vkm_op_matmul(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
+vkmix_error vkm_op_matmul(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                           vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok);
 
 /* Tuning knobs of vkm_op_matmul (benchmarks, tests); 0 means the default. */
@@ -43,31 +44,31 @@ typedef struct vkm_matmul_cfg {
     uint32_t mm_bn;    /* matmul: tokens per tile, 16 or 64 */
 } vkm_matmul_cfg;
 /* vkm_op_matmul with explicit tuning (cfg may be NULL). */
-vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
+vkmix_error vkm_op_matmul_cfg(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                               vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                               const vkm_matmul_cfg *cfg);
 
 /* out[t][:] = dequant(table[ids[t]][:])          ids: [n_ids] int32, table: [n_vocab][n_embd] of wtype
  * n_vocab is the table binding's size / row size. An id outside [0, n_vocab) gives a row of zeros. */
-vkmix_error vkm_op_get_rows(vkmix_context *ctx, vkm_binding table, uint32_t wtype, vkm_binding ids,
+vkmix_error vkm_op_get_rows(vkm_cmd *cmd, vkm_binding table, uint32_t wtype, vkm_binding ids,
                             vkm_binding out, uint32_t n_embd, uint32_t n_ids);
 
 /* In-place RoPE on x: [n_tok][n_heads][head_dim] f32, token t at position pos0 + t.
  * freqs: [head_dim/2] f32 (theta^(-2i/d) with llama3 scaling applied, see vkm_rope_freqs).
  * rope_type: VKM_ROPE_NORM (adjacent pairs) or VKM_ROPE_NEOX (halves). */
-vkmix_error vkm_op_rope(vkmix_context *ctx, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
+vkmix_error vkm_op_rope(vkm_cmd *cmd, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
                         uint32_t head_dim, uint32_t pos0, uint32_t rope_type);
 
 /* out[i] = silu(gate[i]) * up[i] (out may alias gate or up) */
-vkmix_error vkm_op_silu_mul(vkmix_context *ctx, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n);
+vkmix_error vkm_op_silu_mul(vkm_cmd *cmd, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n);
 /* out[i] = a[i] + b[i] (out may be a) */
-vkmix_error vkm_op_add(vkmix_context *ctx, vkm_binding a, vkm_binding b, vkm_binding out, uint32_t n);
+vkmix_error vkm_op_add(vkm_cmd *cmd, vkm_binding a, vkm_binding b, vkm_binding out, uint32_t n);
 
 /* FP16 KV cache of one layer: cache[n_kv_head][n_ctx][head_dim] f16.
  * Writes k, v: [n_tok][n_kv_head][head_dim] f32 to positions pos0..pos0+n_tok-1.
  * head_dim even; f32 -> f16 with the device's conversion (round to nearest even on
  * the drivers tested). */
-vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_kv_store(vkm_cmd *cmd, vkm_binding k, vkm_binding v, vkm_binding kcache, vkm_binding vcache,
                             uint32_t n_tok, uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0);
 
 /* Causal GQA attention over the FP16 cache of one layer.
@@ -80,7 +81,7 @@ vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vk
  * n_tok > 1 (or the context is short) and may then be { NULL }.
  * head_dim: a multiple of 8, at most 256. Keys and values are read once for all
  * query heads that share them (up to 8 per workgroup). */
-vkmix_error vkm_op_attention(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_attention(vkm_cmd *cmd, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                              vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                              uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale);
 /* Tuning knobs of vkm_op_attention (benchmarks, tests); 0 means the default. */
@@ -89,7 +90,7 @@ typedef struct vkm_attn_cfg {
     uint32_t target_wgs;  /* decode: split the keys until about this many workgroups run */
     uint32_t prefetch;    /* 1: load the next tile before computing the current one, 2: don't */
 } vkm_attn_cfg;
-vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_attention_cfg(vkm_cmd *cmd, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                                  vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                                  uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale,
                                  const vkm_attn_cfg *cfg);
@@ -98,6 +99,6 @@ vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding 
 uint64_t vkm_op_attention_scratch(const vkmix_context *ctx, uint32_t n_head, uint32_t head_dim, uint32_t n_ctx);
 
 /* logits helper: out[i] = x[i] (f32 copy between buffers, n elements) */
-vkmix_error vkm_op_copy_f32(vkmix_context *ctx, vkm_binding src, vkm_binding dst, uint32_t n);
+vkmix_error vkm_op_copy_f32(vkm_cmd *cmd, vkm_binding src, vkm_binding dst, uint32_t n);
 
 #endif
