@@ -107,6 +107,10 @@ typedef struct {
     VkInstance inst;
     VkPhysicalDevice pd;
     VkDevice dev;
+    VkPhysicalDeviceVulkan11Features f11; /* what the device was created with, told to vkmix */
+    VkPhysicalDeviceVulkan12Features f12;
+    VkPhysicalDeviceFeatures2 f2;
+    const char *exts[1];
     PFN_vkDestroyInstance destroy_instance;
     PFN_vkDestroyDevice destroy_device;
 } app_vulkan;
@@ -134,15 +138,15 @@ static int app_vulkan_create(app_vulkan *a, char *err, size_t errlen)
     float prio = 1.0f;
     VkDeviceQueueCreateInfo q = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = 0,
                                   .queueCount = 1, .pQueuePriorities = &prio };
-    VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
-                                             .storageBuffer16BitAccess = VK_TRUE };
-    VkPhysicalDeviceVulkan12Features f12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-                                             .pNext = &f11, .shaderFloat16 = VK_TRUE, .shaderInt8 = VK_TRUE,
-                                             .storageBuffer8BitAccess = VK_TRUE };
-    VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12 };
-    const char *dexts[] = { VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME };
-    VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &f2, .queueCreateInfoCount = 1,
-                               .pQueueCreateInfos = &q, .enabledExtensionCount = 1, .ppEnabledExtensionNames = dexts };
+    a->f11 = (VkPhysicalDeviceVulkan11Features){ .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+                                                 .storageBuffer16BitAccess = VK_TRUE };
+    a->f12 = (VkPhysicalDeviceVulkan12Features){ .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+                                                 .pNext = &a->f11, .shaderFloat16 = VK_TRUE, .shaderInt8 = VK_TRUE,
+                                                 .storageBuffer8BitAccess = VK_TRUE };
+    a->f2 = (VkPhysicalDeviceFeatures2){ .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &a->f12 };
+    a->exts[0] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+    VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &a->f2, .queueCreateInfoCount = 1,
+                               .pQueueCreateInfos = &q, .enabledExtensionCount = 1, .ppEnabledExtensionNames = a->exts };
     if (create_device(a->pd, &dci, NULL, &a->dev) != VK_SUCCESS) return snprintf(err, errlen, "vkCreateDevice failed"), 0;
     real_alloc = (PFN_vkAllocateMemory)real_gdpa(a->dev, "vkAllocateMemory");
     real_free = (PFN_vkFreeMemory)real_gdpa(a->dev, "vkFreeMemory");
@@ -200,7 +204,9 @@ int main(int argc, char **argv)
         return 1;
     }
     vkmix_external_vulkan ext = { .instance = av.inst, .physical_device = av.pd, .device = av.dev,
-                                  .queue_family = 0, .queue_index = 0, .get_instance_proc_addr = (void *)wrap_gipa };
+                                  .queue_family = 0, .queue_index = 0, .get_instance_proc_addr = (void *)wrap_gipa,
+                                  .enabled_extensions = av.exts, .enabled_extension_count = 1,
+                                  .enabled_features = &av.f2 };
     vkmix_context_params cp;
     vkmix_context_default_params(&cp);
     cp.external = &ext;
