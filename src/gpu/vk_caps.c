@@ -75,6 +75,7 @@ void vkm_caps_fill(const vkm_vki *vki, VkPhysicalDevice pd, vkm_caps *c)
     c->int_dot = vkm_has_device_ext(vki, pd, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME) || p->apiVersion >= VK_API_VERSION_1_3;
     c->coopmat_khr = vkm_has_device_ext(vki, pd, "VK_KHR_cooperative_matrix");
     c->coopmat_nv = vkm_has_device_ext(vki, pd, "VK_NV_cooperative_matrix");
+    c->pipeline_exec_props = vkm_has_device_ext(vki, pd, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     c->memory_budget_ext = vkm_has_device_ext(vki, pd, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 
     VkPhysicalDeviceMemoryBudgetPropertiesEXT bud = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT };

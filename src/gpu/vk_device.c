@@ -279,9 +279,17 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         .queueCount = 1,
         .pQueuePriorities = &prio,
     };
-    const char *exts[4];
+    const char *exts[8];
     uint32_t n_exts = 0;
     exts[n_exts++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+    /* compiler statistics of every pipeline, logged at INFO (a debugging aid, read once) */
+    const char *ps = getenv("VKMIX_PIPELINE_STATS");
+    bool stats = c->pipeline_exec_props && ps && *ps && strcmp(ps, "0") != 0;
+    if (stats) exts[n_exts++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pef = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+        .pipelineExecutableInfo = VK_TRUE,
+    };
     if (c->memory_budget_ext) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
     bool sgc_ext = c->subgroup_size_control && c->api_version < VK_API_VERSION_1_3;
     if (sgc_ext) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
@@ -291,9 +299,10 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         .subgroupSizeControl = c->subgroup_size_control,
         .computeFullSubgroups = c->subgroup_size_control,
     };
+    sgf.pNext = stats ? &pef : NULL;
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
-        .pNext = c->subgroup_size_control ? &sgf : NULL,
+        .pNext = c->subgroup_size_control ? (void *)&sgf : stats ? (void *)&pef : NULL,
         .storageBuffer16BitAccess = VK_TRUE,
     };
     VkPhysicalDeviceVulkan12Features f12 = {
@@ -302,6 +311,7 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         .shaderFloat16 = VK_TRUE,
         .shaderInt8 = VK_TRUE,
         .storageBuffer8BitAccess = VK_TRUE,
+        .bufferDeviceAddress = c->buffer_device_address && c->int64,
     };
     VkPhysicalDeviceFeatures2 f2 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
@@ -322,6 +332,8 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         return vkm_map_vk(r);
     }
     dev->owns_device = true;
+    dev->bda = c->buffer_device_address && c->int64;
+    dev->pipeline_stats = stats;
     char missing[512];
     if (vkm_load_device(&dev->vk, &dev->vki, dev->device, missing, sizeof missing)) {
         put_err(err, errlen, "%s lacks the entry points %s", c->device_name, missing);

@@ -40,6 +40,7 @@ typedef struct vkm_caps {
     bool unified_memory;                 /* a device-local heap that is also host-visible covers everything */
     /* matrix units */
     bool coopmat_khr, coopmat_nv;
+    bool pipeline_exec_props;            /* VK_KHR_pipeline_executable_properties (compiler statistics) */
     bool buffer_device_address;
     /* named quirks: each one names the hardware it is for */
     bool quirk_cpu_device;               /* lavapipe / llvmpipe (Mesa, CPU): tiny storage range, slow: tests size down */
@@ -53,6 +54,8 @@ typedef struct vkm_device {
     VkQueue queue;
     uint32_t queue_family;
     bool owns_instance, owns_device;
+    bool bda;                            /* bufferDeviceAddress is enabled: buffers have device addresses */
+    bool pipeline_stats;                 /* VKMIX_PIPELINE_STATS=1: log each pipeline's compiler statistics */
     vkm_vki vki;                         /* loader- and instance-level entry points of this context */
     vkm_vkd vk;                          /* device-level entry points of this device */
     vkmix_log_fn log;                    /* the application's log callback (may be NULL) */
@@ -60,6 +63,7 @@ typedef struct vkm_device {
     vkmix_log_level log_level;
     VkDebugUtilsMessengerEXT messenger;
     uint32_t validation_messages;        /* warnings + errors seen by the messenger */
+    uint64_t buffer_bytes;               /* sizes of the live vkm_buffers (atomic; tests check what a session holds) */
     pthread_mutex_t queue_lock;          /* held around every vkQueueSubmit / vkQueueWaitIdle */
     bool queue_lock_ok;                  /* queue_lock was initialized */
     VkPipelineCache pipeline_cache;
@@ -107,6 +111,8 @@ typedef struct vkm_buffer {
 
 vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm_mem_kind kind);
 void vkm_buffer_destroy(vkm_device *dev, vkm_buffer *b);
+/* The device address of a buffer (0 when bufferDeviceAddress is not enabled or b is empty). */
+uint64_t vkm_buffer_address(vkm_device *dev, const vkm_buffer *b);
 
 /* ------------------------------------------------------------------ commands */
 /* A recording target: its own command pool, command buffer and fence (and
