@@ -2,7 +2,9 @@
  *
  *   soak MODEL.gguf [TOKENS [KV [N_CTX [EVERY]]]]
  *     TOKENS  tokens to generate (default 100000)
- *     KV      cache configuration (default "k4v2")
+ *     KV      cache configuration (default "k4v2:w=32:s=4": a 32-token FP16
+ *             window and 4 sinks, so that rewinds of more than about 64
+ *             tokens refill the window from packed groups)
  *     N_CTX   session context (default 256): when it is full, the session is
  *             reset (and the prompt evaluated again)
  *     EVERY   sample memory every EVERY tokens (default 1000)
@@ -15,15 +17,18 @@
  * Host memory is the resident set size from /proc/self/statm.
  *
  * Output: one CSV line per sample on stdout:
- *   tokens,seconds,rss_kib,device_bytes,device_allocs,resets
+ *   tokens,seconds,rss_kib,device_bytes,device_allocs,resets,rewinds
  * and a verdict on stderr. Exit status 0 when both stayed flat: the device
  * bytes and allocations never changed after the first sample, and the RSS of
- * the last sample is within SOAK_RSS_SLACK_KIB (default 2048) of the RSS at
- * the end of the first context (warm-up: first-use allocations of the driver).
+ * the last sample is within SOAK_RSS_SLACK_KIB (default 2048) of the RSS after
+ * the warm-up, the first tenth of the run (at least 2,000 tokens): the driver
+ * compiles pipelines the first time a path runs (a prefill chunk of a new
+ * size, a refill), which grows the RSS once.
  * Every 7th context is cut short at a random length, so resets happen at
- * different fill levels, not only at a full cache.
- * (Rewind: once vkmix_session_rewind exists, the loop should also rewind by a
- * few tokens now and then; see the comment in the loop.)
+ * different fill levels, not only at a full cache. Every 40 to 103 tokens the
+ * session is rewound by 2 to 97 tokens (vkmix_session_rewind) and the last 1
+ * to 4 of the kept tokens are evaluated again, as one chunk, to get fresh
+ * logits: generation continues from there.
  *
  * SOAK_SELFTEST=1 checks the measurement itself: the program then leaks 4 KiB
  * of host memory per token and one extra session every 500 tokens, and the
@@ -190,7 +195,7 @@ int main(int argc, char **argv)
     }
     const char *path = argv[1];
     long total = argc > 2 ? atol(argv[2]) : 100000;
-    const char *kv = argc > 3 ? argv[3] : "k4v2";
+    const char *kv = argc > 3 ? argv[3] : "k4v2:w=32:s=4";
     uint32_t n_ctx = argc > 4 ? (uint32_t)atol(argv[4]) : 256;
     long every = argc > 5 ? atol(argv[5]) : 1000;
     long slack = getenv("SOAK_RSS_SLACK_KIB") ? atol(getenv("SOAK_RSS_SLACK_KIB")) : 2048;
@@ -244,13 +249,17 @@ int main(int argc, char **argv)
     TRY(vkmix_tokenize(model, prompt, strlen(prompt), 1, 0, ptoks, 64, &np));
 
     fprintf(stderr, "soak: %s, kv %s, n_ctx %u, %ld tokens, sampling every %ld\n", info.name, kv, n_ctx, total, every);
-    printf("tokens,seconds,rss_kib,device_bytes,device_allocs,resets\n");
+    printf("tokens,seconds,rss_kib,device_bytes,device_allocs,resets,rewinds\n");
     double t0 = now_s();
     long generated = 0, resets = 0, contexts = 0;
     long rss_warm = -1, rss_first = -1, rss_last = -1, rss_max = 0;
     long long dev_first = -1, alloc_first = -1;
     int dev_changed = 0;
     uint32_t rng = 12345;
+    int32_t *hist = malloc(n_ctx * sizeof *hist); /* the tokens at positions 0..n_past of this context */
+    long rewinds = 0, inexact = 0, next_rewind = 40;
+    if (!hist) return 1;
+    memcpy(hist, ptoks, np * sizeof *hist);
     uint32_t limit = n_ctx;
     size_t text_bytes = 0;
     const char *txt;
@@ -262,9 +271,22 @@ int main(int argc, char **argv)
         TRY(vkmix_sampler_sample(smp, logits, info.n_vocab, &tok));
         TRY(vkmix_detokenizer_push(dt, tok, &txt, &tl));
         text_bytes += tl;
-        /* (with vkmix_session_rewind: every ~50 tokens, rewind a few tokens and
-         * continue from there, to exercise the cache's rewind path) */
-        if (vkmix_session_n_past(s) >= limit || vkmix_token_is_eog(model, tok)) {
+        uint32_t past = vkmix_session_n_past(s);
+        if (generated >= next_rewind && past > np + 40 && past < limit) {
+            /* forget the last k tokens, evaluate the j before them again */
+            rng = rng * 1664525u + 1013904223u;
+            uint32_t k = 2 + (rng >> 8) % 96, j = 1 + (rng >> 20) % 4;
+            if (k + j > past - np - 1) k = past - np - 1 - j;
+            uint32_t m = past - k - j;
+            inexact += !vkmix_session_rewind_is_exact(s, m);
+            TRY(vkmix_session_rewind(s, m));
+            TRY(vkmix_session_eval(s, hist + m, j, logits, 0));
+            TRY(vkmix_detokenizer_flush(dt, &txt, &tl));
+            rewinds++;
+            next_rewind = generated + 40 + (long)((rng >> 12) % 64);
+            continue;
+        }
+        if (past >= limit || vkmix_token_is_eog(model, tok)) {
             vkmix_session_reset(s);
             vkmix_sampler_reset(smp);
             TRY(vkmix_detokenizer_flush(dt, &txt, &tl));
@@ -272,9 +294,10 @@ int main(int argc, char **argv)
             contexts++;
             rng = rng * 1664525u + 1013904223u;
             limit = contexts % 7 == 6 ? (uint32_t)(np + 1 + (rng >> 8) % (n_ctx - np - 1)) : n_ctx;
-            if (contexts == 1) rss_warm = rss_kib();
+
             TRY(vkmix_session_eval(s, ptoks, (uint32_t)np, logits, 0));
         } else {
+            hist[past] = tok;
             TRY(vkmix_session_eval(s, &tok, 1, logits, 0));
         }
         generated++;
@@ -288,6 +311,7 @@ int main(int argc, char **argv)
         if (generated % every == 0 || generated == total) {
             long rss = rss_kib();
             if (rss_first < 0) rss_first = rss;
+            if (rss_warm < 0 && generated >= (total / 10 > 2000 ? total / 10 : 2000)) rss_warm = rss;
             if (rss > rss_max) rss_max = rss;
             rss_last = rss;
             if (dev_first < 0) {
@@ -296,7 +320,8 @@ int main(int argc, char **argv)
             } else if (live_bytes != dev_first || live_count != alloc_first) {
                 dev_changed = 1;
             }
-            printf("%ld,%.1f,%ld,%lld,%lld,%ld\n", generated, now_s() - t0, rss, live_bytes, live_count, resets);
+            printf("%ld,%.1f,%ld,%lld,%lld,%ld,%ld\n", generated, now_s() - t0, rss, live_bytes, live_count, resets,
+                   rewinds);
             fflush(stdout);
         }
     }
@@ -305,13 +330,15 @@ int main(int argc, char **argv)
     long growth = rss_last - rss_warm;
     int ok = !dev_changed && lost == 0 && growth <= slack;
     fprintf(stderr,
-            "soak: %ld tokens in %.0f s (%.1f tokens/s), %ld resets, %zu bytes of text\n"
+            "soak: %ld tokens in %.0f s (%.1f tokens/s), %ld resets, %ld rewinds (%ld refilled from packed groups), "
+            "%zu bytes of text\n"
             "soak: device memory: %lld bytes in %lld allocations at the first sample, %s%s\n"
-            "soak: RSS: %ld KiB after the first context, %ld KiB at the end (%+ld KiB), max %ld KiB (slack %ld)\n"
+            "soak: RSS: %ld KiB at the first sample, %ld KiB after the warm-up, %ld KiB at the end (%+ld KiB), "
+            "max %ld KiB (slack %ld)\n"
             "soak: %s\n",
-            generated, secs, generated / secs, resets, text_bytes, (long long)dev_first, (long long)alloc_first,
+            generated, secs, generated / secs, resets, rewinds, inexact, text_bytes, (long long)dev_first, (long long)alloc_first,
             dev_changed ? "CHANGED later" : "unchanged to the end", lost ? " (allocation table overflowed)" : "",
-            rss_warm, rss_last, growth, rss_max, slack, ok ? "FLAT" : "NOT FLAT");
+            rss_first, rss_warm, rss_last, growth, rss_max, slack, ok ? "FLAT" : "NOT FLAT");
 
     vkmix_detokenizer_free(dt);
     vkmix_sampler_free(smp);
@@ -319,6 +346,7 @@ int main(int argc, char **argv)
     vkmix_model_free(model);
     vkmix_context_free(ctx);
     free(logits);
+    free(hist);
     fprintf(stderr, "soak: after freeing everything: %lld bytes in %lld device allocations still live\n", live_bytes,
             live_count);
     if (live_count != 0) ok = 0;

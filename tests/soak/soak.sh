@@ -1,9 +1,9 @@
 #!/bin/sh
 # Soak test (not part of CI): generates many tokens with the tiny model and a
-# quantized cache on lavapipe, through context resets, and checks that host
+# quantized cache on lavapipe, through context resets and rewinds, and checks that host
 # RSS and device memory stay flat (tests/soak/soak.c says how each is measured).
 #
-#   tests/soak/soak.sh [TOKENS [KV [N_CTX [EVERY]]]]      (defaults: 100000 k4v2 256 1000)
+#   tests/soak/soak.sh [TOKENS [KV [N_CTX [EVERY]]]]      (defaults: 100000 k4v2:w=32:s=4 256 1000)
 #
 # Builds the library in $VKMIX_SOAK_BUILD (default build-soak, RelWithDebInfo),
 # writes the samples to $VKMIX_SOAK_BUILD/soak.csv and the verdict to stderr;
