@@ -8,7 +8,8 @@
  * naming the file.
  *
  *   test_fuzz_corpus --write-seeds DIR   regenerates the seeds of model_meta,
- *                                        tokenize and kv_config into DIR/<target>/
+ *                                        tokenize, kv_config and session_state
+ *                                        into DIR/<target>/ (a device is needed)
  * (the gguf seeds come from test_gguf --write-corpus). */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
@@ -33,6 +34,7 @@ static const struct {
     {"model_meta", vkm_fuzz_model_meta, 4},
     {"tokenize", vkm_fuzz_tokenize, 30},
     {"kv_config", vkm_fuzz_kv_config, 10},
+    {"session_state", vkm_fuzz_session_state, 8},
 };
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -265,24 +267,34 @@ static void seed_tokenize(void)
     }
 }
 
-/* KV configurations: byte 0 n_layer-1 (| 0x80: head_dim 64), byte 1 mode | geometry bits (fuzz_kv_config.c) */
+/* KV configurations (fuzz_kv_config.c): byte 0 n_layer - 1 | head_dim bits 6-7 (8, 64, 12, 128),
+ * byte 1 profile bit 0 | overrides; then the spec or the profile */
 static void seed_kv_config(void)
 {
     static const struct { const char *name; uint8_t b0, b1; const char *text; } seeds[] = {
         {"spec-k4v2", 4, 0x00, "k4v2"},
         {"spec-f16", 4, 0x00, "f16"},
-        {"spec-k3v8-g64-w128", 0x80 | 1, 0x04 | 0x10, "k3v8"},
+        {"spec-options", 0x40 | 1, 0x00, "k3v8:g=64:w=256:s=4"},
+        {"spec-override-geometry", 4, 0x04 | 0x10 | 0x20, "k2v4:g=32"},
+        {"spec-head-dim-12", 0x80 | 3, 0x00, "k4v4"},
+        {"spec-mikv", 4, 0x00, "k4v2:policy=mikv:frac=0.2:hi=16:balance=0"},
+        {"spec-mixkvq", 4, 0x00, "k4v2:policy=mixkvq:kbits=3.5:t16=2:t4=1:block=64:queries=32"},
         {"spec-bad-width", 4, 0x00, "k5v2"},
         {"spec-trailing", 4, 0x00, "k4v2x"},
-        {"spec-sinks-over", 4, 0x60, "k2v2"},
-        {"profile-5", 4, 0x01 | 0x20,
-         "{\"format\":\"vkmix-kv-profile\",\"version\":1,\"n_layer\":5,\"group\":32,\"window\":64,\"sinks\":4,"
-         "\"layers\":[{\"k\":2,\"v\":2},{\"k\":3,\"v\":4},{\"k\":4,\"v\":2},{\"k\":8,\"v\":8},{\"k\":16,\"v\":16}],"
+        {"spec-bad-option", 4, 0x00, "k4v2:g=48:w=8"},
+        {"spec-sinks-over", 4, 0x60, "k2v2:s=600"},
+        {"profile-v2", 4, 0x01 | 0x20,
+         "{\"format\":\"vkmix-kv-profile\",\"version\":2,\"policy\":\"layer\",\"n_layer\":5,\"group\":32,\"window\":64,"
+         "\"sinks\":4,\"layers\":[{\"k\":2,\"v\":2},{\"k\":3,\"v\":4},{\"k\":4,\"v\":2},{\"k\":8,\"v\":8},{\"k\":16,\"v\":16}],"
          "\"provenance\":{\"rule\":\"kvmix\",\"tokens\":2048}}"},
-        {"profile-2-string-provenance", 1, 0x01, "{\"n_layer\":2,\"layers\":[{\"k\":4,\"v\":4},{\"k\":2,\"v\":3}],\"provenance\":\"hand\"}"},
+        {"profile-v1", 1, 0x01, "{\"n_layer\":2,\"layers\":[{\"k\":4,\"v\":4},{\"k\":2,\"v\":3}],\"provenance\":\"hand\"}"},
+        {"profile-mikv", 1, 0x01,
+         "{\"version\":2,\"policy\":\"mikv\",\"layers\":[{\"k\":4,\"v\":4},{\"k\":2,\"v\":2}],"
+         "\"mikv\":{\"important_fraction\":0.1,\"high_bits\":8,\"outlier_balancer\":true}}"},
         {"profile-wrong-layers", 4, 0x01, "{\"layers\":[{\"k\":4,\"v\":4}]}"},
         {"profile-bad-width", 0, 0x01, "{\"layers\":[{\"k\":4.5,\"v\":4}]}"},
         {"profile-negative-group", 0, 0x01, "{\"group\":-32,\"layers\":[{\"k\":4,\"v\":4}]}"},
+        {"profile-newer", 0, 0x01, "{\"version\":3,\"layers\":[{\"k\":4,\"v\":4}]}"},
         {"profile-not-json", 0, 0x01, "{\"layers\":[{\"k\":4,"},
         {"profile-huge-numbers", 0, 0x01, "{\"window\":1e300,\"layers\":[{\"k\":1e20,\"v\":-1e20}]}"},
     };
@@ -296,7 +308,97 @@ static void seed_kv_config(void)
     }
 }
 
+/* Saved states of the four sessions of fuzz_session_state.c at a few depths,
+ * and states fed to a session they do not fit (refused). */
+static uint8_t *state_of(int k, uint32_t depth, size_t *n)
+{
+    vkmix_session *s = vkm_fuzz_state_session(k);
+    *n = 0;
+    if (!s) return NULL;
+    vkmix_session_reset(s);
+    int32_t toks[256];
+    for (uint32_t i = 0; i < depth && i < 256; i++) toks[i] = i == 0 ? 1 : (int32_t)((i * 37 + 11) % 512);
+    /* two chunks: the second a single token, as decoding would */
+    if (depth > 1) W(vkmix_session_eval(s, toks, depth - 1, NULL, 0));
+    if (depth > 0) W(vkmix_session_eval(s, toks + depth - 1, 1, NULL, 0));
+    size_t need = 0;
+    W(vkmix_session_state_size(s, &need));
+    uint8_t *buf = malloc(need + 1);
+    if (buf) W(vkmix_session_state_save(s, buf + 1, need, n));
+    return buf;
+}
+
+/* The name ends with "-n<N>": the tokens the session holds after the input
+ * (0 when the state is refused; an accepted one is rewound to half its length,
+ * then one token is evaluated when bit 2 of byte 0 is set), checked by
+ * check_state_seeds. */
+static void write_state_seed(const char *name, uint8_t b0, uint8_t *buf, size_t n, uint32_t expect)
+{
+    if (!buf) return;
+    buf[0] = b0;
+    char full[128];
+    snprintf(full, sizeof full, "%s-n%u", name, expect);
+    write_seed("session_state", full, buf, n + 1);
+}
+
+static void seed_session_state(void)
+{
+    static const struct { int k; uint32_t depth; } st[] = {
+        {0, 0}, {0, 7}, {1, 7}, {1, 128}, {2, 48}, {3, 30},
+    };
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) {
+        size_t n = 0;
+        uint8_t *buf = state_of(st[i].k, st[i].depth, &n);
+        char name[64];
+        snprintf(name, sizeof name, "%s-ctx%d-at%u", st[i].k & 1 ? "k4v2" : "f16", st[i].k & 2 ? 48 : 128, st[i].depth);
+        int eval = i % 2;
+        write_state_seed(name, (uint8_t)(st[i].k | (eval ? 4 : 0)), buf, n, st[i].depth / 2 + (uint32_t)eval);
+        free(buf);
+    }
+    size_t n = 0;
+    uint8_t *buf = state_of(0, 10, &n);
+    write_state_seed("f16-into-k4v2", 1, buf, n, 0);             /* another configuration */
+    write_state_seed("f16-ctx128-into-ctx48", 2 | 4, buf, n, 6); /* 10 tokens fit a context of 48 */
+    if (n > 200) write_state_seed("f16-truncated", 0, buf, n - 100, 0);
+    if (n > 200) {
+        buf[1 + 20] ^= 0x40;                                      /* the header's model fingerprint */
+        write_state_seed("f16-damaged-header", 0, buf, n, 0);
+    }
+    free(buf);
+    buf = state_of(1, 60, &n);
+    write_state_seed("k4v2-ctx128-at60-into-ctx48", 3, buf, n, 0); /* too long for the context */
+    free(buf);
+}
+
 /* ------------------------------------------------------------------ oracle sanity */
+
+/* The session_state seeds are accepted or refused as their names say ("-n<N>"). */
+static void check_state_seeds(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *tag = strrchr(de->d_name, 'n');
+        if (de->d_name[0] == '.' || !tag || tag == de->d_name || tag[-1] != '-') continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue;
+        uint8_t *buf = malloc(1 << 18);
+        size_t n = buf ? fread(buf, 1, 1 << 18, f) : 0;
+        fclose(f);
+        if (n > 0) {
+            vkm_fuzz_session_state(buf, n);
+            vkmix_session *s = vkm_fuzz_state_session(buf[0] & 3);
+            uint32_t want = (uint32_t)atoi(tag + 1), got = s ? vkmix_session_n_past(s) : 0;
+            CHECK(got == want, "session_state seed %s: the session holds %u tokens, want %u (%s)", de->d_name, got,
+                  want, vkmix_context_last_error(vkm_fuzz_state_context()));
+        }
+        free(buf);
+    }
+    closedir(d);
+}
 
 /* The round trips the tokenize target relies on really hold on the sample,
  * and the merges really merge (a vocabulary of single characters would make
@@ -334,9 +436,11 @@ int main(int argc, char **argv)
         seed_tiny_qwen2();
         seed_tokenize();
         seed_kv_config();
+        seed_session_state();
         return tu_finish("test_fuzz_corpus --write-seeds");
     }
     check_vocabs();
+    CHECK(vkm_fuzz_state_session(0) != NULL, "the session_state target has no session (no device?)");
     const char *src = getenv("VKMIX_SOURCE_DIR");
     for (size_t t = 0; t < sizeof k_targets / sizeof k_targets[0]; t++) {
         char dir[1024];
@@ -344,6 +448,7 @@ int main(int argc, char **argv)
         int seeds = replay_dir(dir, k_targets[t].name, k_targets[t].fn);
         CHECK(seeds >= k_targets[t].min_seeds, "%s: %d seeds in %s (want >= %d)", k_targets[t].name, seeds, dir,
               k_targets[t].min_seeds);
+        if (!strcmp(k_targets[t].name, "session_state")) check_state_seeds(dir);
         snprintf(dir, sizeof dir, "%s/tests/fuzz/regress/%s", src ? src : ".", k_targets[t].name);
         int regress = replay_dir(dir, k_targets[t].name, k_targets[t].fn);
         printf("%-10s %3d seeds, %3d regression inputs replayed\n", k_targets[t].name, seeds, regress < 0 ? 0 : regress);

@@ -39,6 +39,12 @@ int vkm_fuzz_gguf(const uint8_t *data, size_t size);
 int vkm_fuzz_model_meta(const uint8_t *data, size_t size);
 int vkm_fuzz_tokenize(const uint8_t *data, size_t size);
 int vkm_fuzz_kv_config(const uint8_t *data, size_t size);
+int vkm_fuzz_session_state(const uint8_t *data, size_t size);
+
+/* fuzz_session_state.c: its sessions (byte 0's bits 0-1; created on first
+ * use, NULL without a device) and their context, for the seeds. */
+vkmix_session *vkm_fuzz_state_session(int i);
+vkmix_context *vkm_fuzz_state_context(void);
 
 /* A failed call's contract: a known error code, a NUL-terminated non-empty
  * message in err[0..errlen). what names the call for the report. */
