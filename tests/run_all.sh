@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: a -Werror build with its ctest suite on
 # lavapipe with the Khronos validation layer on, then the same suite under
-# ASan+UBSan, then a short libFuzzer run of the GGUF reader.
+# ASan+UBSan, then a short libFuzzer run of every fuzz target (tests/fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
@@ -22,7 +22,7 @@ if [ "${VKMIX_SKIP_ASAN:-0}" != 1 ]; then
 fi
 
 if [ "${VKMIX_SKIP_FUZZ:-0}" != 1 ] && [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
-  echo "== fuzz the GGUF reader"
-  tests/fuzz/run.sh "${VKMIX_FUZZ_SECONDS:-60}"
+  echo "== fuzz every input surface (${VKMIX_FUZZ_SECONDS:-45} s per target)"
+  tests/fuzz/run.sh "${VKMIX_FUZZ_SECONDS:-45}"
 fi
 echo "== all tests passed"

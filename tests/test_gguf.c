@@ -643,6 +643,9 @@ static void test_writer_refusals(void)
     CHECK(vkm_gguf_writer_add_tensor(w, "u", VKM_GGML_Q8_0, 1, ne_bad, x, 51) == VKMIX_ERROR_GGUF_BAD_VALUE, "48 q8_0");
     CHECK(vkm_gguf_writer_add_tensor(w, "u", VKM_GGML_F32, 2, ne, x, 255) == VKMIX_ERROR_INVALID_ARGUMENT, "size");
     CHECK(vkm_gguf_writer_add_tensor(w, "u", VKM_GGML_F32, 5, ne, x, 256) == VKMIX_ERROR_INVALID_ARGUMENT, "5 dims");
+    CHECK(vkm_gguf_writer_add_tensor(w, "u", VKM_GGML_F32, 0, ne, x, 4) == VKMIX_ERROR_INVALID_ARGUMENT, "0 dims");
+    CHECK(vkm_gguf_writer_add_tensor(w, "", VKM_GGML_F32, 2, ne, x, 256) == VKMIX_ERROR_INVALID_ARGUMENT, "empty name");
+    CHECK(vkm_gguf_writer_add_u32(w, "", 1) == VKMIX_ERROR_INVALID_ARGUMENT, "empty key");
     char err[128];
     CHECK(vkm_gguf_writer_write_file(w, "/nonexistent-dir/x.gguf", err, sizeof err) == VKMIX_ERROR_IO &&
               strstr(err, "/nonexistent-dir/x.gguf"), "write to a bad path: %s", err);
@@ -676,6 +679,15 @@ static void m_arrcount_f32(buf *f) { put_le(f->b + key_val_off(f, "test.scores")
 static void m_arrcount_max(buf *f) { put_le(f->b + key_val_off(f, "test.scores") + 4, UINT64_MAX, 8); }
 static void m_nested_count(buf *f) { put_le(f->b + key_val_off(f, "test.nested") + 12 + 4, 1ull << 61, 8); }
 static void m_ndims5(buf *f) { put_le(f->b + tns_off(f, "tok_a"), 5, 4); }
+static void m_ndims0(buf *f) { put_le(f->b + tns_off(f, "tok_a"), 0, 4); }
+static void m_nt_plus1(buf *f) { put_le(f->b + 8, 3, 8); }   /* the file holds 2 tensor infos */
+static void m_nkv_plus1(buf *f) { put_le(f->b + 16, 9, 8); }  /* the file holds 8 keys */
+static void m_keyempty(buf *f)
+{
+    free(f->b);
+    uint8_t p[4] = {1, 0, 0, 0};
+    *f = hand_kv_file("", VKM_GGUF_U32, p, sizeof p);
+}
 static void m_zerodim(buf *f) { put_le(f->b + tns_off(f, "tok_a") + 4 + 8, 0, 8); }
 static void m_dimoverflow(buf *f)
 {
@@ -825,6 +837,13 @@ static const file_case k_cases[] = {
     {"bad-nested-deep-12.gguf", VKMIX_ERROR_GGUF_OVERFLOW, "'test.deep'", m_nested_deep},
     {"bad-ndims5-12.gguf", VKMIX_ERROR_GGUF_OVERFLOW, "'tok_a'", m_ndims5},
     {"bad-zerodim-12.gguf", VKMIX_ERROR_GGUF_OVERFLOW, "'tok_a'", m_zerodim},
+    {"bad-ndims0-12.gguf", VKMIX_ERROR_GGUF_OVERFLOW, "tensor 'tok_a': n_dims 0 is not in 1..4", m_ndims0},
+    {"bad-ntensors-plus1-12.gguf", VKMIX_ERROR_GGUF_OVERFLOW,
+     "; does the header promise more tensors (3) than the file holds?", m_nt_plus1},
+    {"bad-nkv-plus1-12.gguf", VKMIX_ERROR_GGUF_OVERFLOW, "; does the header promise more keys (9) than the file holds?",
+     m_nkv_plus1},
+    {"bad-keyempty-16.gguf", VKMIX_ERROR_GGUF_BAD_VALUE,
+     "key #0 has an empty name; the header promises 1 key, maybe more than the file holds", m_keyempty},
     {"bad-dim-product-12.gguf", VKMIX_ERROR_GGUF_OVERFLOW, "'tok_a'", m_dimoverflow},
     {"bad-bytes-overflow-12.gguf", VKMIX_ERROR_GGUF_OVERFLOW, "'tok_b'", m_bytesoverflow},
     {"bad-dim-negative-12.gguf", VKMIX_ERROR_GGUF_OVERFLOW, "'tok_b'", m_dimneg},

@@ -317,22 +317,31 @@ vkmix_error vkm_gguf_value_size(uint32_t type, const void *p, size_t avail, uint
 
 static int has_nul(const uint8_t *s, uint64_t n) { return memchr(s, 0, (size_t)n) != NULL; }
 
-static vkmix_error parse(vkm_gguf *g, char *err, size_t errlen)
+/* Appends a hint to the message already in err. */
+static void append(char *err, size_t errlen, const char *fmt, ...)
 {
-    rd r = {g->base, g->size, 0};
-    ectx ec = {err, errlen, "header", {{0}}};
-    strcpy(ec.name.s, "");
+    if (!err || !errlen) return;
+    size_t n = strnlen(err, errlen);
+    if (n + 1 >= errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - n, fmt, ap);
+    va_end(ap);
+}
 
+/* "GGUF" | u32 version | u64 n_tensors | u64 n_kv, the counts checked against
+ * what the rest of the file could hold. */
+static vkmix_error parse_header(vkm_gguf *g, rd *r, uint64_t *n_tensors, uint64_t *n_kv, char *err, size_t errlen)
+{
     if (g->size < 4)
         return fail(err, errlen, VKMIX_ERROR_GGUF_TRUNCATED, "file is %" PRIu64 " bytes, too short for GGUF",
                     g->size);
     if (memcmp(g->base, "GGUF", 4) != 0)
         return fail(err, errlen, VKMIX_ERROR_GGUF_MAGIC, "bad magic %02x %02x %02x %02x (expected \"GGUF\")",
                     g->base[0], g->base[1], g->base[2], g->base[3]);
-    r.pos = 4;
+    r->pos = 4;
     uint32_t version;
-    uint64_t n_tensors, n_kv;
-    if (!rd_u32(&r, &version))
+    if (!rd_u32(r, &version))
         return fail(err, errlen, VKMIX_ERROR_GGUF_TRUNCATED, "file ends inside the GGUF version");
     if (version != 2 && version != 3) {
         if ((version & 0xffff) == 0 && version != 0)
@@ -343,153 +352,194 @@ static vkmix_error parse(vkm_gguf *g, char *err, size_t errlen)
                     version);
     }
     g->version = version;
-    if (!rd_u64(&r, &n_tensors) || !rd_u64(&r, &n_kv))
+    if (!rd_u64(r, n_tensors) || !rd_u64(r, n_kv))
         return fail(err, errlen, VKMIX_ERROR_GGUF_TRUNCATED, "file ends inside the GGUF header counts");
     /* smallest key/value: 8-byte length + 4-byte type + 1-byte value;
      * smallest tensor info: 8-byte length + n_dims + type + offset */
-    if (n_kv > rem(&r) / 13)
+    if (*n_kv > rem(r) / 13)
         return fail(err, errlen, VKMIX_ERROR_GGUF_OVERFLOW,
-                    "n_kv %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", n_kv, rem(&r));
-    if (n_tensors > rem(&r) / 24)
+                    "n_kv %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", *n_kv, rem(r));
+    if (*n_tensors > rem(r) / 24)
         return fail(err, errlen, VKMIX_ERROR_GGUF_OVERFLOW,
-                    "n_tensors %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", n_tensors,
-                    rem(&r));
+                    "n_tensors %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", *n_tensors,
+                    rem(r));
+    return VKMIX_OK;
+}
 
-    /* ---- key/value pairs */
-    g->kvs = calloc(n_kv ? (size_t)n_kv : 1, sizeof(gguf_kv));
-    g->kv_hash = hash_alloc((int64_t)n_kv, &g->kv_hash_mask);
-    if (!g->kvs || !g->kv_hash) return fail(err, errlen, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "out of memory");
-    for (uint64_t i = 0; i < n_kv; i++) {
-        gguf_kv *kv = &g->kvs[i];
-        ec.what = "key";
-        snprintf(ec.name.s, sizeof ec.name.s, "#%" PRIu64, i);
-        const uint8_t *name;
-        uint64_t name_len;
-        vkmix_error e = rd_str(&r, &name, &name_len, &ec, "name");
-        if (e != VKMIX_OK) return e;
-        ec.name = sname((const char *)name, (size_t)name_len);
-        if (has_nul(name, name_len))
-            return EFAIL(&ec, VKMIX_ERROR_GGUF_BAD_VALUE, "key %s: name contains a NUL byte", ec.name.s);
-        kv->name = arena_copy(g, name, (size_t)name_len);
-        if (!kv->name) return fail(err, errlen, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "out of memory");
-        kv->name_len = (size_t)name_len;
-        /* duplicate check + insert */
-        uint64_t h = hash_bytes(kv->name, kv->name_len) & g->kv_hash_mask;
-        while (g->kv_hash[h]) {
-            const gguf_kv *o = &g->kvs[g->kv_hash[h] - 1];
-            if (o->name_len == kv->name_len && memcmp(o->name, kv->name, kv->name_len) == 0)
-                return EFAIL(&ec, VKMIX_ERROR_GGUF_DUPLICATE, "duplicate key %s", ec.name.s);
-            h = (h + 1) & g->kv_hash_mask;
-        }
-        g->kv_hash[h] = i + 1;
-        g->n_kv = (int64_t)i + 1;
+/* The name of key or tensor #i of the n the header promises: bounds-checked,
+ * not empty, no NUL byte. Names ec after it. */
+static vkmix_error read_entry_name(rd *r, ectx *ec, uint64_t i, uint64_t n, const uint8_t **name, uint64_t *len)
+{
+    snprintf(ec->name.s, sizeof ec->name.s, "#%" PRIu64, i);
+    vkmix_error e = rd_str(r, name, len, ec, "name");
+    if (e != VKMIX_OK) return e;
+    if (*len == 0)
+        return EFAIL(ec, VKMIX_ERROR_GGUF_BAD_VALUE,
+                     "%s #%" PRIu64 " has an empty name; the header promises %" PRIu64
+                     " %s%s, maybe more than the file holds",
+                     ec->what, i, n, ec->what, n == 1 ? "" : "s");
+    ec->name = sname((const char *)*name, (size_t)*len);
+    if (has_nul(*name, *len))
+        return EFAIL(ec, VKMIX_ERROR_GGUF_BAD_VALUE, "%s %s: name contains a NUL byte", ec->what, ec->name.s);
+    return VKMIX_OK;
+}
 
-        if (!rd_u32(&r, &kv->type))
-            return EFAIL(&ec, VKMIX_ERROR_GGUF_TRUNCATED, "key %s: file ends inside its value type", ec.name.s);
-        kv->val = r.p + r.pos;
-        uint64_t start = 0, count = 0;
-        uint32_t et = 0;
-        e = parse_value(&r, kv->type, 0, &ec, kv->type == VKM_GGUF_ARRAY ? &kv->index_owned : NULL, &et,
-                        &count, &start);
-        if (e != VKMIX_OK) return e;
-        if (kv->type == VKM_GGUF_STRING) {
-            kv->str_len = (size_t)le(kv->val, 8);
-            kv->str = arena_copy(g, kv->val + 8, kv->str_len);
-            if (!kv->str) return fail(err, errlen, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "out of memory");
-        } else if (kv->type == VKM_GGUF_ARRAY) {
-            kv->arr.type = et;
-            kv->arr.count = count;
-            kv->arr.data = r.p + start;
-            kv->arr.size = r.pos - start;
-            kv->arr.index = kv->index_owned;
-        }
+/* Key #i: name (unique), value type, value (validated; strings copied, arrays indexed). */
+static vkmix_error parse_kv(vkm_gguf *g, rd *r, uint64_t i, uint64_t n_kv, ectx *ec)
+{
+    gguf_kv *kv = &g->kvs[i];
+    const uint8_t *name;
+    uint64_t name_len;
+    vkmix_error e = read_entry_name(r, ec, i, n_kv, &name, &name_len);
+    if (e != VKMIX_OK) {
+        if (i + 1 == n_kv && (e == VKMIX_ERROR_GGUF_TRUNCATED || e == VKMIX_ERROR_GGUF_OVERFLOW))
+            append(ec->err, ec->errlen, "; does the header promise more keys (%" PRIu64 ") than the file holds?",
+                   n_kv);
+        return e;
     }
+    kv->name = arena_copy(g, name, (size_t)name_len);
+    if (!kv->name) return EFAIL(ec, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "out of memory");
+    kv->name_len = (size_t)name_len;
+    uint64_t h = hash_bytes(kv->name, kv->name_len) & g->kv_hash_mask;
+    while (g->kv_hash[h]) {
+        const gguf_kv *o = &g->kvs[g->kv_hash[h] - 1];
+        if (o->name_len == kv->name_len && memcmp(o->name, kv->name, kv->name_len) == 0)
+            return EFAIL(ec, VKMIX_ERROR_GGUF_DUPLICATE, "duplicate key %s", ec->name.s);
+        h = (h + 1) & g->kv_hash_mask;
+    }
+    g->kv_hash[h] = i + 1;
+    g->n_kv = (int64_t)i + 1;
 
-    /* ---- alignment */
+    if (!rd_u32(r, &kv->type))
+        return EFAIL(ec, VKMIX_ERROR_GGUF_TRUNCATED, "key %s: file ends inside its value type", ec->name.s);
+    kv->val = r->p + r->pos;
+    uint64_t start = 0, count = 0;
+    uint32_t et = 0;
+    e = parse_value(r, kv->type, 0, ec, kv->type == VKM_GGUF_ARRAY ? &kv->index_owned : NULL, &et, &count, &start);
+    if (e != VKMIX_OK) return e;
+    if (kv->type == VKM_GGUF_STRING) {
+        kv->str_len = (size_t)le(kv->val, 8);
+        kv->str = arena_copy(g, kv->val + 8, kv->str_len);
+        if (!kv->str) return EFAIL(ec, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "out of memory");
+    } else if (kv->type == VKM_GGUF_ARRAY) {
+        kv->arr.type = et;
+        kv->arr.count = count;
+        kv->arr.data = r->p + start;
+        kv->arr.size = r->pos - start;
+        kv->arr.index = kv->index_owned;
+    }
+    return VKMIX_OK;
+}
+
+/* general.alignment when present: a u32 power of two. */
+static vkmix_error read_alignment(vkm_gguf *g, char *err, size_t errlen)
+{
     g->alignment = VKM_GGUF_DEFAULT_ALIGNMENT;
-    if (vkm_gguf_find_key(g, "general.alignment") >= 0) {
-        uint32_t a = 0;
-        vkmix_error e = vkm_gguf_get_u32(g, "general.alignment", &a, err, errlen);
-        if (e != VKMIX_OK) return e;
-        if (a == 0 || (a & (a - 1)) != 0)
-            return fail(err, errlen, VKMIX_ERROR_GGUF_BAD_VALUE,
-                        "key 'general.alignment': %" PRIu32 " is not a non-zero power of two", a);
-        g->alignment = a;
+    if (vkm_gguf_find_key(g, "general.alignment") < 0) return VKMIX_OK;
+    uint32_t a = 0;
+    vkmix_error e = vkm_gguf_get_u32(g, "general.alignment", &a, err, errlen);
+    if (e != VKMIX_OK) return e;
+    if (a == 0 || (a & (a - 1)) != 0)
+        return fail(err, errlen, VKMIX_ERROR_GGUF_BAD_VALUE,
+                    "key 'general.alignment': %" PRIu32 " is not a non-zero power of two", a);
+    g->alignment = a;
+    return VKMIX_OK;
+}
+
+/* n_dims (1..4) and the dimensions of tensor t: none 0, no overflow of the element count. */
+static vkmix_error parse_dims(rd *r, vkm_gguf_tensor *t, const ectx *ec)
+{
+    const char *tn = ec->name.s;
+    if (!rd_u32(r, &t->n_dims))
+        return EFAIL(ec, VKMIX_ERROR_GGUF_TRUNCATED, "tensor %s: file ends inside n_dims", tn);
+    if (t->n_dims < 1 || t->n_dims > VKM_GGUF_MAX_DIMS)
+        return EFAIL(ec, VKMIX_ERROR_GGUF_OVERFLOW, "tensor %s: n_dims %" PRIu32 " is not in 1..%d", tn, t->n_dims,
+                     VKM_GGUF_MAX_DIMS);
+    uint64_t elems = 1;
+    for (int d = 0; d < 4; d++) t->ne[d] = 1;
+    for (uint32_t d = 0; d < t->n_dims; d++) {
+        uint64_t v;
+        if (!rd_u64(r, &v))
+            return EFAIL(ec, VKMIX_ERROR_GGUF_TRUNCATED, "tensor %s: file ends inside its dimensions", tn);
+        if (v == 0) return EFAIL(ec, VKMIX_ERROR_GGUF_OVERFLOW, "tensor %s: dimension %" PRIu32 " is 0", tn, d);
+        if (v > (uint64_t)INT64_MAX || v > (uint64_t)INT64_MAX / elems)
+            return EFAIL(ec, VKMIX_ERROR_GGUF_OVERFLOW,
+                         "tensor %s: element count overflows at dimension %" PRIu32 " (%" PRIu64 ")", tn, d, v);
+        elems *= v;
+        t->ne[d] = (int64_t)v;
     }
+    t->n_elements = elems;
+    return VKMIX_OK;
+}
 
-    /* ---- tensor infos */
-    g->tensors = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof(vkm_gguf_tensor));
-    g->t_hash = hash_alloc((int64_t)n_tensors, &g->t_hash_mask);
-    if (!g->tensors || !g->t_hash) return fail(err, errlen, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "out of memory");
-    for (uint64_t i = 0; i < n_tensors; i++) {
-        vkm_gguf_tensor *t = &g->tensors[i];
-        ec.what = "tensor";
-        snprintf(ec.name.s, sizeof ec.name.s, "#%" PRIu64, i);
-        const uint8_t *name;
-        uint64_t name_len;
-        vkmix_error e = rd_str(&r, &name, &name_len, &ec, "name");
-        if (e != VKMIX_OK) return e;
-        ec.name = sname((const char *)name, (size_t)name_len);
-        const char *tn = ec.name.s;
-        if (has_nul(name, name_len))
-            return EFAIL(&ec, VKMIX_ERROR_GGUF_BAD_VALUE, "tensor %s: name contains a NUL byte", tn);
-        char *nm = arena_copy(g, name, (size_t)name_len);
-        if (!nm) return fail(err, errlen, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "out of memory");
-        t->name = nm;
-        uint64_t h = hash_bytes(nm, (size_t)name_len) & g->t_hash_mask;
-        while (g->t_hash[h]) {
-            const char *o = g->tensors[g->t_hash[h] - 1].name;
-            if (strlen(o) == name_len && memcmp(o, nm, (size_t)name_len) == 0)
-                return EFAIL(&ec, VKMIX_ERROR_GGUF_DUPLICATE, "duplicate tensor %s", tn);
-            h = (h + 1) & g->t_hash_mask;
-        }
-        g->t_hash[h] = i + 1;
-        g->n_tensors = (int64_t)i + 1;
+/* The ggml type of tensor t: known, rows a whole number of blocks, byte size without overflow. */
+static vkmix_error parse_tensor_type(rd *r, vkm_gguf_tensor *t, const ectx *ec)
+{
+    const char *tn = ec->name.s;
+    if (!rd_u32(r, &t->type))
+        return EFAIL(ec, VKMIX_ERROR_GGUF_TRUNCATED, "tensor %s: file ends inside its type", tn);
+    const vkm_ggml_type_info *ti = vkm_ggml_type_get(t->type);
+    if (!ti)
+        return EFAIL(ec, VKMIX_ERROR_UNSUPPORTED_TENSOR_TYPE, "unsupported tensor type %" PRIu32 " in tensor %s",
+                     t->type, tn);
+    if ((uint64_t)t->ne[0] % ti->block_size != 0)
+        return EFAIL(ec, VKMIX_ERROR_GGUF_BAD_VALUE,
+                     "tensor %s: row length %" PRId64 " is not a multiple of the %s block size %" PRIu32, tn,
+                     t->ne[0], ti->name, ti->block_size);
+    vkmix_error e = vkm_ggml_tensor_size(t->type, t->ne, &t->n_bytes);
+    if (e != VKMIX_OK)
+        return EFAIL(ec, e, "tensor %s: byte size of %s [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "] overflows",
+                     tn, ti->name, t->ne[0], t->ne[1], t->ne[2], t->ne[3]);
+    return VKMIX_OK;
+}
 
-        if (!rd_u32(&r, &t->n_dims))
-            return EFAIL(&ec, VKMIX_ERROR_GGUF_TRUNCATED, "tensor %s: file ends inside n_dims", tn);
-        if (t->n_dims > VKM_GGUF_MAX_DIMS)
-            return EFAIL(&ec, VKMIX_ERROR_GGUF_OVERFLOW, "tensor %s: n_dims %" PRIu32 " is more than %d", tn,
-                         t->n_dims, VKM_GGUF_MAX_DIMS);
-        uint64_t elems = 1;
-        for (int d = 0; d < 4; d++) t->ne[d] = 1;
-        for (uint32_t d = 0; d < t->n_dims; d++) {
-            uint64_t v;
-            if (!rd_u64(&r, &v))
-                return EFAIL(&ec, VKMIX_ERROR_GGUF_TRUNCATED, "tensor %s: file ends inside its dimensions", tn);
-            if (v == 0)
-                return EFAIL(&ec, VKMIX_ERROR_GGUF_OVERFLOW, "tensor %s: dimension %" PRIu32 " is 0", tn, d);
-            if (v > (uint64_t)INT64_MAX || v > (uint64_t)INT64_MAX / elems)
-                return EFAIL(&ec, VKMIX_ERROR_GGUF_OVERFLOW,
-                             "tensor %s: element count overflows at dimension %" PRIu32 " (%" PRIu64 ")", tn, d,
-                             v);
-            elems *= v;
-            t->ne[d] = (int64_t)v;
+/* Tensor info #i: name (unique) | n_dims | ne[n_dims] | type | offset. */
+static vkmix_error parse_tensor_info(vkm_gguf *g, rd *r, uint64_t i, uint64_t n_tensors, ectx *ec)
+{
+    vkm_gguf_tensor *t = &g->tensors[i];
+    const uint8_t *name;
+    uint64_t name_len;
+    vkmix_error e = read_entry_name(r, ec, i, n_tensors, &name, &name_len);
+    if (e != VKMIX_OK) {
+        /* a shifted parse: the last key or tensor info promised was never written */
+        if (e == VKMIX_ERROR_GGUF_TRUNCATED || e == VKMIX_ERROR_GGUF_OVERFLOW) {
+            if (i == 0 && g->n_kv > 0)
+                append(ec->err, ec->errlen,
+                       "; does the header promise more keys (%" PRId64 ") than the file holds?", g->n_kv);
+            else if (i + 1 == n_tensors)
+                append(ec->err, ec->errlen,
+                       "; does the header promise more tensors (%" PRIu64 ") than the file holds?", n_tensors);
         }
-        t->n_elements = elems;
-        if (!rd_u32(&r, &t->type))
-            return EFAIL(&ec, VKMIX_ERROR_GGUF_TRUNCATED, "tensor %s: file ends inside its type", tn);
-        const vkm_ggml_type_info *ti = vkm_ggml_type_get(t->type);
-        if (!ti)
-            return EFAIL(&ec, VKMIX_ERROR_UNSUPPORTED_TENSOR_TYPE, "unsupported tensor type %" PRIu32 " in tensor %s",
-                         t->type, tn);
-        if ((uint64_t)t->ne[0] % ti->block_size != 0)
-            return EFAIL(&ec, VKMIX_ERROR_GGUF_BAD_VALUE,
-                         "tensor %s: row length %" PRId64 " is not a multiple of the %s block size %" PRIu32, tn,
-                         t->ne[0], ti->name, ti->block_size);
-        e = vkm_ggml_tensor_size(t->type, t->ne, &t->n_bytes);
-        if (e != VKMIX_OK)
-            return EFAIL(&ec, e, "tensor %s: byte size of %s [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
-                         "] overflows", tn, ti->name, t->ne[0], t->ne[1], t->ne[2], t->ne[3]);
-        if (!rd_u64(&r, &t->offset))
-            return EFAIL(&ec, VKMIX_ERROR_GGUF_TRUNCATED, "tensor %s: file ends inside its offset", tn);
+        return e;
     }
+    char *nm = arena_copy(g, name, (size_t)name_len);
+    if (!nm) return EFAIL(ec, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "out of memory");
+    t->name = nm;
+    uint64_t h = hash_bytes(nm, (size_t)name_len) & g->t_hash_mask;
+    while (g->t_hash[h]) {
+        const char *o = g->tensors[g->t_hash[h] - 1].name;
+        if (strlen(o) == name_len && memcmp(o, nm, (size_t)name_len) == 0)
+            return EFAIL(ec, VKMIX_ERROR_GGUF_DUPLICATE, "duplicate tensor %s", ec->name.s);
+        h = (h + 1) & g->t_hash_mask;
+    }
+    g->t_hash[h] = i + 1;
+    g->n_tensors = (int64_t)i + 1;
 
-    /* ---- data section */
+    if ((e = parse_dims(r, t, ec)) != VKMIX_OK) return e;
+    if ((e = parse_tensor_type(r, t, ec)) != VKMIX_OK) return e;
+    if (!rd_u64(r, &t->offset))
+        return EFAIL(ec, VKMIX_ERROR_GGUF_TRUNCATED, "tensor %s: file ends inside its offset", ec->name.s);
+    return VKMIX_OK;
+}
+
+/* The data section starts at the first multiple of the alignment after the
+ * tensor infos (which end at infos_end); every tensor's bytes lie inside it. */
+static vkmix_error place_tensor_data(vkm_gguf *g, uint64_t infos_end, char *err, size_t errlen)
+{
     uint64_t a = g->alignment;
-    if (r.pos > UINT64_MAX - (a - 1))
+    if (infos_end > UINT64_MAX - (a - 1))
         return fail(err, errlen, VKMIX_ERROR_GGUF_OVERFLOW, "data section offset overflows");
-    g->data_offset = (r.pos + a - 1) / a * a;
+    g->data_offset = (infos_end + a - 1) / a * a;
     uint64_t data_size = g->data_offset <= g->size ? g->size - g->data_offset : 0;
     for (int64_t i = 0; i < g->n_tensors; i++) {
         vkm_gguf_tensor *t = &g->tensors[i];
@@ -509,6 +559,33 @@ static vkmix_error parse(vkm_gguf *g, char *err, size_t errlen)
         t->data = g->base + g->data_offset + t->offset;
     }
     return VKMIX_OK;
+}
+
+/* header | keys | (alignment) | tensor infos | data */
+static vkmix_error parse(vkm_gguf *g, char *err, size_t errlen)
+{
+    rd r = {g->base, g->size, 0};
+    uint64_t n_tensors = 0, n_kv = 0;
+    vkmix_error e = parse_header(g, &r, &n_tensors, &n_kv, err, errlen);
+    if (e != VKMIX_OK) return e;
+
+    g->kvs = calloc(n_kv ? (size_t)n_kv : 1, sizeof(gguf_kv));
+    g->kv_hash = hash_alloc((int64_t)n_kv, &g->kv_hash_mask);
+    if (!g->kvs || !g->kv_hash) return fail(err, errlen, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "out of memory");
+    ectx ec = {err, errlen, "key", {{0}}};
+    for (uint64_t i = 0; i < n_kv; i++)
+        if ((e = parse_kv(g, &r, i, n_kv, &ec)) != VKMIX_OK) return e;
+
+    if ((e = read_alignment(g, err, errlen)) != VKMIX_OK) return e;
+
+    g->tensors = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof(vkm_gguf_tensor));
+    g->t_hash = hash_alloc((int64_t)n_tensors, &g->t_hash_mask);
+    if (!g->tensors || !g->t_hash) return fail(err, errlen, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "out of memory");
+    ec.what = "tensor";
+    for (uint64_t i = 0; i < n_tensors; i++)
+        if ((e = parse_tensor_info(g, &r, i, n_tensors, &ec)) != VKMIX_OK) return e;
+
+    return place_tensor_data(g, r.pos, err, errlen);
 }
 
 vkmix_error vkm_gguf_open_memory(const void *data, size_t size, vkm_gguf **out, char *err, size_t errlen)

@@ -80,7 +80,7 @@ void vkm_gguf_writer_free(vkm_gguf_writer *w)
 /* Takes ownership of payload (freed on failure). */
 static vkmix_error add_kv(vkm_gguf_writer *w, const char *key, uint32_t type, uint8_t *payload, size_t size)
 {
-    if (!w || !key) {
+    if (!w || !key || !key[0]) { /* the reader refuses empty names */
         free(payload);
         return VKMIX_ERROR_INVALID_ARGUMENT;
     }
@@ -247,7 +247,7 @@ vkmix_error vkm_gguf_writer_add_raw(vkm_gguf_writer *w, const char *key, uint32_
 vkmix_error vkm_gguf_writer_add_tensor(vkm_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                                        const int64_t *ne, const void *data, uint64_t size)
 {
-    if (!w || !name || !ne || n_dims < 1 || n_dims > 4) return VKMIX_ERROR_INVALID_ARGUMENT;
+    if (!w || !name || !name[0] || !ne || n_dims < 1 || n_dims > 4) return VKMIX_ERROR_INVALID_ARGUMENT;
     int64_t full[4] = {1, 1, 1, 1};
     for (uint32_t i = 0; i < n_dims; i++) full[i] = ne[i];
     if (!vkm_ggml_type_get(type)) return VKMIX_ERROR_UNSUPPORTED_TENSOR_TYPE;

@@ -5,9 +5,8 @@
 #include "core/context.h"
 #include "gguf/gguf.h"
 #include "core/hparams.h"
+#include "model/model_meta.h"
 #include "text/tokenizer.h"
-
-typedef enum { VKM_ARCH_LLAMA = 0, VKM_ARCH_QWEN2 = 1 } vkm_arch;
 
 /* One weight on the device, in its GGUF type. */
 typedef struct vkm_tensor {
@@ -59,9 +58,8 @@ static inline uint64_t vkm_hash(uint64_t h, const void *p, size_t n)
 /* m->info from the hyper-parameters and the tokenizer. */
 void vkm_model_fill_info(vkmix_model *m);
 
-/* Reads hyper-parameters and RoPE settings from the GGUF metadata. */
-vkmix_error vkm_model_read_hparams(vkmix_model *m, char *err, size_t errlen);
-/* Builds the tokenizer from tokenizer.ggml.*. */
-vkmix_error vkm_model_load_vocab(vkmix_model *m, char *err, size_t errlen);
+/* The metadata half of loading (model_meta.h) into m: architecture,
+ * hyper-parameters, RoPE frequencies, name, tokenizer, chat template. */
+vkmix_error vkm_model_load_meta(vkmix_model *m, char *err, size_t errlen);
 
 #endif

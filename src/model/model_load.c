@@ -1,4 +1,4 @@
-/* Loading a GGUF model: architecture and hyper-parameters, weights to the device. */
+/* Loading a GGUF model: the metadata (model_meta.c), then the weights to the device. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,105 +9,20 @@
 
 #define ERRF(e, ...) (snprintf(err, errlen, __VA_ARGS__), (e))
 
-static vkmix_error get_u32_arch(const vkm_gguf *g, const char *arch, const char *key, uint32_t *out, int required,
-                                char *err, size_t errlen)
+vkmix_error vkm_model_load_meta(vkmix_model *m, char *err, size_t errlen)
 {
-    char full[160];
-    snprintf(full, sizeof full, "%s.%s", arch, key);
-    if (vkm_gguf_find_key(g, full) < 0) {
-        if (required) return ERRF(VKMIX_ERROR_GGUF_MISSING_KEY, "missing required key '%s'", full);
-        return VKMIX_OK;
-    }
-    return vkm_gguf_get_u32(g, full, out, err, errlen);
-}
-
-static vkmix_error get_f32_arch(const vkm_gguf *g, const char *arch, const char *key, float *out, char *err,
-                                size_t errlen)
-{
-    char full[160];
-    snprintf(full, sizeof full, "%s.%s", arch, key);
-    if (vkm_gguf_find_key(g, full) < 0) return VKMIX_OK;
-    return vkm_gguf_get_f32(g, full, out, err, errlen);
-}
-
-vkmix_error vkm_model_read_hparams(vkmix_model *m, char *err, size_t errlen)
-{
-    const vkm_gguf *g = m->gguf;
-    const char *arch;
-    size_t alen;
-    vkmix_error e = vkm_gguf_get_str(g, "general.architecture", &arch, &alen, err, errlen);
+    vkm_model_meta meta;
+    vkmix_error e = vkm_model_meta_read(m->gguf, &meta, err, errlen);
     if (e != VKMIX_OK) return e;
-    char a[32];
-    snprintf(a, sizeof a, "%.*s", (int)(alen < 31 ? alen : 31), arch);
-    if (!strcmp(a, "llama")) m->arch = VKM_ARCH_LLAMA;
-    else if (!strcmp(a, "qwen2")) m->arch = VKM_ARCH_QWEN2;
-    else return ERRF(VKMIX_ERROR_UNSUPPORTED_ARCH, "unsupported architecture '%s' (vkmix runs llama and qwen2)", a);
-    snprintf(m->info.arch, sizeof m->info.arch, "%s", a);
-
-    vkm_hparams *hp = &m->hp;
-    memset(hp, 0, sizeof *hp);
-    hp->rope_theta = 10000.0f;
-    hp->norm_eps = 1e-5f;
-    hp->rope_type = m->arch == VKM_ARCH_QWEN2 ? VKM_ROPE_NEOX : VKM_ROPE_NORM;
-    if ((e = get_u32_arch(g, a, "embedding_length", &hp->n_embd, 1, err, errlen))) return e;
-    if ((e = get_u32_arch(g, a, "block_count", &hp->n_layer, 1, err, errlen))) return e;
-    if ((e = get_u32_arch(g, a, "feed_forward_length", &hp->n_ff, 1, err, errlen))) return e;
-    if ((e = get_u32_arch(g, a, "attention.head_count", &hp->n_head, 1, err, errlen))) return e;
-    hp->n_head_kv = hp->n_head;
-    if ((e = get_u32_arch(g, a, "attention.head_count_kv", &hp->n_head_kv, 0, err, errlen))) return e;
-    hp->n_ctx_train = 2048;
-    if ((e = get_u32_arch(g, a, "context_length", &hp->n_ctx_train, 0, err, errlen))) return e;
-    if ((e = get_f32_arch(g, a, "attention.layer_norm_rms_epsilon", &hp->norm_eps, err, errlen))) return e;
-    if ((e = get_f32_arch(g, a, "rope.freq_base", &hp->rope_theta, err, errlen))) return e;
-    if (!hp->n_embd || !hp->n_layer || !hp->n_head || !hp->n_head_kv || !hp->n_ff || hp->n_layer > 1024 ||
-        hp->n_embd > 65536 || hp->n_head > 1024 || hp->n_ff > 1u << 20)
-        return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "implausible model dimensions (n_embd %u, n_layer %u, n_head %u, n_ff %u)",
-                    hp->n_embd, hp->n_layer, hp->n_head, hp->n_ff);
-    if (hp->n_head % hp->n_head_kv)
-        return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "head_count %u is not a multiple of head_count_kv %u", hp->n_head,
-                    hp->n_head_kv);
-    hp->head_dim = hp->n_embd / hp->n_head;
-    if ((e = get_u32_arch(g, a, "attention.key_length", &hp->head_dim, 0, err, errlen))) return e;
-    uint32_t vlen = hp->head_dim;
-    if ((e = get_u32_arch(g, a, "attention.value_length", &vlen, 0, err, errlen))) return e;
-    if (vlen != hp->head_dim) return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "key_length %u != value_length %u", hp->head_dim, vlen);
-    if (hp->head_dim % 8 || hp->head_dim > 256 || hp->head_dim < 8)
-        return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "head_dim %u not supported (a multiple of 8, 8..256)", hp->head_dim);
-    uint32_t rope_dims = hp->head_dim;
-    if ((e = get_u32_arch(g, a, "rope.dimension_count", &rope_dims, 0, err, errlen))) return e;
-    if (rope_dims != hp->head_dim)
-        return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "partial RoPE (rope.dimension_count %u of head_dim %u) is not supported",
-                    rope_dims, hp->head_dim);
-    if (!(hp->norm_eps > 0) || !(hp->rope_theta > 0))
-        return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "bad rms epsilon or rope base");
-
-    /* RoPE frequencies; llama3 scaling comes as the factors of tensor rope_freqs.weight */
-    vkm_rope_freqs(hp, m->rope_freqs);
-    int64_t fi = vkm_gguf_find_tensor(g, "rope_freqs.weight");
-    if (fi >= 0) {
-        const vkm_gguf_tensor *t = vkm_gguf_tensor_at(g, fi);
-        if (t->type != VKM_GGML_F32 || t->n_elements != hp->head_dim / 2)
-            return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "tensor rope_freqs.weight must be F32 [%u]", hp->head_dim / 2);
-        for (uint32_t i = 0; i < hp->head_dim / 2; i++) {
-            float f;
-            memcpy(&f, (const char *)t->data + 4 * i, 4);
-            if (!(f > 0)) return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "rope_freqs.weight[%u] is not positive", i);
-            m->rope_freqs[i] /= f;
-        }
-    }
-    const char *name;
-    size_t nlen;
-    if (vkm_gguf_find_key(g, "general.name") >= 0 &&
-        vkm_gguf_get_str(g, "general.name", &name, &nlen, NULL, 0) == VKMIX_OK)
-        snprintf(m->info.name, sizeof m->info.name, "%.*s", (int)(nlen < 127 ? nlen : 127), name);
-    if (vkm_gguf_find_key(g, "tokenizer.chat_template") >= 0 &&
-        vkm_gguf_get_str(g, "tokenizer.chat_template", &name, &nlen, NULL, 0) == VKMIX_OK) {
-        m->chat_template = malloc(nlen + 1);
-        if (!m->chat_template) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-        memcpy(m->chat_template, name, nlen);
-        m->chat_template[nlen] = 0;
-    }
-    return VKMIX_OK;
+    m->arch = meta.arch;
+    m->hp = meta.hp;
+    memcpy(m->rope_freqs, meta.rope_freqs, sizeof meta.rope_freqs);
+    snprintf(m->info.arch, sizeof m->info.arch, "%s", meta.arch_name);
+    snprintf(m->info.name, sizeof m->info.name, "%s", meta.name);
+    if ((e = vkm_model_vocab_read(m->gguf, m->hp.n_vocab, &m->tok, err, errlen)) != VKMIX_OK) return e;
+    if ((e = vkm_model_chat_template_read(m->gguf, &m->chat_template)) != VKMIX_OK)
+        snprintf(err, errlen, "out of host memory reading tokenizer.chat_template");
+    return e;
 }
 
 /* Finds `name`, checks its type is supported and its shape is {ne0, ne1}, uploads it. */
@@ -152,12 +67,7 @@ static vkmix_error load_weights(vkmix_model *m, vkm_cmd *cmd, const vkmix_model_
 {
     const vkm_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim, KV = (int64_t)hp->n_head_kv * hp->head_dim;
-    int64_t ti = vkm_gguf_find_tensor(m->gguf, "token_embd.weight");
-    if (ti < 0) return ERRF(VKMIX_ERROR_GGUF_MISSING_KEY, "missing tensor 'token_embd.weight'");
-    int64_t V = vkm_gguf_tensor_at(m->gguf, ti)->ne[1];
-    if (V <= 0 || V > (1 << 24)) return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "implausible vocabulary size %lld", (long long)V);
-    hp = &m->hp;
-    m->hp.n_vocab = (uint32_t)V;
+    const int64_t V = hp->n_vocab; /* the rows of token_embd.weight (vkm_model_meta_read) */
     vkmix_error e;
     if ((e = load_tensor(m, cmd, "token_embd.weight", E, V, 1, &m->tok_embd, err, errlen))) return e;
     if ((e = load_tensor(m, cmd, "output_norm.weight", E, 1, 1, &m->out_norm, err, errlen))) return e;
@@ -255,14 +165,13 @@ vkmix_error vkmix_model_load(vkmix_context *ctx, const char *path, const vkmix_m
     m->ctx = ctx;
     char msg[768] = "";
     vkmix_error e = vkm_gguf_open(path, &m->gguf, msg, sizeof msg);
-    if (e == VKMIX_OK) e = vkm_model_read_hparams(m, msg, sizeof msg);
+    if (e == VKMIX_OK) e = vkm_model_load_meta(m, msg, sizeof msg);
     if (e == VKMIX_OK) {
         vkm_cmd cmd; /* this call's own recording target: model loads may run beside sessions */
         e = vkm_cmd_create(&cmd, &ctx->dev, ctx, false);
         if (e == VKMIX_OK) e = load_weights(m, &cmd, p, msg, sizeof msg);
         vkm_cmd_destroy(&cmd);
     }
-    if (e == VKMIX_OK) e = vkm_model_load_vocab(m, msg, sizeof msg);
     if (e != VKMIX_OK) {
         snprintf(err, errlen, "%s: %s", path, msg[0] ? msg : vkmix_strerror(e));
         vkmix_model_free(m);

@@ -274,14 +274,15 @@ void vkm_tokenizer_free(vkm_tokenizer *tok)
 
 static int check_id(int32_t id, uint32_t n) { return id == -1 || (id >= 0 && (uint32_t)id < n); }
 
-vkmix_error vkm_tokenizer_create(const vkm_vocab_init *init, vkm_tokenizer **out, char *err,
-                                 size_t errlen)
+static vkmix_error tok_oom(char *err, size_t errlen)
 {
-    if (out) *out = NULL;
-    if (!init || !out) {
-        tok_seterr(err, errlen, "tokenizer: NULL argument");
-        return VKMIX_ERROR_INVALID_ARGUMENT;
-    }
+    tok_seterr(err, errlen, "tokenizer: out of host memory");
+    return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+}
+
+/* What can be checked before anything is copied: types, counts, special ids. */
+static vkmix_error check_init(const vkm_vocab_init *init, char *err, size_t errlen)
+{
     if (init->type != VKM_VOCAB_SPM && init->type != VKM_VOCAB_BPE) {
         tok_seterr(err, errlen, "tokenizer: unknown vocabulary type %d", (int)init->type);
         return VKMIX_ERROR_INVALID_ARGUMENT;
@@ -306,34 +307,42 @@ vkmix_error vkm_tokenizer_create(const vkm_vocab_init *init, vkm_tokenizer **out
         tok_seterr(err, errlen, "tokenizer: %u merges is too many", init->n_merges);
         return VKMIX_ERROR_TOKENIZER;
     }
-    const uint32_t n = init->n_tokens;
     const int32_t ids[5] = { init->bos_id, init->eos_id, init->unk_id, init->pad_id, init->eot_id };
     static const char *const id_names[5] = { "bos", "eos", "unk", "pad", "eot" };
     for (int i = 0; i < 5; i++) {
-        if (!check_id(ids[i], n)) {
-            tok_seterr(err, errlen, "tokenizer: %s id %d out of range [0, %u)", id_names[i],
-                       (int)ids[i], n);
+        if (!check_id(ids[i], init->n_tokens)) {
+            tok_seterr(err, errlen, "tokenizer: %s id %d out of range [0, %u)", id_names[i], (int)ids[i],
+                       init->n_tokens);
             return VKMIX_ERROR_INVALID_ARGUMENT;
         }
     }
+    return VKMIX_OK;
+}
 
-    vkm_tokenizer *t = calloc(1, sizeof *t);
-    if (!t) goto oom;
-    t->type = init->type;
-    t->pre = init->pre;
-    t->n_tokens = n;
-    t->bos = init->bos_id;
-    t->eos = init->eos_id;
-    t->unk = init->unk_id;
-    t->pad = init->pad_id;
-    t->eot = init->eot_id;
+/* The type of token i: as given (values outside 1..6 are normal), or derived
+ * from the special ids and, for SPM, the "<0xXX>" texts. */
+static uint8_t token_type_of(const vkm_tokenizer *t, const vkm_vocab_init *init, uint32_t i)
+{
+    if (init->token_types) {
+        int32_t v = init->token_types[i];
+        return (v >= 1 && v <= 6) ? (uint8_t)v : VKM_TOKTYPE_NORMAL;
+    }
+    unsigned b;
+    int32_t id = (int32_t)i;
+    if (id == t->unk) return VKM_TOKTYPE_UNKNOWN;
+    if (id == t->bos || id == t->eos || id == t->eot || id == t->pad) return VKM_TOKTYPE_CONTROL;
+    if (t->type == VKM_VOCAB_SPM && parse_byte_token(t->blob + t->off[i], t->len[i], &b)) return VKM_TOKTYPE_BYTE;
+    return VKM_TOKTYPE_NORMAL;
+}
 
-    /* token texts */
+/* Token texts into one blob, scores, types and the text -> id map. */
+static vkmix_error copy_tokens(vkm_tokenizer *t, const vkm_vocab_init *init, char *err, size_t errlen)
+{
+    const uint32_t n = t->n_tokens;
     uint64_t total = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (!init->tokens[i]) {
             tok_seterr(err, errlen, "tokenizer: token %u is NULL", i);
-            vkm_tokenizer_free(t);
             return VKMIX_ERROR_INVALID_ARGUMENT;
         }
         uint64_t l = init->token_lens ? init->token_lens[i] : strlen(init->tokens[i]);
@@ -341,7 +350,6 @@ vkmix_error vkm_tokenizer_create(const vkm_vocab_init *init, vkm_tokenizer **out
     }
     if (total > 0xFFFFFFF0ull) {
         tok_seterr(err, errlen, "tokenizer: token texts exceed 4 GiB");
-        vkm_tokenizer_free(t);
         return VKMIX_ERROR_TOKENIZER;
     }
     t->blob = malloc((size_t)total);
@@ -350,7 +358,7 @@ vkmix_error vkm_tokenizer_create(const vkm_vocab_init *init, vkm_tokenizer **out
     t->scores = malloc(n * sizeof *t->scores);
     t->types = malloc(n);
     t->eog = calloc(n, 1);
-    if (!t->blob || !t->off || !t->len || !t->scores || !t->types || !t->eog) goto oom;
+    if (!t->blob || !t->off || !t->len || !t->scores || !t->types || !t->eog) return tok_oom(err, errlen);
     uint32_t pos = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t l = init->token_lens ? init->token_lens[i] : (uint32_t)strlen(init->tokens[i]);
@@ -360,75 +368,63 @@ vkmix_error vkm_tokenizer_create(const vkm_vocab_init *init, vkm_tokenizer **out
         t->len[i] = l;
         if (l > t->max_len) t->max_len = l;
         pos += l + 1;
-        float sc = init->scores ? init->scores[i] : 0.0f;
-        t->scores[i] = sc;
-        uint8_t ty = VKM_TOKTYPE_NORMAL;
-        if (init->token_types) {
-            int32_t v = init->token_types[i];
-            ty = (v >= 1 && v <= 6) ? (uint8_t)v : VKM_TOKTYPE_NORMAL;
-        } else {
-            unsigned b;
-            if ((int32_t)i == t->unk) ty = VKM_TOKTYPE_UNKNOWN;
-            else if ((int32_t)i == t->bos || (int32_t)i == t->eos || (int32_t)i == t->eot ||
-                     (int32_t)i == t->pad)
-                ty = VKM_TOKTYPE_CONTROL;
-            else if (t->type == VKM_VOCAB_SPM && parse_byte_token(t->blob + pos - l - 1, l, &b))
-                ty = VKM_TOKTYPE_BYTE;
-        }
-        t->types[i] = ty;
+        t->scores[i] = init->scores ? init->scores[i] : 0.0f;
+        t->types[i] = token_type_of(t, init, i);
     }
-    if (!map_init(&t->tokmap, n, t->blob, t->off, t->len)) goto oom;
+    if (!map_init(&t->tokmap, n, t->blob, t->off, t->len)) return tok_oom(err, errlen);
     for (uint32_t i = 0; i < n; i++) map_insert(&t->tokmap, i, 1);
+    return VKMIX_OK;
+}
 
-    /* merges */
-    if (init->n_merges) {
-        uint32_t m = init->n_merges;
-        uint64_t mtotal = 0;
-        for (uint32_t i = 0; i < m; i++) {
-            if (!init->merges[i]) {
-                tok_seterr(err, errlen, "tokenizer: merge %u is NULL", i);
-                vkm_tokenizer_free(t);
-                return VKMIX_ERROR_INVALID_ARGUMENT;
-            }
-            mtotal += (init->merge_lens ? init->merge_lens[i] : strlen(init->merges[i])) + 1;
+/* BPE merges "left right" into a blob and the "a b" -> rank map. */
+static vkmix_error copy_merges(vkm_tokenizer *t, const vkm_vocab_init *init, char *err, size_t errlen)
+{
+    const uint32_t m = init->n_merges;
+    if (m == 0) return VKMIX_OK;
+    uint64_t mtotal = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        if (!init->merges[i]) {
+            tok_seterr(err, errlen, "tokenizer: merge %u is NULL", i);
+            return VKMIX_ERROR_INVALID_ARGUMENT;
         }
-        if (mtotal > 0xFFFFFFF0ull) {
-            tok_seterr(err, errlen, "tokenizer: merges exceed 4 GiB");
-            vkm_tokenizer_free(t);
+        mtotal += (init->merge_lens ? init->merge_lens[i] : strlen(init->merges[i])) + 1;
+    }
+    if (mtotal > 0xFFFFFFF0ull) {
+        tok_seterr(err, errlen, "tokenizer: merges exceed 4 GiB");
+        return VKMIX_ERROR_TOKENIZER;
+    }
+    t->mblob = malloc((size_t)mtotal);
+    t->moff = malloc(m * sizeof *t->moff);
+    t->mlen = malloc(m * sizeof *t->mlen);
+    if (!t->mblob || !t->moff || !t->mlen) return tok_oom(err, errlen);
+    uint32_t mp = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        uint32_t l = init->merge_lens ? init->merge_lens[i] : (uint32_t)strlen(init->merges[i]);
+        const char *s = init->merges[i];
+        /* a merge is "left right": a space that is neither first nor last */
+        int ok = 0;
+        for (uint32_t j = 1; j + 1 < l; j++)
+            if (s[j] == ' ') { ok = 1; break; }
+        if (!ok) {
+            tok_seterr(err, errlen, "tokenizer: merge %u (\"%.*s\") is not \"left right\"", i,
+                       (int)(l > 40 ? 40 : l), s);
             return VKMIX_ERROR_TOKENIZER;
         }
-        t->mblob = malloc((size_t)mtotal);
-        t->moff = malloc(m * sizeof *t->moff);
-        t->mlen = malloc(m * sizeof *t->mlen);
-        if (!t->mblob || !t->moff || !t->mlen) goto oom;
-        uint32_t mp = 0;
-        for (uint32_t i = 0; i < m; i++) {
-            uint32_t l = init->merge_lens ? init->merge_lens[i] : (uint32_t)strlen(init->merges[i]);
-            const char *s = init->merges[i];
-            /* a merge is "left right": a space that is neither first nor last */
-            int ok = 0;
-            for (uint32_t j = 1; j + 1 < l; j++)
-                if (s[j] == ' ') { ok = 1; break; }
-            if (!ok) {
-                tok_seterr(err, errlen, "tokenizer: merge %u (\"%.*s\") is not \"left right\"", i,
-                           (int)(l > 40 ? 40 : l), s);
-                vkm_tokenizer_free(t);
-                return VKMIX_ERROR_TOKENIZER;
-            }
-            memcpy(t->mblob + mp, s, l);
-            t->mblob[mp + l] = 0;
-            t->moff[i] = mp;
-            t->mlen[i] = l;
-            mp += l + 1;
-        }
-        t->n_merges = m;
-        if (!map_init(&t->mergemap, m, t->mblob, t->moff, t->mlen)) goto oom;
-        for (uint32_t i = 0; i < m; i++) map_insert(&t->mergemap, i, 0);
+        memcpy(t->mblob + mp, s, l);
+        t->mblob[mp + l] = 0;
+        t->moff[i] = mp;
+        t->mlen[i] = l;
+        mp += l + 1;
     }
-    t->use_merges = (t->type == VKM_VOCAB_SPM && t->n_merges > 0);
-    t->ignore_merges = (t->type == VKM_VOCAB_BPE && t->pre == VKM_PRETOK_LLAMA3);
+    t->n_merges = m;
+    if (!map_init(&t->mergemap, m, t->mblob, t->moff, t->mlen)) return tok_oom(err, errlen);
+    for (uint32_t i = 0; i < m; i++) map_insert(&t->mergemap, i, 0);
+    return VKMIX_OK;
+}
 
-    /* byte tokens */
+/* The token of each byte: SPM <0xXX> (or the 1-byte text); BPE the GPT-2 mapped character. */
+static void find_byte_tokens(vkm_tokenizer *t)
+{
     for (unsigned b = 0; b < 256; b++) {
         t->byte_tok[b] = -1;
         if (t->type == VKM_VOCAB_BPE) {
@@ -448,53 +444,70 @@ vkmix_error vkm_tokenizer_create(const vkm_vocab_init *init, vkm_tokenizer **out
             t->byte_tok[b] = id;
         }
     }
+}
 
-    /* defaults */
+/* add_bos / add_eos / add_space_prefix with their defaults. */
+static vkmix_error set_flags(vkm_tokenizer *t, const vkm_vocab_init *init, char *err, size_t errlen)
+{
     int add_bos_default = (init->add_bos < 0);
-    t->add_bos = add_bos_default ? (t->type == VKM_VOCAB_SPM || t->pre == VKM_PRETOK_LLAMA3)
-                                 : (init->add_bos != 0);
+    t->add_bos = add_bos_default ? (t->type == VKM_VOCAB_SPM || t->pre == VKM_PRETOK_LLAMA3) : (init->add_bos != 0);
     t->add_eos = init->add_eos < 0 ? 0 : (init->add_eos != 0);
-    t->add_space_prefix = t->type == VKM_VOCAB_SPM ? (init->add_space_prefix < 0 ? 1 : init->add_space_prefix != 0) : 0;
+    t->add_space_prefix =
+        t->type == VKM_VOCAB_SPM ? (init->add_space_prefix < 0 ? 1 : init->add_space_prefix != 0) : 0;
     if (t->add_bos && t->bos < 0) {
-        if (add_bos_default) t->add_bos = 0;
-        else {
+        if (add_bos_default) {
+            t->add_bos = 0;
+        } else {
             tok_seterr(err, errlen, "tokenizer: add_bos is set but there is no bos token");
-            vkm_tokenizer_free(t);
             return VKMIX_ERROR_INVALID_ARGUMENT;
         }
     }
     if (t->add_eos && t->eos < 0) {
         tok_seterr(err, errlen, "tokenizer: add_eos is set but there is no eos token");
-        vkm_tokenizer_free(t);
         return VKMIX_ERROR_INVALID_ARGUMENT;
     }
+    return VKMIX_OK;
+}
 
-    /* special tokens, end of generation */
+/* Control, unknown and user-defined tokens matched in raw text: grouped by
+ * first byte (special_at), longest first within a group. */
+static vkmix_error index_specials(vkm_tokenizer *t, char *err, size_t errlen)
+{
+    const uint32_t n = t->n_tokens;
     uint32_t ns = 0;
     for (uint32_t i = 0; i < n; i++)
         if (is_special_type(t->types[i]) && t->len[i] > 0) ns++;
-    if (ns) {
-        tok_spec_key *keys = malloc(ns * sizeof *keys);
-        t->special = malloc(ns * sizeof *t->special);
-        if (!keys || !t->special) { free(keys); goto oom; }
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            if (!(is_special_type(t->types[i]) && t->len[i] > 0)) continue;
-            keys[k].first = (unsigned char)t->blob[t->off[i]];
-            keys[k].len = t->len[i];
-            keys[k].id = (int32_t)i;
-            k++;
-        }
-        qsort(keys, ns, sizeof *keys, spec_cmp);
-        uint32_t j = 0;
-        for (unsigned b = 0; b <= 256; b++) {
-            while (j < ns && keys[j].first < b) j++;
-            t->special_at[b] = j;
-        }
-        for (uint32_t i = 0; i < ns; i++) t->special[i] = keys[i].id;
-        t->n_special = ns;
+    if (!ns) return VKMIX_OK;
+    tok_spec_key *keys = malloc(ns * sizeof *keys);
+    t->special = malloc(ns * sizeof *t->special);
+    if (!keys || !t->special) {
         free(keys);
+        return tok_oom(err, errlen);
     }
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!(is_special_type(t->types[i]) && t->len[i] > 0)) continue;
+        keys[k].first = (unsigned char)t->blob[t->off[i]];
+        keys[k].len = t->len[i];
+        keys[k].id = (int32_t)i;
+        k++;
+    }
+    qsort(keys, ns, sizeof *keys, spec_cmp);
+    uint32_t j = 0;
+    for (unsigned b = 0; b <= 256; b++) {
+        while (j < ns && keys[j].first < b) j++;
+        t->special_at[b] = j;
+    }
+    for (uint32_t i = 0; i < ns; i++) t->special[i] = keys[i].id;
+    t->n_special = ns;
+    free(keys);
+    return VKMIX_OK;
+}
+
+/* End of generation: eos, eot, and the known end-of-turn texts (control or
+ * user-defined, or any type when the types were derived). */
+static void mark_eog(vkm_tokenizer *t, const vkm_vocab_init *init)
+{
     if (t->eos >= 0) t->eog[t->eos] = 1;
     if (t->eot >= 0) t->eog[t->eot] = 1;
     for (size_t i = 0; i < sizeof tok_eog_names / sizeof tok_eog_names[0]; i++) {
@@ -502,16 +515,43 @@ vkmix_error vkm_tokenizer_create(const vkm_vocab_init *init, vkm_tokenizer **out
         int32_t id = map_find(&t->tokmap, name, strlen(name));
         if (id < 0) continue;
         uint8_t ty = t->types[id];
-        if (ty == VKM_TOKTYPE_CONTROL || ty == VKM_TOKTYPE_USER_DEFINED || !init->token_types)
-            t->eog[id] = 1;
+        if (ty == VKM_TOKTYPE_CONTROL || ty == VKM_TOKTYPE_USER_DEFINED || !init->token_types) t->eog[id] = 1;
+    }
+}
+
+vkmix_error vkm_tokenizer_create(const vkm_vocab_init *init, vkm_tokenizer **out, char *err,
+                                 size_t errlen)
+{
+    if (out) *out = NULL;
+    if (!init || !out) {
+        tok_seterr(err, errlen, "tokenizer: NULL argument");
+        return VKMIX_ERROR_INVALID_ARGUMENT;
+    }
+    vkmix_error e = check_init(init, err, errlen);
+    if (e != VKMIX_OK) return e;
+    vkm_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return tok_oom(err, errlen);
+    t->type = init->type;
+    t->pre = init->pre;
+    t->n_tokens = init->n_tokens;
+    t->bos = init->bos_id;
+    t->eos = init->eos_id;
+    t->unk = init->unk_id;
+    t->pad = init->pad_id;
+    t->eot = init->eot_id;
+    if ((e = copy_tokens(t, init, err, errlen)) == VKMIX_OK && (e = copy_merges(t, init, err, errlen)) == VKMIX_OK) {
+        t->use_merges = (t->type == VKM_VOCAB_SPM && t->n_merges > 0);
+        t->ignore_merges = (t->type == VKM_VOCAB_BPE && t->pre == VKM_PRETOK_LLAMA3);
+        find_byte_tokens(t);
+        if ((e = set_flags(t, init, err, errlen)) == VKMIX_OK && (e = index_specials(t, err, errlen)) == VKMIX_OK)
+            mark_eog(t, init);
+    }
+    if (e != VKMIX_OK) {
+        vkm_tokenizer_free(t);
+        return e;
     }
     *out = t;
     return VKMIX_OK;
-
-oom:
-    vkm_tokenizer_free(t);
-    tok_seterr(err, errlen, "tokenizer: out of host memory");
-    return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
 }
 
 /* ---------------------------------------------------------------- accessors */
@@ -931,12 +971,12 @@ static size_t piece_into(const vkm_tokenizer *t, int32_t id, int special, char *
     uint32_t n = t->len[id];
     if (ty == VKM_TOKTYPE_CONTROL || ty == VKM_TOKTYPE_UNKNOWN) {
         if (!special) return 0;
-        if (n <= cap) memcpy(buf, s, n);
+        if (n && n <= cap) memcpy(buf, s, n);
         return n;
     }
     if (ty == VKM_TOKTYPE_UNUSED) return 0;
     if (ty == VKM_TOKTYPE_USER_DEFINED) {
-        if (n <= cap) memcpy(buf, s, n);
+        if (n && n <= cap) memcpy(buf, s, n);
         return n;
     }
     if (ty == VKM_TOKTYPE_BYTE) {
@@ -945,7 +985,7 @@ static size_t piece_into(const vkm_tokenizer *t, int32_t id, int special, char *
             if (cap >= 1) buf[0] = (char)b;
             return 1;
         }
-        if (n <= cap) memcpy(buf, s, n);
+        if (n && n <= cap) memcpy(buf, s, n);
         return n;
     }
     size_t w = 0;
@@ -1029,7 +1069,7 @@ vkmix_error vkm_detokenize(const vkm_tokenizer *tok, const int32_t *ids, size_t 
             if (strip && p[0] == ' ') { p++; k--; }
             strip = 0;
         }
-        if (w + k <= cap) memcpy(buf + w, p, k);
+        if (k && w + k <= cap) memcpy(buf + w, p, k);
         w += k;
     }
     free(piece);
