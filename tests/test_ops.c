@@ -20,6 +20,7 @@
 #include "core/context.h"
 #include "gguf/ggml_types.h"
 #include "ops/ops.h"
+#include "ops/wlayout.h"
 #include "ref/ref_model.h"
 #include "testutil.h"
 
@@ -247,6 +248,17 @@ static void free_weight(weight *w)
     free(w->deq);
 }
 
+/* The weight on the device, in its GPU layout (as a model upload does). */
+static vkm_buffer weight_buf(const weight *w)
+{
+    vkm_buffer b = buf_new(vkm_wlayout_row_bytes(w->type, w->n_in) * w->n_out);
+    if (vkm_wlayout_upload(&g_ctx->dev, &b, w->type, w->q, w->n_in, w->n_out) != VKMIX_OK) {
+        fprintf(stderr, "weight upload failed: %s\n", vkmix_context_last_error(g_ctx));
+        exit(1);
+    }
+    return b;
+}
+
 static void ref_matmul(const weight *w, const float *x, const float *bias, uint32_t n_tok, double *y)
 {
     for (uint32_t t = 0; t < n_tok; t++)
@@ -264,19 +276,24 @@ static const uint32_t k_types[] = { VKM_GGML_F32, VKM_GGML_F16, VKM_GGML_BF16, V
 
 static int is_kquant(uint32_t t) { return t == VKM_GGML_Q4_K || t == VKM_GGML_Q6_K; }
 
-/* One matmul case; returns the relative error (INFINITY on failure). */
+/* One matmul case; returns the relative error (INFINITY on failure). With
+ * cfg->mv_add the product is added to a random y. */
 static double run_matmul(const weight *w, uint32_t n_tok, int use_bias, tu_rng *r, const vkm_matmul_cfg *cfg)
 {
     size_t nx = (size_t)n_tok * w->n_in, ny = (size_t)n_tok * w->n_out;
-    float *x = malloc(nx * 4), *bias = malloc(w->n_out * 4), *got = malloc(ny * 4);
+    float *x = malloc(nx * 4), *bias = malloc(w->n_out * 4), *got = malloc(ny * 4), *y0 = malloc(ny * 4);
     double *ref = malloc(ny * sizeof *ref);
     fill_normal(r, x, nx, 1.0f);
     fill_normal(r, bias, w->n_out, 0.5f);
+    fill_normal(r, y0, ny, 2.0f);
     ref_matmul(w, x, use_bias ? bias : NULL, n_tok, ref);
-    vkm_buffer bw = buf_from(w->q, w->row_bytes * w->n_out), bx = buf_from(x, nx * 4), bb = buf_from(bias, w->n_out * 4);
-    vkm_buffer by = buf_new(ny * 4);
+    int add = cfg && cfg->mv_add;
+    if (add)
+        for (size_t i = 0; i < ny; i++) ref[i] += y0[i];
+    vkm_buffer bw = weight_buf(w), bx = buf_from(x, nx * 4), bb = buf_from(bias, w->n_out * 4);
+    vkm_buffer by = add ? buf_from(y0, ny * 4) : buf_new(ny * 4);
     begin();
-    poison(&by);
+    if (!add) poison(&by);
     vkm_cmd_barrier(&g_ctx->dev);
     vkm_binding bias_b = use_bias ? VKM_BIND(bb) : (vkm_binding){ NULL, 0, 0 };
     vkmix_error e = vkm_op_matmul_cfg(g_ctx, VKM_BIND(bw), w->type, VKM_BIND(bx), VKM_BIND(by), bias_b, w->n_in,
@@ -287,13 +304,13 @@ static double run_matmul(const weight *w, uint32_t n_tok, int use_bias, tu_rng *
         err = rel_err(got, ref, ny);
     }
     buf_free(&bw), buf_free(&bx), buf_free(&bb), buf_free(&by);
-    free(x), free(bias), free(got), free(ref);
+    free(x), free(bias), free(got), free(ref), free(y0);
     return err;
 }
 
 static void test_matmul(void)
 {
-    static const uint32_t toks[] = { 1, 5, 67 };
+    static const uint32_t toks[] = { 1, 2, 67 };
     tu_rng r;
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         uint32_t type = k_types[ti];
@@ -313,34 +330,167 @@ static void test_matmul(void)
             free_weight(&w);
         }
     }
-    /* other matvec / tile configurations on two types */
-    /* the other decode path on every quantized type; 16-token tiles and other
-     * shapes of the matvec grid on two (pipelines are slow to compile on lavapipe) */
+    /* other kernel shapes on every integer type: emulated integer dot products
+     * (the module for devices without them), 16 tokens at once (the most the
+     * matrix-vector kernel takes), y += W x; 16-token tiles and other matvec
+     * grids on two (pipelines are slow to compile on lavapipe) */
     static const vkm_matmul_cfg cfgs[] = {
-        { .mv_decode = 3 /* flipped below */ },        { .mm_bn = 16 },
+        { .mv_idot = 2 },                              { .mv_add = 1 },
         { .mv_wg = 32, .mv_rows = 1, .mv_unroll = 1 }, { .mv_wg = 64, .mv_rows = 3, .mv_unroll = 4 },
         { .mv_wg = 256, .mv_rows = 8 },                { .mv_wg = 128, .mv_rows = 16, .mv_unroll = 1 },
-        { .mm_bn = 64 },
+        { .mm_bn = 16 },                               { .mm_bn = 64 },
     };
-    static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q8_0, VKM_GGML_Q6_K, VKM_GGML_Q4_K };
+    static const uint32_t cfg_toks[] = { 1, 16, 2, 1, 3, 1, 70, 70 };
+    static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q8_0, VKM_GGML_Q6_K, VKM_GGML_Q4_K, VKM_GGML_F16 };
     for (size_t ti = 0; ti < sizeof cfg_types / sizeof cfg_types[0]; ti++) {
         tu_rng_seed(&r, 2000 + ti);
         weight w = make_weight(&r, cfg_types[ti], 256 * 3, 53);
-        for (size_t c = 0; c < (ti < 2 ? sizeof cfgs / sizeof cfgs[0] : 1); c++) {
-            uint32_t n_tok = cfgs[c].mm_bn ? 70 : 1;
-            vkm_matmul_cfg cf = cfgs[c];
-            if (cf.mv_decode == 3) cf.mv_decode = cfg_types[ti] == VKM_GGML_Q8_0 ? 1 : 2; /* the non-default decode */
+        size_t nc = ti < 2 ? sizeof cfgs / sizeof cfgs[0] : 2;
+        for (size_t c = 0; c < nc; c++) {
+            if (cfg_types[ti] == VKM_GGML_F16 && c == 0) continue;   /* no integer dot products */
             double t0 = now_s();
-            double err = run_matmul(&w, n_tok, 1, &r, &cf);
+            /* 16 tokens (slow to compile on lavapipe) on Q4_0 only */
+            uint32_t nt = cfg_toks[c] == 16 && ti ? 3 : cfg_toks[c];
+            double err = run_matmul(&w, nt, 1, &r, &cfgs[c]);
             if (getenv("VKMIX_TEST_VERBOSE"))
-                printf("  matmul cfg %-5s wg %3u rows %2u unroll %u decode %u bn %2u err %.3g  %.3f s\n",
-                       vkm_ggml_type_name(cfg_types[ti]), cfgs[c].mv_wg, cfgs[c].mv_rows, cfgs[c].mv_unroll,
-                       cfgs[c].mv_decode, cfgs[c].mm_bn, err, now_s() - t0);
-            CHECK(err <= 1e-3, "matmul %s cfg %zu n_tok %u: rel err %g", vkm_ggml_type_name(cfg_types[ti]), c, n_tok,
-                  err);
+                printf("  matmul cfg %-5s n_tok %2u wg %3u rows %2u unroll %u idot %u add %u bn %2u err %.3g  %.3f s\n",
+                       vkm_ggml_type_name(cfg_types[ti]), nt, cfgs[c].mv_wg, cfgs[c].mv_rows,
+                       cfgs[c].mv_unroll, cfgs[c].mv_idot, cfgs[c].mv_add, cfgs[c].mm_bn, err, now_s() - t0);
+            CHECK(err <= 1e-3, "matmul %s cfg %zu n_tok %u: rel err %g", vkm_ggml_type_name(cfg_types[ti]), c, nt, err);
         }
         free_weight(&w);
     }
+}
+
+/* The GPU layouts: pack then unpack gives the file's bytes back; a packed
+ * row is 16-byte aligned and holds the same bytes. */
+static void test_wlayout(void)
+{
+    tu_rng r;
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        uint32_t type = k_types[ti], n_in = is_kquant(type) ? 512 : 96;
+        tu_rng_seed(&r, 2500 + ti);
+        weight w = make_weight(&r, type, n_in, 5);
+        uint64_t gb = vkm_wlayout_row_bytes(type, n_in);
+        CHECK(gb % 16 == 0 && gb >= w.row_bytes && gb < w.row_bytes + 16, "%s: GPU row of %llu bytes for %llu",
+              vkm_ggml_type_name(type), (unsigned long long)gb, (unsigned long long)w.row_bytes);
+        uint8_t *g = malloc(gb * 5), *back = malloc(w.row_bytes * 5);
+        CHECK(vkm_wlayout_pack(type, w.q, n_in, 5, g) == VKMIX_OK, "pack");
+        CHECK(vkm_wlayout_unpack(type, g, n_in, 5, back) == VKMIX_OK, "unpack");
+        CHECK(memcmp(back, w.q, w.row_bytes * 5) == 0, "%s: unpack(pack(x)) != x", vkm_ggml_type_name(type));
+        if (type == VKM_GGML_Q4_0) /* row 1: qs of block 1 at 16, d of block 0 at n_in/2 */
+            CHECK(!memcmp(g + gb + 16, w.q + w.row_bytes + 18 + 2, 16) && !memcmp(g + gb + n_in / 2, w.q + w.row_bytes, 2),
+                  "Q4_0 planes");
+        free(g), free(back);
+        free_weight(&w);
+    }
+    CHECK(vkm_wlayout_row_bytes(VKM_GGML_Q4_K, 100) == 0 && vkm_wlayout_row_bytes(VKM_GGML_Q5_0, 64) == 0,
+          "row bytes of bad shapes");
+}
+
+/* Quantized activations against a CPU quantization: 16-bit values within 1 of
+ * the reference (the scale may differ by an ulp), block sums and r. */
+static void test_act_quant(void)
+{
+    static const uint32_t sizes[][2] = { { 3, 96 }, { 1, 4096 }, { 2, 32 } };
+    tu_rng r;
+    for (size_t si = 0; si < 3; si++)
+        for (int norm = 0; norm < 2; norm++) {
+            uint32_t nt = sizes[si][0], n = sizes[si][1];
+            tu_rng_seed(&r, 2600 + si * 2 + (uint64_t)norm);
+            float *x = malloc((size_t)nt * n * 4), *w = malloc(n * 4);
+            fill_normal(&r, x, (size_t)nt * n, 2.0f);
+            fill_normal(&r, w, n, 1.0f);
+            x[5] = 300.0f;   /* an outlier in block 0 */
+            if (n > 64) for (uint32_t i = 32; i < 64; i++) x[i] = 0.0f;   /* an all-zero block */
+            uint64_t tb = vkm_act_q_bytes(n);
+            uint8_t *got = malloc(tb * nt);
+            vkm_buffer bx = buf_from(x, (size_t)nt * n * 4), bw = buf_from(w, n * 4), bq = buf_new(tb * nt);
+            begin();
+            poison(&bq);
+            vkm_cmd_barrier(&g_ctx->dev);
+            vkm_binding wb = norm ? VKM_BIND(bw) : (vkm_binding){ NULL, 0, 0 };
+            if (!submit(vkm_op_act_quant(g_ctx, VKM_BIND(bx), wb, VKM_BIND(bq), nt, n, 1e-5f), "act_quant")) goto next;
+            buf_get(&bq, got, tb * nt);
+            int bad = 0;
+            double worst = 0;
+            for (uint32_t t = 0; t < nt; t++) {
+                const uint8_t *q = got + t * tb;
+                const float *xt = x + (size_t)t * n;
+                double ss = 0;
+                for (uint32_t i = 0; i < n; i++) ss += (double)xt[i] * xt[i];
+                float rr;
+                memcpy(&rr, q + 2 * n + n / 2, 4);
+                double want_r = norm ? 1.0 / sqrt(ss / n + 1e-5) : 1.0;
+                if (fabs(rr - want_r) > 1e-5 * want_r) bad++;
+                for (uint32_t b = 0; b < n / 32; b++) {
+                    float sc;
+                    int32_t sum[2];
+                    memcpy(&sc, q + 2 * n + 16 * b, 4);
+                    memcpy(sum, q + 2 * n + 16 * b + 4, 8);
+                    double amax = 0;
+                    for (uint32_t i = 0; i < 32; i++) {
+                        double v = (double)xt[32 * b + i] * (norm ? w[32 * b + i] : 1.0f);
+                        if (fabs(v) > amax) amax = fabs(v);
+                    }
+                    if (fabs(sc - amax / 32767.0) > 1e-6 * amax / 32767.0) bad++;
+                    int32_t s2[2] = { 0, 0 };
+                    for (uint32_t i = 0; i < 32; i++) {
+                        int32_t X = (int32_t)(int8_t)q[32 * b + i] * 256 + q[n + 32 * b + i];
+                        s2[i / 16] += X;
+                        double v = (double)xt[32 * b + i] * (norm ? w[32 * b + i] : 1.0f);
+                        double want = amax > 0 ? v / (amax / 32767.0) : 0;
+                        if (fabs(X - want) > 0.5 + 1e-3) bad++;
+                        /* the value it stands for */
+                        double e = fabs(rr * sc * X - v * (norm ? want_r : 1.0));
+                        if (amax > 0 && e / (amax * (norm ? want_r : 1.0)) > worst) worst = e / (amax * (norm ? want_r : 1.0));
+                    }
+                    if (s2[0] != sum[0] || s2[1] != sum[1]) bad++;
+                }
+            }
+            CHECK(bad == 0, "act_quant %u x %u norm %d: %d values off", nt, n, norm, bad);
+            CHECK(worst <= 1.6e-5, "act_quant %u x %u norm %d: error %.3g of the block's max", nt, n, norm, worst);
+        next:
+            buf_free(&bx), buf_free(&bw), buf_free(&bq);
+            free(x), free(w), free(got);
+        }
+}
+
+/* A normalized, quantized x feeding a product (what the forward pass does):
+ * W (rmsnorm(x) * w) against the CPU, for one and for 3 tokens. */
+static void test_matmul_normed(void)
+{
+    tu_rng r;
+    tu_rng_seed(&r, 2700);
+    const uint32_t n_in = 256, n_out = 29;
+    weight W = make_weight(&r, VKM_GGML_Q4_K, n_in, n_out);
+    for (uint32_t nt = 1; nt <= 3; nt += 2) {
+        float *x = malloc((size_t)nt * n_in * 4), *w = malloc(n_in * 4), *xn = malloc((size_t)nt * n_in * 4);
+        float *got = malloc((size_t)nt * n_out * 4);
+        double *ref = malloc((size_t)nt * n_out * sizeof *ref);
+        fill_normal(&r, x, (size_t)nt * n_in, 3.0f);
+        fill_normal(&r, w, n_in, 1.0f);
+        for (uint32_t t = 0; t < nt; t++) vkm_ref_rmsnorm(xn + (size_t)t * n_in, x + (size_t)t * n_in, w, n_in, 1e-5f);
+        ref_matmul(&W, xn, NULL, nt, ref);
+        vkm_buffer bw = weight_buf(&W), bx = buf_from(x, (size_t)nt * n_in * 4), bn = buf_from(w, n_in * 4);
+        vkm_buffer bq = buf_new(nt * vkm_act_q_bytes(n_in)), by = buf_new((size_t)nt * n_out * 4);
+        begin();
+        poison(&by);
+        vkmix_error e = vkm_op_act_quant(g_ctx, VKM_BIND(bx), VKM_BIND(bn), VKM_BIND(bq), nt, n_in, 1e-5f);
+        vkm_cmd_barrier(&g_ctx->dev);
+        vkm_act a = { { NULL, 0, 0 }, VKM_BIND(bq) };
+        if (e == VKMIX_OK)
+            e = vkm_op_matmul_x(g_ctx, VKM_BIND(bw), W.type, a, VKM_BIND(by), (vkm_binding){ NULL, 0, 0 }, n_in, n_out,
+                                nt, NULL);
+        if (submit(e, "normed matmul")) {
+            buf_get(&by, got, (size_t)nt * n_out * 4);
+            double err = rel_err(got, ref, (size_t)nt * n_out);
+            CHECK(err <= 1e-3, "rmsnorm + quantize + Q4_K product, %u tokens: rel err %g", nt, err);
+        }
+        buf_free(&bw), buf_free(&bx), buf_free(&bn), buf_free(&bq), buf_free(&by);
+        free(x), free(w), free(xn), free(got), free(ref);
+    }
+    free_weight(&W);
 }
 
 static void test_get_rows(void)
@@ -357,11 +507,11 @@ static void test_get_rows(void)
         for (uint32_t t = 0; t < n_ids; t++)
             if (ids[t] >= 0 && (uint32_t)ids[t] < n_vocab)
                 memcpy(ref + (size_t)t * n_embd, w.deq + (size_t)ids[t] * n_embd, n_embd * 4);
-        vkm_buffer bt = buf_from(w.q, w.row_bytes * n_vocab), bi = buf_from(ids, sizeof ids), bo = buf_new(no * 4);
+        vkm_buffer bt = weight_buf(&w), bi = buf_from(ids, sizeof ids), bo = buf_new(no * 4);
         begin();
         poison(&bo);
         vkm_cmd_barrier(&g_ctx->dev);
-        vkmix_error e = vkm_op_get_rows(g_ctx, VKM_BIND_RANGE(bt, 0, w.row_bytes * n_vocab), type, VKM_BIND(bi),
+        vkmix_error e = vkm_op_get_rows(g_ctx, VKM_BIND_RANGE(bt, 0, vkm_wlayout_row_bytes(type, n_embd) * n_vocab), type, VKM_BIND(bi),
                                         VKM_BIND(bo), n_embd, n_ids);
         if (submit(e, "get_rows")) {
             buf_get(&bo, got, no * 4);
@@ -611,11 +761,11 @@ static void test_split(void)
         size_t no = 5 * (size_t)n_in;
         float *got = malloc(no * 4), *ref = malloc(no * 4);
         for (int t = 0; t < 5; t++) memcpy(ref + (size_t)t * n_in, w.deq + (size_t)ids[t] * n_in, n_in * 4);
-        vkm_buffer bt = buf_from(w.q, w.row_bytes * 301), bi = buf_from(ids, sizeof ids), bo = buf_new(no * 4);
+        vkm_buffer bt = weight_buf(&w), bi = buf_from(ids, sizeof ids), bo = buf_new(no * 4);
         begin();
         poison(&bo);
         vkm_cmd_barrier(&g_ctx->dev);
-        vkmix_error e = vkm_op_get_rows(g_ctx, VKM_BIND_RANGE(bt, 0, w.row_bytes * 301), type, VKM_BIND(bi),
+        vkmix_error e = vkm_op_get_rows(g_ctx, VKM_BIND_RANGE(bt, 0, vkm_wlayout_row_bytes(type, n_in) * 301), type, VKM_BIND(bi),
                                         VKM_BIND(bo), n_in, 5);
         if (submit(e, "split get_rows")) {
             buf_get(&bo, got, no * 4);
@@ -703,7 +853,9 @@ static void test_big_weight(void)
         }
         ref[o] = s;
     }
-    vkm_buffer bw = buf_from(q, total), bx = buf_from(x, n_in * 4), by = buf_new(n_out * 4);
+    vkm_buffer bw = buf_new(vkm_wlayout_row_bytes(VKM_GGML_Q8_0, n_in) * n_out), bx = buf_from(x, n_in * 4),
+               by = buf_new(n_out * 4);
+    if (vkm_wlayout_upload(&g_ctx->dev, &bw, VKM_GGML_Q8_0, q, n_in, n_out) != VKMIX_OK) CHECK(0, "big weight upload");
     free(q);
     begin();
     poison(&by);
@@ -880,7 +1032,7 @@ static int bench(vkmix_context *ctx)
             m.n_out = shapes[si][1];
             m.n_tok = 1;
             uint64_t rb;
-            vkm_ggml_row_size(m.type, m.n_in, &rb);
+            rb = vkm_wlayout_row_bytes(m.type, m.n_in);
             uint64_t wbytes = rb * m.n_out;
             m.n_w = (uint32_t)((l2_defeat + wbytes - 1) / wbytes);
             if (m.n_w > 32) m.n_w = 32;
@@ -894,10 +1046,7 @@ static int bench(vkmix_context *ctx)
             double us = time_us(mm_run, &m, 64);
             g_warm_ms = 50;
             printf(" default %.1f us %.0f GB/s", us, bytes / us / 1e3);
-            m.cfg.mv_decode = m.type == VKM_GGML_Q8_0 ? 1 : 2;
-            us = time_us(mm_run, &m, 64);
-            printf(" | %s %.0f GB/s", m.type == VKM_GGML_Q8_0 ? "exp-bias" : "int->float", bytes / us / 1e3);
-            m.cfg.mv_decode = 0;
+
             if (!quick) {
                 double best = 0;
                 uint32_t bw = 0, br = 0, bu = 0;
@@ -963,7 +1112,7 @@ static int bench(vkmix_context *ctx)
             m.type = mm_types[ti];
             m.n_in = 4096, m.n_out = 4096, m.n_tok = mm_toks[k];
             uint64_t rb;
-            vkm_ggml_row_size(m.type, m.n_in, &rb);
+            rb = vkm_wlayout_row_bytes(m.type, m.n_in);
             m.n_w = 1;
             m.w = malloc(sizeof *m.w);
             m.w[0] = rand_buf(rb * m.n_out, &r);
@@ -990,6 +1139,7 @@ int main(void)
     }
     struct { const char *name; void (*fn)(void); } tests[] = {
         { "rmsnorm", test_rmsnorm }, { "elementwise", test_elementwise }, { "matmul", test_matmul },
+        { "wlayout", test_wlayout }, { "act_quant", test_act_quant }, { "matmul_normed", test_matmul_normed },
         { "get_rows", test_get_rows }, { "rope", test_rope }, { "kv_store", test_kv_store },
         { "attention", test_attention }, { "split", test_split }, { "errors", test_errors },
         { "big_weight", test_big_weight },

@@ -51,7 +51,7 @@ void main()
             uint m = i % BM, q = i / BM;
             uint row = min(m0 + m, pc.n_rows - 1u);
             vec4 lo, hi;
-            deq8(row * pc.row_bytes, k0 + 8u * q, lo, hi);
+            deq8(row * pc.row_bytes, pc.n_in, k0 + 8u * q, lo, hi);
             uint base = (8u * q) * (BM + PAD) + m;
             [[unroll]] for (uint c = 0u; c < 4u; c++) {
                 Ws[base + c * (BM + PAD)] = lo[c];

@@ -39,7 +39,11 @@ vkmix_error vkmix_context_create(const vkmix_context_params *params, vkmix_conte
 void vkmix_context_free(vkmix_context *ctx)
 {
     if (!ctx) return;
-    if (ctx->dev.device) vkm_pipeline_set_destroy(&ctx->dev, &ctx->pipes);
+    if (ctx->dev.device) {
+        vkm_pipeline_set_destroy(&ctx->dev, &ctx->pipes);
+        vkm_buffer_destroy(&ctx->dev, &ctx->act_scratch);
+        for (uint32_t i = 0; i < ctx->n_act_retired; i++) vkm_buffer_destroy(&ctx->dev, &ctx->act_retired[i]);
+    }
     vkm_device_destroy(&ctx->dev);
     free(ctx);
 }

@@ -9,6 +9,11 @@ struct vkmix_context {
     vkm_device dev;
     vkm_pipeline_set pipes;
     char err[1024];
+    /* x of the integer products quantized by vkm_op_matmul (ops/ops.c); a
+     * buffer outgrown while recording is kept until the context is freed */
+    vkm_buffer act_scratch;
+    vkm_buffer act_retired[16];
+    uint32_t n_act_retired;
 };
 
 /* Shorthand used across the library. */

@@ -243,7 +243,21 @@ static void fill_caps(VkPhysicalDevice pd, vkm_caps *c)
         vkGetPhysicalDeviceFeatures2(pd, &f);
         c->subgroup_size_control = sf.subgroupSizeControl && sf.computeFullSubgroups;
     }
-    c->int_dot = has_device_ext(pd, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME) || p->apiVersion >= VK_API_VERSION_1_3;
+    /* integer dot products (core in 1.3): the feature, not only the extension */
+    if (has_device_ext(pd, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME) || p->apiVersion >= VK_API_VERSION_1_3) {
+        VkPhysicalDeviceShaderIntegerDotProductFeatures df = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES };
+        VkPhysicalDeviceFeatures2 f = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &df };
+        vkGetPhysicalDeviceFeatures2(pd, &f);
+        c->int_dot = df.shaderIntegerDotProduct;
+        VkPhysicalDeviceShaderIntegerDotProductProperties dp = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES };
+        VkPhysicalDeviceProperties2 pp = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &dp };
+        vkGetPhysicalDeviceProperties2(pd, &pp);
+        c->int_dot_accel = dp.integerDotProduct4x8BitPackedMixedSignednessAccelerated &&
+                           dp.integerDotProduct4x8BitPackedSignedAccelerated &&
+                           dp.integerDotProduct4x8BitPackedUnsignedAccelerated;
+    }
     c->coopmat_khr = has_device_ext(pd, "VK_KHR_cooperative_matrix");
     c->coopmat_nv = has_device_ext(pd, "VK_NV_cooperative_matrix");
     c->memory_budget_ext = has_device_ext(pd, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
@@ -274,7 +288,7 @@ void vkm_caps_describe(const vkm_caps *c, char *buf, size_t n)
 {
     snprintf(buf, n,
              "device: %s (vendor 0x%04x, device 0x%04x, Vulkan %u.%u.%u)\n"
-             "fp16 arithmetic %d, int8 arithmetic %d, 16-bit storage %d, 8-bit storage %d, int64 %d, integer dot %d\n"
+             "fp16 arithmetic %d, int8 arithmetic %d, 16-bit storage %d, 8-bit storage %d, int64 %d, integer dot %d (accelerated %d)\n"
              "subgroup size %u (range %u..%u, size control %d), arithmetic %d, shuffle %d, ballot %d\n"
              "shared memory %u B, workgroup invocations %u\n"
              "maxStorageBufferRange %llu MiB, maxMemoryAllocationSize %llu MiB\n"
@@ -283,7 +297,7 @@ void vkm_caps_describe(const vkm_caps *c, char *buf, size_t n)
              "quirks: cpu_device %d, nvidia %d\n",
              c->device_name, c->vendor_id, c->device_id, VK_API_VERSION_MAJOR(c->api_version),
              VK_API_VERSION_MINOR(c->api_version), VK_API_VERSION_PATCH(c->api_version), c->fp16_arith,
-             c->int8_arith, c->storage16, c->storage8, c->int64, c->int_dot, c->subgroup_size, c->subgroup_min,
+             c->int8_arith, c->storage16, c->storage8, c->int64, c->int_dot, c->int_dot_accel, c->subgroup_size, c->subgroup_min,
              c->subgroup_max, c->subgroup_size_control, c->subgroup_arith, c->subgroup_shuffle, c->subgroup_ballot,
              c->max_shared_bytes, c->max_wg_invocations, (unsigned long long)(c->max_storage_range >> 20),
              (unsigned long long)(c->max_alloc >> 20), (unsigned long long)(c->device_local_bytes >> 20),
@@ -410,21 +424,28 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         .queueCount = 1,
         .pQueuePriorities = &prio,
     };
-    const char *exts[4];
+    const char *exts[8];
     uint32_t n_exts = 0;
     exts[n_exts++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     if (c->memory_budget_ext) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
     bool sgc_ext = c->subgroup_size_control && c->api_version < VK_API_VERSION_1_3;
     if (sgc_ext) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+    if (c->int_dot && has_device_ext(dev->phys, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME))
+        exts[n_exts++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
 
+    VkPhysicalDeviceShaderIntegerDotProductFeatures dpf = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES,
+        .shaderIntegerDotProduct = VK_TRUE,
+    };
     VkPhysicalDeviceSubgroupSizeControlFeatures sgf = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES,
+        .pNext = c->int_dot ? &dpf : NULL,
         .subgroupSizeControl = c->subgroup_size_control,
         .computeFullSubgroups = c->subgroup_size_control,
     };
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
-        .pNext = c->subgroup_size_control ? &sgf : NULL,
+        .pNext = c->subgroup_size_control ? (void *)&sgf : c->int_dot ? (void *)&dpf : NULL,
         .storageBuffer16BitAccess = VK_TRUE,
     };
     VkPhysicalDeviceVulkan12Features f12 = {
@@ -453,6 +474,7 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         return map_vk(r);
     }
     dev->owns_device = true;
+    dev->int_dot_on = c->int_dot;
     return VKMIX_OK;
 }
 

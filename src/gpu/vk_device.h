@@ -17,7 +17,9 @@ typedef struct vkm_caps {
     uint32_t vendor_id, device_id, driver_version, api_version;
     VkPhysicalDeviceType type;
     /* arithmetic and storage */
-    bool fp16_arith, int8_arith, storage16, storage8, int64, int_dot;
+    bool fp16_arith, int8_arith, storage16, storage8, int64;
+    bool int_dot;                        /* shaderIntegerDotProduct (4x8-bit packed dot products) */
+    bool int_dot_accel;                  /* ... and the 4x8-bit packed ones are accelerated */
     /* subgroups */
     uint32_t subgroup_size, subgroup_min, subgroup_max;
     bool subgroup_size_control, subgroup_arith, subgroup_shuffle, subgroup_ballot;
@@ -51,6 +53,7 @@ typedef struct vkm_device {
     VkQueue queue;
     uint32_t queue_family;
     bool owns_instance, owns_device;
+    bool int_dot_on;                     /* shaderIntegerDotProduct enabled (own devices only) */
     struct VolkDeviceTable vk;           /* device-level entry points of this device */
     VkDebugUtilsMessengerEXT messenger;
     uint32_t validation_messages;        /* warnings + errors seen by the messenger */

@@ -47,6 +47,10 @@ struct vkmix_model {
 };
 
 void vkm_model_free_batch(vkmix_model *m);
+/* A device buffer holding a random rows x cols weight of `type` in its GPU
+ * layout (shaders/gpu/fill_random.comp): about +-scale (F32: offset + scale u). */
+vkmix_error vkm_fill_random_weight(vkmix_context *ctx, vkm_buffer *buf, uint32_t type, uint64_t cols, uint64_t rows,
+                                   float scale, float offset, uint32_t seed);
 /* m->info from the hyper-parameters and the tokenizer. */
 void vkm_model_fill_info(vkmix_model *m);
 

@@ -6,6 +6,7 @@
 
 #include "gguf/ggml_types.h"
 #include "model/model.h"
+#include "ops/wlayout.h"
 
 #define ERRF(e, ...) (snprintf(err, errlen, __VA_ARGS__), (e))
 
@@ -136,10 +137,14 @@ static vkmix_error load_tensor(vkmix_model *m, const char *name, int64_t ne0, in
     memcpy(t->ne, g->ne, sizeof t->ne);
     t->n_bytes = g->n_bytes;
     t->host = g->data;
+    /* on the device the rows take their GPU layout (ops/wlayout.h); the host bytes stay the file's */
+    uint64_t gpu_bytes = vkm_wlayout_row_bytes(g->type, (uint64_t)g->ne[0]) * (uint64_t)g->ne[1];
+    if (!gpu_bytes) return ERRF(VKMIX_ERROR_GGUF_BAD_VALUE, "tensor %s: rows of %lld %s elements", name,
+                                (long long)g->ne[0], vkm_ggml_type_name(g->type));
     vkm_device *dev = &m->ctx->dev;
-    vkmix_error e = vkm_buffer_create(dev, &t->buf, g->n_bytes, VKM_MEM_DEVICE);
-    if (e != VKMIX_OK) return ERRF(e, "tensor %s (%.1f MiB): %.300s", name, (double)g->n_bytes / 1048576.0, m->ctx->err);
-    e = vkm_buffer_upload(dev, &t->buf, 0, g->data, g->n_bytes);
+    vkmix_error e = vkm_buffer_create(dev, &t->buf, gpu_bytes, VKM_MEM_DEVICE);
+    if (e != VKMIX_OK) return ERRF(e, "tensor %s (%.1f MiB): %.300s", name, (double)gpu_bytes / 1048576.0, m->ctx->err);
+    e = vkm_wlayout_upload(dev, &t->buf, g->type, g->data, (uint64_t)g->ne[0], (uint64_t)g->ne[1]);
     if (e != VKMIX_OK) return ERRF(e, "uploading %s: %.300s", name, m->ctx->err);
     m->info.weight_bytes += g->n_bytes;
     return VKMIX_OK;

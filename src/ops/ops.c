@@ -18,8 +18,9 @@
 
 #include <string.h>
 
-#include "gguf/ggml_types.h"
 #include "core/hparams.h"
+#include "gguf/ggml_types.h"
+#include "ops/wlayout.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -145,16 +146,57 @@ vkmix_error vkm_op_rmsnorm(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm
     return VKMIX_OK;
 }
 
+/* ------------------------------------------------------------------ quantized activations */
+
+uint64_t vkm_act_q_bytes(uint32_t n) { return (uint64_t)n * 5 / 2 + 16; }
+
+vkmix_error vkm_op_act_quant(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm_binding xq, uint32_t n_tok,
+                             uint32_t n, float eps)
+{
+    if (!n || n % 32)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "act_quant: %u elements per token (a multiple of 32)", n);
+    if (!n_tok) return VKMIX_OK;
+    vkm_binding bx, bw, bq;
+    vkmix_error e;
+    if ((e = fit(ctx, x, (uint64_t)n_tok * n * 4, "act_quant x", &bx)) != VKMIX_OK) return e;
+    if ((e = fit(ctx, xq, n_tok * vkm_act_q_bytes(n), "act_quant out", &bq)) != VKMIX_OK) return e;
+    uint32_t has_w = w.buf != NULL;
+    if (has_w) {
+        if ((e = fit(ctx, w, (uint64_t)n * 4, "act_quant weight", &bw)) != VKMIX_OK) return e;
+    } else {
+        bw = bx;
+    }
+    uint32_t blocks = n / 32;
+    uint32_t wg = reduce_wg(ctx, blocks >= 256 ? 256 : blocks >= 128 ? 128 : 64);
+    const vkm_pipeline *p;
+    if ((e = vkm_pipe(ctx, VKM_SH_ACT_QUANT, &wg, 1, &p)) != VKMIX_OK) return e;
+    struct { uint32_t n, n_tok, has_w; float eps; } pc = { n, n_tok, has_w, eps };
+    vkm_binding b[3] = { bx, bw, bq };
+    uint32_t groups = n_tok < ctx->dev.caps.max_wg_count[0] ? n_tok : ctx->dev.caps.max_wg_count[0];
+    vkm_cmd_dispatch(&ctx->dev, p, b, 3, &pc, sizeof pc, groups, 1, 1);
+    return VKMIX_OK;
+}
+
 /* ------------------------------------------------------------------ matmul / matvec */
 
-/* Elements per matvec unit of each type (see shaders/matvec.comp). */
+static int int_type(uint32_t wtype)
+{
+    return wtype == VKM_GGML_Q4_0 || wtype == VKM_GGML_Q8_0 || wtype == VKM_GGML_Q4_K || wtype == VKM_GGML_Q6_K;
+}
+
+int vkm_matmul_uses_q(uint32_t wtype, uint32_t n_tok)
+{
+    return int_type(wtype) && n_tok >= 1 && n_tok <= VKM_MATVEC_MAX_COLS;
+}
+
+/* Elements per matvec unit of each type (see shaders/ops/matvec.comp). */
 static uint32_t mv_unit(uint32_t wtype)
 {
     switch (wtype) {
     case VKM_GGML_F32: return 4;
-    case VKM_GGML_Q4_K: return 32;
-    case VKM_GGML_Q6_K: return 16;
-    default: return 8;
+    case VKM_GGML_F16: case VKM_GGML_BF16: return 8;
+    case VKM_GGML_Q4_K: case VKM_GGML_Q6_K: return 64;
+    default: return 32;
     }
 }
 
@@ -173,28 +215,86 @@ static vkmix_error check_weight(vkmix_context *ctx, uint32_t wtype, uint32_t n_i
     if (n_in == 0 || n_in % mult)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "rows of %u %s elements: need a multiple of %u", n_in,
                         ti->name, mult);
-    vkmix_error e = vkm_ggml_row_size(wtype, n_in, row_bytes);
-    if (e != VKMIX_OK) return vkm_fail(&ctx->dev, e, "row size of %u %s elements", n_in, ti->name);
+    *row_bytes = vkm_wlayout_row_bytes(wtype, n_in);
+    if (!*row_bytes || *row_bytes > UINT32_MAX)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "rows of %u %s elements are too long", n_in, ti->name);
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
-                              vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
-                              const vkm_matmul_cfg *cfg)
+/* The matrix-vector kernel for n_tok <= VKM_MATVEC_MAX_COLS tokens: x is the
+ * fp32 binding (float weights) or the quantized one (integer weights). */
+static vkmix_error matvec(vkmix_context *ctx, vkm_binding W, uint32_t wtype, uint64_t row_bytes, uint64_t rows_per,
+                          vkm_binding x, vkm_binding y, vkm_binding bias, uint32_t n_in, uint32_t n_out,
+                          uint32_t n_tok, const vkm_matmul_cfg *cfg)
+{
+    const vkm_caps *c = &ctx->dev.caps;
+    /* Defaults (predictions for an H200, see docs/PERFORMANCE.md; vkmix-bench
+     * matvec --sweep measures the others): 64 invocations; float weights one
+     * row per workgroup (bandwidth-bound already), quantized ones 2-4 rows so
+     * that each invocation keeps 4-8 16-byte loads in flight and reuses each
+     * x load for several rows. More tokens: fewer rows (the sums and the x
+     * words of every token live in registers). */
+    uint32_t d_wg = 64, d_rows = 4, d_unr = 2;
+    switch (wtype) {
+    case VKM_GGML_F32: case VKM_GGML_F16: case VKM_GGML_BF16: d_rows = 1; break;
+    case VKM_GGML_Q8_0: d_rows = 2; break;
+    case VKM_GGML_Q4_K: case VKM_GGML_Q6_K: d_unr = 1; break;
+    default: break;
+    }
+    if (n_tok >= 4 && d_rows > 2) d_rows = 2;
+    if (n_tok >= 8) d_rows = 1;
+    uint32_t units = n_in / mv_unit(wtype);
+    uint32_t wg = cfg && cfg->mv_wg ? cfg->mv_wg : d_wg;
+    if (wg > units) wg = units;
+    wg = reduce_wg(ctx, wg);
+    uint32_t rows = cfg && cfg->mv_rows ? cfg->mv_rows : d_rows;
+    if (rows > 16) rows = 16;
+    /* shared memory of the reduction: rows * n_tok * (wg + 1) floats */
+    while (rows > 1 && (uint64_t)rows * n_tok * (wg + 1) * 4 > c->max_shared_bytes) rows /= 2;
+    while (wg > 1 && (uint64_t)rows * n_tok * (wg + 1) * 4 > c->max_shared_bytes) wg /= 2;
+    uint32_t unr = cfg && cfg->mv_unroll ? cfg->mv_unroll : d_unr;
+    if (unr > 4) unr = 4;
+    uint32_t epi = cfg && cfg->mv_add ? 1 : 0;
+    vkm_shader sh = int_type(wtype) && ctx->dev.int_dot_on && !(cfg && cfg->mv_idot == 2) ? VKM_SH_MATVEC_IDOT
+                                                                                           : VKM_SH_MATVEC;
+    uint32_t spec[6] = { wg, wtype, rows, n_tok, unr, epi };
+    const vkm_pipeline *p;
+    vkmix_error e = vkm_pipe(ctx, sh, spec, 6, &p);
+    if (e != VKMIX_OK) return e;
+    uint32_t x_stride = (uint32_t)(int_type(wtype) ? vkm_act_q_bytes(n_in) / 16 : n_in / 4);
+    for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
+        uint32_t nr = (uint32_t)(n_out - r0 < rows_per ? n_out - r0 : rows_per);
+        struct { uint32_t n_in, n_rows, row_base, has_bias, row_bytes, x_stride, y_stride; } pc = {
+            n_in, nr, (uint32_t)r0, bias.buf != NULL, (uint32_t)row_bytes, x_stride, n_out
+        };
+        vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), x, y, bias.buf ? bias : y };
+        uint32_t groups = (nr + rows - 1) / rows;
+        vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, groups < c->max_wg_count[0] ? groups : c->max_wg_count[0],
+                         1, 1);
+    }
+    return VKMIX_OK;
+}
+
+vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+                            vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
+                            const vkm_matmul_cfg *cfg)
 {
     if (!n_out || !n_tok) return VKMIX_OK;
     uint64_t row_bytes;
     vkmix_error e = check_weight(ctx, wtype, n_in, &row_bytes);
     if (e != VKMIX_OK) return e;
     const vkm_caps *c = &ctx->dev.caps;
+    int use_q = vkm_matmul_uses_q(wtype, n_tok);
     vkm_binding bx, by, bb;
-    if ((e = fit(ctx, x, (uint64_t)n_tok * n_in * 4, "matmul x", &bx)) != VKMIX_OK) return e;
+    if (use_q) e = fit(ctx, x.q, n_tok * vkm_act_q_bytes(n_in), "matmul x (quantized)", &bx);
+    else e = fit(ctx, x.f, (uint64_t)n_tok * n_in * 4, "matmul x", &bx);
+    if (e != VKMIX_OK) return e;
     if ((e = fit(ctx, y, (uint64_t)n_tok * n_out * 4, "matmul y", &by)) != VKMIX_OK) return e;
     uint32_t has_bias = bias.buf != NULL;
     if (has_bias) {
         if ((e = fit(ctx, bias, (uint64_t)n_out * 4, "matmul bias", &bb)) != VKMIX_OK) return e;
     } else {
-        bb = by;   /* never read */
+        bb = (vkm_binding){ NULL, 0, 0 };
     }
     if (!W.buf || !W.buf->buf) return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul: no weight buffer");
     if (bind_size(W) < row_bytes * n_out)
@@ -205,51 +305,22 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
     uint64_t rows_per;
     if ((e = chunk_items(ctx, row_bytes, n_out, "matmul weight", &rows_per)) != VKMIX_OK) return e;
 
-    const vkm_pipeline *p;
-    uint32_t gx_max = c->max_wg_count[0];
-    if (n_tok == 1) {
-        /* matvec. Defaults per type from the H100 sweep (tests/test_ops.c,
-         * VKMIX_OPS_BENCH=1): 64 invocations; 1 row per workgroup for float
-         * weights (bandwidth-bound already), 2-4 rows for quantized ones (x
-         * reused across rows in registers); 2 units in flight per invocation. */
-        uint32_t d_wg = 64, d_rows = 2, d_unr = 2, d_dec = 1;
-        switch (wtype) {
-        case VKM_GGML_F32: case VKM_GGML_F16: case VKM_GGML_BF16: d_rows = 1; break;
-        case VKM_GGML_Q4_0: d_wg = 128, d_rows = 4; break;
-        case VKM_GGML_Q8_0: d_dec = 0; break;
-        default: break;
-        }
-        uint32_t units = n_in / mv_unit(wtype);
-        uint32_t wg = cfg && cfg->mv_wg ? cfg->mv_wg : d_wg;
-        if (wg > units) wg = units;
-        wg = reduce_wg(ctx, wg);
-        uint32_t rows = cfg && cfg->mv_rows ? cfg->mv_rows : d_rows;
-        if (rows > 16) rows = 16;
-        while (rows > 1 && (uint64_t)rows * wg * 4 > c->max_shared_bytes) rows /= 2;
-        uint32_t unr = cfg && cfg->mv_unroll ? cfg->mv_unroll : d_unr;
-        if (unr > 4) unr = 4;
-        uint32_t decode = cfg && cfg->mv_decode ? (cfg->mv_decode == 1) : d_dec;
-        uint32_t spec[5] = { wg, wtype, rows, unr, decode };
-        if ((e = vkm_pipe(ctx, VKM_SH_MATVEC, spec, 5, &p)) != VKMIX_OK) return e;
-        for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
-            uint32_t nr = (uint32_t)(n_out - r0 < rows_per ? n_out - r0 : rows_per);
-            struct mm_push pc = { n_in, nr, (uint32_t)r0, has_bias, (uint32_t)row_bytes, 1, n_out, 0 };
-            vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), bx, by, bb };
-            uint32_t groups = (nr + rows - 1) / rows;
-            vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, groups < gx_max ? groups : gx_max, 1, 1);
-        }
-        return VKMIX_OK;
-    }
+    if (n_tok <= VKM_MATVEC_MAX_COLS) return matvec(ctx, W, wtype, row_bytes, rows_per, bx, by, bb, n_in, n_out, n_tok, cfg);
+    if (!has_bias) bb = by;   /* never read */
 
     /* F32 rows that are not a multiple of 8 (e.g. stories260K's n_ff = 172) are
-     * outside the tiled kernel's reach: one matrix-vector product per token */
+     * outside the tiled kernel's reach: matrix-vector products of up to 16 tokens */
+    const vkm_pipeline *p;
+    uint32_t gx_max = c->max_wg_count[0];
     if (wtype == VKM_GGML_F32 && n_in % 8) {
         uint64_t xs = (uint64_t)n_in * 4, ys = (uint64_t)n_out * 4, al = c->storage_align ? c->storage_align : 1;
         if (xs % al || ys % al)
             return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul: F32 rows of %u with %u outputs", n_in, n_out);
-        for (uint32_t t = 0; t < n_tok; t++) {
-            vkm_binding xt = { bx.buf, bx.offset + t * xs, xs }, yt = { by.buf, by.offset + t * ys, ys };
-            if ((e = vkm_op_matmul_cfg(ctx, W, wtype, xt, yt, bias, n_in, n_out, 1, cfg)) != VKMIX_OK) return e;
+        for (uint32_t t = 0; t < n_tok; t += VKM_MATVEC_MAX_COLS) {
+            uint32_t nt = n_tok - t < VKM_MATVEC_MAX_COLS ? n_tok - t : VKM_MATVEC_MAX_COLS;
+            vkm_act xt = { { bx.buf, bx.offset + t * xs, nt * xs }, { NULL, 0, 0 } };
+            vkm_binding yt = { by.buf, by.offset + t * ys, nt * ys };
+            if ((e = vkm_op_matmul_x(ctx, W, wtype, xt, yt, bias, n_in, n_out, nt, cfg)) != VKMIX_OK) return e;
         }
         return VKMIX_OK;
     }
@@ -273,6 +344,42 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
         vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, gx, gy, 1);
     }
     return VKMIX_OK;
+}
+
+/* The context's scratch for quantized activations, at least `bytes` long. */
+static vkmix_error act_scratch(vkmix_context *ctx, uint64_t bytes, vkm_binding *out)
+{
+    vkm_buffer *s = &ctx->act_scratch;
+    if (!s->buf || s->size < bytes) {
+        if (s->buf) {
+            if (ctx->n_act_retired == sizeof ctx->act_retired / sizeof ctx->act_retired[0])
+                return vkm_fail(&ctx->dev, VKMIX_ERROR_OUT_OF_DEVICE_MEMORY, "activation scratch: too many sizes");
+            ctx->act_retired[ctx->n_act_retired++] = *s;   /* recorded commands may still use it */
+            memset(s, 0, sizeof *s);
+        }
+        uint64_t want = bytes < (1u << 20) ? (1u << 20) : bytes;
+        vkmix_error e = vkm_buffer_create(&ctx->dev, s, want, VKM_MEM_DEVICE);
+        if (e != VKMIX_OK) return e;
+    }
+    *out = (vkm_binding){ s, 0, bytes };
+    return VKMIX_OK;
+}
+
+vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
+                              vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
+                              const vkm_matmul_cfg *cfg)
+{
+    vkm_act a = { x, { NULL, 0, 0 } };
+    if (n_out && vkm_matmul_uses_q(wtype, n_tok)) {
+        uint64_t row_bytes;
+        vkmix_error e = check_weight(ctx, wtype, n_in, &row_bytes);
+        if (e != VKMIX_OK) return e;
+        if ((e = act_scratch(ctx, n_tok * vkm_act_q_bytes(n_in), &a.q)) != VKMIX_OK) return e;
+        vkm_cmd_barrier(&ctx->dev);   /* earlier products may still read the scratch */
+        if ((e = vkm_op_act_quant(ctx, x, (vkm_binding){ NULL, 0, 0 }, a.q, n_tok, n_in, 0.0f)) != VKMIX_OK) return e;
+        vkm_cmd_barrier(&ctx->dev);
+    }
+    return vkm_op_matmul_x(ctx, W, wtype, a, y, bias, n_in, n_out, n_tok, cfg);
 }
 
 vkmix_error vkm_op_matmul(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,

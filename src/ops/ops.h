@@ -1,8 +1,9 @@
 /* GPU operations of the forward pass. Each function records one (or a few)
  * dispatches into the context's command buffer (between vkm_cmd_begin and
  * vkm_cmd_submit); the caller inserts vkm_cmd_barrier between dependent ops.
- * Activations are fp32; weights keep their GGUF type and are dequantized in
- * the shader. Shapes are given in elements. Every op has a CPU reference in
+ * Activations are fp32 (quantized to 16 bits for the integer weight
+ * products); weights keep their GGUF type, in a GPU layout of its blocks
+ * (ops/wlayout.h), and are decoded in the shader. Shapes are given in elements. Every op has a CPU reference in
  * ref_model.c / ggml_types.c and a test on odd sizes (tests/test_ops.c).
  *
  * Weight matrices follow GGUF: W[n_out][n_in] (row r is n_in contiguous
@@ -28,24 +29,60 @@
 vkmix_error vkm_op_rmsnorm(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm_binding out, uint32_t n_rows,
                            uint32_t n, float eps);
 
+/* Weights are in their GPU layout (ops/wlayout.h: vkm_wlayout_pack at upload).
+ *
+ * The integer products (Q4_0, Q8_0, Q4_K, Q6_K weights with at most
+ * VKM_MATVEC_MAX_COLS tokens) read the activations quantized to 16 bits per
+ * 32-element block (shaders/ops/act_q.glsl; vkm_op_act_quant writes them);
+ * the float products (F32, F16, BF16) and the tiled prefill product read fp32. */
+#define VKM_MATVEC_MAX_COLS 16
+
+/* Bytes of one token of n quantized activations: 2.5 n + 16 (n a multiple of 32). */
+uint64_t vkm_act_q_bytes(uint32_t n);
+
+/* xq[t] = the token row x[t][0..n) quantized (act_q.glsl), n a multiple of 32.
+ * With a norm weight w ([n] f32, may be { NULL }) the row is RMS-normalized on
+ * the way: the products then compute W (x * w / sqrt(mean(x^2) + eps)).
+ * x: [n_tok][n] f32; xq: n_tok * vkm_act_q_bytes(n) bytes. */
+vkmix_error vkm_op_act_quant(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm_binding xq, uint32_t n_tok,
+                             uint32_t n, float eps);
+
+/* The x of a weight product: fp32 rows (f) and, for the integer products,
+ * their quantization (q, from vkm_op_act_quant); vkm_matmul_uses_q says which
+ * one a product reads (the other may be { NULL }). */
+typedef struct vkm_act {
+    vkm_binding f, q;
+} vkm_act;
+int vkm_matmul_uses_q(uint32_t wtype, uint32_t n_tok);
+
 /* y[t][o] = sum_i W[o][i] * x[t][i] (+ bias[o])     x: [n_tok][n_in] f32, y: [n_tok][n_out] f32
- * bias may be { NULL } (no bias). n_tok == 1 uses the matrix-vector kernel (decode),
- * larger n_tok the tiled matrix-matrix kernel (prefill). wtype: a supported vkm_ggml_type. */
+ * bias may be { NULL } (no bias). Up to VKM_MATVEC_MAX_COLS tokens use the
+ * matrix-vector kernel (decode, batched decode: each weight is read once for
+ * all tokens), more the tiled matrix-matrix kernel (prefill). wtype: a
+ * supported vkm_ggml_type. For the integer products this records a
+ * quantization of x into a scratch buffer of the context, with a barrier
+ * before and after it; vkm_op_matmul_x takes the quantized x instead. */
 vkmix_error vkm_op_matmul(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                           vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok);
 
-/* Tuning knobs of vkm_op_matmul (benchmarks, tests); 0 means the default. */
+/* Tuning knobs of the products (benchmarks, tests); 0 means the default. */
 typedef struct vkm_matmul_cfg {
     uint32_t mv_wg;    /* matvec: invocations per workgroup (rounded down to a power of two) */
     uint32_t mv_rows;  /* matvec: rows per workgroup (1..16) */
     uint32_t mv_unroll;/* matvec: units per invocation per loop iteration (1..4) */
-    uint32_t mv_decode;/* matvec: 1 exponent-bias decode, 2 plain int->float conversions (default per type) */
+    uint32_t mv_idot;  /* matvec: 1 native integer dot products (when the device has them), 2 emulated */
+    uint32_t mv_add;   /* matvec: 1 adds the product into y (y += W x) instead of storing it */
     uint32_t mm_bn;    /* matmul: tokens per tile, 16 or 64 */
 } vkm_matmul_cfg;
 /* vkm_op_matmul with explicit tuning (cfg may be NULL). */
 vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                               vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                               const vkm_matmul_cfg *cfg);
+/* The product on explicit activations: x.q is required when
+ * vkm_matmul_uses_q(wtype, n_tok), x.f otherwise. */
+vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+                            vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
+                            const vkm_matmul_cfg *cfg);
 
 /* out[t][:] = dequant(table[ids[t]][:])          ids: [n_ids] int32, table: [n_vocab][n_embd] of wtype
  * n_vocab is the table binding's size / row size. An id outside [0, n_vocab) gives a row of zeros. */
