@@ -362,6 +362,23 @@ static void test_matmul(void)
     }
 }
 
+/* Rows that are not a whole number of 32-element slices (F16, BF16: multiples
+ * of 8) in the tiled kernel and the matrix-vector one. */
+static void test_matmul_rows8(void)
+{
+    tu_rng r;
+    tu_rng_seed(&r, 2400);
+    static const uint32_t types[] = { VKM_GGML_F16, VKM_GGML_BF16 };
+    for (int ti = 0; ti < 2; ti++) {
+        weight w = make_weight(&r, types[ti], 200, 37);
+        for (uint32_t nt = 1; nt <= 40; nt += 39) {
+            double err = run_matmul(&w, nt, 1, &r, NULL);
+            CHECK(err <= 1e-3, "matmul %s n_in 200 n_tok %u: rel err %g", vkm_ggml_type_name(types[ti]), nt, err);
+        }
+        free_weight(&w);
+    }
+}
+
 /* The GPU layouts: pack then unpack gives the file's bytes back; a packed
  * row is 16-byte aligned and holds the same bytes. */
 static void test_wlayout(void)
@@ -1139,7 +1156,7 @@ int main(void)
     }
     struct { const char *name; void (*fn)(void); } tests[] = {
         { "rmsnorm", test_rmsnorm }, { "elementwise", test_elementwise }, { "matmul", test_matmul },
-        { "wlayout", test_wlayout }, { "act_quant", test_act_quant }, { "matmul_normed", test_matmul_normed },
+        { "matmul_rows8", test_matmul_rows8 }, { "wlayout", test_wlayout }, { "act_quant", test_act_quant }, { "matmul_normed", test_matmul_normed },
         { "get_rows", test_get_rows }, { "rope", test_rope }, { "kv_store", test_kv_store },
         { "attention", test_attention }, { "split", test_split }, { "errors", test_errors },
         { "big_weight", test_big_weight },

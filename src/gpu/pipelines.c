@@ -27,6 +27,7 @@ const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
     [VKM_SH_MATVEC_IDOT]   = { "matvec_idot",   SPV(matvec_idot),   4, 28, { "local_size", "wtype", "rows", "columns", "unroll", "epilogue" } },
     [VKM_SH_ACT_QUANT]     = { "act_quant",     SPV(act_quant),     3, 16, { "local_size" } },
     [VKM_SH_MATMUL]        = { "matmul",        SPV(matmul),        4, 32, { "local_size", "wtype", "bm", "bn", "tm", "tn" } },
+    [VKM_SH_MATMUL_COOPMAT] = { "matmul_coopmat", SPV(matmul_coopmat), 4, 32, { "local_size", "wtype", "bm", "bn", "wm", "wn", "lm", "ln", "lk" } },
     [VKM_SH_GET_ROWS]      = { "get_rows",      SPV(get_rows),      3, 32, { "local_size", "wtype" } },
     [VKM_SH_ROPE]          = { "rope",          SPV(rope),          2, 20, { "local_size" } },
     [VKM_SH_SILU_MUL]      = { "silu_mul",      SPV(silu_mul),      3, 4,  { "local_size" } },

@@ -6,7 +6,7 @@
 #include "gpu/vk_device.h"
 
 #define VKM_MAX_BINDINGS 12
-#define VKM_MAX_SPEC 8
+#define VKM_MAX_SPEC 12
 
 /* One entry per .comp file in shaders/ (and per second module of one, see CMakeLists.txt). */
 typedef enum vkm_shader {
@@ -26,6 +26,7 @@ typedef enum vkm_shader {
     VKM_SH_MATVEC_IDOT,     /* matvec.comp with native integer dot products */
     VKM_SH_ACT_QUANT,
     VKM_SH_MATMUL,
+    VKM_SH_MATMUL_COOPMAT,  /* matmul.comp on the matrix units (VK_NV_cooperative_matrix) */
     VKM_SH_GET_ROWS,
     VKM_SH_ROPE,
     VKM_SH_SILU_MUL,

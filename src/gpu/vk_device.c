@@ -259,7 +259,29 @@ static void fill_caps(VkPhysicalDevice pd, vkm_caps *c)
                            dp.integerDotProduct4x8BitPackedUnsignedAccelerated;
     }
     c->coopmat_khr = has_device_ext(pd, "VK_KHR_cooperative_matrix");
-    c->coopmat_nv = has_device_ext(pd, "VK_NV_cooperative_matrix");
+    c->coopmat_nv = has_device_ext(pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    if (c->coopmat_nv && vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) {
+        VkPhysicalDeviceCooperativeMatrixFeaturesNV cf = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV };
+        VkPhysicalDeviceFeatures2 f = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &cf };
+        vkGetPhysicalDeviceFeatures2(pd, &f);
+        VkPhysicalDeviceCooperativeMatrixPropertiesNV cp = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV };
+        VkPhysicalDeviceProperties2 pp = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &cp };
+        vkGetPhysicalDeviceProperties2(pd, &pp);
+        c->coopmat_nv_feature = cf.cooperativeMatrix && f12.vulkanMemoryModel &&
+                                (cp.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
+        VkCooperativeMatrixPropertiesNV props[64];
+        uint32_t n = 64;
+        for (uint32_t i = 0; i < n; i++)
+            props[i] = (VkCooperativeMatrixPropertiesNV){ .sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV };
+        VkResult r = vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, props);
+        for (uint32_t i = 0; (r == VK_SUCCESS || r == VK_INCOMPLETE) && i < n && c->n_coopmat < 16; i++) {
+            const VkCooperativeMatrixPropertiesNV *q = &props[i];
+            if (q->scope != VK_SCOPE_SUBGROUP_NV || q->AType != q->BType || q->CType != q->DType) continue;
+            c->coopmat[c->n_coopmat++] = (struct vkm_coopmat_shape){ q->MSize, q->NSize, q->KSize, q->AType, q->CType };
+        }
+    }
     c->memory_budget_ext = has_device_ext(pd, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 
     VkPhysicalDeviceMemoryBudgetPropertiesEXT bud = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT };
@@ -293,7 +315,7 @@ void vkm_caps_describe(const vkm_caps *c, char *buf, size_t n)
              "shared memory %u B, workgroup invocations %u\n"
              "maxStorageBufferRange %llu MiB, maxMemoryAllocationSize %llu MiB\n"
              "device-local heap %llu MiB, budget %llu MiB (memory_budget %d)\n"
-             "cooperative matrix: KHR %d, NV %d; buffer device address %d; timestamps %s\n"
+             "cooperative matrix: KHR %d, NV %d (usable %d); buffer device address %d; timestamps %s\n"
              "quirks: cpu_device %d, nvidia %d\n",
              c->device_name, c->vendor_id, c->device_id, VK_API_VERSION_MAJOR(c->api_version),
              VK_API_VERSION_MINOR(c->api_version), VK_API_VERSION_PATCH(c->api_version), c->fp16_arith,
@@ -302,8 +324,18 @@ void vkm_caps_describe(const vkm_caps *c, char *buf, size_t n)
              c->max_shared_bytes, c->max_wg_invocations, (unsigned long long)(c->max_storage_range >> 20),
              (unsigned long long)(c->max_alloc >> 20), (unsigned long long)(c->device_local_bytes >> 20),
              (unsigned long long)(c->device_local_budget >> 20), c->memory_budget_ext, c->coopmat_khr,
-             c->coopmat_nv, c->buffer_device_address, c->timestamp_period_ns > 0 ? "yes" : "no",
+             c->coopmat_nv, c->coopmat_nv_feature, c->buffer_device_address, c->timestamp_period_ns > 0 ? "yes" : "no",
              c->quirk_cpu_device, c->quirk_nvidia);
+    /* the NV cooperative matrix shapes (C[MxN] += A[MxK] B[KxN], subgroup scope) */
+    static const char *tn[] = { "f16", "f32", "f64", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64" };
+    for (uint32_t i = 0; i < c->n_coopmat; i++) {
+        size_t l = strlen(buf);
+        if (l + 1 >= n) break;
+        const struct vkm_coopmat_shape *m = &c->coopmat[i];
+        snprintf(buf + l, n - l, "%s%ux%ux%u %s*%s+%s%s", i ? ", " : "coopmat NV shapes (MxNxK A*B+C): ", m->m, m->n, m->k,
+                 m->a_type < 11 ? tn[m->a_type] : "?", m->a_type < 11 ? tn[m->a_type] : "?",
+                 m->c_type < 11 ? tn[m->c_type] : "?", i + 1 == c->n_coopmat ? "\n" : "");
+    }
 }
 
 /* Why a device cannot be used; NULL when it can. */
@@ -432,20 +464,29 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
     if (sgc_ext) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
     if (c->int_dot && has_device_ext(dev->phys, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME))
         exts[n_exts++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+    if (c->coopmat_nv_feature) exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
 
+    /* optional features, each prepended to the chain under Vulkan 1.1 / 1.2 */
+    void *chain = NULL;
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+        .cooperativeMatrix = VK_TRUE,
+    };
+    if (c->coopmat_nv_feature) cmf.pNext = chain, chain = &cmf;
     VkPhysicalDeviceShaderIntegerDotProductFeatures dpf = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES,
         .shaderIntegerDotProduct = VK_TRUE,
     };
+    if (c->int_dot) dpf.pNext = chain, chain = &dpf;
     VkPhysicalDeviceSubgroupSizeControlFeatures sgf = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES,
-        .pNext = c->int_dot ? &dpf : NULL,
         .subgroupSizeControl = c->subgroup_size_control,
         .computeFullSubgroups = c->subgroup_size_control,
     };
+    if (c->subgroup_size_control) sgf.pNext = chain, chain = &sgf;
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
-        .pNext = c->subgroup_size_control ? (void *)&sgf : c->int_dot ? (void *)&dpf : NULL,
+        .pNext = chain,
         .storageBuffer16BitAccess = VK_TRUE,
     };
     VkPhysicalDeviceVulkan12Features f12 = {
@@ -454,6 +495,7 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         .shaderFloat16 = VK_TRUE,
         .shaderInt8 = VK_TRUE,
         .storageBuffer8BitAccess = VK_TRUE,
+        .vulkanMemoryModel = c->coopmat_nv_feature,   /* the cooperative matrix shaders use it */
     };
     VkPhysicalDeviceFeatures2 f2 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
@@ -475,6 +517,7 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
     }
     dev->owns_device = true;
     dev->int_dot_on = c->int_dot;
+    dev->coopmat_on = c->coopmat_nv_feature;
     return VKMIX_OK;
 }
 

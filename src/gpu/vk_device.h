@@ -39,7 +39,13 @@ typedef struct vkm_caps {
     bool memory_budget_ext;
     bool unified_memory;                 /* a device-local heap that is also host-visible covers everything */
     /* matrix units */
-    bool coopmat_khr, coopmat_nv;
+    bool coopmat_khr, coopmat_nv;        /* the extensions are listed */
+    bool coopmat_nv_feature;             /* VK_NV_cooperative_matrix usable in compute (feature, stage, memory model) */
+    uint32_t n_coopmat;                  /* vkGetPhysicalDeviceCooperativeMatrixPropertiesNV, subgroup scope */
+    struct vkm_coopmat_shape {
+        uint32_t m, n, k;                /* C[m][n] += A[m][k] B[k][n] */
+        uint32_t a_type, c_type;         /* VkComponentTypeNV of A (= B) and of C (= D) */
+    } coopmat[16];
     bool buffer_device_address;
     /* named quirks: each one names the hardware it is for */
     bool quirk_cpu_device;               /* lavapipe / llvmpipe (Mesa, CPU): tiny storage range, slow: tests size down */
@@ -54,6 +60,7 @@ typedef struct vkm_device {
     uint32_t queue_family;
     bool owns_instance, owns_device;
     bool int_dot_on;                     /* shaderIntegerDotProduct enabled (own devices only) */
+    bool coopmat_on;                     /* VK_NV_cooperative_matrix and vulkanMemoryModel enabled (own devices only) */
     struct VolkDeviceTable vk;           /* device-level entry points of this device */
     VkDebugUtilsMessengerEXT messenger;
     uint32_t validation_messages;        /* warnings + errors seen by the messenger */

@@ -16,6 +16,7 @@
  * whatever the type), not by bandwidth; see the notes in shaders/matvec.comp. */
 #include "ops/ops.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/hparams.h"
@@ -275,6 +276,58 @@ static vkmix_error matvec(vkmix_context *ctx, vkm_binding W, uint32_t wtype, uin
     return VKMIX_OK;
 }
 
+/* The cooperative-matrix shape for fp16 x fp16 + fp32: 16x8x16 when listed,
+ * else the first that fits the tiles (M, N dividing 64 and 32, K dividing 32). */
+static const struct vkm_coopmat_shape *coopmat_shape(const vkm_caps *c)
+{
+    const struct vkm_coopmat_shape *best = NULL;
+    for (uint32_t i = 0; i < c->n_coopmat; i++) {
+        const struct vkm_coopmat_shape *s = &c->coopmat[i];
+        if (s->a_type != VK_COMPONENT_TYPE_FLOAT16_NV || s->c_type != VK_COMPONENT_TYPE_FLOAT32_NV) continue;
+        if (!s->m || !s->n || !s->k || 64 % s->m || 32 % s->n || 32 % s->k) continue;
+        if (s->m == 16 && s->n == 8 && s->k == 16) return s;
+        if (!best) best = s;
+    }
+    return best;
+}
+
+/* The tiled prefill kernel: the cooperative-matrix one where the device has it
+ * (BM 128 rows x BN 64 or 128 tokens, subgroups of 64 x 32), else the scalar
+ * one (BM 64 x BN 16 or 64, 256 invocations of 4 x 4 outputs). */
+static vkmix_error matmul_pipeline(vkmix_context *ctx, uint32_t wtype, uint32_t n_tok, const vkm_matmul_cfg *cfg,
+                                   const vkm_pipeline **p, uint32_t *bm, uint32_t *bn)
+{
+    const vkm_caps *c = &ctx->dev.caps;
+    uint32_t want = cfg ? cfg->mm_coopmat : 0;
+    if (!want) {
+        const char *env = getenv("VKMIX_MATMUL");
+        want = env && !strcmp(env, "coopmat") ? 1 : env && !strcmp(env, "scalar") ? 2 : 0;
+    }
+    const struct vkm_coopmat_shape *cs = ctx->dev.coopmat_on ? coopmat_shape(c) : NULL;
+    if (want != 2 && cs) {
+        uint32_t wm = 4 * cs->m, wn = 4 * cs->n;
+        *bm = 2 * wm;
+        *bn = cfg && cfg->mm_bn >= 2 * wn ? cfg->mm_bn / wn * wn : n_tok > 64 ? 4 * wn : 2 * wn;
+        uint32_t nw = (*bm / wm) * (*bn / wn), nt = nw * c->subgroup_size;
+        uint64_t shared = 32ull * (*bm + 8) * 2 + 32ull * (*bn + 8) * 2 + (uint64_t)nw * cs->m * cs->n * 4;
+        if (nt <= c->max_wg_invocations && (4 * *bm) % nt == 0 && (8 * *bn) % nt == 0 && shared <= c->max_shared_bytes) {
+            uint32_t spec[9] = { nt, wtype, *bm, *bn, wm, wn, cs->m, cs->n, cs->k };
+            return vkm_pipe(ctx, VKM_SH_MATMUL_COOPMAT, spec, 9, p);
+        }
+    }
+    if (want == 1)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_UNSUPPORTED_DEVICE,
+                        "matmul: the cooperative-matrix kernel was asked for, but the device has no usable "
+                        "VK_NV_cooperative_matrix fp16 shape (or its subgroups do not fit the tiles)");
+    /* small batches use 16-token tiles (less padding), except on CPU devices
+     * where every extra pipeline costs a long compile and nothing is gained */
+    *bn = cfg && cfg->mm_bn ? cfg->mm_bn : (n_tok <= 16 && !c->quirk_cpu_device ? 16 : 64);
+    uint32_t tn = *bn / 16, tm = 4;
+    *bm = 64;
+    uint32_t spec[6] = { (*bm / tm) * (*bn / tn), wtype, *bm, *bn, tm, tn };
+    return vkm_pipe(ctx, VKM_SH_MATMUL, spec, 6, p);
+}
+
 vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
                             vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                             const vkm_matmul_cfg *cfg)
@@ -325,13 +378,8 @@ vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, v
         return VKMIX_OK;
     }
 
-    /* tiled matmul: BM = 64 rows x BN tokens, 256 invocations */
-    /* small batches use 16-token tiles (less padding), except on CPU devices
-     * where every extra pipeline costs a long compile and nothing is gained */
-    uint32_t bn = cfg && cfg->mm_bn ? cfg->mm_bn : (n_tok <= 16 && !c->quirk_cpu_device ? 16 : 64);
-    uint32_t tn = bn / 16, bm = 64, tm = 4;
-    uint32_t spec[6] = { (bm / tm) * (bn / tn), wtype, bm, bn, tm, tn };
-    if ((e = vkm_pipe(ctx, VKM_SH_MATMUL, spec, 6, &p)) != VKMIX_OK) return e;
+    uint32_t bm = 64, bn = 64;
+    if ((e = matmul_pipeline(ctx, wtype, n_tok, cfg, &p, &bm, &bn)) != VKMIX_OK) return e;
     uint32_t gy = (n_tok + bn - 1) / bn;
     if (gy > c->max_wg_count[1])
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul: %u tokens are too many at once", n_tok);

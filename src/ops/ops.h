@@ -72,7 +72,10 @@ typedef struct vkm_matmul_cfg {
     uint32_t mv_unroll;/* matvec: units per invocation per loop iteration (1..4) */
     uint32_t mv_idot;  /* matvec: 1 native integer dot products (when the device has them), 2 emulated */
     uint32_t mv_add;   /* matvec: 1 adds the product into y (y += W x) instead of storing it */
-    uint32_t mm_bn;    /* matmul: tokens per tile, 16 or 64 */
+    uint32_t mm_bn;    /* matmul: tokens per tile (scalar 16 or 64; cooperative matrix 64 or 128) */
+    uint32_t mm_coopmat; /* matmul: 1 the cooperative-matrix kernel (an error without it), 2 the scalar one;
+                          * default: the environment variable VKMIX_MATMUL=coopmat|scalar, else the
+                          * cooperative-matrix kernel when the device has it */
 } vkm_matmul_cfg;
 /* vkm_op_matmul with explicit tuning (cfg may be NULL). */
 vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
