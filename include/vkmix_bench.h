@@ -52,24 +52,26 @@ typedef struct vkmix_kvq_bench {
 vkmix_error vkmix_kvq_bench_run(vkmix_context *ctx, const vkmix_kvq_shape *shape, uint32_t reps,
                                 vkmix_kvq_bench *out);
 
-/* Matrix-vector product benchmark (the decode weight products), on the
- * context's device with GPU timestamps: a rows x cols matrix of random weights
- * of wtype ("q4_0", "q8_0", "q4_k", "q6_k", "f16", "bf16", "f32") in its GPU
- * layout times `tokens` vectors (1: decode; up to 16: batched decode, each
- * weight read once for all of them). Enough copies of the matrix are rotated
+/* Weight product benchmark, on the context's device with GPU timestamps: a
+ * rows x cols matrix of random weights of wtype ("q4_0", "q8_0", "q4_k",
+ * "q6_k", "f16", "bf16", "f32") in its GPU layout times `tokens` vectors
+ * (1: decode; up to 16: batched decode with the matrix-vector kernel, each
+ * weight read once for all of them; more: the tiled prefill kernel). Enough copies of the matrix are rotated
  * to defeat the L2 cache (at least 256 MiB in all, at most 16 copies). The
  * median of reps runs is reported; GB/s counts the weight bytes of the GGUF
- * file once per run. The integer types multiply activations quantized once
+ * file once per run. The integer products multiply activations quantized once
  * beforehand (vkm_op_act_quant), timed apart. Before timing, 16 rows of the
- * result are checked against a CPU product of the dequantized weights. */
+ * result (token 0) are checked against a CPU product of the dequantized weights. */
 typedef struct vkmix_matvec_opts {
     const char *wtype;
     uint32_t rows, cols, tokens, reps;
     uint32_t wg, rows_per_wg, unroll;  /* kernel shape; 0: the library's choice */
     uint32_t emulate_idot;             /* 1: integer dot products in plain arithmetic */
+    uint32_t tiled;                    /* more than 16 tokens: 0 default, 1 cooperative matrix, 2 scalar */
 } vkmix_matvec_opts;
 typedef struct vkmix_matvec_bench {
     double us, weight_bytes, gbps;
+    double tflops;          /* 2 rows cols tokens / time */
     double copy_gbps;       /* vkmix_bench_matvec only: the copy kernel in the same call */
     double quant_us;        /* integer types: quantizing the activations (not in us) */
     double check_rel_err;   /* the checked rows against the CPU reference */

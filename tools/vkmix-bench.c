@@ -47,7 +47,8 @@ static void usage(FILE *f)
             "       vkmix-bench kernels [--heads N --tokens N --head-dim N --group N --bits LIST -r N -o FMT]\n"
             "       vkmix-bench matvec [--wtype LIST --shapes RxC,... --tokens LIST --sweep -r N -o FMT]\n"
             "                          weight products per type against the read kernel (default: every type at\n"
-            "                          4096x4096, 14336x4096, 4096x14336, 128256x4096; --mv-wg/--mv-rows/--mv-unroll LIST)\n"
+            "                          4096x4096, 14336x4096, 4096x14336, 128256x4096; --mv-wg/--mv-rows/--mv-unroll LIST;\n"
+            "                          more than 16 tokens: the prefill kernel, --coopmat or --scalar)\n"
             "  --synthetic LIST  random-weight models with real shapes: %s\n"
             "  -p LIST           prompt lengths to time (prefill), default none\n"
             "  -n LIST           generated tokens to time (decode), default 32\n"
@@ -463,13 +464,15 @@ static int run_matvec(int argc, char **argv)
     static char tdef[] = "q4_0,q8_0,q4_k,q6_k,f16,bf16";
     int nt = split_list(tdef, types, MAXL);
     uint32_t shapes[MAXL][2] = { { 4096, 4096 }, { 14336, 4096 }, { 4096, 14336 }, { 128256, 4096 } };
-    int ns = 4, nw = 1, nr = 1, nu = 1, ntok = 1, device = -1, sweep = 0, emulate = 0, user_shape = 0;
+    int ns = 4, nw = 1, nr = 1, nu = 1, ntok = 1, device = -1, sweep = 0, emulate = 0, user_shape = 0, tiled = 0;
     uint32_t reps = 20, wgs[MAXL] = { 0 }, rws[MAXL] = { 0 }, uns[MAXL] = { 0 }, toks[MAXL] = { 1 }, one_r = 0, one_c = 0;
     const char *format = "md";
     for (int i = 2; i < argc; i++) {
         char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--sweep")) { sweep = 1; continue; }
         if (!strcmp(a, "--emulate-idot")) { emulate = 1; continue; }
+        if (!strcmp(a, "--scalar")) { tiled = 2; continue; }
+        if (!strcmp(a, "--coopmat")) { tiled = 1; continue; }
         if (!v) { fprintf(stderr, "vkmix-bench: %s needs a value\n", a); return 2; }
         i++;
         if (!strcmp(a, "--wtype")) nt = split_list(v, types, MAXL);
@@ -479,6 +482,7 @@ static int run_matvec(int argc, char **argv)
             ns = 0;
             for (char *t = strtok(v, ","); t && ns < MAXL; t = strtok(NULL, ","))
                 if (sscanf(t, "%ux%u", &shapes[ns][0], &shapes[ns][1]) == 2) ns++;
+            user_shape = 2;
         } else if (!strcmp(a, "--tokens")) ntok = parse_u32_list(v, toks, MAXL, 0);
         else if (!strcmp(a, "-r")) reps = (uint32_t)atoi(v);
         else if (!strcmp(a, "--mv-wg")) nw = parse_u32_list(v, wgs, MAXL, 0);
@@ -498,15 +502,16 @@ static int run_matvec(int argc, char **argv)
     vkmix_device_info info;
     vkmix_context_device_info(ctx, &info);
     int cpu = info.type == VKMIX_DEVICE_CPU;
-    if (user_shape) {
+    if (user_shape == 1) {
         shapes[0][0] = one_r ? one_r : 4096;
         shapes[0][1] = one_c ? one_c : 4096;
         ns = 1;
-    } else if (cpu) {   /* lavapipe: a smoke test of the benchmark itself */
+    } else if (cpu && !user_shape) {   /* lavapipe: a smoke test of the benchmark itself */
         for (int i = 0; i < ns; i++) shapes[i][0] = shapes[i][0] / 8 / 32 * 32, shapes[i][1] = shapes[i][1] / 8 / 256 * 256;
     }
     double read = 0;
-    vkmix_error e = vkmix_bench_read(ctx, cpu ? (32ull << 20) : (1ull << 30), reps, &read);
+    uint64_t read_bytes = cpu ? (32ull << 20) : (1ull << 30);
+    vkmix_error e = vkmix_bench_read(ctx, read_bytes, reps, &read);
     if (e != VKMIX_OK) {
         fprintf(stderr, "vkmix-bench: read kernel: %s: %s\n", vkmix_strerror(e), vkmix_context_last_error(ctx));
         vkmix_context_free(ctx);
@@ -514,10 +519,10 @@ static int run_matvec(int argc, char **argv)
     }
     int js = !strcmp(format, "json");
     if (js) printf("{\"device\": \"%s\", \"read_gbps\": %.2f, \"results\": [", info.name, read);
-    else printf("device: %s\nread kernel (uvec4 loads, best of 9 shapes, 1 GiB): %.0f GB/s\nmedian of %u runs; GB/s of the "
+    else printf("device: %s\nread kernel (uvec4 loads, best of 9 shapes, %llu MiB): %.0f GB/s\nmedian of %u runs; GB/s of the "
                 "weights' GGUF bytes; kernel shape wg/rows/unroll (0: default)\n\n"
-                "| weights | rows x cols | tokens | MiB | us | GB/s | vs read | wg/rows/unroll | quantize x us | check |\n"
-                "|---|---|---|---|---|---|---|---|---|---|\n", info.name, read, reps);
+                "| weights | rows x cols | tokens | MiB | us | GB/s | vs read | TFLOP/s | wg/rows/unroll | quantize x us | check |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|\n", info.name, (unsigned long long)(read_bytes >> 20), read, reps);
     int rc = 0, first = 1;
     for (int t = 0; t < nt && !rc; t++)
         for (int si = 0; si < ns && !rc; si++)
@@ -529,7 +534,7 @@ static int run_matvec(int argc, char **argv)
                     for (int r = 0; r < nr && !rc; r++)
                         for (int u = 0; u < nu && !rc; u++) {
                             vkmix_matvec_opts o = { types[t], shapes[si][0], shapes[si][1], toks[k], reps,
-                                                    wgs[w], rws[r], uns[u], (uint32_t)emulate };
+                                                    wgs[w], rws[r], uns[u], (uint32_t)emulate, (uint32_t)tiled };
                             vkmix_matvec_bench b;
                             if ((e = vkmix_bench_matvec_run(ctx, &o, &b)) != VKMIX_OK) {
                                 fprintf(stderr, "vkmix-bench: %s %ux%u: %s: %s\n", types[t], shapes[si][0], shapes[si][1],
@@ -552,14 +557,15 @@ static int run_matvec(int argc, char **argv)
                 if (js) {
                     printf("%s\n  {\"wtype\": \"%s\", \"rows\": %u, \"cols\": %u, \"tokens\": %u, \"bytes\": %.0f, "
                            "\"time_us\": %.3f, \"gbps\": %.2f, \"ratio_vs_read\": %.4f, \"mv_wg\": %u, \"mv_rows\": %u, "
-                           "\"mv_unroll\": %u, \"quant_us\": %.3f, \"copies\": %u, \"check_rel_err\": %.3e}",
+                           "\"mv_unroll\": %u, \"quant_us\": %.3f, \"tflops\": %.3f, \"copies\": %u, \"check_rel_err\": %.3e}",
                            first ? "" : ",", types[t], shapes[si][0], shapes[si][1], toks[k], best.weight_bytes, best.us,
-                           best.gbps, best.gbps / read, bw, br, bu, best.quant_us, best.copies, best.check_rel_err);
+                           best.gbps, best.gbps / read, bw, br, bu, best.quant_us, best.tflops, best.copies,
+                           best.check_rel_err);
                     first = 0;
                 } else
-                    printf("| %s | %u x %u | %u | %.1f | %.1f | %.0f | %.2f | %u/%u/%u | %.1f | %.1e |\n", types[t],
+                    printf("| %s | %u x %u | %u | %.1f | %.1f | %.0f | %.2f | %.1f | %u/%u/%u | %.1f | %.1e |\n", types[t],
                            shapes[si][0], shapes[si][1], toks[k], best.weight_bytes / 1048576.0, best.us, best.gbps,
-                           best.gbps / read, bw, br, bu, best.quant_us, best.check_rel_err);
+                           best.gbps / read, best.tflops, bw, br, bu, best.quant_us, best.check_rel_err);
                 fflush(stdout);
             }
     if (js) printf("\n]}\n");
