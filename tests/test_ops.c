@@ -362,6 +362,59 @@ static void test_matmul(void)
     }
 }
 
+/* The gated linear unit: gate and up rows interleaved in one weight; one
+ * product for up to 16 tokens, the tiled product plus vkm_op_glu beyond. */
+static void test_glu(void)
+{
+    static const uint32_t types[] = { VKM_GGML_Q4_0, VKM_GGML_Q6_K, VKM_GGML_F16 };
+    static const uint32_t toks[] = { 1, 3, 20 };
+    tu_rng r;
+    for (size_t ti = 0; ti < 3; ti++) {
+        uint32_t type = types[ti], n_in = is_kquant(type) ? 256 : 96, n_ff = 45;
+        tu_rng_seed(&r, 2800 + ti);
+        weight g = make_weight(&r, type, n_in, n_ff), u = make_weight(&r, type, n_in, n_ff);
+        uint64_t rb = vkm_wlayout_row_bytes(type, n_in);
+        vkm_buffer bw = buf_new(rb * 2 * n_ff);
+        CHECK(vkm_wlayout_upload_interleaved(&g_ctx->dev, &bw, type, g.q, u.q, n_in, n_ff) == VKMIX_OK, "interleave");
+        for (size_t k = 0; k < 3; k++) {
+            uint32_t nt = toks[k];
+            float *x = malloc((size_t)nt * n_in * 4), *got = malloc((size_t)nt * n_ff * 4);
+            double *rg = malloc((size_t)nt * n_ff * 8), *ru = malloc((size_t)nt * n_ff * 8), *ref = malloc((size_t)nt * n_ff * 8);
+            fill_normal(&r, x, (size_t)nt * n_in, 1.0f);
+            ref_matmul(&g, x, NULL, nt, rg);
+            ref_matmul(&u, x, NULL, nt, ru);
+            for (size_t i = 0; i < (size_t)nt * n_ff; i++) ref[i] = rg[i] / (1.0 + exp(-rg[i])) * ru[i];
+            vkm_buffer bx = buf_from(x, (size_t)nt * n_in * 4), by = buf_new((size_t)nt * n_ff * 4);
+            vkm_buffer bq = buf_new(nt * vkm_act_q_bytes(n_in)), bt = buf_new((size_t)nt * 2 * n_ff * 4);
+            begin();
+            poison(&by);
+            vkm_act a = { VKM_BIND(bx), VKM_BIND(bq) };
+            vkmix_error e = VKMIX_OK;
+            if (vkm_matmul_uses_q(type, nt)) {
+                e = vkm_op_act_quant(g_ctx, VKM_BIND(bx), (vkm_binding){ NULL, 0, 0 }, VKM_BIND(bq), nt, n_in, 0.0f);
+            }
+            vkm_cmd_barrier(&g_ctx->dev);
+            if (e == VKMIX_OK && nt <= VKM_MATVEC_MAX_COLS) {
+                e = vkm_op_matmul_glu(g_ctx, VKM_BIND(bw), type, a, VKM_BIND(by), n_in, n_ff, nt, NULL);
+            } else if (e == VKMIX_OK) {
+                e = vkm_op_matmul_x(g_ctx, VKM_BIND(bw), type, a, VKM_BIND(bt), (vkm_binding){ NULL, 0, 0 }, n_in,
+                                    2 * n_ff, nt, NULL);
+                vkm_cmd_barrier(&g_ctx->dev);
+                if (e == VKMIX_OK) e = vkm_op_glu(g_ctx, VKM_BIND(bt), VKM_BIND(by), nt, n_ff);
+            }
+            if (submit(e, "glu")) {
+                buf_get(&by, got, (size_t)nt * n_ff * 4);
+                double err = rel_err(got, ref, (size_t)nt * n_ff);
+                CHECK(err <= 1e-3, "glu %s n_tok %u: rel err %g", vkm_ggml_type_name(type), nt, err);
+            }
+            buf_free(&bx), buf_free(&by), buf_free(&bq), buf_free(&bt);
+            free(x), free(got), free(rg), free(ru), free(ref);
+        }
+        buf_free(&bw);
+        free_weight(&g), free_weight(&u);
+    }
+}
+
 /* Rows that are not a whole number of 32-element slices (F16, BF16: multiples
  * of 8) in the tiled kernel and the matrix-vector one. */
 static void test_matmul_rows8(void)
@@ -592,6 +645,93 @@ static void test_rope(void)
             buf_free(&bx), buf_free(&bf);
             free(freqs), free(x), free(ref), free(got);
         }
+}
+
+/* The fused Q/K/V rows: RoPE into q_out, RoPE(k) and v as FP16 into sinks
+ * and ring (positions from a buffer, in any order), the rest untouched. */
+static void test_rope_store(void)
+{
+    static const struct { uint32_t hd, neox, sinks, ring; uint32_t pos[3]; } cases[] = {
+        { 16, 0, 4, 8, { 2, 9, 30 } }, { 64, 1, 0, 37, { 36, 0, 100 } }, { 128, 0, 2, 5, { 1, 131000, 7 } },
+    };
+    const uint32_t n_head = 4, n_kv = 2, n_tok = 3;
+    tu_rng r;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        uint32_t hd = cases[ci].hd, S = cases[ci].sinks, R = cases[ci].ring, stride = (n_head + 2 * n_kv) * hd + 3;
+        tu_rng_seed(&r, 4500 + ci);
+        vkm_hparams hp = { 0 };
+        hp.head_dim = hd;
+        hp.rope_theta = 10000.0f;
+        float *freqs = malloc(hd / 2 * 4), *qkv = malloc((size_t)n_tok * stride * 4);
+        vkm_rope_freqs(&hp, freqs);
+        fill_normal(&r, qkv, (size_t)n_tok * stride, 1.5f);
+        size_t nq = (size_t)n_tok * n_head * hd, ns = (size_t)n_kv * (S ? S : 1) * hd, nr = (size_t)n_kv * R * hd;
+        float *qref = malloc(nq * 4), *kref = malloc((size_t)n_tok * n_kv * hd * 4), *qgot = malloc(nq * 4);
+        for (uint32_t t = 0; t < n_tok; t++) {
+            memcpy(qref + (size_t)t * n_head * hd, qkv + (size_t)t * stride, (size_t)n_head * hd * 4);
+            memcpy(kref + (size_t)t * n_kv * hd, qkv + (size_t)t * stride + n_head * hd, (size_t)n_kv * hd * 4);
+            vkm_ref_rope(qref + (size_t)t * n_head * hd, n_head, hd, cases[ci].pos[t], freqs, cases[ci].neox);
+            vkm_ref_rope(kref + (size_t)t * n_kv * hd, n_kv, hd, cases[ci].pos[t], freqs, cases[ci].neox);
+        }
+        vkm_buffer bqkv = buf_from(qkv, (size_t)n_tok * stride * 4), bf = buf_from(freqs, hd / 2 * 4),
+                   bp = buf_from(cases[ci].pos, sizeof cases[ci].pos), bq = buf_new(nq * 4);
+        vkm_buffer ks = buf_new(ns * 2), kr = buf_new(nr * 2), vs = buf_new(ns * 2), vr = buf_new(nr * 2);
+        begin();
+        poison(&bq), poison(&ks), poison(&kr), poison(&vs), poison(&vr);
+        vkm_cmd_barrier(&g_ctx->dev);
+        vkm_binding none = { NULL, 0, 0 };
+        vkmix_error e = vkm_op_rope_store(g_ctx, VKM_BIND(bqkv), VKM_BIND(bf), VKM_BIND(bp), VKM_BIND(bq),
+                                          S ? VKM_BIND(ks) : none, VKM_BIND(kr), S ? VKM_BIND(vs) : none, VKM_BIND(vr),
+                                          n_tok, n_head, n_kv, hd, stride, S, R, cases[ci].neox);
+        if (submit(e, "rope_store")) {
+            buf_get(&bq, qgot, nq * 4);
+            double err = rel_errf(qgot, qref, nq);
+            CHECK(err <= 1e-4, "rope_store case %zu: q rel err %g", ci, err);
+            uint16_t *c[4];
+            size_t cn[4] = { ns, nr, ns, nr };
+            const vkm_buffer *cb[4] = { &ks, &kr, &vs, &vr };
+            for (int i = 0; i < 4; i++) {
+                c[i] = malloc(cn[i] * 2);
+                buf_get(cb[i], c[i], cn[i] * 2);
+            }
+            int bad = 0, written = 0, touched = 0;
+            for (int kv = 0; kv < 2; kv++)
+                for (int part = 0; part < 2; part++) {   /* sinks, ring */
+                    uint32_t slots = part ? R : S;
+                    const uint16_t *cache = c[2 * kv + part];
+                    for (uint32_t h = 0; h < n_kv; h++)
+                        for (uint32_t sl = 0; sl < slots; sl++) {
+                            int tok = -1;
+                            for (uint32_t t = 0; t < n_tok; t++) {
+                                uint32_t p = cases[ci].pos[t];
+                                if ((part == 0 && p < S && p == sl) || (part == 1 && p >= S && (p - S) % R == sl)) tok = (int)t;
+                            }
+                            for (uint32_t d = 0; d < hd; d++) {
+                                uint16_t got = cache[((size_t)h * slots + sl) * hd + d];
+                                if (tok < 0) {
+                                    uint16_t want = (uint16_t)((d & 1) ? (POISON >> 16) : (POISON & 0xffff));
+                                    touched += got != want;
+                                    continue;
+                                }
+                                written++;
+                                float want = kv ? qkv[(size_t)tok * stride + (n_head + n_kv + h) * hd + d]
+                                                : kref[((size_t)tok * n_kv + h) * hd + d];
+                                uint16_t w16 = vkmix_f32_to_f16(want);
+                                /* v: exact conversion; k: rounded after a RoPE that differs from the CPU's in the last bits */
+                                int diff = (int)got - (int)w16;
+                                if (kv ? diff != 0 : (diff > 1 || diff < -1)) bad++;
+                            }
+                        }
+                }
+            CHECK(written == (int)(2 * n_tok * n_kv * hd), "rope_store case %zu: %d values stored", ci, written);
+            CHECK(bad == 0, "rope_store case %zu: %d cache values differ", ci, bad);
+            CHECK(touched == 0, "rope_store case %zu: %d other cache values changed", ci, touched);
+            for (int i = 0; i < 4; i++) free(c[i]);
+        }
+        buf_free(&bqkv), buf_free(&bf), buf_free(&bp), buf_free(&bq);
+        buf_free(&ks), buf_free(&kr), buf_free(&vs), buf_free(&vr);
+        free(freqs), free(qkv), free(qref), free(kref), free(qgot);
+    }
 }
 
 /* ------------------------------------------------------------------ KV cache and attention */
@@ -1156,7 +1296,7 @@ int main(void)
     }
     struct { const char *name; void (*fn)(void); } tests[] = {
         { "rmsnorm", test_rmsnorm }, { "elementwise", test_elementwise }, { "matmul", test_matmul },
-        { "matmul_rows8", test_matmul_rows8 }, { "wlayout", test_wlayout }, { "act_quant", test_act_quant }, { "matmul_normed", test_matmul_normed },
+        { "matmul_rows8", test_matmul_rows8 }, { "glu", test_glu }, { "rope_store", test_rope_store }, { "wlayout", test_wlayout }, { "act_quant", test_act_quant }, { "matmul_normed", test_matmul_normed },
         { "get_rows", test_get_rows }, { "rope", test_rope }, { "kv_store", test_kv_store },
         { "attention", test_attention }, { "split", test_split }, { "errors", test_errors },
         { "big_weight", test_big_weight },

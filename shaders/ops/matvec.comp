@@ -30,7 +30,10 @@
 // 2 multiply-adds; per Q4_K unit: decoding 4 six-bit scales.
 //
 // Spec constants: 0 NT (a power of two), 1 WTYPE, 2 ROWS, 3 NCOL, 4 UNR,
-// 5 EPI (0: y = result, 1: y += result).
+// 5 EPI: 0 y = result; 1 y += result (a residual add); 2 gated linear unit:
+// the weight holds the rows of two matrices interleaved (gate row i at 2i, up
+// row i at 2i+1; ROWS and row_base even) and y[c][(row_base + r) / 2] =
+// silu(gate . x) * (up . x), silu(g) = g / (1 + exp(-g)).
 #extension GL_GOOGLE_include_directive : require
 #define W_BINDING 0
 #include "ggml_blocks.glsl"
@@ -267,12 +270,20 @@ void main()
         barrier();
         for (uint v = tid; v < V; v += NT) {
             uint r = v / NCOL, c = v - r * NCOL, row = g * ROWS + r;
-            if (row >= pc.n_rows) continue;
-            float t = 0.0;
+            if (row >= pc.n_rows || (EPI == 2u && (r & 1u) != 0u)) continue;
+            float rn = FLOATW ? 1.0 : uintBitsToFloat(xq[c * pc.x_stride + (5u * pc.n_in) / 32u].x);   // the norm's r
+            float t = 0.0, u = 0.0;
             for (uint s = 0u; s < SEG; s++) t += part[v * SEG + s];
-            if (!FLOATW) t *= uintBitsToFloat(xq[c * pc.x_stride + (5u * pc.n_in) / 32u].x);   // the norm's r
+            t *= rn;
             row += pc.row_base;
             if (pc.has_bias != 0u) t += bias[row];
+            if (EPI == 2u) {   // the up row follows its gate row
+                for (uint s = 0u; s < SEG; s++) u += part[(v + NCOL) * SEG + s];
+                u *= rn;
+                if (pc.has_bias != 0u) u += bias[row + 1u];
+                t = t / (1.0 + exp(-t)) * u;
+                row /= 2u;
+            }
             uint o = c * pc.y_stride + row;
             y[o] = EPI == 1u ? y[o] + t : t;
         }

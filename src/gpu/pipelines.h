@@ -29,6 +29,7 @@ typedef enum vkm_shader {
     VKM_SH_MATMUL_COOPMAT,  /* matmul.comp on the matrix units (VK_NV_cooperative_matrix) */
     VKM_SH_GET_ROWS,
     VKM_SH_ROPE,
+    VKM_SH_ROPE_STORE,
     VKM_SH_SILU_MUL,
     VKM_SH_ADD,
     VKM_SH_COPY_F32,

@@ -226,7 +226,7 @@ static vkmix_error check_weight(vkmix_context *ctx, uint32_t wtype, uint32_t n_i
  * fp32 binding (float weights) or the quantized one (integer weights). */
 static vkmix_error matvec(vkmix_context *ctx, vkm_binding W, uint32_t wtype, uint64_t row_bytes, uint64_t rows_per,
                           vkm_binding x, vkm_binding y, vkm_binding bias, uint32_t n_in, uint32_t n_out,
-                          uint32_t n_tok, const vkm_matmul_cfg *cfg)
+                          uint32_t n_tok, uint32_t epi, const vkm_matmul_cfg *cfg)
 {
     const vkm_caps *c = &ctx->dev.caps;
     /* Defaults (predictions for an H200, see docs/PERFORMANCE.md; vkmix-bench
@@ -252,10 +252,10 @@ static vkmix_error matvec(vkmix_context *ctx, vkm_binding W, uint32_t wtype, uin
     if (rows > 16) rows = 16;
     /* shared memory of the reduction: rows * n_tok * (wg + 1) floats */
     while (rows > 1 && (uint64_t)rows * n_tok * (wg + 1) * 4 > c->max_shared_bytes) rows /= 2;
+    if (epi == 2) rows = rows < 2 ? 2 : rows & ~1u;   /* gate and up rows in pairs */
     while (wg > 1 && (uint64_t)rows * n_tok * (wg + 1) * 4 > c->max_shared_bytes) wg /= 2;
     uint32_t unr = cfg && cfg->mv_unroll ? cfg->mv_unroll : d_unr;
     if (unr > 4) unr = 4;
-    uint32_t epi = cfg && cfg->mv_add ? 1 : 0;
     vkm_shader sh = int_type(wtype) && ctx->dev.int_dot_on && !(cfg && cfg->mv_idot == 2) ? VKM_SH_MATVEC_IDOT
                                                                                            : VKM_SH_MATVEC;
     uint32_t spec[6] = { wg, wtype, rows, n_tok, unr, epi };
@@ -266,7 +266,7 @@ static vkmix_error matvec(vkmix_context *ctx, vkm_binding W, uint32_t wtype, uin
     for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
         uint32_t nr = (uint32_t)(n_out - r0 < rows_per ? n_out - r0 : rows_per);
         struct { uint32_t n_in, n_rows, row_base, has_bias, row_bytes, x_stride, y_stride; } pc = {
-            n_in, nr, (uint32_t)r0, bias.buf != NULL, (uint32_t)row_bytes, x_stride, n_out
+            n_in, nr, (uint32_t)r0, bias.buf != NULL, (uint32_t)row_bytes, x_stride, epi == 2 ? n_out / 2 : n_out
         };
         vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), x, y, bias.buf ? bias : y };
         uint32_t groups = (nr + rows - 1) / rows;
@@ -358,7 +358,8 @@ vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, v
     uint64_t rows_per;
     if ((e = chunk_items(ctx, row_bytes, n_out, "matmul weight", &rows_per)) != VKMIX_OK) return e;
 
-    if (n_tok <= VKM_MATVEC_MAX_COLS) return matvec(ctx, W, wtype, row_bytes, rows_per, bx, by, bb, n_in, n_out, n_tok, cfg);
+    if (n_tok <= VKM_MATVEC_MAX_COLS)
+        return matvec(ctx, W, wtype, row_bytes, rows_per, bx, by, bb, n_in, n_out, n_tok, cfg && cfg->mv_add ? 1 : 0, cfg);
     if (!has_bias) bb = by;   /* never read */
 
     /* F32 rows that are not a multiple of 8 (e.g. stories260K's n_ff = 172) are
@@ -392,6 +393,32 @@ vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, v
         vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, gx, gy, 1);
     }
     return VKMIX_OK;
+}
+
+vkmix_error vkm_op_matmul_glu(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+                              uint32_t n_in, uint32_t n_out, uint32_t n_tok, const vkm_matmul_cfg *cfg)
+{
+    if (!n_out || !n_tok) return VKMIX_OK;
+    if (n_tok > VKM_MATVEC_MAX_COLS)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul_glu: %u tokens (at most %u)", n_tok,
+                        VKM_MATVEC_MAX_COLS);
+    uint64_t row_bytes;
+    vkmix_error e = check_weight(ctx, wtype, n_in, &row_bytes);
+    if (e != VKMIX_OK) return e;
+    vkm_binding bx, by;
+    if (vkm_matmul_uses_q(wtype, n_tok)) e = fit(ctx, x.q, n_tok * vkm_act_q_bytes(n_in), "matmul_glu x (quantized)", &bx);
+    else e = fit(ctx, x.f, (uint64_t)n_tok * n_in * 4, "matmul_glu x", &bx);
+    if (e != VKMIX_OK) return e;
+    if ((e = fit(ctx, y, (uint64_t)n_tok * n_out * 4, "matmul_glu y", &by)) != VKMIX_OK) return e;
+    if (!W.buf || !W.buf->buf || bind_size(W) < row_bytes * 2 * n_out)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul_glu: the weight binding holds %llu bytes, %llu needed",
+                        (unsigned long long)bind_size(W), (unsigned long long)(row_bytes * 2 * n_out));
+    if (ctx->dev.caps.storage_align && W.offset % ctx->dev.caps.storage_align)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul_glu: weight offset not aligned");
+    uint64_t rows_per;
+    if ((e = chunk_items(ctx, 2 * row_bytes, n_out, "matmul_glu weight", &rows_per)) != VKMIX_OK) return e;
+    return matvec(ctx, W, wtype, row_bytes, 2 * rows_per, bx, by, (vkm_binding){ NULL, 0, 0 }, n_in, 2 * n_out, n_tok, 2,
+                  cfg);
 }
 
 /* The context's scratch for quantized activations, at least `bytes` long. */
@@ -496,6 +523,45 @@ vkmix_error vkm_op_rope(vkmix_context *ctx, vkm_binding x, vkm_binding freqs, ui
     return VKMIX_OK;
 }
 
+vkmix_error vkm_op_rope_store(vkmix_context *ctx, vkm_binding qkv, vkm_binding freqs, vkm_binding pos, vkm_binding q_out,
+                              vkm_binding k_sinks, vkm_binding k_ring, vkm_binding v_sinks, vkm_binding v_ring,
+                              uint32_t n_tok, uint32_t n_head, uint32_t n_kv, uint32_t head_dim, uint32_t qkv_stride,
+                              uint32_t n_sinks, uint32_t n_ring, uint32_t rope_type)
+{
+    if (head_dim == 0 || head_dim % 2 || !n_head || !n_kv || !n_ring || (uint64_t)(n_head + 2 * n_kv) * head_dim > qkv_stride)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
+                        "rope_store: %u + 2 x %u heads of %u in rows of %u, ring of %u", n_head, n_kv, head_dim,
+                        qkv_stride, n_ring);
+    if (rope_type != VKM_ROPE_NORM && rope_type != VKM_ROPE_NEOX)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "rope_store: unknown type %u", rope_type);
+    if (!n_tok) return VKMIX_OK;
+    vkm_binding b[8];
+    vkmix_error e;
+    uint64_t ring = (uint64_t)n_kv * n_ring * head_dim * 2, sinks = (uint64_t)n_kv * n_sinks * head_dim * 2;
+    if ((e = fit(ctx, qkv, ((uint64_t)(n_tok - 1) * qkv_stride + (uint64_t)(n_head + 2 * n_kv) * head_dim) * 4,
+                 "rope_store qkv", &b[0])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, freqs, (uint64_t)head_dim / 2 * 4, "rope_store freqs", &b[1])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, pos, (uint64_t)n_tok * 4, "rope_store positions", &b[2])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, q_out, (uint64_t)n_tok * n_head * head_dim * 4, "rope_store q", &b[3])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, k_ring, ring, "rope_store key ring", &b[5])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, v_ring, ring, "rope_store value ring", &b[7])) != VKMIX_OK) return e;
+    if (n_sinks) {
+        if ((e = fit(ctx, k_sinks, sinks, "rope_store key sinks", &b[4])) != VKMIX_OK) return e;
+        if ((e = fit(ctx, v_sinks, sinks, "rope_store value sinks", &b[6])) != VKMIX_OK) return e;
+    } else {
+        b[4] = b[5], b[6] = b[7];   /* unused */
+    }
+    uint32_t wg = vkm_default_wg(ctx);
+    const vkm_pipeline *p;
+    if ((e = vkm_pipe(ctx, VKM_SH_ROPE_STORE, &wg, 1, &p)) != VKMIX_OK) return e;
+    struct { uint32_t n_tok, n_head, n_kv, head_dim, qkv_stride, n_sinks, n_ring, neox; } pc = {
+        n_tok, n_head, n_kv, head_dim, qkv_stride, n_sinks, n_ring, rope_type == VKM_ROPE_NEOX
+    };
+    uint64_t n = (uint64_t)n_tok * (n_head + 2 * n_kv) * (head_dim / 2);
+    vkm_cmd_dispatch(&ctx->dev, p, b, 8, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
+    return VKMIX_OK;
+}
+
 vkmix_error vkm_op_silu_mul(vkmix_context *ctx, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n)
 {
     vkm_binding b[3];
@@ -504,6 +570,23 @@ vkmix_error vkm_op_silu_mul(vkmix_context *ctx, vkm_binding gate, vkm_binding up
     if ((e = fit(ctx, up, (uint64_t)n * 4, "silu_mul up", &b[1])) != VKMIX_OK) return e;
     if ((e = fit(ctx, out, (uint64_t)n * 4, "silu_mul out", &b[2])) != VKMIX_OK) return e;
     return elementwise(ctx, VKM_SH_SILU_MUL, b, 3, n);
+}
+
+vkmix_error vkm_op_glu(vkmix_context *ctx, vkm_binding in, vkm_binding out, uint32_t n_tok, uint32_t n)
+{
+    uint64_t total = (uint64_t)n_tok * n;
+    if (total > UINT32_MAX) return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "glu: too many elements");
+    vkm_binding b[3];
+    vkmix_error e;
+    if ((e = fit(ctx, in, total * 8, "glu in", &b[0])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, out, total * 4, "glu out", &b[2])) != VKMIX_OK) return e;
+    b[1] = b[0];
+    uint32_t spec[2] = { vkm_default_wg(ctx), 1 };
+    const vkm_pipeline *p;
+    if ((e = vkm_pipe(ctx, VKM_SH_SILU_MUL, spec, 2, &p)) != VKMIX_OK) return e;
+    uint32_t nn = (uint32_t)total;
+    if (nn) vkm_cmd_dispatch(&ctx->dev, p, b, 3, &nn, sizeof nn, vkm_groups_for(ctx, nn, spec[0]), 1, 1);
+    return VKMIX_OK;
 }
 
 vkmix_error vkm_op_add(vkmix_context *ctx, vkm_binding a, vkm_binding bb, vkm_binding out, uint32_t n)

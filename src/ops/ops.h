@@ -87,6 +87,17 @@ vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, v
                             vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                             const vkm_matmul_cfg *cfg);
 
+/* The feed-forward's gated linear unit as one product: W holds the rows of
+ * the gate and up matrices interleaved (gate row i at row 2i, up row i at
+ * 2i+1; vkm_wlayout_upload_interleaved), and
+ *   y[t][i] = silu(W[2i] . x[t]) * (W[2i+1] . x[t])      y: [n_tok][n_out] f32
+ * for up to VKM_MATVEC_MAX_COLS tokens (longer batches: vkm_op_matmul_x over
+ * the 2 n_out rows, then vkm_op_glu). */
+vkmix_error vkm_op_matmul_glu(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+                              uint32_t n_in, uint32_t n_out, uint32_t n_tok, const vkm_matmul_cfg *cfg);
+/* out[t][i] = silu(in[t][2i]) * in[t][2i+1]     in: [n_tok][2n], out: [n_tok][n] f32 */
+vkmix_error vkm_op_glu(vkmix_context *ctx, vkm_binding in, vkm_binding out, uint32_t n_tok, uint32_t n);
+
 /* out[t][:] = dequant(table[ids[t]][:])          ids: [n_ids] int32, table: [n_vocab][n_embd] of wtype
  * n_vocab is the table binding's size / row size. An id outside [0, n_vocab) gives a row of zeros. */
 vkmix_error vkm_op_get_rows(vkmix_context *ctx, vkm_binding table, uint32_t wtype, vkm_binding ids,
@@ -97,6 +108,20 @@ vkmix_error vkm_op_get_rows(vkmix_context *ctx, vkm_binding table, uint32_t wtyp
  * rope_type: VKM_ROPE_NORM (adjacent pairs) or VKM_ROPE_NEOX (halves). */
 vkmix_error vkm_op_rope(vkmix_context *ctx, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
                         uint32_t head_dim, uint32_t pos0, uint32_t rope_type);
+
+/* RoPE and the cache store of one sequence's rows of the fused Q/K/V product:
+ *   qkv:   [n_tok][qkv_stride] f32, a row = q (n_head*head_dim) | k (n_kv*head_dim) | v (n_kv*head_dim)
+ *   pos:   [n_tok] uint32, the position of each row (a device buffer: a recorded step can be replayed)
+ *   q_out: [n_tok][n_head][head_dim] f32 = rope(q)
+ *   rope(k) and v go to the FP16 part of the cache as kv_ring_store.comp lays it out: a position
+ *   p < n_sinks into {k,v}_sinks [n_kv][n_sinks][head_dim], a later one into ring slot
+ *   (p - n_sinks) % n_ring of {k,v}_ring [n_kv][n_ring][head_dim] (a full FP16 cache: n_sinks 0,
+ *   n_ring n_ctx; the sinks bindings are then unused and may be the ring's).
+ * freqs and rope_type as in vkm_op_rope. One dispatch instead of rope(q), rope(k) and two stores. */
+vkmix_error vkm_op_rope_store(vkmix_context *ctx, vkm_binding qkv, vkm_binding freqs, vkm_binding pos, vkm_binding q_out,
+                              vkm_binding k_sinks, vkm_binding k_ring, vkm_binding v_sinks, vkm_binding v_ring,
+                              uint32_t n_tok, uint32_t n_head, uint32_t n_kv, uint32_t head_dim, uint32_t qkv_stride,
+                              uint32_t n_sinks, uint32_t n_ring, uint32_t rope_type);
 
 /* out[i] = silu(gate[i]) * up[i] (out may alias gate or up) */
 vkmix_error vkm_op_silu_mul(vkmix_context *ctx, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n);
