@@ -277,7 +277,7 @@ static const uint32_t k_types[] = { VKM_GGML_F32, VKM_GGML_F16, VKM_GGML_BF16, V
 static int is_kquant(uint32_t t) { return t == VKM_GGML_Q4_K || t == VKM_GGML_Q6_K; }
 
 /* One matmul case; returns the relative error (INFINITY on failure). With
- * cfg->mv_add the product is added to a random y. */
+ * cfg->add the product is added to a random y. */
 static double run_matmul(const weight *w, uint32_t n_tok, int use_bias, tu_rng *r, const vkm_matmul_cfg *cfg)
 {
     size_t nx = (size_t)n_tok * w->n_in, ny = (size_t)n_tok * w->n_out;
@@ -287,7 +287,7 @@ static double run_matmul(const weight *w, uint32_t n_tok, int use_bias, tu_rng *
     fill_normal(r, bias, w->n_out, 0.5f);
     fill_normal(r, y0, ny, 2.0f);
     ref_matmul(w, x, use_bias ? bias : NULL, n_tok, ref);
-    int add = cfg && cfg->mv_add;
+    int add = cfg && cfg->add;
     if (add)
         for (size_t i = 0; i < ny; i++) ref[i] += y0[i];
     vkm_buffer bw = weight_buf(w), bx = buf_from(x, nx * 4), bb = buf_from(bias, w->n_out * 4);
@@ -335,10 +335,10 @@ static void test_matmul(void)
      * matrix-vector kernel takes), y += W x; 16-token tiles and other matvec
      * grids on two (pipelines are slow to compile on lavapipe) */
     static const vkm_matmul_cfg cfgs[] = {
-        { .mv_idot = 2 },                              { .mv_add = 1 },
+        { .mv_idot = 2 },                              { .add = 1 },
         { .mv_wg = 32, .mv_rows = 1, .mv_unroll = 1 }, { .mv_wg = 64, .mv_rows = 3, .mv_unroll = 4 },
         { .mv_wg = 256, .mv_rows = 8 },                { .mv_wg = 128, .mv_rows = 16, .mv_unroll = 1 },
-        { .mm_bn = 16 },                               { .mm_bn = 64 },
+        { .mm_bn = 16 },                               { .mm_bn = 64, .add = 1 },
     };
     static const uint32_t cfg_toks[] = { 1, 16, 2, 1, 3, 1, 70, 70 };
     static const uint32_t cfg_types[] = { VKM_GGML_Q4_0, VKM_GGML_Q8_0, VKM_GGML_Q6_K, VKM_GGML_Q4_K, VKM_GGML_F16 };
@@ -355,7 +355,7 @@ static void test_matmul(void)
             if (getenv("VKMIX_TEST_VERBOSE"))
                 printf("  matmul cfg %-5s n_tok %2u wg %3u rows %2u unroll %u idot %u add %u bn %2u err %.3g  %.3f s\n",
                        vkm_ggml_type_name(cfg_types[ti]), nt, cfgs[c].mv_wg, cfgs[c].mv_rows,
-                       cfgs[c].mv_unroll, cfgs[c].mv_idot, cfgs[c].mv_add, cfgs[c].mm_bn, err, now_s() - t0);
+                       cfgs[c].mv_unroll, cfgs[c].mv_idot, cfgs[c].add, cfgs[c].mm_bn, err, now_s() - t0);
             CHECK(err <= 1e-3, "matmul %s cfg %zu n_tok %u: rel err %g", vkm_ggml_type_name(cfg_types[ti]), c, nt, err);
         }
         free_weight(&w);
@@ -412,6 +412,58 @@ static void test_glu(void)
         }
         buf_free(&bw);
         free_weight(&g), free_weight(&u);
+    }
+}
+
+/* Q, K and V as one product: stacked weights and biases, three token-major
+ * outputs back to back, for the matrix-vector and the tiled kernels. */
+static void test_qkv(void)
+{
+    static const uint32_t types[] = { VKM_GGML_Q8_0, VKM_GGML_F16 };
+    static const uint32_t toks[] = { 1, 3, 40 };
+    const uint32_t n_in = 128, nq = 48, nkv = 16, n_out = nq + 2 * nkv;
+    tu_rng r;
+    for (size_t ti = 0; ti < 2; ti++) {
+        uint32_t type = types[ti];
+        tu_rng_seed(&r, 2900 + ti);
+        weight w[3] = { make_weight(&r, type, n_in, nq), make_weight(&r, type, n_in, nkv), make_weight(&r, type, n_in, nkv) };
+        uint64_t rb = vkm_wlayout_row_bytes(type, n_in);
+        vkm_buffer bw = buf_new(rb * n_out);
+        CHECK(vkm_wlayout_upload_at(&g_ctx->dev, &bw, type, w[0].q, n_in, nq, 0) == VKMIX_OK &&
+                  vkm_wlayout_upload_at(&g_ctx->dev, &bw, type, w[1].q, n_in, nkv, nq) == VKMIX_OK &&
+                  vkm_wlayout_upload_at(&g_ctx->dev, &bw, type, w[2].q, n_in, nkv, nq + nkv) == VKMIX_OK,
+              "stacked upload");
+        float bias[80];
+        fill_normal(&r, bias, n_out, 0.5f);
+        vkm_buffer bb = buf_from(bias, n_out * 4);
+        for (size_t k = 0; k < 3; k++) {
+            uint32_t nt = toks[k];
+            float *x = malloc((size_t)nt * n_in * 4), *got = malloc((size_t)nt * n_out * 4);
+            double *ref = malloc((size_t)nt * n_out * 8);
+            fill_normal(&r, x, (size_t)nt * n_in, 1.0f);
+            ref_matmul(&w[0], x, bias, nt, ref);
+            ref_matmul(&w[1], x, bias + nq, nt, ref + (size_t)nt * nq);
+            ref_matmul(&w[2], x, bias + nq + nkv, nt, ref + (size_t)nt * (nq + nkv));
+            vkm_buffer bx = buf_from(x, (size_t)nt * n_in * 4), by = buf_new((size_t)nt * n_out * 4);
+            vkm_buffer bq = buf_new(nt * vkm_act_q_bytes(n_in));
+            begin();
+            poison(&by);
+            vkmix_error e = VKMIX_OK;
+            if (vkm_matmul_uses_q(type, nt))
+                e = vkm_op_act_quant(g_ctx, VKM_BIND(bx), (vkm_binding){ NULL, 0, 0 }, VKM_BIND(bq), nt, n_in, 0.0f);
+            vkm_cmd_barrier(&g_ctx->dev);
+            vkm_act a = { VKM_BIND(bx), VKM_BIND(bq) };
+            if (e == VKMIX_OK) e = vkm_op_matmul_qkv(g_ctx, VKM_BIND(bw), type, a, VKM_BIND(by), VKM_BIND(bb), n_in, nq, nkv, nt, NULL);
+            if (submit(e, "qkv")) {
+                buf_get(&by, got, (size_t)nt * n_out * 4);
+                double err = rel_err(got, ref, (size_t)nt * n_out);
+                CHECK(err <= 1e-3, "qkv %s n_tok %u: rel err %g", vkm_ggml_type_name(type), nt, err);
+            }
+            buf_free(&bx), buf_free(&by), buf_free(&bq);
+            free(x), free(got), free(ref);
+        }
+        buf_free(&bw), buf_free(&bb);
+        for (int i = 0; i < 3; i++) free_weight(&w[i]);
     }
 }
 
@@ -1296,7 +1348,7 @@ int main(void)
     }
     struct { const char *name; void (*fn)(void); } tests[] = {
         { "rmsnorm", test_rmsnorm }, { "elementwise", test_elementwise }, { "matmul", test_matmul },
-        { "matmul_rows8", test_matmul_rows8 }, { "glu", test_glu }, { "rope_store", test_rope_store }, { "wlayout", test_wlayout }, { "act_quant", test_act_quant }, { "matmul_normed", test_matmul_normed },
+        { "matmul_rows8", test_matmul_rows8 }, { "glu", test_glu }, { "qkv", test_qkv }, { "rope_store", test_rope_store }, { "wlayout", test_wlayout }, { "act_quant", test_act_quant }, { "matmul_normed", test_matmul_normed },
         { "get_rows", test_get_rows }, { "rope", test_rope }, { "kv_store", test_kv_store },
         { "attention", test_attention }, { "split", test_split }, { "errors", test_errors },
         { "big_weight", test_big_weight },

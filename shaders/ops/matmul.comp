@@ -17,12 +17,14 @@
 //    s accumulates a WM x WN block of the tile in fp32 matrices of lM x lN,
 //    multiplying lM x lK fragments of Ws (read column-major: Ws is k-major) by
 //    lK x lN fragments of Xs (row-major), lK at a time.
-// Spec constants: 0 NT, 1 WTYPE, 2 BM, 3 BN, then 4 TM, 5 TN (scalar) or
-// 4 WM, 5 WN, 6 lM, 7 lN, 8 lK (cooperative matrix; NT = (BM/WM)(BN/WN)
-// subgroups of the device's size).
+// Spec constants: 0 NT, 1 WTYPE, 2 BM, 3 BN, then 4 TM, 5 TN, 6 ADD (scalar)
+// or 4 WM, 5 WN, 6 lM, 7 lN, 8 lK, 9 ADD (cooperative matrix; NT =
+// (BM/WM)(BN/WN) subgroups of the device's size). ADD = 1: y += result.
+// y may be cut into segments (out_seg.glsl: the fused Q/K/V product).
 #extension GL_GOOGLE_include_directive : require
 #define W_BINDING 0
 #include "ggml_blocks.glsl"
+#include "out_seg.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 2) const uint BM = 64;
@@ -37,21 +39,23 @@ layout(constant_id = 5) const uint WN = 32;
 layout(constant_id = 6) const uint lM = 16;
 layout(constant_id = 7) const uint lN = 8;
 layout(constant_id = 8) const uint lK = 16;
+layout(constant_id = 9) const uint ADD = 0;    // 1: y += result (a residual add)
 #define SH_T float16_t
 const uint PAD = 8u;   // fp16: rows stay multiples of 16 bytes (fragment loads)
 #else
 layout(constant_id = 4) const uint TM = 4;
 layout(constant_id = 5) const uint TN = 4;
+layout(constant_id = 6) const uint ADD = 0;    // 1: y += result (a residual add)
 #define SH_T float
 const uint PAD = 4u;
 #endif
 
 layout(std430, binding = 1) restrict readonly buffer X { vec4 x4[]; };
-layout(std430, binding = 2) restrict writeonly buffer Y { float y[]; };
+layout(std430, binding = 2) restrict buffer Y { float y[]; };
 layout(std430, binding = 3) restrict readonly buffer B { float bias[]; };
 layout(push_constant) uniform P {
     uint n_in, n_rows, row_base, has_bias, row_bytes, n_tok;
-    uint y_stride;   // n_out: elements between tokens in y
+    uint n_out, seg_a, seg_b;   // the layout of y (out_seg.glsl)
 } pc;
 
 const uint NT = gl_WorkGroupSize.x;
@@ -106,7 +110,9 @@ void store_y(uint row, uint t, float v)   // row, t: inside the tile's range of 
 {
     if (row >= pc.n_rows || t >= pc.n_tok) return;
     row += pc.row_base;
-    y[t * pc.y_stride + row] = v + (pc.has_bias != 0u ? bias[row] : 0.0);
+    uint o = out_index(row, t, pc.n_out, pc.n_tok, pc.seg_a, pc.seg_b);
+    v += pc.has_bias != 0u ? bias[row] : 0.0;
+    y[o] = ADD != 0u ? y[o] + v : v;
 }
 
 #ifdef VKM_COOPMAT

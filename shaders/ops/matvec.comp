@@ -39,6 +39,7 @@
 #include "ggml_blocks.glsl"
 #include "idot.glsl"
 #include "act_q.glsl"
+#include "out_seg.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 2) const uint ROWS = 4;
@@ -57,7 +58,9 @@ layout(push_constant) uniform P {
     uint has_bias;
     uint row_bytes;
     uint x_stride;   // uvec4 between tokens in x
-    uint y_stride;   // floats between tokens in y
+    uint n_out;      // output rows of all dispatches (out_seg.glsl)
+    uint n_tok;
+    uint seg_a, seg_b;
 } pc;
 
 const uint NT = gl_WorkGroupSize.x;
@@ -284,7 +287,7 @@ void main()
                 t = t / (1.0 + exp(-t)) * u;
                 row /= 2u;
             }
-            uint o = c * pc.y_stride + row;
+            uint o = out_index(row, c, pc.n_out, pc.n_tok, pc.seg_a, pc.seg_b);
             y[o] = EPI == 1u ? y[o] + t : t;
         }
         barrier();

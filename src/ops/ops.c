@@ -201,8 +201,14 @@ static uint32_t mv_unit(uint32_t wtype)
     }
 }
 
+/* Where the outputs go (shaders/ops/out_seg.glsl): rows [0, seg_a), [seg_a,
+ * seg_b) and [seg_b, n_out) each token-major on its own; add: y += W x. */
+typedef struct out_layout {
+    uint32_t seg_a, seg_b, add;
+} out_layout;
+
 struct mm_push {
-    uint32_t n_in, n_rows, row_base, has_bias, row_bytes, n_tok, y_stride, pad;
+    uint32_t n_in, n_rows, row_base, has_bias, row_bytes, n_tok, n_out, seg_a, seg_b;
 };
 
 static vkmix_error check_weight(vkmix_context *ctx, uint32_t wtype, uint32_t n_in, uint64_t *row_bytes)
@@ -226,7 +232,7 @@ static vkmix_error check_weight(vkmix_context *ctx, uint32_t wtype, uint32_t n_i
  * fp32 binding (float weights) or the quantized one (integer weights). */
 static vkmix_error matvec(vkmix_context *ctx, vkm_binding W, uint32_t wtype, uint64_t row_bytes, uint64_t rows_per,
                           vkm_binding x, vkm_binding y, vkm_binding bias, uint32_t n_in, uint32_t n_out,
-                          uint32_t n_tok, uint32_t epi, const vkm_matmul_cfg *cfg)
+                          uint32_t n_tok, uint32_t epi, out_layout ol, const vkm_matmul_cfg *cfg)
 {
     const vkm_caps *c = &ctx->dev.caps;
     /* Defaults (predictions for an H200, see docs/PERFORMANCE.md; vkmix-bench
@@ -265,8 +271,9 @@ static vkmix_error matvec(vkmix_context *ctx, vkm_binding W, uint32_t wtype, uin
     uint32_t x_stride = (uint32_t)(int_type(wtype) ? vkm_act_q_bytes(n_in) / 16 : n_in / 4);
     for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
         uint32_t nr = (uint32_t)(n_out - r0 < rows_per ? n_out - r0 : rows_per);
-        struct { uint32_t n_in, n_rows, row_base, has_bias, row_bytes, x_stride, y_stride; } pc = {
-            n_in, nr, (uint32_t)r0, bias.buf != NULL, (uint32_t)row_bytes, x_stride, epi == 2 ? n_out / 2 : n_out
+        struct { uint32_t n_in, n_rows, row_base, has_bias, row_bytes, x_stride, n_out, n_tok, seg_a, seg_b; } pc = {
+            n_in, nr, (uint32_t)r0, bias.buf != NULL, (uint32_t)row_bytes, x_stride, epi == 2 ? n_out / 2 : n_out,
+            n_tok, ol.seg_a, ol.seg_b
         };
         vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), x, y, bias.buf ? bias : y };
         uint32_t groups = (nr + rows - 1) / rows;
@@ -294,8 +301,8 @@ static const struct vkm_coopmat_shape *coopmat_shape(const vkm_caps *c)
 /* The tiled prefill kernel: the cooperative-matrix one where the device has it
  * (BM 128 rows x BN 64 or 128 tokens, subgroups of 64 x 32), else the scalar
  * one (BM 64 x BN 16 or 64, 256 invocations of 4 x 4 outputs). */
-static vkmix_error matmul_pipeline(vkmix_context *ctx, uint32_t wtype, uint32_t n_tok, const vkm_matmul_cfg *cfg,
-                                   const vkm_pipeline **p, uint32_t *bm, uint32_t *bn)
+static vkmix_error matmul_pipeline(vkmix_context *ctx, uint32_t wtype, uint32_t n_tok, uint32_t add,
+                                   const vkm_matmul_cfg *cfg, const vkm_pipeline **p, uint32_t *bm, uint32_t *bn)
 {
     const vkm_caps *c = &ctx->dev.caps;
     uint32_t want = cfg ? cfg->mm_coopmat : 0;
@@ -311,8 +318,8 @@ static vkmix_error matmul_pipeline(vkmix_context *ctx, uint32_t wtype, uint32_t 
         uint32_t nw = (*bm / wm) * (*bn / wn), nt = nw * c->subgroup_size;
         uint64_t shared = 32ull * (*bm + 8) * 2 + 32ull * (*bn + 8) * 2 + (uint64_t)nw * cs->m * cs->n * 4;
         if (nt <= c->max_wg_invocations && (4 * *bm) % nt == 0 && (8 * *bn) % nt == 0 && shared <= c->max_shared_bytes) {
-            uint32_t spec[9] = { nt, wtype, *bm, *bn, wm, wn, cs->m, cs->n, cs->k };
-            return vkm_pipe(ctx, VKM_SH_MATMUL_COOPMAT, spec, 9, p);
+            uint32_t spec[10] = { nt, wtype, *bm, *bn, wm, wn, cs->m, cs->n, cs->k, add };
+            return vkm_pipe(ctx, VKM_SH_MATMUL_COOPMAT, spec, 10, p);
         }
     }
     if (want == 1)
@@ -324,13 +331,13 @@ static vkmix_error matmul_pipeline(vkmix_context *ctx, uint32_t wtype, uint32_t 
     *bn = cfg && cfg->mm_bn ? cfg->mm_bn : (n_tok <= 16 && !c->quirk_cpu_device ? 16 : 64);
     uint32_t tn = *bn / 16, tm = 4;
     *bm = 64;
-    uint32_t spec[6] = { (*bm / tm) * (*bn / tn), wtype, *bm, *bn, tm, tn };
-    return vkm_pipe(ctx, VKM_SH_MATMUL, spec, 6, p);
+    uint32_t spec[7] = { (*bm / tm) * (*bn / tn), wtype, *bm, *bn, tm, tn, add };
+    return vkm_pipe(ctx, VKM_SH_MATMUL, spec, 7, p);
 }
 
-vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
-                            vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
-                            const vkm_matmul_cfg *cfg)
+static vkmix_error product(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+                           vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok, out_layout ol,
+                           const vkm_matmul_cfg *cfg)
 {
     if (!n_out || !n_tok) return VKMIX_OK;
     uint64_t row_bytes;
@@ -359,7 +366,7 @@ vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, v
     if ((e = chunk_items(ctx, row_bytes, n_out, "matmul weight", &rows_per)) != VKMIX_OK) return e;
 
     if (n_tok <= VKM_MATVEC_MAX_COLS)
-        return matvec(ctx, W, wtype, row_bytes, rows_per, bx, by, bb, n_in, n_out, n_tok, cfg && cfg->mv_add ? 1 : 0, cfg);
+        return matvec(ctx, W, wtype, row_bytes, rows_per, bx, by, bb, n_in, n_out, n_tok, ol.add, ol, cfg);
     if (!has_bias) bb = by;   /* never read */
 
     /* F32 rows that are not a multiple of 8 (e.g. stories260K's n_ff = 172) are
@@ -368,31 +375,47 @@ vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, v
     uint32_t gx_max = c->max_wg_count[0];
     if (wtype == VKM_GGML_F32 && n_in % 8) {
         uint64_t xs = (uint64_t)n_in * 4, ys = (uint64_t)n_out * 4, al = c->storage_align ? c->storage_align : 1;
-        if (xs % al || ys % al)
+        if (xs % al || ys % al || ol.seg_a != n_out)
             return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul: F32 rows of %u with %u outputs", n_in, n_out);
         for (uint32_t t = 0; t < n_tok; t += VKM_MATVEC_MAX_COLS) {
             uint32_t nt = n_tok - t < VKM_MATVEC_MAX_COLS ? n_tok - t : VKM_MATVEC_MAX_COLS;
             vkm_act xt = { { bx.buf, bx.offset + t * xs, nt * xs }, { NULL, 0, 0 } };
             vkm_binding yt = { by.buf, by.offset + t * ys, nt * ys };
-            if ((e = vkm_op_matmul_x(ctx, W, wtype, xt, yt, bias, n_in, n_out, nt, cfg)) != VKMIX_OK) return e;
+            if ((e = product(ctx, W, wtype, xt, yt, bias, n_in, n_out, nt, ol, cfg)) != VKMIX_OK) return e;
         }
         return VKMIX_OK;
     }
 
     uint32_t bm = 64, bn = 64;
-    if ((e = matmul_pipeline(ctx, wtype, n_tok, cfg, &p, &bm, &bn)) != VKMIX_OK) return e;
+    if ((e = matmul_pipeline(ctx, wtype, n_tok, ol.add, cfg, &p, &bm, &bn)) != VKMIX_OK) return e;
     uint32_t gy = (n_tok + bn - 1) / bn;
     if (gy > c->max_wg_count[1])
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul: %u tokens are too many at once", n_tok);
     for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
         uint32_t nr = (uint32_t)(n_out - r0 < rows_per ? n_out - r0 : rows_per);
-        struct mm_push pc = { n_in, nr, (uint32_t)r0, has_bias, (uint32_t)row_bytes, n_tok, n_out, 0 };
+        struct mm_push pc = { n_in, nr, (uint32_t)r0, has_bias, (uint32_t)row_bytes, n_tok, n_out, ol.seg_a, ol.seg_b };
         vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), bx, by, bb };
         uint32_t gx = (nr + bm - 1) / bm;
         if (gx > gx_max) return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul: too many rows");
         vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, gx, gy, 1);
     }
     return VKMIX_OK;
+}
+
+vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+                            vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
+                            const vkm_matmul_cfg *cfg)
+{
+    out_layout ol = { n_out, n_out, cfg && cfg->add ? 1u : 0u };
+    return product(ctx, W, wtype, x, y, bias, n_in, n_out, n_tok, ol, cfg);
+}
+
+vkmix_error vkm_op_matmul_qkv(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+                              vkm_binding bias, uint32_t n_in, uint32_t n_q, uint32_t n_kv, uint32_t n_tok,
+                              const vkm_matmul_cfg *cfg)
+{
+    out_layout ol = { n_q, n_q + n_kv, 0 };
+    return product(ctx, W, wtype, x, y, bias, n_in, n_q + 2 * n_kv, n_tok, ol, cfg);
 }
 
 vkmix_error vkm_op_matmul_glu(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
@@ -417,8 +440,9 @@ vkmix_error vkm_op_matmul_glu(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul_glu: weight offset not aligned");
     uint64_t rows_per;
     if ((e = chunk_items(ctx, 2 * row_bytes, n_out, "matmul_glu weight", &rows_per)) != VKMIX_OK) return e;
+    out_layout ol = { n_out, n_out, 0 };
     return matvec(ctx, W, wtype, row_bytes, 2 * rows_per, bx, by, (vkm_binding){ NULL, 0, 0 }, n_in, 2 * n_out, n_tok, 2,
-                  cfg);
+                  ol, cfg);
 }
 
 /* The context's scratch for quantized activations, at least `bytes` long. */

@@ -71,7 +71,7 @@ typedef struct vkm_matmul_cfg {
     uint32_t mv_rows;  /* matvec: rows per workgroup (1..16) */
     uint32_t mv_unroll;/* matvec: units per invocation per loop iteration (1..4) */
     uint32_t mv_idot;  /* matvec: 1 native integer dot products (when the device has them), 2 emulated */
-    uint32_t mv_add;   /* matvec: 1 adds the product into y (y += W x) instead of storing it */
+    uint32_t add;      /* 1: the product is added into y (y += W x, a residual add) instead of stored */
     uint32_t mm_bn;    /* matmul: tokens per tile (scalar 16 or 64; cooperative matrix 64 or 128) */
     uint32_t mm_coopmat; /* matmul: 1 the cooperative-matrix kernel (an error without it), 2 the scalar one;
                           * default: the environment variable VKMIX_MATMUL=coopmat|scalar, else the
@@ -86,6 +86,14 @@ vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
 vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
                             vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                             const vkm_matmul_cfg *cfg);
+
+/* Q, K and V as one product: W holds the rows of Wq (n_q), Wk (n_kv) and Wv
+ * (n_kv) stacked (vkm_wlayout_upload_at), bias likewise (or { NULL }), and y
+ * receives three token-major blocks, [n_tok][n_q] then [n_tok][n_kv] twice:
+ * q, k and v as three products would have written them, back to back. */
+vkmix_error vkm_op_matmul_qkv(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+                              vkm_binding bias, uint32_t n_in, uint32_t n_q, uint32_t n_kv, uint32_t n_tok,
+                              const vkm_matmul_cfg *cfg);
 
 /* The feed-forward's gated linear unit as one product: W holds the rows of
  * the gate and up matrices interleaved (gate row i at row 2i, up row i at
