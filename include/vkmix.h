@@ -6,36 +6,60 @@
  * ---------------------------------------------------------------------------
  * Everything is an opaque handle with a create/free pair. Every free function
  * accepts NULL. Functions return a vkmix_error (VKMIX_OK == 0); the library
- * never calls exit() or abort(). Human-readable detail for the last failure
- * of a call made through a context is in vkmix_context_last_error(ctx);
- * vkmix_context_create writes its detail into params.error_buf.
- *
- * There is no global state: two contexts, two models or two sessions on one
- * model are independent. A single handle must not be used by two threads at
- * the same time; different handles may.
+ * never calls exit() or abort() and never writes to stdout or stderr (its
+ * messages go to the log callback of vkmix_context_params). The detail of a
+ * failure is in vkmix_context_last_error(); vkmix_context_create also writes
+ * it into params.error_buf.
  *
  *   vkmix_context  one Vulkan device (owned, or borrowed from the application)
  *   vkmix_model    weights + tokenizer loaded from a GGUF file onto a context
  *   vkmix_session  a KV cache and the scratch buffers to run a model
  *   vkmix_sampler  token sampling state (CPU side)
  *
+ * Threads. There is no global state. Every object may be used from its own
+ * thread while other objects of the same context are used from others: two
+ * sessions of one model decode at the same time from two threads, a model is
+ * shared read-only by the sessions of all threads, two contexts run side by
+ * side. Each session records into its own command buffer with its own fence
+ * and scratch; the context serializes submissions to its queue with a lock and
+ * builds pipelines under another. Rules:
+ *   - one handle is used by one thread at a time (vkmix_batch_decode uses
+ *     every session of its batch);
+ *   - free sessions before their model and models before their context, after
+ *     the calls that use them have returned;
+ *   - error messages are per thread: vkmix_context_last_error returns the
+ *     detail of the calling thread's last failed call (whatever its context),
+ *     and no thread sees another thread's message;
+ *   - the log callback may be called from any thread (make it thread-safe).
+ *
  * ---------------------------------------------------------------------------
  * Sharing Vulkan with an application (games, engines)
  * ---------------------------------------------------------------------------
+ * libvkmix.a defines and references no vk* symbol: it loads Vulkan through
+ * per-context function tables, so an application may include vulkan/vulkan.h
+ * and link -lvulkan itself (examples/host_vulkan.c).
+ *
  * Fill vkmix_context_params.external with your VkInstance, VkPhysicalDevice,
- * VkDevice and a queue family/index. Ownership: the application owns all four;
- * vkmix never destroys them, and vkmix_context_free only destroys the objects
- * vkmix created (buffers, pipelines, pools). The device must have been created
- * with the features listed by vkmix_required_device_features() enabled (at
- * least: storageBuffer16BitAccess, shaderFloat16, shaderInt8, storageBuffer8BitAccess,
- * and VK_KHR_push_descriptor). The instance must be Vulkan 1.2 or newer.
+ * VkDevice and a queue family/index, and with what the device was created
+ * with: its enabled extensions and its chain of feature structures. Ownership:
+ * the application owns all four handles; vkmix never destroys them, and
+ * vkmix_context_free only destroys the objects vkmix created (buffers,
+ * pipelines, pools) after waiting for its own work. The device must have been
+ * created with VK_KHR_push_descriptor and the features storageBuffer16BitAccess,
+ * shaderFloat16, shaderInt8 and storageBuffer8BitAccess; the instance must be
+ * Vulkan 1.2 or newer. vkmix_context_create checks all of it and refuses a
+ * device that lacks any (VKMIX_ERROR_UNSUPPORTED_DEVICE, naming each missing
+ * item), and checks that every device command it uses resolves.
  *
  * Synchronisation: every vkmix call that runs GPU work submits to the given
- * queue and waits on a fence before it returns, so when a vkmix call returns
- * no vkmix work is pending. Vulkan requires external synchronisation of a
- * VkQueue: the application must not submit to the same queue from another
- * thread while a vkmix call is running (take your own queue lock around vkmix
- * calls, or give vkmix a queue of its own).
+ * queue and waits on its own fence before it returns, so when a vkmix call
+ * returns no work of that call is pending. Vulkan requires external
+ * synchronisation of a VkQueue: vkmix holds the context's queue lock around
+ * each of its vkQueueSubmit / vkQueueWaitIdle calls. An application that
+ * submits to the same queue from other threads takes the same lock around its
+ * own submits with vkmix_context_lock_queue / vkmix_context_unlock_queue (or
+ * gives vkmix a queue of its own). Submissions interleave; nothing else of the
+ * application's work is waited for.
  * ---------------------------------------------------------------------------
  */
 #ifndef VKMIX_H
@@ -119,7 +143,10 @@ vkmix_error vkmix_list_devices(vkmix_device_info *out, uint32_t cap, uint32_t *c
 typedef struct vkmix_context vkmix_context;
 
 /* Handles owned by the application (see "Sharing Vulkan" above). The pointer
- * fields hold VkInstance, VkPhysicalDevice, VkDevice and PFN_vkGetInstanceProcAddr. */
+ * fields hold VkInstance, VkPhysicalDevice, VkDevice and PFN_vkGetInstanceProcAddr.
+ * Vulkan cannot report what a VkDevice was created with, so the application
+ * also says which extensions and features it enabled; vkmix_context_create
+ * refuses a device that lacks any of vkmix's requirements and names each one. */
 typedef struct vkmix_external_vulkan {
     void *instance;
     void *physical_device;
@@ -127,7 +154,26 @@ typedef struct vkmix_external_vulkan {
     uint32_t queue_family;
     uint32_t queue_index;
     void *get_instance_proc_addr;  /* may be NULL: then the system loader's is used */
+    /* What the device was created with (added in 0.1; required): */
+    const char *const *enabled_extensions;  /* VkDeviceCreateInfo.ppEnabledExtensionNames */
+    uint32_t enabled_extension_count;       /* VkDeviceCreateInfo.enabledExtensionCount */
+    const void *enabled_features;           /* VkDeviceCreateInfo.pNext: the chain of feature structures
+                                             * (VkPhysicalDeviceFeatures2, VkPhysicalDeviceVulkan11Features,
+                                             * VkPhysicalDeviceVulkan12Features, VkPhysicalDevice16BitStorageFeatures,
+                                             * ...); other structures in the chain are skipped */
 } vkmix_external_vulkan;
+
+/* Log messages of the library (it never writes to stdout or stderr itself). */
+typedef enum vkmix_log_level {
+    VKMIX_LOG_ERROR = 0,    /* validation-layer errors */
+    VKMIX_LOG_WARN = 1,     /* validation-layer warnings */
+    VKMIX_LOG_INFO = 2,     /* what the context chose (device, queue) */
+    VKMIX_LOG_DEBUG = 3
+} vkmix_log_level;
+/* May be called from any thread that calls into vkmix, and from the driver's
+ * threads (validation messages): it must be thread-safe. `message` is valid
+ * during the call only. */
+typedef void (*vkmix_log_fn)(vkmix_log_level level, const char *message, void *user);
 
 typedef struct vkmix_context_params {
     int device_index;        /* -1: automatic (discrete GPU first); the env var VKMIX_DEVICE overrides -1 */
@@ -135,12 +181,17 @@ typedef struct vkmix_context_params {
     const vkmix_external_vulkan *external; /* NULL: vkmix creates its own instance and device */
     char *error_buf;         /* optional: receives a message when creation fails */
     size_t error_buf_size;
+    vkmix_log_fn log;        /* optional: receives the library's messages of level <= log_level */
+    void *log_user;
+    vkmix_log_level log_level; /* default VKMIX_LOG_WARN */
 } vkmix_context_params;
 
 void vkmix_context_default_params(vkmix_context_params *params);
 vkmix_error vkmix_context_create(const vkmix_context_params *params, vkmix_context **out);
 void vkmix_context_free(vkmix_context *ctx);
-/* Detail of the last failure of a call made with this context ("" when none). */
+/* Detail of the calling thread's last failed call ("" when the last call
+ * succeeded). Per thread, not per context: ctx may be NULL. Valid until the
+ * thread's next vkmix call. */
 const char *vkmix_context_last_error(const vkmix_context *ctx);
 /* Fills *info for the context's device. */
 vkmix_error vkmix_context_device_info(const vkmix_context *ctx, vkmix_device_info *info);
@@ -149,6 +200,12 @@ vkmix_error vkmix_context_device_info(const vkmix_context *ctx, vkmix_device_inf
 uint32_t vkmix_context_validation_messages(const vkmix_context *ctx);
 /* A multi-line, human-readable description of the device capabilities vkmix uses. */
 vkmix_error vkmix_context_describe(const vkmix_context *ctx, char *buf, size_t buf_size);
+/* The lock vkmix holds around each of its submissions to the context's queue
+ * (see "Synchronisation" above): an application that submits to the same
+ * VkQueue from other threads holds it around its own vkQueueSubmit. Not
+ * recursive; do not call vkmix functions while holding it. */
+void vkmix_context_lock_queue(vkmix_context *ctx);
+void vkmix_context_unlock_queue(vkmix_context *ctx);
 
 /* --------------------------------------------------------------------------- models */
 
@@ -258,8 +315,9 @@ void vkmix_session_free(vkmix_session *s);
 vkmix_error vkmix_session_eval(vkmix_session *s, const int32_t *tokens, uint32_t n, float *logits, int all_logits);
 /* Decodes one token in each of n sessions of the same model in one forward pass:
  * the weights are read once for the whole batch, and each row attends to its own
- * session's cache. logits: NULL or [n][n_vocab]. Not thread-safe with other
- * calls on sessions of the same model. */
+ * session's cache. logits: NULL or [n][n_vocab]. The rows run on the first
+ * session's scratch, in chunks of its n_batch rows (nothing is allocated); the
+ * call uses every session of the batch (no other thread may use them meanwhile). */
 vkmix_error vkmix_batch_decode(vkmix_session *const *sessions, const int32_t *tokens, uint32_t n, float *logits);
 uint32_t vkmix_session_n_past(const vkmix_session *s);
 uint32_t vkmix_session_n_ctx(const vkmix_session *s);

@@ -1,12 +1,26 @@
-/* An application that owns Vulkan hands vkmix its instance, physical device,
- * device and queue. vkmix must run on them, and must leave them alive and
- * usable after vkmix_context_free. */
-#include <string.h>
+/* An application that owns Vulkan (it links the system loader, -lvulkan, and
+ * uses its prototypes) hands vkmix its instance, physical device, device and
+ * queue, and says what the device was created with.
+ *
+ *   - vkmix runs a real model on the borrowed device: logits and greedy tokens
+ *     are bit-identical to a context that owns its device; the KV quantize
+ *     round trip matches the CPU;
+ *   - a device created without VK_KHR_push_descriptor, or without shaderFloat16
+ *     and storageBuffer8BitAccess, is refused at creation with every missing
+ *     item named (no crash); a device that lacks the extension while the
+ *     application claims it is caught by the entry-point check;
+ *   - a bad queue family is refused;
+ *   - after vkmix_context_free the device and queue still work.
+ * The application's validation messenger must stay silent. */
+#undef VK_NO_PROTOTYPES
+#include <vulkan/vulkan.h>
 
-#include <volk.h>
+#include <string.h>
 
 #include "testutil.h"
 #include "vkmix_bench.h"
+
+#define N_GEN 8
 
 static int validation_hits = 0;
 static VKAPI_ATTR VkBool32 VKAPI_CALL on_msg(VkDebugUtilsMessageSeverityFlagBitsEXT sev, VkDebugUtilsMessageTypeFlagsEXT t,
@@ -20,9 +34,108 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_msg(VkDebugUtilsMessageSeverityFlagBits
     return VK_FALSE;
 }
 
+/* The application's device: what it enables is what it tells vkmix. */
+typedef struct app_device {
+    VkDevice device;
+    VkPhysicalDeviceVulkan11Features f11;
+    VkPhysicalDeviceVulkan12Features f12;
+    VkPhysicalDeviceFeatures2 f2;
+    const char *exts[2];
+    uint32_t n_exts;
+} app_device;
+
+static VkResult make_device(VkPhysicalDevice pd, int push_descriptor, int fp16_and_int8_storage, app_device *d)
+{
+    memset(d, 0, sizeof *d);
+    d->f11 = (VkPhysicalDeviceVulkan11Features){ .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+                                                 .storageBuffer16BitAccess = VK_TRUE };
+    d->f12 = (VkPhysicalDeviceVulkan12Features){ .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+                                                 .pNext = &d->f11, .shaderInt8 = VK_TRUE,
+                                                 .shaderFloat16 = fp16_and_int8_storage ? VK_TRUE : VK_FALSE,
+                                                 .storageBuffer8BitAccess = fp16_and_int8_storage ? VK_TRUE : VK_FALSE };
+    d->f2 = (VkPhysicalDeviceFeatures2){ .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &d->f12 };
+    if (push_descriptor) d->exts[d->n_exts++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo q = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = 0,
+                                  .queueCount = 1, .pQueuePriorities = &prio };
+    VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &d->f2, .queueCreateInfoCount = 1,
+                               .pQueueCreateInfos = &q, .enabledExtensionCount = d->n_exts,
+                               .ppEnabledExtensionNames = d->exts };
+    return vkCreateDevice(pd, &dci, NULL, &d->device);
+}
+
+static vkmix_external_vulkan external_of(VkInstance inst, VkPhysicalDevice pd, const app_device *d)
+{
+    vkmix_external_vulkan ext = { .instance = inst, .physical_device = pd, .device = d->device, .queue_family = 0,
+                                  .queue_index = 0, .get_instance_proc_addr = (void *)vkGetInstanceProcAddr,
+                                  .enabled_extensions = d->exts, .enabled_extension_count = d->n_exts,
+                                  .enabled_features = &d->f2 };
+    return ext;
+}
+
+static vkmix_error context_on(const vkmix_external_vulkan *ext, char *err, size_t n, vkmix_context **out)
+{
+    vkmix_context_params p;
+    vkmix_context_default_params(&p);
+    p.external = ext;
+    p.error_buf = err;
+    p.error_buf_size = n;
+    err[0] = 0;
+    *out = NULL;
+    return vkmix_context_create(&p, out);
+}
+
+/* Prefill a fixed prompt and decode N_GEN tokens greedily; logits [N_GEN][V]. */
+static int generate(vkmix_context *ctx, const char *path, int32_t *tokens, float **logits, uint32_t *V)
+{
+    vkmix_model *m = NULL;
+    vkmix_session *s = NULL;
+    int ok = 0;
+    if (vkmix_model_load(ctx, path, NULL, &m) != VKMIX_OK) goto out;
+    vkmix_model_info info;
+    vkmix_model_get_info(m, &info);
+    *V = info.n_vocab;
+    *logits = calloc((size_t)N_GEN * info.n_vocab, 4);
+    vkmix_session_params sp;
+    vkmix_session_default_params(&sp);
+    sp.n_ctx = 64;
+    sp.kv = "k4v4";
+    sp.kv_window = 32;
+    if (vkmix_session_create(m, &sp, &s) != VKMIX_OK) goto out;
+    int32_t prompt[12];
+    size_t np = 0;
+    if (vkmix_tokenize(m, "Once upon a time, there was", 27, 1, 0, prompt, 12, &np) != VKMIX_OK) goto out;
+    if (vkmix_session_eval(s, prompt, (uint32_t)np, *logits, 0) != VKMIX_OK) goto out;
+    for (int i = 0; i < N_GEN; i++) {
+        const float *l = *logits + (size_t)i * info.n_vocab;
+        int32_t best = 0;
+        for (uint32_t v = 1; v < info.n_vocab; v++)
+            if (l[v] > l[best]) best = (int32_t)v;
+        tokens[i] = best;
+        if (i + 1 < N_GEN && vkmix_session_eval(s, &best, 1, *logits + (size_t)(i + 1) * info.n_vocab, 0) != VKMIX_OK)
+            goto out;
+    }
+    ok = 1;
+out:
+    if (!ok) fprintf(stderr, "generate: %s\n", vkmix_context_last_error(ctx));
+    vkmix_session_free(s);
+    vkmix_model_free(m);
+    return ok;
+}
+
 int main(void)
 {
-    REQUIRE(volkInitialize() == VK_SUCCESS, "no Vulkan loader");
+    char *model = tu_source_path("assets/stories260K-f16.gguf");
+    REQUIRE(model, "assets/stories260K-f16.gguf not found (VKMIX_SOURCE_DIR)");
+    /* the reference: a context that owns its device */
+    int32_t ref_tok[N_GEN], tok[N_GEN];
+    float *ref_logits = NULL, *logits = NULL;
+    uint32_t V = 0;
+    vkmix_context *own = tu_context();
+    REQUIRE(own, "owned context");
+    REQUIRE(generate(own, model, ref_tok, &ref_logits, &V), "generation on an owned device");
+    CHECK(tu_context_done(own) == 0, "validation (owned device)");
+
     const char *layers[] = { "VK_LAYER_KHRONOS_validation" };
     const char *iexts[] = { VK_EXT_DEBUG_UTILS_EXTENSION_NAME };
     VkApplicationInfo app = { .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .apiVersion = VK_API_VERSION_1_2 };
@@ -37,45 +150,31 @@ int main(void)
                                  .enabledExtensionCount = 1, .ppEnabledExtensionNames = iexts };
     VkInstance inst;
     REQUIRE(vkCreateInstance(&ici, NULL, &inst) == VK_SUCCESS, "app instance (is vulkan-validationlayers installed?)");
-    volkLoadInstanceOnly(inst);
+    PFN_vkCreateDebugUtilsMessengerEXT create_messenger =
+        (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(inst, "vkCreateDebugUtilsMessengerEXT");
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger =
+        (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(inst, "vkDestroyDebugUtilsMessengerEXT");
     VkDebugUtilsMessengerEXT messenger;
-    REQUIRE(vkCreateDebugUtilsMessengerEXT(inst, &dbg, NULL, &messenger) == VK_SUCCESS, "messenger");
+    REQUIRE(create_messenger && create_messenger(inst, &dbg, NULL, &messenger) == VK_SUCCESS, "messenger");
     uint32_t n = 1;
     VkPhysicalDevice pd;
     VkResult r = vkEnumeratePhysicalDevices(inst, &n, &pd);
     REQUIRE((r == VK_SUCCESS || r == VK_INCOMPLETE) && n >= 1, "no physical device");
 
-    /* the app's own device, with the features vkmix documents as required */
-    float prio = 1.0f;
-    VkDeviceQueueCreateInfo q = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = 0,
-                                  .queueCount = 1, .pQueuePriorities = &prio };
-    VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
-                                             .storageBuffer16BitAccess = VK_TRUE };
-    VkPhysicalDeviceVulkan12Features f12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &f11,
-                                             .shaderFloat16 = VK_TRUE, .shaderInt8 = VK_TRUE,
-                                             .storageBuffer8BitAccess = VK_TRUE };
-    VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12 };
-    const char *dexts[] = { VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME };
-    VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &f2, .queueCreateInfoCount = 1,
-                               .pQueueCreateInfos = &q, .enabledExtensionCount = 1, .ppEnabledExtensionNames = dexts };
-    VkDevice device;
-    REQUIRE(vkCreateDevice(pd, &dci, NULL, &device) == VK_SUCCESS, "app device");
-    struct VolkDeviceTable vk;
-    volkLoadDeviceTable(&vk, device);
-
-    vkmix_external_vulkan ext = { .instance = inst, .physical_device = pd, .device = device, .queue_family = 0,
-                                  .queue_index = 0, .get_instance_proc_addr = (void *)vkGetInstanceProcAddr };
-    char err[512] = "";
-    vkmix_context_params p;
-    vkmix_context_default_params(&p);
-    p.external = &ext;
-    p.error_buf = err;
-    p.error_buf_size = sizeof err;
+    /* 1. a complete device: a real model runs on it */
+    app_device good;
+    REQUIRE(make_device(pd, 1, 1, &good) == VK_SUCCESS, "app device");
+    vkmix_external_vulkan ext = external_of(inst, pd, &good);
+    char err[1024];
     vkmix_context *ctx = NULL;
-    vkmix_error e = vkmix_context_create(&p, &ctx);
+    vkmix_error e = context_on(&ext, err, sizeof err, &ctx);
     REQUIRE(e == VKMIX_OK, "context on the app's device: %s: %s", vkmix_strerror(e), err);
+    CHECK(generate(ctx, model, tok, &logits, &V), "generation on the borrowed device");
+    CHECK(logits && !memcmp(tok, ref_tok, sizeof tok), "greedy tokens equal the owned device's");
+    CHECK(logits && !memcmp(logits, ref_logits, (size_t)N_GEN * V * 4), "logits bit-identical to the owned device's");
+    printf("borrowed device: %d greedy tokens and their logits identical to an owned device\n", N_GEN);
 
-    /* real work on the borrowed device: a quantize round trip checked against the CPU */
+    /* the KV quantize round trip matches the CPU */
     vkmix_kvq_shape s = { VKMIX_KV_VALUES, 4, 16, 16, 3, 9 };
     uint16_t x[3 * 9 * 16], y[3 * 9 * 16], ycpu[3 * 9 * 16];
     uint32_t codes[3 * 9 * 2], meta[3 * 9], ccpu[3 * 9 * 2], mcpu[3 * 9];
@@ -88,33 +187,69 @@ int main(void)
     vkmix_kvq_dequantize_cpu(&s, ccpu, mcpu, ycpu);
     CHECK(!memcmp(codes, ccpu, sizeof codes), "codes match CPU");
     CHECK(!memcmp(meta, mcpu, sizeof meta), "meta match CPU");
-    int ydiff = 0;
-    for (size_t i = 0; i < sizeof y / 2; i++) ydiff += y[i] != ycpu[i] && (y[i] > ycpu[i] ? y[i] - ycpu[i] : ycpu[i] - y[i]) > 1;
-    CHECK(ydiff == 0, "dequantized values match CPU (%d differ)", ydiff);
+    CHECK(!memcmp(y, ycpu, sizeof y), "dequantized values match CPU");
 
-    /* wrong queue family is refused with a clear error */
+    /* 2. a wrong queue family is refused with a clear error */
     vkmix_external_vulkan bad = ext;
     bad.queue_family = 99;
-    p.external = &bad;
     vkmix_context *ctx2 = NULL;
-    CHECK(vkmix_context_create(&p, &ctx2) == VKMIX_ERROR_INVALID_ARGUMENT && ctx2 == NULL, "bad queue family refused");
+    CHECK(context_on(&bad, err, sizeof err, &ctx2) == VKMIX_ERROR_INVALID_ARGUMENT && ctx2 == NULL, "bad queue family refused");
     CHECK(strstr(err, "queue family") != NULL, "message names the queue family: %s", err);
+    /* the application did not say what it enabled */
+    bad = ext;
+    bad.enabled_extensions = NULL;
+    bad.enabled_extension_count = 0;
+    bad.enabled_features = NULL;
+    CHECK(context_on(&bad, err, sizeof err, &ctx2) == VKMIX_ERROR_UNSUPPORTED_DEVICE && ctx2 == NULL, "nothing declared: refused");
+    CHECK(strstr(err, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME) && strstr(err, "storageBuffer16BitAccess") &&
+              strstr(err, "shaderFloat16") && strstr(err, "shaderInt8") && strstr(err, "storageBuffer8BitAccess"),
+          "every requirement named: %s", err);
+
+    /* 3. devices that lack requirements are refused at creation, naming each */
+    app_device no_push, no_fp16;
+    REQUIRE(make_device(pd, 0, 1, &no_push) == VK_SUCCESS, "device without push descriptors");
+    vkmix_external_vulkan e1 = external_of(inst, pd, &no_push);
+    CHECK(context_on(&e1, err, sizeof err, &ctx2) == VKMIX_ERROR_UNSUPPORTED_DEVICE && ctx2 == NULL,
+          "no VK_KHR_push_descriptor: refused");
+    CHECK(strstr(err, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME) != NULL, "message names the extension: %s", err);
+    printf("refused: %s\n", err);
+    /* the application claims the extension, the device does not have it: the entry-point check */
+    static const char *claimed[] = { VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME };
+    e1.enabled_extensions = claimed;
+    e1.enabled_extension_count = 1;
+    e = context_on(&e1, err, sizeof err, &ctx2);
+    CHECK(e == VKMIX_ERROR_UNSUPPORTED_DEVICE && ctx2 == NULL, "a false claim is caught (%s)", vkmix_strerror(e));
+    CHECK(strstr(err, "vkCmdPushDescriptorSetKHR") != NULL, "message names the missing entry point: %s", err);
+    printf("refused: %s\n", err);
+    vkmix_context_free(ctx2);
+    vkDestroyDevice(no_push.device, NULL);
+
+    REQUIRE(make_device(pd, 1, 0, &no_fp16) == VK_SUCCESS, "device without fp16 / 8-bit storage");
+    vkmix_external_vulkan e2 = external_of(inst, pd, &no_fp16);
+    CHECK(context_on(&e2, err, sizeof err, &ctx2) == VKMIX_ERROR_UNSUPPORTED_DEVICE && ctx2 == NULL,
+          "no shaderFloat16: refused");
+    CHECK(strstr(err, "shaderFloat16") && strstr(err, "storageBuffer8BitAccess") && !strstr(err, "shaderInt8"),
+          "message names exactly the missing features: %s", err);
+    vkDestroyDevice(no_fp16.device, NULL);
 
     vkmix_context_free(ctx);
 
-    /* the device is still ours and alive: use it */
+    /* 4. the device is still ours and alive (examples/host_vulkan.c also records on the queue) */
     VkQueue queue;
-    vk.vkGetDeviceQueue(device, 0, 0, &queue);
-    CHECK(vk.vkQueueWaitIdle(queue) == VK_SUCCESS, "queue usable after vkmix_context_free");
+    vkGetDeviceQueue(good.device, 0, 0, &queue);
+    CHECK(vkQueueWaitIdle(queue) == VK_SUCCESS, "queue usable after vkmix_context_free");
     VkBufferCreateInfo bi = { .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = 256,
-                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT };
+                              .usage = VK_BUFFER_USAGE_TRANSFER_DST_BIT };
     VkBuffer buf;
-    CHECK(vk.vkCreateBuffer(device, &bi, NULL, &buf) == VK_SUCCESS, "device usable after vkmix_context_free");
-    vk.vkDestroyBuffer(device, buf, NULL);
-    vk.vkDestroyDevice(device, NULL);
-    vkDestroyDebugUtilsMessengerEXT(inst, messenger, NULL);
+    CHECK(vkCreateBuffer(good.device, &bi, NULL, &buf) == VK_SUCCESS, "device usable after vkmix_context_free");
+    vkDestroyBuffer(good.device, buf, NULL);
+    vkDestroyDevice(good.device, NULL);
+    destroy_messenger(inst, messenger, NULL);
     vkDestroyInstance(inst, NULL);
     CHECK(validation_hits == 0, "validation layer reported %d message(s)", validation_hits);
     vkmix_context_free(NULL); /* free(NULL) is safe */
+    free(ref_logits);
+    free(logits);
+    free(model);
     return tu_finish("test_external_device");
 }

@@ -53,12 +53,17 @@ static int run_case(vkmix_context *ctx, heads hd, uint32_t kb, uint32_t vb, uint
         return 1;
     }
     vkm_device *dev = &ctx->dev;
+    vkm_cmd cmd;
+    if (vkm_cmd_create(&cmd, dev, ctx, false) != VKMIX_OK) {
+        fprintf(stderr, "vkm_cmd_create: %s\n", vkmix_context_last_error(ctx));
+        return 1;
+    }
     const uint32_t Q = hd.n_head * hd.head_dim, KV = hd.n_kv * hd.head_dim;
     vkm_buffer bq, bk, bv, bo, scratch;
     if (vkm_kv_cache_create(ctx, &c, &hp, T) != VKMIX_OK || vkm_buffer_create(dev, &bq, Q * 4, VKM_MEM_HOST) ||
         vkm_buffer_create(dev, &bk, KV * 4, VKM_MEM_HOST) || vkm_buffer_create(dev, &bv, KV * 4, VKM_MEM_HOST) ||
         vkm_buffer_create(dev, &bo, Q * 4, VKM_MEM_READBACK) || vkm_buffer_create(dev, &scratch, 16, VKM_MEM_DEVICE)) {
-        fprintf(stderr, "alloc: %s\n", ctx->err);
+        fprintf(stderr, "alloc: %s\n", vkm_err_buf());
         return 1;
     }
     vkm_ref_state *st;
@@ -84,10 +89,10 @@ static int run_case(vkmix_context *ctx, heads hd, uint32_t kb, uint32_t vb, uint
             vr[i] = vkmix_f16_to_f32(vkmix_f32_to_f16(v[i]));
         }
         memset(bo.mapped, 0xff, Q * 4); /* poison */
-        if (vkm_cmd_begin(dev) != VKMIX_OK ||
-            vkm_kv_cache_attend(ctx, &c, 0, VKM_BIND(bq), VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(bo), VKM_BIND(scratch), 1, pos) != VKMIX_OK ||
-            vkm_cmd_submit(dev) != VKMIX_OK) {
-            fprintf(stderr, "gpu step %u: %s\n", pos, ctx->err);
+        if (vkm_cmd_begin(&cmd) != VKMIX_OK ||
+            vkm_kv_cache_attend(&cmd, &c, 0, VKM_BIND(bq), VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(bo), VKM_BIND(scratch), 1, pos) != VKMIX_OK ||
+            vkm_cmd_submit(&cmd) != VKMIX_OK) {
+            fprintf(stderr, "gpu step %u: %s\n", pos, vkm_err_buf());
             return 1;
         }
         vkm_ref_attention(ref, q, st->k_cache, st->v_cache, pos + 1, &hp, scores);
@@ -103,6 +108,7 @@ static int run_case(vkmix_context *ctx, heads hd, uint32_t kb, uint32_t vb, uint
     free(scores);
     vkm_ref_state_free(st);
     vkm_kv_cache_free(dev, &c);
+    vkm_cmd_destroy(&cmd);
     vkm_buffer_destroy(dev, &bq);
     vkm_buffer_destroy(dev, &bk);
     vkm_buffer_destroy(dev, &bv);

@@ -27,6 +27,7 @@
 #define POISON 0x7fc0deadu /* a quiet NaN */
 
 static vkmix_context *g_ctx;
+static vkm_cmd g_cmd; /* the test's recording target (with timestamps for the benchmark) */
 
 static double now_s(void)
 {
@@ -52,7 +53,7 @@ static vkm_buffer buf_new(uint64_t bytes)
 static vkm_buffer buf_from(const void *data, uint64_t bytes)
 {
     vkm_buffer b = buf_new(bytes);
-    if (vkm_buffer_upload(&g_ctx->dev, &b, 0, data, bytes) != VKMIX_OK) {
+    if (vkm_buffer_upload(&g_cmd, &b, 0, data, bytes) != VKMIX_OK) {
         fprintf(stderr, "upload failed\n");
         exit(1);
     }
@@ -61,7 +62,7 @@ static vkm_buffer buf_from(const void *data, uint64_t bytes)
 
 static void buf_get(const vkm_buffer *b, void *dst, uint64_t bytes)
 {
-    if (vkm_buffer_download(&g_ctx->dev, b, 0, dst, bytes) != VKMIX_OK) {
+    if (vkm_buffer_download(&g_cmd, b, 0, dst, bytes) != VKMIX_OK) {
         fprintf(stderr, "download failed\n");
         exit(1);
     }
@@ -71,7 +72,7 @@ static void buf_free(vkm_buffer *b) { vkm_buffer_destroy(&g_ctx->dev, b); }
 
 static void begin(void)
 {
-    if (vkm_cmd_begin(&g_ctx->dev) != VKMIX_OK) {
+    if (vkm_cmd_begin(&g_cmd) != VKMIX_OK) {
         fprintf(stderr, "vkm_cmd_begin failed\n");
         exit(1);
     }
@@ -79,14 +80,14 @@ static void begin(void)
 
 static void poison(const vkm_buffer *b)
 {
-    g_ctx->dev.vk.vkCmdFillBuffer(g_ctx->dev.cmd, b->buf, 0, VK_WHOLE_SIZE, POISON);
+    vkm_cmd_fill(&g_cmd, b, POISON);
 }
 
 /* End the recording: barrier-free poison fills are ordered by one barrier
  * recorded by the caller before the op. */
 static int submit(vkmix_error rec, const char *what)
 {
-    vkmix_error e = vkm_cmd_submit(&g_ctx->dev);
+    vkmix_error e = vkm_cmd_submit(&g_cmd);
     if (rec != VKMIX_OK) {
         fprintf(stderr, "%s: %s: %s\n", what, vkmix_strerror(rec), vkmix_context_last_error(g_ctx));
         tu_failures++;
@@ -144,13 +145,13 @@ static void test_rmsnorm(void)
         for (int mode = 0; mode < 3; mode++) { /* 0: with weight, 1: no weight, 2: in place */
             for (uint32_t i = 0; i < rows; i++)
                 vkm_ref_rmsnorm(ref + (size_t)i * n, x + (size_t)i * n, mode == 1 ? NULL : w, n, 1e-5f);
-            if (mode == 2) vkm_buffer_upload(&g_ctx->dev, &bx, 0, x, N * 4);
+            if (mode == 2) vkm_buffer_upload(&g_cmd, &bx, 0, x, N * 4);
             begin();
             if (mode != 2) poison(&bo);
-            vkm_cmd_barrier(&g_ctx->dev);
+            vkm_cmd_barrier(&g_cmd);
             vkm_binding out = mode == 2 ? VKM_BIND(bx) : VKM_BIND(bo);
             vkm_binding wb = mode == 1 ? (vkm_binding){ NULL, 0, 0 } : VKM_BIND(bw);
-            vkmix_error e = vkm_op_rmsnorm(g_ctx, VKM_BIND(bx), wb, out, rows, n, 1e-5f);
+            vkmix_error e = vkm_op_rmsnorm(&g_cmd, VKM_BIND(bx), wb, out, rows, n, 1e-5f);
             if (!submit(e, "rmsnorm")) continue;
             buf_get(mode == 2 ? &bx : &bo, got, N * 4);
             double err = rel_errf(got, ref, N);
@@ -179,8 +180,8 @@ static void test_elementwise(void)
     vkm_ref_silu_mul(ref, a, b, n);
     begin();
     poison(&bo);
-    vkm_cmd_barrier(&g_ctx->dev);
-    if (submit(vkm_op_silu_mul(g_ctx, VKM_BIND(ba), VKM_BIND(bb), VKM_BIND(bo), n), "silu_mul")) {
+    vkm_cmd_barrier(&g_cmd);
+    if (submit(vkm_op_silu_mul(&g_cmd, VKM_BIND(ba), VKM_BIND(bb), VKM_BIND(bo), n), "silu_mul")) {
         buf_get(&bo, got, n * 4);
         double err = rel_errf(got, ref, n);
         CHECK(err <= 1e-4, "silu_mul rel err %g", err);
@@ -190,9 +191,9 @@ static void test_elementwise(void)
     for (int inplace = 0; inplace < 2; inplace++) {
         begin();
         if (!inplace) poison(&bo);
-        vkm_cmd_barrier(&g_ctx->dev);
+        vkm_cmd_barrier(&g_cmd);
         vkm_binding out = inplace ? VKM_BIND(ba) : VKM_BIND(bo);
-        if (!submit(vkm_op_add(g_ctx, VKM_BIND(ba), VKM_BIND(bb), out, n), "add")) continue;
+        if (!submit(vkm_op_add(&g_cmd, VKM_BIND(ba), VKM_BIND(bb), out, n), "add")) continue;
         buf_get(inplace ? &ba : &bo, got, n * 4);
         CHECK(memcmp(got, ref, n * 4) == 0, "add (in place %d) not exact", inplace);
     }
@@ -200,8 +201,8 @@ static void test_elementwise(void)
     vkm_buffer bc = buf_new(2 * n * 4);
     begin();
     poison(&bc);
-    vkm_cmd_barrier(&g_ctx->dev);
-    if (submit(vkm_op_copy_f32(g_ctx, VKM_BIND(bb), VKM_BIND_RANGE(bc, 256, (n - 2) * 4), n - 2), "copy_f32")) {
+    vkm_cmd_barrier(&g_cmd);
+    if (submit(vkm_op_copy_f32(&g_cmd, VKM_BIND(bb), VKM_BIND_RANGE(bc, 256, (n - 2) * 4), n - 2), "copy_f32")) {
         uint32_t *raw = malloc(2 * n * 4);
         buf_get(&bc, raw, 2 * n * 4);
         CHECK(memcmp(raw + 64, b, (n - 2) * 4) == 0, "copy_f32 data");
@@ -252,7 +253,7 @@ static void free_weight(weight *w)
 static vkm_buffer weight_buf(const weight *w)
 {
     vkm_buffer b = buf_new(vkm_wlayout_row_bytes(w->type, w->n_in) * w->n_out);
-    if (vkm_wlayout_upload(&g_ctx->dev, &b, w->type, w->q, w->n_in, w->n_out) != VKMIX_OK) {
+    if (vkm_wlayout_upload(&g_cmd, &b, w->type, w->q, w->n_in, w->n_out) != VKMIX_OK) {
         fprintf(stderr, "weight upload failed: %s\n", vkmix_context_last_error(g_ctx));
         exit(1);
     }
@@ -294,9 +295,9 @@ static double run_matmul(const weight *w, uint32_t n_tok, int use_bias, tu_rng *
     vkm_buffer by = add ? buf_from(y0, ny * 4) : buf_new(ny * 4);
     begin();
     if (!add) poison(&by);
-    vkm_cmd_barrier(&g_ctx->dev);
+    vkm_cmd_barrier(&g_cmd);
     vkm_binding bias_b = use_bias ? VKM_BIND(bb) : (vkm_binding){ NULL, 0, 0 };
-    vkmix_error e = vkm_op_matmul_cfg(g_ctx, VKM_BIND(bw), w->type, VKM_BIND(bx), VKM_BIND(by), bias_b, w->n_in,
+    vkmix_error e = vkm_op_matmul_cfg(&g_cmd, VKM_BIND(bw), w->type, VKM_BIND(bx), VKM_BIND(by), bias_b, w->n_in,
                                       w->n_out, n_tok, cfg);
     double err = INFINITY;
     if (submit(e, "matmul")) {
@@ -375,7 +376,7 @@ static void test_glu(void)
         weight g = make_weight(&r, type, n_in, n_ff), u = make_weight(&r, type, n_in, n_ff);
         uint64_t rb = vkm_wlayout_row_bytes(type, n_in);
         vkm_buffer bw = buf_new(rb * 2 * n_ff);
-        CHECK(vkm_wlayout_upload_interleaved(&g_ctx->dev, &bw, type, g.q, u.q, n_in, n_ff) == VKMIX_OK, "interleave");
+        CHECK(vkm_wlayout_upload_interleaved(&g_cmd, &bw, type, g.q, u.q, n_in, n_ff) == VKMIX_OK, "interleave");
         for (size_t k = 0; k < 3; k++) {
             uint32_t nt = toks[k];
             float *x = malloc((size_t)nt * n_in * 4), *got = malloc((size_t)nt * n_ff * 4);
@@ -391,16 +392,16 @@ static void test_glu(void)
             vkm_act a = { VKM_BIND(bx), VKM_BIND(bq) };
             vkmix_error e = VKMIX_OK;
             if (vkm_matmul_uses_q(type, nt)) {
-                e = vkm_op_act_quant(g_ctx, VKM_BIND(bx), (vkm_binding){ NULL, 0, 0 }, VKM_BIND(bq), nt, n_in, 0.0f);
+                e = vkm_op_act_quant(&g_cmd, VKM_BIND(bx), (vkm_binding){ NULL, 0, 0 }, VKM_BIND(bq), nt, n_in, 0.0f);
             }
-            vkm_cmd_barrier(&g_ctx->dev);
+            vkm_cmd_barrier(&g_cmd);
             if (e == VKMIX_OK && nt <= VKM_MATVEC_MAX_COLS) {
-                e = vkm_op_matmul_glu(g_ctx, VKM_BIND(bw), type, a, VKM_BIND(by), n_in, n_ff, nt, NULL);
+                e = vkm_op_matmul_glu(&g_cmd, VKM_BIND(bw), type, a, VKM_BIND(by), n_in, n_ff, nt, NULL);
             } else if (e == VKMIX_OK) {
-                e = vkm_op_matmul_x(g_ctx, VKM_BIND(bw), type, a, VKM_BIND(bt), (vkm_binding){ NULL, 0, 0 }, n_in,
+                e = vkm_op_matmul_x(&g_cmd, VKM_BIND(bw), type, a, VKM_BIND(bt), (vkm_binding){ NULL, 0, 0 }, n_in,
                                     2 * n_ff, nt, NULL);
-                vkm_cmd_barrier(&g_ctx->dev);
-                if (e == VKMIX_OK) e = vkm_op_glu(g_ctx, VKM_BIND(bt), VKM_BIND(by), nt, n_ff);
+                vkm_cmd_barrier(&g_cmd);
+                if (e == VKMIX_OK) e = vkm_op_glu(&g_cmd, VKM_BIND(bt), VKM_BIND(by), nt, n_ff);
             }
             if (submit(e, "glu")) {
                 buf_get(&by, got, (size_t)nt * n_ff * 4);
@@ -429,9 +430,9 @@ static void test_qkv(void)
         weight w[3] = { make_weight(&r, type, n_in, nq), make_weight(&r, type, n_in, nkv), make_weight(&r, type, n_in, nkv) };
         uint64_t rb = vkm_wlayout_row_bytes(type, n_in);
         vkm_buffer bw = buf_new(rb * n_out);
-        CHECK(vkm_wlayout_upload_at(&g_ctx->dev, &bw, type, w[0].q, n_in, nq, 0) == VKMIX_OK &&
-                  vkm_wlayout_upload_at(&g_ctx->dev, &bw, type, w[1].q, n_in, nkv, nq) == VKMIX_OK &&
-                  vkm_wlayout_upload_at(&g_ctx->dev, &bw, type, w[2].q, n_in, nkv, nq + nkv) == VKMIX_OK,
+        CHECK(vkm_wlayout_upload_at(&g_cmd, &bw, type, w[0].q, n_in, nq, 0) == VKMIX_OK &&
+                  vkm_wlayout_upload_at(&g_cmd, &bw, type, w[1].q, n_in, nkv, nq) == VKMIX_OK &&
+                  vkm_wlayout_upload_at(&g_cmd, &bw, type, w[2].q, n_in, nkv, nq + nkv) == VKMIX_OK,
               "stacked upload");
         float bias[80];
         fill_normal(&r, bias, n_out, 0.5f);
@@ -450,10 +451,10 @@ static void test_qkv(void)
             poison(&by);
             vkmix_error e = VKMIX_OK;
             if (vkm_matmul_uses_q(type, nt))
-                e = vkm_op_act_quant(g_ctx, VKM_BIND(bx), (vkm_binding){ NULL, 0, 0 }, VKM_BIND(bq), nt, n_in, 0.0f);
-            vkm_cmd_barrier(&g_ctx->dev);
+                e = vkm_op_act_quant(&g_cmd, VKM_BIND(bx), (vkm_binding){ NULL, 0, 0 }, VKM_BIND(bq), nt, n_in, 0.0f);
+            vkm_cmd_barrier(&g_cmd);
             vkm_act a = { VKM_BIND(bx), VKM_BIND(bq) };
-            if (e == VKMIX_OK) e = vkm_op_matmul_qkv(g_ctx, VKM_BIND(bw), type, a, VKM_BIND(by), VKM_BIND(bb), n_in, nq, nkv, nt, NULL);
+            if (e == VKMIX_OK) e = vkm_op_matmul_qkv(&g_cmd, VKM_BIND(bw), type, a, VKM_BIND(by), VKM_BIND(bb), n_in, nq, nkv, nt, NULL);
             if (submit(e, "qkv")) {
                 buf_get(&by, got, (size_t)nt * n_out * 4);
                 double err = rel_err(got, ref, (size_t)nt * n_out);
@@ -530,9 +531,9 @@ static void test_act_quant(void)
             vkm_buffer bx = buf_from(x, (size_t)nt * n * 4), bw = buf_from(w, n * 4), bq = buf_new(tb * nt);
             begin();
             poison(&bq);
-            vkm_cmd_barrier(&g_ctx->dev);
+            vkm_cmd_barrier(&g_cmd);
             vkm_binding wb = norm ? VKM_BIND(bw) : (vkm_binding){ NULL, 0, 0 };
-            if (!submit(vkm_op_act_quant(g_ctx, VKM_BIND(bx), wb, VKM_BIND(bq), nt, n, 1e-5f), "act_quant")) goto next;
+            if (!submit(vkm_op_act_quant(&g_cmd, VKM_BIND(bx), wb, VKM_BIND(bq), nt, n, 1e-5f), "act_quant")) goto next;
             buf_get(&bq, got, tb * nt);
             int bad = 0;
             double worst = 0;
@@ -598,11 +599,11 @@ static void test_matmul_normed(void)
         vkm_buffer bq = buf_new(nt * vkm_act_q_bytes(n_in)), by = buf_new((size_t)nt * n_out * 4);
         begin();
         poison(&by);
-        vkmix_error e = vkm_op_act_quant(g_ctx, VKM_BIND(bx), VKM_BIND(bn), VKM_BIND(bq), nt, n_in, 1e-5f);
-        vkm_cmd_barrier(&g_ctx->dev);
+        vkmix_error e = vkm_op_act_quant(&g_cmd, VKM_BIND(bx), VKM_BIND(bn), VKM_BIND(bq), nt, n_in, 1e-5f);
+        vkm_cmd_barrier(&g_cmd);
         vkm_act a = { { NULL, 0, 0 }, VKM_BIND(bq) };
         if (e == VKMIX_OK)
-            e = vkm_op_matmul_x(g_ctx, VKM_BIND(bw), W.type, a, VKM_BIND(by), (vkm_binding){ NULL, 0, 0 }, n_in, n_out,
+            e = vkm_op_matmul_x(&g_cmd, VKM_BIND(bw), W.type, a, VKM_BIND(by), (vkm_binding){ NULL, 0, 0 }, n_in, n_out,
                                 nt, NULL);
         if (submit(e, "normed matmul")) {
             buf_get(&by, got, (size_t)nt * n_out * 4);
@@ -632,8 +633,8 @@ static void test_get_rows(void)
         vkm_buffer bt = weight_buf(&w), bi = buf_from(ids, sizeof ids), bo = buf_new(no * 4);
         begin();
         poison(&bo);
-        vkm_cmd_barrier(&g_ctx->dev);
-        vkmix_error e = vkm_op_get_rows(g_ctx, VKM_BIND_RANGE(bt, 0, vkm_wlayout_row_bytes(type, n_embd) * n_vocab), type, VKM_BIND(bi),
+        vkm_cmd_barrier(&g_cmd);
+        vkmix_error e = vkm_op_get_rows(&g_cmd, VKM_BIND_RANGE(bt, 0, vkm_wlayout_row_bytes(type, n_embd) * n_vocab), type, VKM_BIND(bi),
                                         VKM_BIND(bo), n_embd, n_ids);
         if (submit(e, "get_rows")) {
             buf_get(&bo, got, no * 4);
@@ -687,7 +688,7 @@ static void test_rope(void)
                 vkm_ref_rope(ref + (size_t)t * n_heads * hd, n_heads, hd, cases[ci].pos0 + t, freqs, type);
             vkm_buffer bx = buf_from(x, n * 4), bf = buf_from(freqs, hd / 2 * 4);
             begin();
-            vkmix_error e = vkm_op_rope(g_ctx, VKM_BIND(bx), VKM_BIND(bf), n_tok, n_heads, hd, cases[ci].pos0, type);
+            vkmix_error e = vkm_op_rope(&g_cmd, VKM_BIND(bx), VKM_BIND(bf), n_tok, n_heads, hd, cases[ci].pos0, type);
             if (submit(e, "rope")) {
                 buf_get(&bx, got, n * 4);
                 double err = rel_errf(got, ref, n);
@@ -730,9 +731,9 @@ static void test_rope_store(void)
         vkm_buffer ks = buf_new(ns * 2), kr = buf_new(nr * 2), vs = buf_new(ns * 2), vr = buf_new(nr * 2);
         begin();
         poison(&bq), poison(&ks), poison(&kr), poison(&vs), poison(&vr);
-        vkm_cmd_barrier(&g_ctx->dev);
+        vkm_cmd_barrier(&g_cmd);
         vkm_binding none = { NULL, 0, 0 };
-        vkmix_error e = vkm_op_rope_store(g_ctx, VKM_BIND(bqkv), VKM_BIND(bf), VKM_BIND(bp), VKM_BIND(bq),
+        vkmix_error e = vkm_op_rope_store(&g_cmd, VKM_BIND(bqkv), VKM_BIND(bf), VKM_BIND(bp), VKM_BIND(bq),
                                           S ? VKM_BIND(ks) : none, VKM_BIND(kr), S ? VKM_BIND(vs) : none, VKM_BIND(vr),
                                           n_tok, n_head, n_kv, hd, stride, S, R, cases[ci].neox);
         if (submit(e, "rope_store")) {
@@ -804,8 +805,8 @@ static void test_kv_store(void)
     begin();
     poison(&kc);
     poison(&vc);
-    vkm_cmd_barrier(&g_ctx->dev);
-    vkmix_error e = vkm_op_kv_store(g_ctx, VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(kc), VKM_BIND(vc), n_tok, n_kv, hd,
+    vkm_cmd_barrier(&g_cmd);
+    vkmix_error e = vkm_op_kv_store(&g_cmd, VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(kc), VKM_BIND(vc), n_tok, n_kv, hd,
                                     n_ctx, pos0);
     if (submit(e, "kv_store")) {
         uint16_t *gk = malloc(n_cache * 2), *gv = malloc(n_cache * 2);
@@ -835,8 +836,8 @@ static void test_kv_store(void)
     }
     /* positions past the cache */
     begin();
-    e = vkm_op_kv_store(g_ctx, VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(kc), VKM_BIND(vc), n_tok, n_kv, hd, n_ctx, 33);
-    vkm_cmd_submit(&g_ctx->dev);
+    e = vkm_op_kv_store(&g_cmd, VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(kc), VKM_BIND(vc), n_tok, n_kv, hd, n_ctx, 33);
+    vkm_cmd_submit(&g_cmd);
     CHECK(e == VKMIX_ERROR_CONTEXT_OVERFLOW, "kv_store past n_ctx: %s", vkmix_strerror(e));
     buf_free(&bk), buf_free(&bv), buf_free(&kc), buf_free(&vc);
     free(k), free(v);
@@ -881,13 +882,13 @@ static double run_attention(uint32_t n_head, uint32_t n_kv, uint32_t hd, uint32_
                           scores);
 
     vkm_buffer bq = buf_from(q, nq * 4), bk = buf_from(kh, nc * 2), bv = buf_from(vh, nc * 2), bo = buf_new(nq * 4);
-    uint64_t ss = vkm_op_attention_scratch(g_ctx, n_head, hd, n_ctx);
+    uint64_t ss = vkm_op_attention_scratch(&g_cmd, n_head, hd, n_ctx);
     vkm_buffer bs = buf_new(ss);
     begin();
     poison(&bo);
     poison(&bs);
-    vkm_cmd_barrier(&g_ctx->dev);
-    vkmix_error e = vkm_op_attention_cfg(g_ctx, VKM_BIND(bq), VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(bo), VKM_BIND(bs),
+    vkm_cmd_barrier(&g_cmd);
+    vkmix_error e = vkm_op_attention_cfg(&g_cmd, VKM_BIND(bq), VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(bo), VKM_BIND(bs),
                                          n_tok, n_head, n_kv, hd, n_ctx, pos0, 1.0f / sqrtf((float)hd), g_attn_cfg);
     double err = INFINITY;
     if (submit(e, "attention")) {
@@ -973,8 +974,8 @@ static void test_split(void)
         vkm_buffer bt = weight_buf(&w), bi = buf_from(ids, sizeof ids), bo = buf_new(no * 4);
         begin();
         poison(&bo);
-        vkm_cmd_barrier(&g_ctx->dev);
-        vkmix_error e = vkm_op_get_rows(g_ctx, VKM_BIND_RANGE(bt, 0, vkm_wlayout_row_bytes(type, n_in) * 301), type, VKM_BIND(bi),
+        vkm_cmd_barrier(&g_cmd);
+        vkmix_error e = vkm_op_get_rows(&g_cmd, VKM_BIND_RANGE(bt, 0, vkm_wlayout_row_bytes(type, n_in) * 301), type, VKM_BIND(bi),
                                         VKM_BIND(bo), n_in, 5);
         if (submit(e, "split get_rows")) {
             buf_get(&bo, got, no * 4);
@@ -999,22 +1000,22 @@ static void test_errors(void)
     vkm_buffer b = buf_new(4096);
     vkm_binding nb = { NULL, 0, 0 };
     begin();
-    vkmix_error e = vkm_op_matmul(g_ctx, VKM_BIND(b), VKM_GGML_Q5_0, VKM_BIND(b), VKM_BIND(b), nb, 32, 4, 1);
+    vkmix_error e = vkm_op_matmul(&g_cmd, VKM_BIND(b), VKM_GGML_Q5_0, VKM_BIND(b), VKM_BIND(b), nb, 32, 4, 1);
     CHECK(e == VKMIX_ERROR_UNSUPPORTED_TENSOR_TYPE, "unsupported type: %s", vkmix_strerror(e));
-    e = vkm_op_matmul(g_ctx, VKM_BIND(b), VKM_GGML_Q4_K, VKM_BIND(b), VKM_BIND(b), nb, 128, 4, 1);
+    e = vkm_op_matmul(&g_cmd, VKM_BIND(b), VKM_GGML_Q4_K, VKM_BIND(b), VKM_BIND(b), nb, 128, 4, 1);
     CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT, "Q4_K with 128 columns: %s", vkmix_strerror(e));
-    e = vkm_op_matmul(g_ctx, VKM_BIND(b), VKM_GGML_F16, VKM_BIND(b), VKM_BIND(b), nb, 1024, 4, 1);
+    e = vkm_op_matmul(&g_cmd, VKM_BIND(b), VKM_GGML_F16, VKM_BIND(b), VKM_BIND(b), nb, 1024, 4, 1);
     CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT, "weight binding too small: %s", vkmix_strerror(e));
-    e = vkm_op_attention(g_ctx, VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), 1, 6, 4, 8, 8, 0,
+    e = vkm_op_attention(&g_cmd, VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), 1, 6, 4, 8, 8, 0,
                          1.0f);
     CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT, "6 heads over 4 KV heads: %s", vkmix_strerror(e));
-    e = vkm_op_attention(g_ctx, VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), 1, 4, 4, 12, 8, 0,
+    e = vkm_op_attention(&g_cmd, VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), 1, 4, 4, 12, 8, 0,
                          1.0f);
     CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT, "head_dim 12: %s", vkmix_strerror(e));
-    e = vkm_op_attention(g_ctx, VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), 2, 1, 1, 8, 8, 7,
+    e = vkm_op_attention(&g_cmd, VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), VKM_BIND(b), 2, 1, 1, 8, 8, 7,
                          1.0f);
     CHECK(e == VKMIX_ERROR_CONTEXT_OVERFLOW, "attention past n_ctx: %s", vkmix_strerror(e));
-    vkm_cmd_submit(&g_ctx->dev);
+    vkm_cmd_submit(&g_cmd);
     buf_free(&b);
 }
 
@@ -1064,13 +1065,13 @@ static void test_big_weight(void)
     }
     vkm_buffer bw = buf_new(vkm_wlayout_row_bytes(VKM_GGML_Q8_0, n_in) * n_out), bx = buf_from(x, n_in * 4),
                by = buf_new(n_out * 4);
-    if (vkm_wlayout_upload(&g_ctx->dev, &bw, VKM_GGML_Q8_0, q, n_in, n_out) != VKMIX_OK) CHECK(0, "big weight upload");
+    if (vkm_wlayout_upload(&g_cmd, &bw, VKM_GGML_Q8_0, q, n_in, n_out) != VKMIX_OK) CHECK(0, "big weight upload");
     free(q);
     begin();
     poison(&by);
-    vkm_cmd_barrier(&g_ctx->dev);
+    vkm_cmd_barrier(&g_cmd);
     vkm_binding nb = { NULL, 0, 0 };
-    vkmix_error e = vkm_op_matmul(g_ctx, VKM_BIND(bw), VKM_GGML_Q8_0, VKM_BIND(bx), VKM_BIND(by), nb, n_in, n_out, 1);
+    vkmix_error e = vkm_op_matmul(&g_cmd, VKM_BIND(bw), VKM_GGML_Q8_0, VKM_BIND(bx), VKM_BIND(by), nb, n_in, n_out, 1);
     if (submit(e, "big weight")) {
         buf_get(&by, got, n_out * 4);
         double err = rel_err(got, ref, n_out);
@@ -1098,7 +1099,7 @@ static vkm_buffer rand_buf(uint64_t bytes, tu_rng *r)
             /* random bits whose halves are finite fp16 and whose words are finite fp32 */
             tmp[i] = tu_rng_u32(r) & 0x3bff3bffu;
         }
-        vkm_buffer_upload(&g_ctx->dev, &b, off, tmp, n);
+        vkm_buffer_upload(&g_cmd, &b, off, tmp, n);
     }
     free(tmp);
     return b;
@@ -1117,34 +1118,34 @@ static double time_us(bench_fn fn, void *arg, uint32_t reps)
     double warm = 0;
     for (int k = 0; k < 400 && warm < g_warm_ms * 1e6; k++) {
         begin();
-        vkm_cmd_timestamp(&g_ctx->dev, 0);
+        vkm_cmd_timestamp(&g_cmd, 0);
         for (uint32_t i = 0; i < reps; i++) {
             vkmix_error e = fn(arg, i);
             if (e != VKMIX_OK) {
-                vkm_cmd_submit(&g_ctx->dev);
+                vkm_cmd_submit(&g_cmd);
                 fprintf(stderr, "bench: %s: %s\n", vkmix_strerror(e), vkmix_context_last_error(g_ctx));
                 return -1;
             }
-            vkm_cmd_barrier(&g_ctx->dev);
+            vkm_cmd_barrier(&g_cmd);
         }
-        vkm_cmd_timestamp(&g_ctx->dev, 1);
-        if (vkm_cmd_submit(&g_ctx->dev) != VKMIX_OK) return -1;
+        vkm_cmd_timestamp(&g_cmd, 1);
+        if (vkm_cmd_submit(&g_cmd) != VKMIX_OK) return -1;
         double ns;
-        if (vkm_timestamp_ns(&g_ctx->dev, 0, 1, &ns) != VKMIX_OK) return -1;
+        if (vkm_timestamp_ns(&g_cmd, 0, 1, &ns) != VKMIX_OK) return -1;
         warm += ns;
         if (g_ctx->dev.caps.quirk_cpu_device) break;
     }
     for (int k = 0; k < 3; k++) {
         begin();
-        vkm_cmd_timestamp(&g_ctx->dev, 0);
+        vkm_cmd_timestamp(&g_cmd, 0);
         for (uint32_t i = 0; i < reps; i++) {
             fn(arg, i);
-            vkm_cmd_barrier(&g_ctx->dev);
+            vkm_cmd_barrier(&g_cmd);
         }
-        vkm_cmd_timestamp(&g_ctx->dev, 1);
-        if (vkm_cmd_submit(&g_ctx->dev) != VKMIX_OK) return -1;
+        vkm_cmd_timestamp(&g_cmd, 1);
+        if (vkm_cmd_submit(&g_cmd) != VKMIX_OK) return -1;
         double ns;
-        if (vkm_timestamp_ns(&g_ctx->dev, 0, 1, &ns) != VKMIX_OK) return -1;
+        if (vkm_timestamp_ns(&g_cmd, 0, 1, &ns) != VKMIX_OK) return -1;
         best[k] = ns / 1e3 / reps;
     }
     for (int i = 0; i < 2; i++)
@@ -1168,7 +1169,7 @@ static vkmix_error mm_run(void *a, uint32_t rep)
 {
     mm_arg *m = a;
     vkm_binding nb = { NULL, 0, 0 };
-    return vkm_op_matmul_cfg(g_ctx, VKM_BIND(m->w[rep % m->n_w]), m->type, VKM_BIND(m->x), VKM_BIND(m->y), nb,
+    return vkm_op_matmul_cfg(&g_cmd, VKM_BIND(m->w[rep % m->n_w]), m->type, VKM_BIND(m->x), VKM_BIND(m->y), nb,
                              m->n_in, m->n_out, m->n_tok, &m->cfg);
 }
 
@@ -1185,7 +1186,7 @@ static vkmix_error copy_run(void *a, uint32_t rep)
     vkmix_error e = vkm_pipe(g_ctx, VKM_SH_COPY, &wg, 1, &p);
     if (e != VKMIX_OK) return e;
     vkm_binding b[2] = { VKM_BIND(c->src), VKM_BIND(c->dst) };
-    vkm_cmd_dispatch(&g_ctx->dev, p, b, 2, &c->n4, 4, vkm_groups_for(g_ctx, c->n4, wg), 1, 1);
+    vkm_cmd_dispatch(&g_cmd, p, b, 2, &c->n4, 4, vkm_groups_for(g_ctx, c->n4, wg), 1, 1);
     return VKMIX_OK;
 }
 
@@ -1198,7 +1199,7 @@ typedef struct {
 static vkmix_error attn_run(void *a, uint32_t rep)
 {
     attn_arg *t = a;
-    return vkm_op_attention_cfg(g_ctx, VKM_BIND(t->q), VKM_BIND(t->k), VKM_BIND(t->v), VKM_BIND(t->o),
+    return vkm_op_attention_cfg(&g_cmd, VKM_BIND(t->q), VKM_BIND(t->k), VKM_BIND(t->v), VKM_BIND(t->o),
                                 VKM_BIND(t->s), 1, t->n_head, t->n_kv, t->hd, t->n_ctx, t->pos, 0.088f, &t->cfg);
 }
 
@@ -1293,7 +1294,7 @@ static int bench(vkmix_context *ctx)
         a.k = rand_buf(cb, &r);
         a.v = rand_buf(cb, &r);
         a.o = buf_new((uint64_t)a.n_head * a.hd * 4);
-        a.s = buf_new(vkm_op_attention_scratch(g_ctx, a.n_head, a.hd, a.n_ctx));
+        a.s = buf_new(vkm_op_attention_scratch(&g_cmd, a.n_head, a.hd, a.n_ctx));
         double us = time_us(attn_run, &a, 32);
         printf("ctx %5u: %.1f us, %.0f GB/s |", a.n_ctx, us, 2.0 * cb / us / 1e3);
         if (!quick)
@@ -1341,9 +1342,12 @@ int main(void)
 {
     g_ctx = tu_context();
     REQUIRE(g_ctx, "no Vulkan context");
+    REQUIRE(vkm_cmd_create(&g_cmd, &g_ctx->dev, g_ctx, true) == VKMIX_OK, "vkm_cmd_create: %s",
+            vkmix_context_last_error(g_ctx));
     const char *bench_env = getenv("VKMIX_OPS_BENCH");
     if (bench_env && *bench_env && *bench_env != '0') {
         int rc = bench(g_ctx);
+        vkm_cmd_destroy(&g_cmd);
         return tu_context_done(g_ctx) ? 1 : rc;
     }
     struct { const char *name; void (*fn)(void); } tests[] = {
@@ -1362,6 +1366,7 @@ int main(void)
         fflush(stdout);
     }
     printf("total %.2f s\n", now_s() - t_all);
+    vkm_cmd_destroy(&g_cmd);
     CHECK(tu_context_done(g_ctx) == 0, "validation messages");
     return tu_finish("test_ops");
 }

@@ -30,11 +30,31 @@ char *tu_shared_path(const char *rel)
     return p;
 }
 
+char *tu_source_path(const char *rel)
+{
+    const char *dir = getenv("VKMIX_SOURCE_DIR");
+    if (!dir) dir = ".";
+    size_t n = strlen(dir) + strlen(rel) + 2;
+    char *p = malloc(n);
+    if (!p) return NULL;
+    snprintf(p, n, "%s/%s", dir, rel);
+    if (access(p, R_OK) != 0) { free(p); return NULL; }
+    return p;
+}
+
+/* The library prints nothing: the tests print its messages (validation). */
+static void tu_log(vkmix_log_level level, const char *msg, void *user)
+{
+    (void)user;
+    fprintf(stderr, "vkmix[%s]: %s\n", level == VKMIX_LOG_ERROR ? "error" : level == VKMIX_LOG_WARN ? "warn" : "info", msg);
+}
+
 vkmix_context *tu_context(void)
 {
     char err[512] = "";
     vkmix_context_params p;
     vkmix_context_default_params(&p);
+    p.log = tu_log;
     p.error_buf = err;
     p.error_buf_size = sizeof err;
     vkmix_context *ctx = NULL;

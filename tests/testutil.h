@@ -43,6 +43,10 @@ float tu_rng_normal(tu_rng *r);             /* N(0, 1) */
  * The returned string is malloc'ed. */
 char *tu_shared_path(const char *rel);
 
+/* Path of a file shipped in the repository (VKMIX_SOURCE_DIR/<rel>, e.g.
+ * "assets/stories260K-f16.gguf"); NULL when it does not exist. malloc'ed. */
+char *tu_source_path(const char *rel);
+
 /* Create a context with validation on (VKMIX_VALIDATION=1 is set by ctest).
  * Returns NULL and prints why on failure. */
 vkmix_context *tu_context(void);

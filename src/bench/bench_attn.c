@@ -12,8 +12,9 @@
 
 /* Random bits / FP16 values into a buffer with fill_random (F32 pattern = random bits
  * for codes, F16 for FP16 data and for scale/min pairs). */
-static vkmix_error fill(vkmix_context *ctx, vkm_buffer *b, int f16, float scale, uint32_t seed)
+static vkmix_error fill(vkm_cmd *cmd, vkm_buffer *b, int f16, float scale, uint32_t seed)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!b->buf) return VKMIX_OK;
     const vkm_pipeline *p;
     uint32_t wg = vkm_default_wg(ctx), spec[2] = { wg, f16 ? VKM_GGML_F16 : VKM_GGML_F32 };
@@ -22,7 +23,7 @@ static vkmix_error fill(vkmix_context *ctx, vkm_buffer *b, int f16, float scale,
     uint64_t n = f16 ? b->size / 2 : b->size / 4;
     struct { uint32_t n, seed; float scale, offset; uint32_t n_in, row_words; } push = { (uint32_t)n, seed, scale, 0, 0, 0 };
     vkm_binding bb[3] = { VKM_BIND(*b), VKM_BIND(*b), VKM_BIND(*b) };
-    vkm_cmd_dispatch(&ctx->dev, p, bb, 3, &push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
+    vkm_cmd_dispatch(cmd, p, bb, 3, &push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
     return VKMIX_OK;
 }
 
@@ -34,20 +35,20 @@ vkmix_error vkmix_session_fill_synthetic(vkmix_session *s, uint32_t n_tokens, ui
         return vkm_fail(&ctx->dev, VKMIX_ERROR_CONTEXT_OVERFLOW, "fill: %u tokens leave no room in a context of %u",
                         n_tokens, s->n_ctx);
     vkm_kv_cache *c = &s->cache;
-    vkmix_error e = vkm_cmd_begin(&ctx->dev);
+    vkmix_error e = vkm_cmd_begin(&s->cmd);
     uint32_t sd = (uint32_t)seed * 7919u + 17u;
     for (uint32_t l = 0; l < c->n_layer && e == VKMIX_OK; l++) {
         vkm_kv_side *sides[2] = { &c->k[l], &c->v[l] };
         for (int i = 0; i < 2 && e == VKMIX_OK; i++) {
             vkm_kv_side *sd2 = sides[i];
-            e = fill(ctx, &sd2->ring, 1, 1.0f, sd++);
-            if (e == VKMIX_OK) e = fill(ctx, &sd2->sinks, 1, 1.0f, sd++);
-            if (e == VKMIX_OK) e = fill(ctx, &sd2->codes, 0, 1.0f, sd++);
+            e = fill(&s->cmd, &sd2->ring, 1, 1.0f, sd++);
+            if (e == VKMIX_OK) e = fill(&s->cmd, &sd2->sinks, 1, 1.0f, sd++);
+            if (e == VKMIX_OK) e = fill(&s->cmd, &sd2->codes, 0, 1.0f, sd++);
             /* scale and min pairs: FP16 values in [-0.1, 0.1) */
-            if (e == VKMIX_OK) e = fill(ctx, &sd2->meta, 1, 0.1f, sd++);
+            if (e == VKMIX_OK) e = fill(&s->cmd, &sd2->meta, 1, 0.1f, sd++);
         }
     }
-    if (e == VKMIX_OK) e = vkm_cmd_submit(&ctx->dev);
+    if (e == VKMIX_OK) e = vkm_cmd_submit(&s->cmd);
     if (e == VKMIX_OK) s->n_past = n_tokens;
     return e;
 }
@@ -66,16 +67,16 @@ typedef struct {
     uint32_t nq;
 } side_view;
 
-static vkmix_error download(vkmix_context *ctx, const vkm_buffer *b, void **out)
+static vkmix_error download(vkm_cmd *cmd, const vkm_buffer *b, void **out)
 {
     *out = NULL;
     if (!b->buf) return VKMIX_OK;
     *out = malloc(b->size);
     if (!*out) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-    return vkm_buffer_download(&ctx->dev, b, 0, *out, b->size);
+    return vkm_buffer_download(cmd, b, 0, *out, b->size);
 }
 
-static vkmix_error view_create(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v, uint32_t nq,
+static vkmix_error view_create(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v, uint32_t nq,
                                side_view *v)
 {
     memset(v, 0, sizeof *v);
@@ -83,12 +84,12 @@ static vkmix_error view_create(vkmix_context *ctx, const vkm_kv_cache *c, const 
     v->s = s;
     v->is_v = is_v;
     v->nq = s->bits < 16 ? nq : 0;
-    vkmix_error e = download(ctx, &s->ring, (void **)&v->ring);
-    if (e == VKMIX_OK) e = download(ctx, &s->sinks, (void **)&v->sinks);
+    vkmix_error e = download(cmd, &s->ring, (void **)&v->ring);
+    if (e == VKMIX_OK) e = download(cmd, &s->sinks, (void **)&v->sinks);
     if (e != VKMIX_OK || !v->nq) return e;
     uint32_t *codes = NULL, *meta = NULL;
-    e = download(ctx, &s->codes, (void **)&codes);
-    if (e == VKMIX_OK) e = download(ctx, &s->meta, (void **)&meta);
+    e = download(cmd, &s->codes, (void **)&codes);
+    if (e == VKMIX_OK) e = download(cmd, &s->meta, (void **)&meta);
     const uint32_t H = c->n_kv_head, D = c->head_dim, G = c->cfg.group;
     v->deq = malloc((size_t)H * v->nq * G * D * 4);
     if (e == VKMIX_OK && !v->deq) e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
@@ -154,20 +155,38 @@ static double side_bytes(const vkm_kv_cache *c, const vkm_kv_side *s, int is_v, 
     return code + meta + H * (n - nq * G) * D * 2;
 }
 
+static vkmix_error bench_attention(vkmix_session *s, vkm_cmd *cmd, uint32_t reps, vkmix_attn_bench *out);
+
 vkmix_error vkmix_bench_attention(vkmix_session *s, uint32_t reps, vkmix_attn_bench *out)
 {
     if (!s || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
     memset(out, 0, sizeof *out);
+    vkmix_context *ctx = s->model->ctx;
+    vkm_device *dev = &ctx->dev;
+    if (!s->n_past || s->n_past >= s->n_ctx)
+        return vkm_fail(dev, VKMIX_ERROR_INVALID_ARGUMENT, "attention benchmark: fill the cache first (n_past %u)", s->n_past);
+    if (reps < 1) reps = 1;
+    if (reps > VKM_MAX_TIMESTAMPS - 1) reps = VKM_MAX_TIMESTAMPS - 1;
+    /* this call's own recording target, with timestamps */
+    vkm_cmd tcmd, *cmd = &tcmd;
+    vkmix_error e = vkm_cmd_create(cmd, dev, ctx, true);
+    if (e != VKMIX_OK) return e;
+    if (!cmd->timestamps) {
+        vkm_cmd_destroy(cmd);
+        return vkm_fail(dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "the device's queue has no timestamps");
+    }
+    e = bench_attention(s, cmd, reps, out);
+    vkm_cmd_destroy(cmd);
+    return e;
+}
+
+static vkmix_error bench_attention(vkmix_session *s, vkm_cmd *cmd, uint32_t reps, vkmix_attn_bench *out)
+{
     vkmix_model *m = s->model;
     vkmix_context *ctx = m->ctx;
     vkm_device *dev = &ctx->dev;
     const vkm_hparams *hp = &m->hp;
     vkm_kv_cache *c = &s->cache;
-    if (!s->n_past || s->n_past >= s->n_ctx)
-        return vkm_fail(dev, VKMIX_ERROR_INVALID_ARGUMENT, "attention benchmark: fill the cache first (n_past %u)", s->n_past);
-    if (!dev->timestamps) return vkm_fail(dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "the device's queue has no timestamps");
-    if (reps < 1) reps = 1;
-    if (reps > VKM_MAX_TIMESTAMPS - 1) reps = VKM_MAX_TIMESTAMPS - 1;
     const uint32_t pos = s->n_past, Q = hp->n_head * hp->head_dim, D = hp->head_dim;
     const uint32_t nq = c->cfg.quantized ? vkm_kv_blocks_at(&c->cfg, pos) : 0;
     vkmix_error e;
@@ -179,20 +198,20 @@ vkmix_error vkmix_bench_attention(vkmix_session *s, uint32_t reps, vkmix_attn_be
         st ^= st << 13; st ^= st >> 7; st ^= st << 17;
         qh[i] = ((float)(st >> 40) / 16777216.0f - 0.5f) * 4.0f;
     }
-    e = vkm_buffer_upload(dev, &s->sc.q, 0, qh, (uint64_t)Q * 4);
+    e = vkm_buffer_upload(cmd, &s->sc.q, 0, qh, (uint64_t)Q * 4);
     vkm_binding qb = VKM_BIND_RANGE(s->sc.q, 0, (uint64_t)Q * 4), ob = VKM_BIND_RANGE(s->sc.att, 0, (uint64_t)Q * 4);
     /* attention of position `pos` over [0, pos]: the current token must be in the cache,
      * as after a store; the synthetic fill already wrote every slot */
-    if (e == VKMIX_OK && (e = vkm_cmd_begin(dev)) == VKMIX_OK) {
-        e = vkm_kv_cache_attention(ctx, c, 0, qb, ob, VKM_BIND(s->attn_scratch), 1, pos);
-        if (e == VKMIX_OK) e = vkm_cmd_submit(dev);
+    if (e == VKMIX_OK && (e = vkm_cmd_begin(cmd)) == VKMIX_OK) {
+        e = vkm_kv_cache_attention(cmd, c, 0, qb, ob, VKM_BIND(s->attn_scratch), 1, pos);
+        if (e == VKMIX_OK) e = vkm_cmd_submit(cmd);
     }
-    if (e == VKMIX_OK) e = vkm_buffer_download(dev, &s->sc.att, 0, gpu, (uint64_t)Q * 4);
+    if (e == VKMIX_OK) e = vkm_buffer_download(cmd, &s->sc.att, 0, gpu, (uint64_t)Q * 4);
     /* CPU reference over the same cache contents */
     side_view kv[2];
     memset(kv, 0, sizeof kv);
-    if (e == VKMIX_OK) e = view_create(ctx, c, &c->k[0], 0, nq, &kv[0]);
-    if (e == VKMIX_OK) e = view_create(ctx, c, &c->v[0], 1, nq, &kv[1]);
+    if (e == VKMIX_OK) e = view_create(cmd, c, &c->k[0], 0, nq, &kv[0]);
+    if (e == VKMIX_OK) e = view_create(cmd, c, &c->v[0], 1, nq, &kv[1]);
     if (e == VKMIX_OK) {
         const uint32_t n = pos + 1, rep = hp->n_head / hp->n_head_kv;
         float *sc = malloc((size_t)n * 4), *row = malloc((size_t)D * 4);
@@ -239,19 +258,19 @@ vkmix_error vkmix_bench_attention(vkmix_session *s, uint32_t reps, vkmix_attn_be
     /* time: every layer's attention for one query, between two timestamps */
     double t[VKM_MAX_TIMESTAMPS];
     for (int pass = 0; pass < 4; pass++) { /* passes 0-2 warm up (clocks ramp up under load) */
-        if ((e = vkm_cmd_begin(dev)) != VKMIX_OK) return e;
-        vkm_cmd_timestamp(dev, 0);
+        if ((e = vkm_cmd_begin(cmd)) != VKMIX_OK) return e;
+        vkm_cmd_timestamp(cmd, 0);
         for (uint32_t r = 0; r < reps && e == VKMIX_OK; r++) {
             for (uint32_t l = 0; l < c->n_layer && e == VKMIX_OK; l++)
-                e = vkm_kv_cache_attention(ctx, c, l, qb, ob, VKM_BIND(s->attn_scratch), 1, pos);
-            vkm_cmd_barrier(dev);
-            vkm_cmd_timestamp(dev, r + 1);
+                e = vkm_kv_cache_attention(cmd, c, l, qb, ob, VKM_BIND(s->attn_scratch), 1, pos);
+            vkm_cmd_barrier(cmd);
+            vkm_cmd_timestamp(cmd, r + 1);
         }
         if (e != VKMIX_OK) return e;
-        if ((e = vkm_cmd_submit(dev)) != VKMIX_OK) return e;
+        if ((e = vkm_cmd_submit(cmd)) != VKMIX_OK) return e;
     }
     for (uint32_t r = 0; r < reps; r++) {
-        if ((e = vkm_timestamp_ns(dev, r, r + 1, &t[r])) != VKMIX_OK) return e;
+        if ((e = vkm_timestamp_ns(cmd, r, r + 1, &t[r])) != VKMIX_OK) return e;
         t[r] /= c->n_layer;
     }
     qsort(t, reps, sizeof t[0], cmp_double);

@@ -5,11 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+static uint32_t env_u32(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? (uint32_t)strtoul(v, NULL, 10) : 0;
+}
+
 void vkmix_context_default_params(vkmix_context_params *p)
 {
     if (!p) return;
     memset(p, 0, sizeof *p);
     p->device_index = -1;
+    p->log_level = VKMIX_LOG_WARN;
 }
 
 vkmix_error vkmix_context_create(const vkmix_context_params *params, vkmix_context **out)
@@ -23,15 +30,20 @@ vkmix_error vkmix_context_create(const vkmix_context_params *params, vkmix_conte
     }
     vkmix_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-    vkmix_error e = vkm_device_create(&ctx->dev, params, ctx->err, sizeof ctx->err);
+    vkmix_error e = vkm_device_create(&ctx->dev, params, vkm_err_buf(), VKM_ERR_SIZE);
+    if (e == VKMIX_OK) e = vkm_pipeline_set_init(&ctx->dev, &ctx->pipes);
     if (e != VKMIX_OK) {
         if (params->error_buf && params->error_buf_size)
-            snprintf(params->error_buf, params->error_buf_size, "%s", ctx->err);
+            snprintf(params->error_buf, params->error_buf_size, "%s", vkm_err_buf());
+        vkm_pipeline_set_destroy(&ctx->dev, &ctx->pipes);
         vkm_device_destroy(&ctx->dev);
         free(ctx);
         return e;
     }
-    ctx->err[0] = 0;
+    ctx->tune.kvq_wg = env_u32("VKMIX_KVQ_WG");
+    ctx->tune.kvq_tile = env_u32("VKMIX_KVQ_TILE");
+    ctx->tune.kvq_splits = env_u32("VKMIX_KVQ_SPLITS");
+    vkm_err_clear();
     *out = ctx;
     return VKMIX_OK;
 }
@@ -39,18 +51,32 @@ vkmix_error vkmix_context_create(const vkmix_context_params *params, vkmix_conte
 void vkmix_context_free(vkmix_context *ctx)
 {
     if (!ctx) return;
-    if (ctx->dev.device) {
-        vkm_pipeline_set_destroy(&ctx->dev, &ctx->pipes);
-        vkm_buffer_destroy(&ctx->dev, &ctx->act_scratch);
-        for (uint32_t i = 0; i < ctx->n_act_retired; i++) vkm_buffer_destroy(&ctx->dev, &ctx->act_retired[i]);
-    }
+    vkm_pipeline_set_destroy(&ctx->dev, &ctx->pipes);
     vkm_device_destroy(&ctx->dev);
     free(ctx);
 }
 
-const char *vkmix_context_last_error(const vkmix_context *ctx) { return ctx ? ctx->err : "no context"; }
+/* The calling thread's last message (core/error.h): per thread, not per context. */
+const char *vkmix_context_last_error(const vkmix_context *ctx)
+{
+    (void)ctx;
+    return vkm_err_buf();
+}
 
-uint32_t vkmix_context_validation_messages(const vkmix_context *ctx) { return ctx ? ctx->dev.validation_messages : 0; }
+uint32_t vkmix_context_validation_messages(const vkmix_context *ctx)
+{
+    return ctx ? __atomic_load_n(&ctx->dev.validation_messages, __ATOMIC_RELAXED) : 0;
+}
+
+void vkmix_context_lock_queue(vkmix_context *ctx)
+{
+    if (ctx && ctx->dev.queue_lock_ok) pthread_mutex_lock(&ctx->dev.queue_lock);
+}
+
+void vkmix_context_unlock_queue(vkmix_context *ctx)
+{
+    if (ctx && ctx->dev.queue_lock_ok) pthread_mutex_unlock(&ctx->dev.queue_lock);
+}
 
 vkmix_error vkmix_context_device_info(const vkmix_context *ctx, vkmix_device_info *info)
 {

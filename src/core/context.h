@@ -1,19 +1,25 @@
-/* The context: one device, its pipelines and the last error message. */
+/* The context: one device and its pipelines. Error messages are per thread
+ * (core/error.h). Everything here may be used by several threads at once:
+ * the device's queue and the pipeline set are locked; each session or call
+ * records into its own vkm_cmd. */
 #ifndef VKM_CONTEXT_H
 #define VKM_CONTEXT_H
 
 #include "gpu/pipelines.h"
 #include "gpu/vk_device.h"
 
+/* Tuning knobs for experiments (docs/PERFORMANCE.md), read from the
+ * environment once, at context creation; 0 means the library's default. */
+typedef struct vkm_tuning {
+    uint32_t kvq_wg;         /* VKMIX_KVQ_WG: invocations of the fused decode attention */
+    uint32_t kvq_tile;       /* VKMIX_KVQ_TILE: tokens per tile */
+    uint32_t kvq_splits;     /* VKMIX_KVQ_SPLITS: splits of the packed history */
+} vkm_tuning;
+
 struct vkmix_context {
     vkm_device dev;
     vkm_pipeline_set pipes;
-    char err[1024];
-    /* x of the integer products quantized by vkm_op_matmul (ops/ops.c); a
-     * buffer outgrown while recording is kept until the context is freed */
-    vkm_buffer act_scratch;
-    vkm_buffer act_retired[16];
-    uint32_t n_act_retired;
+    vkm_tuning tune;
 };
 
 /* Shorthand used across the library. */

@@ -1,5 +1,11 @@
-/* Version and error strings. */
+/* Version and error strings, and the per-thread message buffer. */
+#include "core/error.h"
 #include "vkmix.h"
+
+static _Thread_local char tls_err[VKM_ERR_SIZE];
+
+char *vkm_err_buf(void) { return tls_err; }
+void vkm_err_clear(void) { tls_err[0] = 0; }
 
 unsigned vkmix_version_number(void) { return VKMIX_VERSION_NUMBER; }
 const char *vkmix_version_string(void) { return VKMIX_VERSION_STRING; }

@@ -41,7 +41,7 @@ const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
 
 static void destroy_one(vkm_device *dev, vkm_pipeline *p)
 {
-    struct VolkDeviceTable *vk = &dev->vk;
+    const vkm_vkd *vk = &dev->vk;
     if (p->pipeline) vk->vkDestroyPipeline(dev->device, p->pipeline, NULL);
     if (p->layout) vk->vkDestroyPipelineLayout(dev->device, p->layout, NULL);
     if (p->dsl) vk->vkDestroyDescriptorSetLayout(dev->device, p->dsl, NULL);
@@ -51,7 +51,7 @@ static void destroy_one(vkm_device *dev, vkm_pipeline *p)
 
 static vkmix_error build(vkm_device *dev, vkm_pipeline *p)
 {
-    struct VolkDeviceTable *vk = &dev->vk;
+    const vkm_vkd *vk = &dev->vk;
     const vkm_shader_desc *d = &vkm_shader_table[p->shader];
     VkShaderModuleCreateInfo mi = {
         .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
@@ -102,12 +102,34 @@ static vkmix_error build(vkm_device *dev, vkm_pipeline *p)
     return VKMIX_OK;
 }
 
+vkmix_error vkm_pipeline_set_init(vkm_device *dev, vkm_pipeline_set *set)
+{
+    memset(set, 0, sizeof *set);
+    if (pthread_mutex_init(&set->lock, NULL) != 0)
+        return vkm_fail(dev, VKMIX_ERROR_OUT_OF_HOST_MEMORY, "pthread_mutex_init failed");
+    set->lock_ok = true;
+    return VKMIX_OK;
+}
+
+static vkmix_error get_locked(vkm_device *dev, vkm_pipeline_set *set, vkm_shader shader, const uint32_t *spec,
+                              uint32_t n_spec, const vkm_pipeline **out);
+
 vkmix_error vkm_pipeline_get(vkm_device *dev, vkm_pipeline_set *set, vkm_shader shader, const uint32_t *spec,
                              uint32_t n_spec, const vkm_pipeline **out)
 {
     *out = NULL;
     if ((unsigned)shader >= VKM_SH_COUNT_ || n_spec > VKM_MAX_SPEC || n_spec < 1)
         return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "bad pipeline request");
+    if (!set->lock_ok) return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "pipeline set not initialized");
+    pthread_mutex_lock(&set->lock);
+    vkmix_error e = get_locked(dev, set, shader, spec, n_spec, out);
+    pthread_mutex_unlock(&set->lock);
+    return e;
+}
+
+static vkmix_error get_locked(vkm_device *dev, vkm_pipeline_set *set, vkm_shader shader, const uint32_t *spec,
+                              uint32_t n_spec, const vkm_pipeline **out)
+{
     for (uint32_t i = 0; i < set->n; i++) {
         vkm_pipeline *p = set->items[i];
         if (p->shader == shader && p->n_spec == n_spec && !memcmp(p->spec, spec, n_spec * 4)) {
@@ -145,5 +167,6 @@ void vkm_pipeline_set_destroy(vkm_device *dev, vkm_pipeline_set *set)
 {
     for (uint32_t i = 0; i < set->n; i++) destroy_one(dev, set->items[i]);
     free(set->items);
+    if (set->lock_ok) pthread_mutex_destroy(&set->lock);
     memset(set, 0, sizeof *set);
 }

@@ -61,13 +61,18 @@ typedef struct vkm_pipeline {
     VkPipeline pipeline;
 } vkm_pipeline;
 
-/* All pipelines of a context; each is built once and kept until the context is freed. */
+/* All pipelines of a context; each is built once (on demand, under the lock)
+ * and kept until the context is freed, so a returned pointer stays valid. */
 typedef struct vkm_pipeline_set {
     vkm_pipeline **items;
     uint32_t n, cap;
+    pthread_mutex_t lock;
+    bool lock_ok;
 } vkm_pipeline_set;
 
-/* Find or build the pipeline for `shader` with specialization constants spec[0..n_spec). */
+vkmix_error vkm_pipeline_set_init(vkm_device *dev, vkm_pipeline_set *set);
+/* Find or build the pipeline for `shader` with specialization constants
+ * spec[0..n_spec). Thread-safe. */
 vkmix_error vkm_pipeline_get(vkm_device *dev, vkm_pipeline_set *set, vkm_shader shader, const uint32_t *spec,
                              uint32_t n_spec, const vkm_pipeline **out);
 void vkm_pipeline_set_destroy(vkm_device *dev, vkm_pipeline_set *set);

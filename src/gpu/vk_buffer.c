@@ -12,7 +12,7 @@ vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm
         return vkm_fail(dev, VKMIX_ERROR_OUT_OF_DEVICE_MEMORY,
                         "a buffer of %llu MiB exceeds the device's maxMemoryAllocationSize (%llu MiB)",
                         (unsigned long long)(size >> 20), (unsigned long long)(dev->caps.max_alloc >> 20));
-    struct VolkDeviceTable *vk = &dev->vk;
+    const vkm_vkd *vk = &dev->vk;
     VkBufferCreateInfo bi = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,
@@ -75,8 +75,9 @@ void vkm_buffer_destroy(vkm_device *dev, vkm_buffer *b)
 /* Staging transfers go through chunks of at most this size. */
 #define STAGING_CHUNK (64ull << 20)
 
-vkmix_error vkm_buffer_upload(vkm_device *dev, vkm_buffer *dst, uint64_t offset, const void *src, uint64_t n)
+vkmix_error vkm_buffer_upload(vkm_cmd *c, vkm_buffer *dst, uint64_t offset, const void *src, uint64_t n)
 {
+    vkm_device *dev = c->dev;
     if (offset + n > dst->size) return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "upload out of range");
     if (dst->mapped) {
         memcpy((char *)dst->mapped + offset, src, n);
@@ -89,17 +90,18 @@ vkmix_error vkm_buffer_upload(vkm_device *dev, vkm_buffer *dst, uint64_t offset,
     for (uint64_t done = 0; done < n && e == VKMIX_OK; done += chunk) {
         uint64_t m = n - done < chunk ? n - done : chunk;
         memcpy(st.mapped, (const char *)src + done, m);
-        e = vkm_cmd_begin(dev);
+        e = vkm_cmd_begin(c);
         if (e != VKMIX_OK) break;
-        vkm_cmd_copy(dev, &st, 0, dst, offset + done, m);
-        e = vkm_cmd_submit(dev);
+        vkm_cmd_copy(c, &st, 0, dst, offset + done, m);
+        e = vkm_cmd_submit(c);
     }
     vkm_buffer_destroy(dev, &st);
     return e;
 }
 
-vkmix_error vkm_buffer_download(vkm_device *dev, const vkm_buffer *src, uint64_t offset, void *dst, uint64_t n)
+vkmix_error vkm_buffer_download(vkm_cmd *c, const vkm_buffer *src, uint64_t offset, void *dst, uint64_t n)
 {
+    vkm_device *dev = c->dev;
     if (offset + n > src->size) return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "download out of range");
     if (src->mapped) {
         memcpy(dst, (const char *)src->mapped + offset, n);
@@ -111,20 +113,20 @@ vkmix_error vkm_buffer_download(vkm_device *dev, const vkm_buffer *src, uint64_t
     if (e != VKMIX_OK) return e;
     for (uint64_t done = 0; done < n && e == VKMIX_OK; done += chunk) {
         uint64_t m = n - done < chunk ? n - done : chunk;
-        e = vkm_cmd_begin(dev);
+        e = vkm_cmd_begin(c);
         if (e != VKMIX_OK) break;
-        vkm_cmd_copy(dev, src, offset + done, &st, 0, m);
-        e = vkm_cmd_submit(dev);
+        vkm_cmd_copy(c, src, offset + done, &st, 0, m);
+        e = vkm_cmd_submit(c);
         if (e == VKMIX_OK) memcpy((char *)dst + done, st.mapped, m);
     }
     vkm_buffer_destroy(dev, &st);
     return e;
 }
 
-vkmix_error vkm_buffer_fill(vkm_device *dev, vkm_buffer *dst, uint32_t value)
+vkmix_error vkm_buffer_fill(vkm_cmd *c, vkm_buffer *dst, uint32_t value)
 {
-    vkmix_error e = vkm_cmd_begin(dev);
+    vkmix_error e = vkm_cmd_begin(c);
     if (e != VKMIX_OK) return e;
-    dev->vk.vkCmdFillBuffer(dev->cmd, dst->buf, 0, VK_WHOLE_SIZE, value);
-    return vkm_cmd_submit(dev);
+    vkm_cmd_fill(c, dst, value);
+    return vkm_cmd_submit(c);
 }

@@ -4,22 +4,17 @@
 
 #include "kv/kv_cache.h"
 
-static uint32_t env_u32(const char *name, uint32_t def)
-{
-    const char *v = getenv(name);
-    return v && *v ? (uint32_t)strtoul(v, NULL, 10) : def;
-}
-
 /* Decode (one query position) straight from the packed store: kvq_attn + reduce.
  * Returns VKMIX_ERROR_UNSUPPORTED_DEVICE (nothing recorded) when the kernel's
  * shared memory does not fit the device; the caller then takes the linear path. */
-vkmix_error vkm_kv_fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
+vkmix_error vkm_kv_fused_decode(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
                                 vkm_binding q, vkm_binding out, uint32_t nq, uint32_t pos0)
 {
+    vkmix_context *ctx = cmd->ctx;
     const uint32_t G = c->cfg.group, nrep = c->n_q_head / c->n_kv_head, D = c->head_dim;
-    /* tuning knobs for experiments (documented in docs/PERFORMANCE.md) */
-    uint32_t wg = env_u32("VKMIX_KVQ_WG", 128), tile = env_u32("VKMIX_KVQ_TILE", 128);
-    uint32_t max_splits = env_u32("VKMIX_KVQ_SPLITS", VKM_KVQ_MAX_SPLITS);
+    /* tuning knobs for experiments (docs/PERFORMANCE.md), read at context creation */
+    uint32_t wg = ctx->tune.kvq_wg ? ctx->tune.kvq_wg : 128, tile = ctx->tune.kvq_tile ? ctx->tune.kvq_tile : 128;
+    uint32_t max_splits = ctx->tune.kvq_splits ? ctx->tune.kvq_splits : VKM_KVQ_MAX_SPLITS;
     if (max_splits < 1 || max_splits > VKM_KVQ_SPLITS_CAP) max_splits = VKM_KVQ_MAX_SPLITS;
     if (wg & (wg - 1) || wg < 32) wg = 128;
     while (wg > ctx->dev.caps.max_wg_invocations) wg /= 2;
@@ -51,14 +46,14 @@ vkmix_error vkm_kv_fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const
     const vkm_buffer *ks = K->sinks.buf ? &K->sinks : &K->ring, *vs = V->sinks.buf ? &V->sinks : &V->ring;
     vkm_binding b[10] = { q, VKM_BIND(K->codes), VKM_BIND(K->meta), VKM_BIND(V->codes), VKM_BIND(V->meta),
                           VKM_BIND(*ks), VKM_BIND(K->ring), VKM_BIND(*vs), VKM_BIND(V->ring), VKM_BIND(c->part) };
-    vkm_cmd_dispatch(&ctx->dev, p, b, 10, &push, sizeof push, n_splits, c->n_kv_head, 1);
-    vkm_cmd_barrier(&ctx->dev);
+    vkm_cmd_dispatch(cmd, p, b, 10, &push, sizeof push, n_splits, c->n_kv_head, 1);
+    vkm_cmd_barrier(cmd);
     uint32_t wg2 = 512;
     while (wg2 > ctx->dev.caps.max_wg_invocations) wg2 /= 2;
     uint32_t spec2[3] = { wg2, D, VKM_KVQ_SPLITS_CAP + 64 };
     if ((e = vkm_pipe(ctx, VKM_SH_KVQ_ATTN_REDUCE, spec2, 3, &pr)) != VKMIX_OK) return e;
     vkm_binding b2[2] = { VKM_BIND(c->part), out };
-    vkm_cmd_dispatch(&ctx->dev, pr, b2, 2, &n_splits, 4, c->n_q_head, 1, 1);
+    vkm_cmd_dispatch(cmd, pr, b2, 2, &n_splits, 4, c->n_q_head, 1, 1);
     return VKMIX_OK;
 }
 

@@ -90,23 +90,25 @@ static uint32_t ring_slots(const vkm_kv_cache *c, const vkm_kv_side *s) { return
 static uint32_t sinks_of(const vkm_kv_cache *c, const vkm_kv_side *s) { return s->bits >= 16 ? 0 : c->cfg.sinks; }
 
 /* src [n][H][D] f32 -> the side's FP16 storage at positions pos0.. */
-static vkmix_error store(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_binding src, uint32_t n,
+static vkmix_error store(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_binding src, uint32_t n,
                          uint32_t pos0)
 {
+    vkmix_context *ctx = cmd->ctx;
     const vkm_pipeline *p;
     uint32_t wg = vkm_default_wg(ctx), spec[2] = { wg, c->head_dim };
     vkmix_error e = vkm_pipe(ctx, VKM_SH_KV_RING_STORE, spec, 2, &p);
     if (e != VKMIX_OK) return e;
     uint32_t push[5] = { n, c->n_kv_head, pos0, sinks_of(c, s), ring_slots(c, s) };
     vkm_binding b[3] = { src, VKM_BIND(*(s->sinks.buf ? &s->sinks : &s->ring)), VKM_BIND(s->ring) };
-    vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push,
+    vkm_cmd_dispatch(cmd, p, b, 3, push, sizeof push,
                      vkm_groups_for(ctx, (uint64_t)n * c->n_kv_head * c->head_dim, wg), 1, 1);
     return VKMIX_OK;
 }
 
-static vkmix_error gather(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_buffer *lin,
+static vkmix_error gather(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, vkm_buffer *lin,
                           uint32_t p0, uint32_t p1)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (p1 <= p0) return VKMIX_OK;
     const vkm_pipeline *p;
     uint32_t wg = vkm_default_wg(ctx), spec[2] = { wg, c->head_dim };
@@ -114,7 +116,7 @@ static vkmix_error gather(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_k
     if (e != VKMIX_OK) return e;
     uint32_t push[6] = { c->n_kv_head, sinks_of(c, s), ring_slots(c, s), p0, p1, c->n_ctx };
     vkm_binding b[3] = { VKM_BIND(*(s->sinks.buf ? &s->sinks : &s->ring)), VKM_BIND(s->ring), VKM_BIND(*lin) };
-    vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push,
+    vkm_cmd_dispatch(cmd, p, b, 3, push, sizeof push,
                      vkm_groups_for(ctx, (uint64_t)(p1 - p0) * c->n_kv_head * c->head_dim, wg), 1, 1);
     return VKMIX_OK;
 }
@@ -127,7 +129,7 @@ static vkmix_kvq_shape shape_of(const vkm_kv_cache *c, const vkm_kv_side *s, int
 }
 
 /* The history of positions [0, p_end) as one FP16 array: nq dequantized groups, the rest from sinks and ring. */
-static vkmix_error linearize(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v,
+static vkmix_error linearize(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v,
                              vkm_buffer *lin, uint32_t nq, uint32_t p_end)
 {
     const uint32_t S = c->cfg.sinks, G = c->cfg.group;
@@ -135,15 +137,15 @@ static vkmix_error linearize(vkmix_context *ctx, const vkm_kv_cache *c, const vk
     if (nq) {
         vkmix_kvq_shape sh = shape_of(c, s, is_v, nq * G);
         vkm_kvq_range r = { is_v ? c->n_blocks * G : c->n_blocks, 0, c->n_ctx, S };
-        if ((e = vkm_kvq_dequant_record(ctx, &sh, &r, VKM_BIND(s->codes), VKM_BIND(s->meta), VKM_BIND(*lin))) != VKMIX_OK)
+        if ((e = vkm_kvq_dequant_record(cmd, &sh, &r, VKM_BIND(s->codes), VKM_BIND(s->meta), VKM_BIND(*lin))) != VKMIX_OK)
             return e;
     }
-    if ((e = gather(ctx, c, s, lin, 0, S < p_end ? S : p_end)) != VKMIX_OK) return e;
-    return gather(ctx, c, s, lin, S + nq * G, p_end);
+    if ((e = gather(cmd, c, s, lin, 0, S < p_end ? S : p_end)) != VKMIX_OK) return e;
+    return gather(cmd, c, s, lin, S + nq * G, p_end);
 }
 
 /* Groups [nq_old, nq_new) leave the ring for the packed store. */
-static vkmix_error quantize_aged(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v,
+static vkmix_error quantize_aged(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *s, int is_v,
                                  uint32_t nq_old, uint32_t nq_new)
 {
     const uint32_t G = c->cfg.group;
@@ -151,26 +153,27 @@ static vkmix_error quantize_aged(vkmix_context *ctx, const vkm_kv_cache *c, cons
         vkmix_kvq_shape sh = shape_of(c, s, is_v, G);
         uint32_t slot0 = (b * G) % c->cfg.ring;
         vkm_kvq_range r = { c->cfg.ring, slot0, is_v ? c->n_blocks * G : c->n_blocks, is_v ? b * G : b };
-        vkmix_error e = vkm_kvq_quant_record(ctx, &sh, &r, VKM_BIND(s->ring), VKM_BIND(s->codes), VKM_BIND(s->meta));
+        vkmix_error e = vkm_kvq_quant_record(cmd, &sh, &r, VKM_BIND(s->ring), VKM_BIND(s->codes), VKM_BIND(s->meta));
         if (e != VKMIX_OK) return e;
     }
     return VKMIX_OK;
 }
 
-vkmix_error vkm_kv_cache_store(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
+vkmix_error vkm_kv_cache_store(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
                                uint32_t n, uint32_t pos0)
 {
-    vkmix_error e = store(ctx, c, &c->k[layer], k, n, pos0);
-    return e == VKMIX_OK ? store(ctx, c, &c->v[layer], v, n, pos0) : e;
+    vkmix_error e = store(cmd, c, &c->k[layer], k, n, pos0);
+    return e == VKMIX_OK ? store(cmd, c, &c->v[layer], v, n, pos0) : e;
 }
 
-vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+vkmix_error vkm_kv_cache_attention(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
                                    vkm_binding scratch, uint32_t n, uint32_t pos0)
 {
+    vkmix_context *ctx = cmd->ctx;
     vkm_kv_side *K = &c->k[layer], *V = &c->v[layer];
     const uint32_t nq = c->cfg.quantized ? vkm_kv_blocks_at(&c->cfg, pos0) : 0;
     if (n == 1 && c->fused_decode && K->bits < 16 && V->bits < 16) {
-        vkmix_error fe = vkm_kv_fused_decode(ctx, c, K, V, q, out, nq, pos0);
+        vkmix_error fe = vkm_kv_fused_decode(cmd, c, K, V, q, out, nq, pos0);
         if (fe != VKMIX_ERROR_UNSUPPORTED_DEVICE) return fe;
     }
     vkm_buffer *kb = &K->ring, *vb = &V->ring;
@@ -181,41 +184,41 @@ vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t
         if ((e = alloc(ctx, &c->vlin, lin, "linear values", layer)) != VKMIX_OK) return e;
     }
     if (K->bits < 16) {
-        if ((e = linearize(ctx, c, K, 0, &c->klin, nq, pos0 + n)) != VKMIX_OK) return e;
+        if ((e = linearize(cmd, c, K, 0, &c->klin, nq, pos0 + n)) != VKMIX_OK) return e;
         kb = &c->klin;
     }
     if (V->bits < 16) {
-        if ((e = linearize(ctx, c, V, 1, &c->vlin, nq, pos0 + n)) != VKMIX_OK) return e;
+        if ((e = linearize(cmd, c, V, 1, &c->vlin, nq, pos0 + n)) != VKMIX_OK) return e;
         vb = &c->vlin;
     }
-    if (kb != &K->ring || vb != &V->ring) vkm_cmd_barrier(&ctx->dev);
-    return vkm_op_attention(ctx, q, VKM_BIND(*kb), VKM_BIND(*vb), out, scratch, n, c->n_q_head, c->n_kv_head,
+    if (kb != &K->ring || vb != &V->ring) vkm_cmd_barrier(cmd);
+    return vkm_op_attention(cmd, q, VKM_BIND(*kb), VKM_BIND(*vb), out, scratch, n, c->n_q_head, c->n_kv_head,
                             c->head_dim, c->n_ctx, pos0, 1.0f / sqrtf((float)c->head_dim));
 }
 
-vkmix_error vkm_kv_cache_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded)
+vkmix_error vkm_kv_cache_age(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded)
 {
     if (!c->cfg.quantized) return VKMIX_OK;
     vkm_kv_side *K = &c->k[layer], *V = &c->v[layer];
     uint32_t nq = vkm_kv_blocks_at(&c->cfg, pos0), nq_new = vkm_kv_blocks_at(&c->cfg, pos0 + n);
     if (nq_new <= nq) return VKMIX_OK;
     vkmix_error e;
-    if (K->bits < 16 && (e = quantize_aged(ctx, c, K, 0, nq, nq_new)) != VKMIX_OK) return e;
-    if (V->bits < 16 && (e = quantize_aged(ctx, c, V, 1, nq, nq_new)) != VKMIX_OK) return e;
+    if (K->bits < 16 && (e = quantize_aged(cmd, c, K, 0, nq, nq_new)) != VKMIX_OK) return e;
+    if (V->bits < 16 && (e = quantize_aged(cmd, c, V, 1, nq, nq_new)) != VKMIX_OK) return e;
     if (recorded) *recorded = 1;
     return VKMIX_OK;
 }
 
-vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
+vkmix_error vkm_kv_cache_attend(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
                                 vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0)
 {
-    vkmix_error e = vkm_kv_cache_store(ctx, c, layer, k, v, n, pos0);
+    vkmix_error e = vkm_kv_cache_store(cmd, c, layer, k, v, n, pos0);
     if (e != VKMIX_OK) return e;
-    vkm_cmd_barrier(&ctx->dev);
-    if ((e = vkm_kv_cache_attention(ctx, c, layer, q, out, scratch, n, pos0)) != VKMIX_OK) return e;
-    vkm_cmd_barrier(&ctx->dev);
+    vkm_cmd_barrier(cmd);
+    if ((e = vkm_kv_cache_attention(cmd, c, layer, q, out, scratch, n, pos0)) != VKMIX_OK) return e;
+    vkm_cmd_barrier(cmd);
     int aged = 0;
-    if ((e = vkm_kv_cache_age(ctx, c, layer, n, pos0, &aged)) != VKMIX_OK) return e;
-    if (aged) vkm_cmd_barrier(&ctx->dev);
+    if ((e = vkm_kv_cache_age(cmd, c, layer, n, pos0, &aged)) != VKMIX_OK) return e;
+    if (aged) vkm_cmd_barrier(cmd);
     return VKMIX_OK;
 }

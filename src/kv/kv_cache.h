@@ -38,18 +38,18 @@ void vkm_kv_cache_free(vkm_device *dev, vkm_kv_cache *c);
  *   attention: causal attention of q; the step's queries see the history as
  *              quantized before the step and the step's own tokens in FP16
  *   age:       quantize the groups that aged out of the window */
-vkmix_error vkm_kv_cache_store(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
+vkmix_error vkm_kv_cache_store(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
                                uint32_t n, uint32_t pos0);
-vkmix_error vkm_kv_cache_attention(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
+vkmix_error vkm_kv_cache_attention(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding out,
                                    vkm_binding scratch, uint32_t n, uint32_t pos0);
-vkmix_error vkm_kv_cache_age(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
+vkmix_error vkm_kv_cache_age(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
 /* Fused decode attention (kv_attn.c): one query position straight from the
  * packed store. VKMIX_ERROR_UNSUPPORTED_DEVICE (nothing recorded) when the
  * kernel does not fit the device; the caller then takes the linear path. */
-vkmix_error vkm_kv_fused_decode(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
+vkmix_error vkm_kv_fused_decode(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv_side *K, const vkm_kv_side *V,
                                 vkm_binding q, vkm_binding out, uint32_t nq, uint32_t pos0);
 /* The three phases with barriers, for one sequence. */
-vkmix_error vkm_kv_cache_attend(vkmix_context *ctx, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
+vkmix_error vkm_kv_cache_attend(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding q, vkm_binding k,
                                 vkm_binding v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0);
 
 #endif

@@ -29,10 +29,11 @@ static void kvq_push(const vkmix_kvq_shape *s, const vkm_kvq_range *r, int quant
     push[6] = push[7] = 0;
 }
 
-vkmix_error vkm_kvq_quant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, const vkm_kvq_range *r, vkm_binding x,
+vkmix_error vkm_kvq_quant_record(vkm_cmd *cmd, const vkmix_kvq_shape *s, const vkm_kvq_range *r, vkm_binding x,
                                  vkm_binding codes, vkm_binding meta)
 {
-    vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
+    vkmix_context *ctx = cmd->ctx;
+    vkmix_error e = vkm_kvq_check(s, vkm_err_buf(), VKM_ERR_SIZE);
     if (e != VKMIX_OK) return e;
     const vkm_pipeline *p;
     uint32_t push[8];
@@ -46,22 +47,23 @@ vkmix_error vkm_kvq_quant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, c
         e = vkm_pipe(ctx, VKM_SH_KVQ_QUANT_K, spec, 4, &p);
         if (e != VKMIX_OK) return e;
         if (s->n_tokens / s->group)
-            vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push, s->n_tokens / s->group, s->n_heads, 1);
+            vkm_cmd_dispatch(cmd, p, b, 3, push, sizeof push, s->n_tokens / s->group, s->n_heads, 1);
     } else {
         uint32_t wg = vkm_default_wg(ctx);
         uint32_t spec[4] = { wg, s->bits, s->group, s->head_dim };
         e = vkm_pipe(ctx, VKM_SH_KVQ_QUANT_V, spec, 4, &p);
         if (e != VKMIX_OK) return e;
         uint64_t n = (uint64_t)s->n_heads * s->n_tokens * (s->head_dim / s->group);
-        if (n) vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
+        if (n) vkm_cmd_dispatch(cmd, p, b, 3, push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
     }
     return VKMIX_OK;
 }
 
-vkmix_error vkm_kvq_dequant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, const vkm_kvq_range *r,
+vkmix_error vkm_kvq_dequant_record(vkm_cmd *cmd, const vkmix_kvq_shape *s, const vkm_kvq_range *r,
                                    vkm_binding codes, vkm_binding meta, vkm_binding y)
 {
-    vkmix_error e = vkm_kvq_check(s, ctx->err, sizeof ctx->err);
+    vkmix_context *ctx = cmd->ctx;
+    vkmix_error e = vkm_kvq_check(s, vkm_err_buf(), VKM_ERR_SIZE);
     if (e != VKMIX_OK) return e;
     const vkm_pipeline *p;
     uint32_t wg = vkm_default_wg(ctx);
@@ -78,6 +80,6 @@ vkmix_error vkm_kvq_dequant_record(vkmix_context *ctx, const vkmix_kvq_shape *s,
         n = (uint64_t)s->n_heads * s->n_tokens * (s->head_dim / 8);
     }
     if (e != VKMIX_OK) return e;
-    if (n) vkm_cmd_dispatch(&ctx->dev, p, b, 3, push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
+    if (n) vkm_cmd_dispatch(cmd, p, b, 3, push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
     return VKMIX_OK;
 }

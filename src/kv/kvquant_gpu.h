@@ -1,4 +1,4 @@
-/* Recording the KV quantization kernels into the context's command buffer. */
+/* Recording the KV quantization kernels into the caller's recording target. */
 #ifndef VKM_KVQUANT_GPU_H
 #define VKM_KVQUANT_GPU_H
 #include "gpu/vk_device.h"
@@ -11,8 +11,8 @@ typedef struct vkm_kvq_range {
     uint32_t in_stride, in_off, out_stride, out_off;
 } vkm_kvq_range;
 
-vkmix_error vkm_kvq_quant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, const vkm_kvq_range *r, vkm_binding x,
+vkmix_error vkm_kvq_quant_record(vkm_cmd *cmd, const vkmix_kvq_shape *s, const vkm_kvq_range *r, vkm_binding x,
                                  vkm_binding codes, vkm_binding meta);
-vkmix_error vkm_kvq_dequant_record(vkmix_context *ctx, const vkmix_kvq_shape *s, const vkm_kvq_range *r,
+vkmix_error vkm_kvq_dequant_record(vkm_cmd *cmd, const vkmix_kvq_shape *s, const vkm_kvq_range *r,
                                    vkm_binding codes, vkm_binding meta, vkm_binding y);
 #endif

@@ -43,13 +43,11 @@ struct vkmix_model {
     vkm_tensor output;            /* [n_vocab][n_embd]; shares tok_embd's buffer when tied */
     int output_tied;
     vkm_layer_w *layers;          /* [n_layer] */
-    struct vkm_scratch *batch;    /* activations of vkmix_batch_decode, grown on demand */
 };
 
-void vkm_model_free_batch(vkmix_model *m);
 /* A device buffer holding a random rows x cols weight of `type` in its GPU
  * layout (shaders/gpu/fill_random.comp): about +-scale (F32: offset + scale u). */
-vkmix_error vkm_fill_random_weight(vkmix_context *ctx, vkm_buffer *buf, uint32_t type, uint64_t cols, uint64_t rows,
+vkmix_error vkm_fill_random_weight(vkm_cmd *cmd, vkm_buffer *buf, uint32_t type, uint64_t cols, uint64_t rows,
                                    float scale, float offset, uint32_t seed);
 /* m->info from the hyper-parameters and the tokenizer. */
 void vkm_model_fill_info(vkmix_model *m);

@@ -112,8 +112,8 @@ vkmix_error vkm_model_read_hparams(vkmix_model *m, char *err, size_t errlen)
 }
 
 /* Finds `name`, checks its type is supported and its shape is {ne0, ne1}, uploads it. */
-static vkmix_error load_tensor(vkmix_model *m, const char *name, int64_t ne0, int64_t ne1, int required,
-                               vkm_tensor *t, char *err, size_t errlen)
+static vkmix_error load_tensor(vkmix_model *m, vkm_cmd *cmd, const char *name, int64_t ne0, int64_t ne1,
+                               int required, vkm_tensor *t, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
     int64_t i = vkm_gguf_find_tensor(m->gguf, name);
@@ -143,16 +143,17 @@ static vkmix_error load_tensor(vkmix_model *m, const char *name, int64_t ne0, in
                                 (long long)g->ne[0], vkm_ggml_type_name(g->type));
     vkm_device *dev = &m->ctx->dev;
     vkmix_error e = vkm_buffer_create(dev, &t->buf, gpu_bytes, VKM_MEM_DEVICE);
-    if (e != VKMIX_OK) return ERRF(e, "tensor %s (%.1f MiB): %.300s", name, (double)gpu_bytes / 1048576.0, m->ctx->err);
-    e = vkm_wlayout_upload(dev, &t->buf, g->type, g->data, (uint64_t)g->ne[0], (uint64_t)g->ne[1]);
-    if (e != VKMIX_OK) return ERRF(e, "uploading %s: %.300s", name, m->ctx->err);
+    if (e != VKMIX_OK) return ERRF(e, "tensor %s (%.1f MiB): %.300s", name, (double)gpu_bytes / 1048576.0, vkm_err_buf());
+    e = vkm_wlayout_upload(cmd, &t->buf, g->type, g->data, (uint64_t)g->ne[0], (uint64_t)g->ne[1]);
+    if (e != VKMIX_OK) return ERRF(e, "uploading %s: %.300s", name, vkm_err_buf());
     m->info.weight_bytes += g->n_bytes;
     return VKMIX_OK;
 }
 
 static void free_tensor(vkm_device *dev, vkm_tensor *t) { vkm_buffer_destroy(dev, &t->buf); }
 
-static vkmix_error load_weights(vkmix_model *m, const vkmix_model_params *p, char *err, size_t errlen)
+/* Uploads every weight through the recording target cmd. */
+static vkmix_error load_weights(vkmix_model *m, vkm_cmd *cmd, const vkmix_model_params *p, char *err, size_t errlen)
 {
     const vkm_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim, KV = (int64_t)hp->n_head_kv * hp->head_dim;
@@ -163,9 +164,9 @@ static vkmix_error load_weights(vkmix_model *m, const vkmix_model_params *p, cha
     hp = &m->hp;
     m->hp.n_vocab = (uint32_t)V;
     vkmix_error e;
-    if ((e = load_tensor(m, "token_embd.weight", E, V, 1, &m->tok_embd, err, errlen))) return e;
-    if ((e = load_tensor(m, "output_norm.weight", E, 1, 1, &m->out_norm, err, errlen))) return e;
-    if ((e = load_tensor(m, "output.weight", E, V, 0, &m->output, err, errlen))) return e;
+    if ((e = load_tensor(m, cmd, "token_embd.weight", E, V, 1, &m->tok_embd, err, errlen))) return e;
+    if ((e = load_tensor(m, cmd, "output_norm.weight", E, 1, 1, &m->out_norm, err, errlen))) return e;
+    if ((e = load_tensor(m, cmd, "output.weight", E, V, 0, &m->output, err, errlen))) return e;
     if (!m->output.buf.buf) {
         m->output = m->tok_embd; /* tied: same buffer, freed once */
         m->output_tied = 1;
@@ -178,7 +179,7 @@ static vkmix_error load_weights(vkmix_model *m, const vkmix_model_params *p, cha
 #define T(field, suffix, ne0, ne1, req)                                                     \
     do {                                                                                    \
         snprintf(name, sizeof name, "blk.%u.%s", l, suffix);                                \
-        if ((e = load_tensor(m, name, ne0, ne1, req, &L->field, err, errlen))) return e;    \
+        if ((e = load_tensor(m, cmd, name, ne0, ne1, req, &L->field, err, errlen))) return e;    \
     } while (0)
         T(attn_norm, "attn_norm.weight", E, 1, 1);
         T(wq, "attn_q.weight", E, Q, 1);
@@ -208,7 +209,6 @@ void vkmix_model_free(vkmix_model *m)
 {
     if (!m) return;
     vkm_device *dev = &m->ctx->dev;
-    vkm_model_free_batch(m);
     if (m->layers) {
         for (uint32_t l = 0; l < m->hp.n_layer; l++) {
             vkm_tensor *t = &m->layers[l].attn_norm;
@@ -229,8 +229,8 @@ vkmix_error vkmix_model_load(vkmix_context *ctx, const char *path, const vkmix_m
 {
     if (!ctx || !path || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
     *out = NULL;
-    char *err = ctx->err;
-    size_t errlen = sizeof ctx->err;
+    char *err = vkm_err_buf();
+    size_t errlen = VKM_ERR_SIZE;
     err[0] = 0;
     vkmix_model *m = calloc(1, sizeof *m);
     if (!m) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
@@ -238,7 +238,12 @@ vkmix_error vkmix_model_load(vkmix_context *ctx, const char *path, const vkmix_m
     char msg[768] = "";
     vkmix_error e = vkm_gguf_open(path, &m->gguf, msg, sizeof msg);
     if (e == VKMIX_OK) e = vkm_model_read_hparams(m, msg, sizeof msg);
-    if (e == VKMIX_OK) e = load_weights(m, p, msg, sizeof msg);
+    if (e == VKMIX_OK) {
+        vkm_cmd cmd; /* this call's own recording target: model loads may run beside sessions */
+        e = vkm_cmd_create(&cmd, &ctx->dev, ctx, false);
+        if (e == VKMIX_OK) e = load_weights(m, &cmd, p, msg, sizeof msg);
+        vkm_cmd_destroy(&cmd);
+    }
     if (e == VKMIX_OK) e = vkm_model_load_vocab(m, msg, sizeof msg);
     if (e != VKMIX_OK) {
         snprintf(err, errlen, "%s: %s", path, msg[0] ? msg : vkmix_strerror(e));

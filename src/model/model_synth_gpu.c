@@ -25,8 +25,8 @@ static const synth_shape shapes[] = {
 
 const char *vkmix_synthetic_models(void) { return "llama3-8b,mistral-7b,qwen2.5-0.5b,tiny"; }
 
-static vkmix_error fill(vkmix_model *m, vkm_tensor *t, uint32_t type, int64_t cols, int64_t rows, float scale,
-                        float offset, uint32_t seed)
+static vkmix_error fill(vkmix_model *m, vkm_cmd *cmd, vkm_tensor *t, uint32_t type, int64_t cols, int64_t rows,
+                        float scale, float offset, uint32_t seed)
 {
     vkmix_context *ctx = m->ctx;
     memset(t, 0, sizeof *t);
@@ -39,12 +39,13 @@ static vkmix_error fill(vkmix_model *m, vkm_tensor *t, uint32_t type, int64_t co
     if (e != VKMIX_OK) return vkm_fail(&ctx->dev, e, "synthetic: %s rows of %lld", vkm_ggml_type_name(type), (long long)cols);
     t->n_bytes = row_bytes * (uint64_t)rows;
     m->info.weight_bytes += t->n_bytes;
-    return vkm_fill_random_weight(ctx, &t->buf, type, (uint64_t)cols, (uint64_t)rows, scale, offset, seed);
+    return vkm_fill_random_weight(cmd, &t->buf, type, (uint64_t)cols, (uint64_t)rows, scale, offset, seed);
 }
 
-vkmix_error vkm_fill_random_weight(vkmix_context *ctx, vkm_buffer *buf, uint32_t type, uint64_t cols, uint64_t rows,
+vkmix_error vkm_fill_random_weight(vkm_cmd *cmd, vkm_buffer *buf, uint32_t type, uint64_t cols, uint64_t rows,
                                    float scale, float offset, uint32_t seed)
 {
+    vkmix_context *ctx = cmd->ctx;
     uint64_t row_bytes = vkm_wlayout_row_bytes(type, cols);
     if (!row_bytes) return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "random weight: %s rows of %llu",
                                     vkm_ggml_type_name(type), (unsigned long long)cols);
@@ -60,9 +61,9 @@ vkmix_error vkm_fill_random_weight(vkmix_context *ctx, vkm_buffer *buf, uint32_t
         (uint32_t)n, seed, scale, offset, (uint32_t)cols, (uint32_t)(row_bytes / 4)
     };
     vkm_binding b[3] = { VKM_BIND(*buf), VKM_BIND(*buf), VKM_BIND(*buf) };
-    if ((e = vkm_cmd_begin(&ctx->dev)) != VKMIX_OK) return e;
-    vkm_cmd_dispatch(&ctx->dev, p, b, 3, &push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
-    return vkm_cmd_submit(&ctx->dev);
+    if ((e = vkm_cmd_begin(cmd)) != VKMIX_OK) return e;
+    vkm_cmd_dispatch(cmd, p, b, 3, &push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
+    return vkm_cmd_submit(cmd);
 }
 
 static vkmix_error synth_vocab(vkmix_model *m, char *err, size_t errlen)
@@ -106,7 +107,7 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
 {
     if (!ctx || !name || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
     *out = NULL;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     const synth_shape *s = NULL;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         if (!strcmp(shapes[i].name, name)) s = &shapes[i];
@@ -138,37 +139,40 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
     snprintf(m->info.name, sizeof m->info.name, "synthetic %s %s", s->name, vkm_ggml_type_name(wt));
     snprintf(m->info.weight_type, sizeof m->info.weight_type, "%s", vkm_ggml_type_name(wt));
     char msg[512] = "";
-    vkmix_error e = synth_vocab(m, msg, sizeof msg);
+    vkm_cmd cmd; /* this call's own recording target */
+    vkmix_error e = vkm_cmd_create(&cmd, &ctx->dev, ctx, false);
+    if (e == VKMIX_OK) e = synth_vocab(m, msg, sizeof msg);
     const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim, KV = (int64_t)hp->n_head_kv * hp->head_dim;
     const float si = 1.7f / sqrtf((float)E), sf = 1.7f / sqrtf((float)hp->n_ff);
     uint32_t sd = (uint32_t)(seed * 2654435761u);
-    if (e == VKMIX_OK) e = fill(m, &m->tok_embd, wt, E, hp->n_vocab, 1.0f, 0, sd++);
-    if (e == VKMIX_OK) e = fill(m, &m->out_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
+    if (e == VKMIX_OK) e = fill(m, &cmd, &m->tok_embd, wt, E, hp->n_vocab, 1.0f, 0, sd++);
+    if (e == VKMIX_OK) e = fill(m, &cmd, &m->out_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
     if (e == VKMIX_OK && s->tied) {
         m->output = m->tok_embd;
         m->output_tied = 1;
-    } else if (e == VKMIX_OK) e = fill(m, &m->output, wt, E, hp->n_vocab, si, 0, sd++);
+    } else if (e == VKMIX_OK) e = fill(m, &cmd, &m->output, wt, E, hp->n_vocab, si, 0, sd++);
     if (e == VKMIX_OK && !(m->layers = calloc(hp->n_layer, sizeof *m->layers))) e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
     for (uint32_t l = 0; l < hp->n_layer && e == VKMIX_OK; l++) {
         vkm_layer_w *L = &m->layers[l];
-        e = fill(m, &L->attn_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
-        if (e == VKMIX_OK) e = fill(m, &L->wq, wt, E, Q, si, 0, sd++);
-        if (e == VKMIX_OK) e = fill(m, &L->wk, wt, E, KV, si, 0, sd++);
-        if (e == VKMIX_OK) e = fill(m, &L->wv, wt, E, KV, si, 0, sd++);
+        e = fill(m, &cmd, &L->attn_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wq, wt, E, Q, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wk, wt, E, KV, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wv, wt, E, KV, si, 0, sd++);
         if (e == VKMIX_OK && m->arch == VKM_ARCH_QWEN2) {
-            e = fill(m, &L->bq, VKM_GGML_F32, Q, 1, 0.5f, 0, sd++);
-            if (e == VKMIX_OK) e = fill(m, &L->bk, VKM_GGML_F32, KV, 1, 0.5f, 0, sd++);
-            if (e == VKMIX_OK) e = fill(m, &L->bv, VKM_GGML_F32, KV, 1, 0.5f, 0, sd++);
+            e = fill(m, &cmd, &L->bq, VKM_GGML_F32, Q, 1, 0.5f, 0, sd++);
+            if (e == VKMIX_OK) e = fill(m, &cmd, &L->bk, VKM_GGML_F32, KV, 1, 0.5f, 0, sd++);
+            if (e == VKMIX_OK) e = fill(m, &cmd, &L->bv, VKM_GGML_F32, KV, 1, 0.5f, 0, sd++);
         }
-        if (e == VKMIX_OK) e = fill(m, &L->wo, wt, Q, E, si, 0, sd++);
-        if (e == VKMIX_OK) e = fill(m, &L->ffn_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
-        if (e == VKMIX_OK) e = fill(m, &L->w_gate, wt, E, hp->n_ff, si, 0, sd++);
-        if (e == VKMIX_OK) e = fill(m, &L->w_up, wt, E, hp->n_ff, si, 0, sd++);
-        if (e == VKMIX_OK) e = fill(m, &L->w_down, wt, hp->n_ff, E, sf, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wo, wt, Q, E, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->ffn_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->w_gate, wt, E, hp->n_ff, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->w_up, wt, E, hp->n_ff, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->w_down, wt, hp->n_ff, E, sf, 0, sd++);
     }
+    vkm_cmd_destroy(&cmd);
     if (e != VKMIX_OK) {
         char keep[512];
-        snprintf(keep, sizeof keep, "%.500s", msg[0] ? msg : ctx->err);
+        snprintf(keep, sizeof keep, "%.500s", msg[0] ? msg : vkm_err_buf());
         vkmix_model_free(m);
         return vkm_fail(&ctx->dev, e, "synthetic %s: %s", name, keep);
     }

@@ -110,21 +110,23 @@ static uint32_t reduce_wg(const vkmix_context *ctx, uint32_t want)
     return wg;
 }
 
-static vkmix_error elementwise(vkmix_context *ctx, vkm_shader sh, const vkm_binding *b, uint32_t nb, uint32_t n)
+static vkmix_error elementwise(vkm_cmd *cmd, vkm_shader sh, const vkm_binding *b, uint32_t nb, uint32_t n)
 {
+    vkmix_context *ctx = cmd->ctx;
     uint32_t wg = vkm_default_wg(ctx);
     const vkm_pipeline *p;
     vkmix_error e = vkm_pipe(ctx, sh, &wg, 1, &p);
     if (e != VKMIX_OK) return e;
-    if (n) vkm_cmd_dispatch(&ctx->dev, p, b, nb, &n, sizeof n, vkm_groups_for(ctx, n, wg), 1, 1);
+    if (n) vkm_cmd_dispatch(cmd, p, b, nb, &n, sizeof n, vkm_groups_for(ctx, n, wg), 1, 1);
     return VKMIX_OK;
 }
 
 /* ------------------------------------------------------------------ rmsnorm */
 
-vkmix_error vkm_op_rmsnorm(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm_binding out, uint32_t n_rows,
+vkmix_error vkm_op_rmsnorm(vkm_cmd *cmd, vkm_binding x, vkm_binding w, vkm_binding out, uint32_t n_rows,
                            uint32_t n, float eps)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!n_rows || !n) return VKMIX_OK;
     uint64_t bytes = (uint64_t)n_rows * n * 4;
     vkm_binding bx, bw, bo;
@@ -143,7 +145,7 @@ vkmix_error vkm_op_rmsnorm(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm
     struct { uint32_t n_rows, n; float eps; uint32_t has_w; } pc = { n_rows, n, eps, has_w };
     vkm_binding b[3] = { bx, bw, bo };
     uint32_t groups = n_rows < ctx->dev.caps.max_wg_count[0] ? n_rows : ctx->dev.caps.max_wg_count[0];
-    vkm_cmd_dispatch(&ctx->dev, p, b, 3, &pc, sizeof pc, groups, 1, 1);
+    vkm_cmd_dispatch(cmd, p, b, 3, &pc, sizeof pc, groups, 1, 1);
     return VKMIX_OK;
 }
 
@@ -151,9 +153,10 @@ vkmix_error vkm_op_rmsnorm(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm
 
 uint64_t vkm_act_q_bytes(uint32_t n) { return (uint64_t)n * 5 / 2 + 16; }
 
-vkmix_error vkm_op_act_quant(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm_binding xq, uint32_t n_tok,
+vkmix_error vkm_op_act_quant(vkm_cmd *cmd, vkm_binding x, vkm_binding w, vkm_binding xq, uint32_t n_tok,
                              uint32_t n, float eps)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!n || n % 32)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "act_quant: %u elements per token (a multiple of 32)", n);
     if (!n_tok) return VKMIX_OK;
@@ -174,7 +177,7 @@ vkmix_error vkm_op_act_quant(vkmix_context *ctx, vkm_binding x, vkm_binding w, v
     struct { uint32_t n, n_tok, has_w; float eps; } pc = { n, n_tok, has_w, eps };
     vkm_binding b[3] = { bx, bw, bq };
     uint32_t groups = n_tok < ctx->dev.caps.max_wg_count[0] ? n_tok : ctx->dev.caps.max_wg_count[0];
-    vkm_cmd_dispatch(&ctx->dev, p, b, 3, &pc, sizeof pc, groups, 1, 1);
+    vkm_cmd_dispatch(cmd, p, b, 3, &pc, sizeof pc, groups, 1, 1);
     return VKMIX_OK;
 }
 
@@ -230,10 +233,11 @@ static vkmix_error check_weight(vkmix_context *ctx, uint32_t wtype, uint32_t n_i
 
 /* The matrix-vector kernel for n_tok <= VKM_MATVEC_MAX_COLS tokens: x is the
  * fp32 binding (float weights) or the quantized one (integer weights). */
-static vkmix_error matvec(vkmix_context *ctx, vkm_binding W, uint32_t wtype, uint64_t row_bytes, uint64_t rows_per,
+static vkmix_error matvec(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, uint64_t row_bytes, uint64_t rows_per,
                           vkm_binding x, vkm_binding y, vkm_binding bias, uint32_t n_in, uint32_t n_out,
                           uint32_t n_tok, uint32_t epi, out_layout ol, const vkm_matmul_cfg *cfg)
 {
+    vkmix_context *ctx = cmd->ctx;
     const vkm_caps *c = &ctx->dev.caps;
     /* Defaults (predictions for an H200, see docs/PERFORMANCE.md; vkmix-bench
      * matvec --sweep measures the others): 64 invocations; float weights one
@@ -277,7 +281,7 @@ static vkmix_error matvec(vkmix_context *ctx, vkm_binding W, uint32_t wtype, uin
         };
         vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), x, y, bias.buf ? bias : y };
         uint32_t groups = (nr + rows - 1) / rows;
-        vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, groups < c->max_wg_count[0] ? groups : c->max_wg_count[0],
+        vkm_cmd_dispatch(cmd, p, b, 4, &pc, sizeof pc, groups < c->max_wg_count[0] ? groups : c->max_wg_count[0],
                          1, 1);
     }
     return VKMIX_OK;
@@ -335,10 +339,11 @@ static vkmix_error matmul_pipeline(vkmix_context *ctx, uint32_t wtype, uint32_t 
     return vkm_pipe(ctx, VKM_SH_MATMUL, spec, 7, p);
 }
 
-static vkmix_error product(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+static vkmix_error product(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
                            vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok, out_layout ol,
                            const vkm_matmul_cfg *cfg)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!n_out || !n_tok) return VKMIX_OK;
     uint64_t row_bytes;
     vkmix_error e = check_weight(ctx, wtype, n_in, &row_bytes);
@@ -366,7 +371,7 @@ static vkmix_error product(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vk
     if ((e = chunk_items(ctx, row_bytes, n_out, "matmul weight", &rows_per)) != VKMIX_OK) return e;
 
     if (n_tok <= VKM_MATVEC_MAX_COLS)
-        return matvec(ctx, W, wtype, row_bytes, rows_per, bx, by, bb, n_in, n_out, n_tok, ol.add, ol, cfg);
+        return matvec(cmd, W, wtype, row_bytes, rows_per, bx, by, bb, n_in, n_out, n_tok, ol.add, ol, cfg);
     if (!has_bias) bb = by;   /* never read */
 
     /* F32 rows that are not a multiple of 8 (e.g. stories260K's n_ff = 172) are
@@ -381,7 +386,7 @@ static vkmix_error product(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vk
             uint32_t nt = n_tok - t < VKM_MATVEC_MAX_COLS ? n_tok - t : VKM_MATVEC_MAX_COLS;
             vkm_act xt = { { bx.buf, bx.offset + t * xs, nt * xs }, { NULL, 0, 0 } };
             vkm_binding yt = { by.buf, by.offset + t * ys, nt * ys };
-            if ((e = product(ctx, W, wtype, xt, yt, bias, n_in, n_out, nt, ol, cfg)) != VKMIX_OK) return e;
+            if ((e = product(cmd, W, wtype, xt, yt, bias, n_in, n_out, nt, ol, cfg)) != VKMIX_OK) return e;
         }
         return VKMIX_OK;
     }
@@ -397,30 +402,33 @@ static vkmix_error product(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vk
         vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), bx, by, bb };
         uint32_t gx = (nr + bm - 1) / bm;
         if (gx > gx_max) return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul: too many rows");
-        vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, gx, gy, 1);
+        vkm_cmd_dispatch(cmd, p, b, 4, &pc, sizeof pc, gx, gy, 1);
     }
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+vkmix_error vkm_op_matmul_x(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
                             vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                             const vkm_matmul_cfg *cfg)
 {
+    vkmix_context *ctx = cmd->ctx;
     out_layout ol = { n_out, n_out, cfg && cfg->add ? 1u : 0u };
-    return product(ctx, W, wtype, x, y, bias, n_in, n_out, n_tok, ol, cfg);
+    return product(cmd, W, wtype, x, y, bias, n_in, n_out, n_tok, ol, cfg);
 }
 
-vkmix_error vkm_op_matmul_qkv(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+vkmix_error vkm_op_matmul_qkv(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
                               vkm_binding bias, uint32_t n_in, uint32_t n_q, uint32_t n_kv, uint32_t n_tok,
                               const vkm_matmul_cfg *cfg)
 {
+    vkmix_context *ctx = cmd->ctx;
     out_layout ol = { n_q, n_q + n_kv, 0 };
-    return product(ctx, W, wtype, x, y, bias, n_in, n_q + 2 * n_kv, n_tok, ol, cfg);
+    return product(cmd, W, wtype, x, y, bias, n_in, n_q + 2 * n_kv, n_tok, ol, cfg);
 }
 
-vkmix_error vkm_op_matmul_glu(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+vkmix_error vkm_op_matmul_glu(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
                               uint32_t n_in, uint32_t n_out, uint32_t n_tok, const vkm_matmul_cfg *cfg)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!n_out || !n_tok) return VKMIX_OK;
     if (n_tok > VKM_MATVEC_MAX_COLS)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul_glu: %u tokens (at most %u)", n_tok,
@@ -441,57 +449,62 @@ vkmix_error vkm_op_matmul_glu(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
     uint64_t rows_per;
     if ((e = chunk_items(ctx, 2 * row_bytes, n_out, "matmul_glu weight", &rows_per)) != VKMIX_OK) return e;
     out_layout ol = { n_out, n_out, 0 };
-    return matvec(ctx, W, wtype, row_bytes, 2 * rows_per, bx, by, (vkm_binding){ NULL, 0, 0 }, n_in, 2 * n_out, n_tok, 2,
+    return matvec(cmd, W, wtype, row_bytes, 2 * rows_per, bx, by, (vkm_binding){ NULL, 0, 0 }, n_in, 2 * n_out, n_tok, 2,
                   ol, cfg);
 }
 
-/* The context's scratch for quantized activations, at least `bytes` long. */
-static vkmix_error act_scratch(vkmix_context *ctx, uint64_t bytes, vkm_binding *out)
+/* The recording target's scratch for quantized activations, at least `bytes`
+ * long; an outgrown one stays alive until the target is destroyed (commands
+ * recorded before may still read it). */
+static vkmix_error act_scratch(vkm_cmd *cmd, uint64_t bytes, vkm_binding *out)
 {
-    vkm_buffer *s = &ctx->act_scratch;
+    vkm_buffer *s = &cmd->scratch;
     if (!s->buf || s->size < bytes) {
         if (s->buf) {
-            if (ctx->n_act_retired == sizeof ctx->act_retired / sizeof ctx->act_retired[0])
-                return vkm_fail(&ctx->dev, VKMIX_ERROR_OUT_OF_DEVICE_MEMORY, "activation scratch: too many sizes");
-            ctx->act_retired[ctx->n_act_retired++] = *s;   /* recorded commands may still use it */
+            if (cmd->n_scratch_old == sizeof cmd->scratch_old / sizeof cmd->scratch_old[0])
+                return vkm_fail(cmd->dev, VKMIX_ERROR_OUT_OF_DEVICE_MEMORY, "activation scratch: too many sizes");
+            cmd->scratch_old[cmd->n_scratch_old++] = *s;
             memset(s, 0, sizeof *s);
         }
         uint64_t want = bytes < (1u << 20) ? (1u << 20) : bytes;
-        vkmix_error e = vkm_buffer_create(&ctx->dev, s, want, VKM_MEM_DEVICE);
+        vkmix_error e = vkm_buffer_create(cmd->dev, s, want, VKM_MEM_DEVICE);
         if (e != VKMIX_OK) return e;
     }
     *out = (vkm_binding){ s, 0, bytes };
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
+vkmix_error vkm_op_matmul_cfg(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                               vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                               const vkm_matmul_cfg *cfg)
 {
+    vkmix_context *ctx = cmd->ctx;
     vkm_act a = { x, { NULL, 0, 0 } };
     if (n_out && vkm_matmul_uses_q(wtype, n_tok)) {
         uint64_t row_bytes;
         vkmix_error e = check_weight(ctx, wtype, n_in, &row_bytes);
         if (e != VKMIX_OK) return e;
-        if ((e = act_scratch(ctx, n_tok * vkm_act_q_bytes(n_in), &a.q)) != VKMIX_OK) return e;
-        vkm_cmd_barrier(&ctx->dev);   /* earlier products may still read the scratch */
-        if ((e = vkm_op_act_quant(ctx, x, (vkm_binding){ NULL, 0, 0 }, a.q, n_tok, n_in, 0.0f)) != VKMIX_OK) return e;
-        vkm_cmd_barrier(&ctx->dev);
+        if ((e = act_scratch(cmd, n_tok * vkm_act_q_bytes(n_in), &a.q)) != VKMIX_OK) return e;
+        vkm_cmd_barrier(cmd);   /* earlier products may still read the scratch */
+        if ((e = vkm_op_act_quant(cmd, x, (vkm_binding){ NULL, 0, 0 }, a.q, n_tok, n_in, 0.0f)) != VKMIX_OK) return e;
+        vkm_cmd_barrier(cmd);
     }
-    return vkm_op_matmul_x(ctx, W, wtype, a, y, bias, n_in, n_out, n_tok, cfg);
+    return vkm_op_matmul_x(cmd, W, wtype, a, y, bias, n_in, n_out, n_tok, cfg);
 }
 
-vkmix_error vkm_op_matmul(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
+vkmix_error vkm_op_matmul(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                           vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok)
 {
-    return vkm_op_matmul_cfg(ctx, W, wtype, x, y, bias, n_in, n_out, n_tok, NULL);
+    vkmix_context *ctx = cmd->ctx;
+    return vkm_op_matmul_cfg(cmd, W, wtype, x, y, bias, n_in, n_out, n_tok, NULL);
 }
 
 /* ------------------------------------------------------------------ get_rows */
 
-vkmix_error vkm_op_get_rows(vkmix_context *ctx, vkm_binding table, uint32_t wtype, vkm_binding ids,
+vkmix_error vkm_op_get_rows(vkm_cmd *cmd, vkm_binding table, uint32_t wtype, vkm_binding ids,
                             vkm_binding out, uint32_t n_embd, uint32_t n_ids)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!n_ids) return VKMIX_OK;
     uint64_t row_bytes;
     vkmix_error e = check_weight(ctx, wtype, n_embd, &row_bytes);
@@ -517,16 +530,17 @@ vkmix_error vkm_op_get_rows(vkmix_context *ctx, vkm_binding table, uint32_t wtyp
             n_embd, n_ids, (uint32_t)r0, nr, (uint32_t)n_vocab, r0 == 0, (uint32_t)row_bytes, 0
         };
         vkm_binding b[3] = { sub_binding(table, r0 * row_bytes, nr * row_bytes), bi, bo };
-        vkm_cmd_dispatch(&ctx->dev, p, b, 3, &pc, sizeof pc, groups, 1, 1);
+        vkm_cmd_dispatch(cmd, p, b, 3, &pc, sizeof pc, groups, 1, 1);
     }
     return VKMIX_OK;
 }
 
 /* ------------------------------------------------------------------ rope, element-wise */
 
-vkmix_error vkm_op_rope(vkmix_context *ctx, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
+vkmix_error vkm_op_rope(vkm_cmd *cmd, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
                         uint32_t head_dim, uint32_t pos0, uint32_t rope_type)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (head_dim == 0 || head_dim % 2)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "rope: head_dim %u must be even", head_dim);
     if (rope_type != VKM_ROPE_NORM && rope_type != VKM_ROPE_NEOX)
@@ -543,15 +557,16 @@ vkmix_error vkm_op_rope(vkmix_context *ctx, vkm_binding x, vkm_binding freqs, ui
                                                                     rope_type == VKM_ROPE_NEOX };
     vkm_binding b[2] = { bx, bf };
     uint64_t n = (uint64_t)n_tok * n_heads * (head_dim / 2);
-    vkm_cmd_dispatch(&ctx->dev, p, b, 2, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
+    vkm_cmd_dispatch(cmd, p, b, 2, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_rope_store(vkmix_context *ctx, vkm_binding qkv, vkm_binding freqs, vkm_binding pos, vkm_binding q_out,
+vkmix_error vkm_op_rope_store(vkm_cmd *cmd, vkm_binding qkv, vkm_binding freqs, vkm_binding pos, vkm_binding q_out,
                               vkm_binding k_sinks, vkm_binding k_ring, vkm_binding v_sinks, vkm_binding v_ring,
                               uint32_t n_tok, uint32_t n_head, uint32_t n_kv, uint32_t head_dim, uint32_t qkv_stride,
                               uint32_t n_sinks, uint32_t n_ring, uint32_t rope_type)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (head_dim == 0 || head_dim % 2 || !n_head || !n_kv || !n_ring || (uint64_t)(n_head + 2 * n_kv) * head_dim > qkv_stride)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
                         "rope_store: %u + 2 x %u heads of %u in rows of %u, ring of %u", n_head, n_kv, head_dim,
@@ -582,22 +597,24 @@ vkmix_error vkm_op_rope_store(vkmix_context *ctx, vkm_binding qkv, vkm_binding f
         n_tok, n_head, n_kv, head_dim, qkv_stride, n_sinks, n_ring, rope_type == VKM_ROPE_NEOX
     };
     uint64_t n = (uint64_t)n_tok * (n_head + 2 * n_kv) * (head_dim / 2);
-    vkm_cmd_dispatch(&ctx->dev, p, b, 8, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
+    vkm_cmd_dispatch(cmd, p, b, 8, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_silu_mul(vkmix_context *ctx, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n)
+vkmix_error vkm_op_silu_mul(vkm_cmd *cmd, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n)
 {
+    vkmix_context *ctx = cmd->ctx;
     vkm_binding b[3];
     vkmix_error e;
     if ((e = fit(ctx, gate, (uint64_t)n * 4, "silu_mul gate", &b[0])) != VKMIX_OK) return e;
     if ((e = fit(ctx, up, (uint64_t)n * 4, "silu_mul up", &b[1])) != VKMIX_OK) return e;
     if ((e = fit(ctx, out, (uint64_t)n * 4, "silu_mul out", &b[2])) != VKMIX_OK) return e;
-    return elementwise(ctx, VKM_SH_SILU_MUL, b, 3, n);
+    return elementwise(cmd, VKM_SH_SILU_MUL, b, 3, n);
 }
 
-vkmix_error vkm_op_glu(vkmix_context *ctx, vkm_binding in, vkm_binding out, uint32_t n_tok, uint32_t n)
+vkmix_error vkm_op_glu(vkm_cmd *cmd, vkm_binding in, vkm_binding out, uint32_t n_tok, uint32_t n)
 {
+    vkmix_context *ctx = cmd->ctx;
     uint64_t total = (uint64_t)n_tok * n;
     if (total > UINT32_MAX) return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "glu: too many elements");
     vkm_binding b[3];
@@ -609,27 +626,29 @@ vkmix_error vkm_op_glu(vkmix_context *ctx, vkm_binding in, vkm_binding out, uint
     const vkm_pipeline *p;
     if ((e = vkm_pipe(ctx, VKM_SH_SILU_MUL, spec, 2, &p)) != VKMIX_OK) return e;
     uint32_t nn = (uint32_t)total;
-    if (nn) vkm_cmd_dispatch(&ctx->dev, p, b, 3, &nn, sizeof nn, vkm_groups_for(ctx, nn, spec[0]), 1, 1);
+    if (nn) vkm_cmd_dispatch(cmd, p, b, 3, &nn, sizeof nn, vkm_groups_for(ctx, nn, spec[0]), 1, 1);
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_add(vkmix_context *ctx, vkm_binding a, vkm_binding bb, vkm_binding out, uint32_t n)
+vkmix_error vkm_op_add(vkm_cmd *cmd, vkm_binding a, vkm_binding bb, vkm_binding out, uint32_t n)
 {
+    vkmix_context *ctx = cmd->ctx;
     vkm_binding b[3];
     vkmix_error e;
     if ((e = fit(ctx, a, (uint64_t)n * 4, "add a", &b[0])) != VKMIX_OK) return e;
     if ((e = fit(ctx, bb, (uint64_t)n * 4, "add b", &b[1])) != VKMIX_OK) return e;
     if ((e = fit(ctx, out, (uint64_t)n * 4, "add out", &b[2])) != VKMIX_OK) return e;
-    return elementwise(ctx, VKM_SH_ADD, b, 3, n);
+    return elementwise(cmd, VKM_SH_ADD, b, 3, n);
 }
 
-vkmix_error vkm_op_copy_f32(vkmix_context *ctx, vkm_binding src, vkm_binding dst, uint32_t n)
+vkmix_error vkm_op_copy_f32(vkm_cmd *cmd, vkm_binding src, vkm_binding dst, uint32_t n)
 {
+    vkmix_context *ctx = cmd->ctx;
     vkm_binding b[2];
     vkmix_error e;
     if ((e = fit(ctx, src, (uint64_t)n * 4, "copy src", &b[0])) != VKMIX_OK) return e;
     if ((e = fit(ctx, dst, (uint64_t)n * 4, "copy dst", &b[1])) != VKMIX_OK) return e;
-    return elementwise(ctx, VKM_SH_COPY_F32, b, 2, n);
+    return elementwise(cmd, VKM_SH_COPY_F32, b, 2, n);
 }
 
 /* ------------------------------------------------------------------ KV cache, attention */
@@ -660,9 +679,10 @@ static vkmix_error kv_heads_per(vkmix_context *ctx, vkm_binding kc, vkm_binding 
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_kv_store(vkm_cmd *cmd, vkm_binding k, vkm_binding v, vkm_binding kcache, vkm_binding vcache,
                             uint32_t n_tok, uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (head_dim == 0 || head_dim % 2 || !n_kv_head || !n_ctx)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "kv_store: bad shape");
     if ((uint64_t)pos0 + n_tok > n_ctx)
@@ -688,7 +708,7 @@ vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vk
         vkm_binding b[4] = { bk, bv, sub_binding(kcache, h0 * head_bytes, nh * head_bytes),
                              sub_binding(vcache, h0 * head_bytes, nh * head_bytes) };
         uint64_t n = 2ull * n_tok * nh * (head_dim / 2);
-        vkm_cmd_dispatch(&ctx->dev, p, b, 4, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
+        vkm_cmd_dispatch(cmd, p, b, 4, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
     }
     return VKMIX_OK;
 }
@@ -709,19 +729,21 @@ uint64_t vkm_op_attention_scratch(const vkmix_context *ctx, uint32_t n_head, uin
     return (uint64_t)n_head * attn_max_splits(n_ctx) * (head_dim + 2) * 4;
 }
 
-vkmix_error vkm_op_attention(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_attention(vkm_cmd *cmd, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                              vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                              uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale)
 {
-    return vkm_op_attention_cfg(ctx, q, kcache, vcache, out, scratch, n_tok, n_head, n_kv_head, head_dim, n_ctx, pos0,
+    vkmix_context *ctx = cmd->ctx;
+    return vkm_op_attention_cfg(cmd, q, kcache, vcache, out, scratch, n_tok, n_head, n_kv_head, head_dim, n_ctx, pos0,
                                 scale, NULL);
 }
 
-vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_attention_cfg(vkm_cmd *cmd, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                                  vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                                  uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale,
                                  const vkm_attn_cfg *cfg)
 {
+    vkmix_context *ctx = cmd->ctx;
     if (!n_head || !n_kv_head || n_head % n_kv_head || !head_dim || head_dim % 8 || head_dim > 256)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
                         "attention: n_head %u / n_kv_head %u / head_dim %u (a multiple of 8, at most 256)", n_head,
@@ -794,16 +816,16 @@ vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding 
         };
         vkm_binding b[5] = { bq, sub_binding(kcache, h0 * head_bytes, nh * head_bytes),
                              sub_binding(vcache, h0 * head_bytes, nh * head_bytes), bo, bs };
-        vkm_cmd_dispatch(&ctx->dev, p, b, 5, &pc, sizeof pc, n_split, nh * grp / G, n_tok);
+        vkm_cmd_dispatch(cmd, p, b, 5, &pc, sizeof pc, n_split, nh * grp / G, n_tok);
     }
     if (mode == 0) {
-        vkm_cmd_barrier(&ctx->dev);
+        vkm_cmd_barrier(cmd);
         uint32_t wg = reduce_wg(ctx, head_dim < 128 ? head_dim : 128);
         uint32_t rspec[2] = { wg, head_dim };
         if ((e = vkm_pipe(ctx, VKM_SH_ATTN_REDUCE, rspec, 2, &p)) != VKMIX_OK) return e;
         struct { uint32_t n_head, n_split; } pc = { n_head, n_split };
         vkm_binding b[2] = { bs, bo };
-        vkm_cmd_dispatch(&ctx->dev, p, b, 2, &pc, sizeof pc, n_head, 1, 1);
+        vkm_cmd_dispatch(cmd, p, b, 2, &pc, sizeof pc, n_head, 1, 1);
     }
     return VKMIX_OK;
 }

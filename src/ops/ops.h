@@ -1,6 +1,7 @@
 /* GPU operations of the forward pass. Each function records one (or a few)
- * dispatches into the context's command buffer (between vkm_cmd_begin and
- * vkm_cmd_submit); the caller inserts vkm_cmd_barrier between dependent ops.
+ * dispatches into the caller's recording target `cmd` (between vkm_cmd_begin
+ * and vkm_cmd_submit; cmd->ctx gives the context: pipelines, capabilities,
+ * error buffer); the caller inserts vkm_cmd_barrier between dependent ops.
  * Activations are fp32 (quantized to 16 bits for the integer weight
  * products); weights keep their GGUF type, in a GPU layout of its blocks
  * (ops/wlayout.h), and are decoded in the shader. Shapes are given in elements. Every op has a CPU reference in
@@ -26,7 +27,7 @@
 #include "core/context.h"
 
 /* out[r][:] = x[r][:] / sqrt(mean(x[r]^2) + eps) * w[:]      x, out: [n_rows][n]; w: [n] f32 */
-vkmix_error vkm_op_rmsnorm(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm_binding out, uint32_t n_rows,
+vkmix_error vkm_op_rmsnorm(vkm_cmd *cmd, vkm_binding x, vkm_binding w, vkm_binding out, uint32_t n_rows,
                            uint32_t n, float eps);
 
 /* Weights are in their GPU layout (ops/wlayout.h: vkm_wlayout_pack at upload).
@@ -44,7 +45,7 @@ uint64_t vkm_act_q_bytes(uint32_t n);
  * With a norm weight w ([n] f32, may be { NULL }) the row is RMS-normalized on
  * the way: the products then compute W (x * w / sqrt(mean(x^2) + eps)).
  * x: [n_tok][n] f32; xq: n_tok * vkm_act_q_bytes(n) bytes. */
-vkmix_error vkm_op_act_quant(vkmix_context *ctx, vkm_binding x, vkm_binding w, vkm_binding xq, uint32_t n_tok,
+vkmix_error vkm_op_act_quant(vkm_cmd *cmd, vkm_binding x, vkm_binding w, vkm_binding xq, uint32_t n_tok,
                              uint32_t n, float eps);
 
 /* The x of a weight product: fp32 rows (f) and, for the integer products,
@@ -60,9 +61,9 @@ int vkm_matmul_uses_q(uint32_t wtype, uint32_t n_tok);
  * matrix-vector kernel (decode, batched decode: each weight is read once for
  * all tokens), more the tiled matrix-matrix kernel (prefill). wtype: a
  * supported vkm_ggml_type. For the integer products this records a
- * quantization of x into a scratch buffer of the context, with a barrier
- * before and after it; vkm_op_matmul_x takes the quantized x instead. */
-vkmix_error vkm_op_matmul(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
+ * quantization of x into a scratch buffer of the recording target (cmd->scratch),
+ * with a barrier before and after it; vkm_op_matmul_x takes the quantized x instead. */
+vkmix_error vkm_op_matmul(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                           vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok);
 
 /* Tuning knobs of the products (benchmarks, tests); 0 means the default. */
@@ -78,12 +79,12 @@ typedef struct vkm_matmul_cfg {
                           * cooperative-matrix kernel when the device has it */
 } vkm_matmul_cfg;
 /* vkm_op_matmul with explicit tuning (cfg may be NULL). */
-vkmix_error vkm_op_matmul_cfg(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
+vkmix_error vkm_op_matmul_cfg(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                               vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                               const vkm_matmul_cfg *cfg);
 /* The product on explicit activations: x.q is required when
  * vkm_matmul_uses_q(wtype, n_tok), x.f otherwise. */
-vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+vkmix_error vkm_op_matmul_x(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
                             vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                             const vkm_matmul_cfg *cfg);
 
@@ -91,7 +92,7 @@ vkmix_error vkm_op_matmul_x(vkmix_context *ctx, vkm_binding W, uint32_t wtype, v
  * (n_kv) stacked (vkm_wlayout_upload_at), bias likewise (or { NULL }), and y
  * receives three token-major blocks, [n_tok][n_q] then [n_tok][n_kv] twice:
  * q, k and v as three products would have written them, back to back. */
-vkmix_error vkm_op_matmul_qkv(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+vkmix_error vkm_op_matmul_qkv(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
                               vkm_binding bias, uint32_t n_in, uint32_t n_q, uint32_t n_kv, uint32_t n_tok,
                               const vkm_matmul_cfg *cfg);
 
@@ -101,20 +102,20 @@ vkmix_error vkm_op_matmul_qkv(vkmix_context *ctx, vkm_binding W, uint32_t wtype,
  *   y[t][i] = silu(W[2i] . x[t]) * (W[2i+1] . x[t])      y: [n_tok][n_out] f32
  * for up to VKM_MATVEC_MAX_COLS tokens (longer batches: vkm_op_matmul_x over
  * the 2 n_out rows, then vkm_op_glu). */
-vkmix_error vkm_op_matmul_glu(vkmix_context *ctx, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+vkmix_error vkm_op_matmul_glu(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
                               uint32_t n_in, uint32_t n_out, uint32_t n_tok, const vkm_matmul_cfg *cfg);
 /* out[t][i] = silu(in[t][2i]) * in[t][2i+1]     in: [n_tok][2n], out: [n_tok][n] f32 */
-vkmix_error vkm_op_glu(vkmix_context *ctx, vkm_binding in, vkm_binding out, uint32_t n_tok, uint32_t n);
+vkmix_error vkm_op_glu(vkm_cmd *cmd, vkm_binding in, vkm_binding out, uint32_t n_tok, uint32_t n);
 
 /* out[t][:] = dequant(table[ids[t]][:])          ids: [n_ids] int32, table: [n_vocab][n_embd] of wtype
  * n_vocab is the table binding's size / row size. An id outside [0, n_vocab) gives a row of zeros. */
-vkmix_error vkm_op_get_rows(vkmix_context *ctx, vkm_binding table, uint32_t wtype, vkm_binding ids,
+vkmix_error vkm_op_get_rows(vkm_cmd *cmd, vkm_binding table, uint32_t wtype, vkm_binding ids,
                             vkm_binding out, uint32_t n_embd, uint32_t n_ids);
 
 /* In-place RoPE on x: [n_tok][n_heads][head_dim] f32, token t at position pos0 + t.
  * freqs: [head_dim/2] f32 (theta^(-2i/d) with llama3 scaling applied, see vkm_rope_freqs).
  * rope_type: VKM_ROPE_NORM (adjacent pairs) or VKM_ROPE_NEOX (halves). */
-vkmix_error vkm_op_rope(vkmix_context *ctx, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
+vkmix_error vkm_op_rope(vkm_cmd *cmd, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
                         uint32_t head_dim, uint32_t pos0, uint32_t rope_type);
 
 /* RoPE and the cache store of one sequence's rows of the fused Q/K/V product:
@@ -126,21 +127,21 @@ vkmix_error vkm_op_rope(vkmix_context *ctx, vkm_binding x, vkm_binding freqs, ui
  *   (p - n_sinks) % n_ring of {k,v}_ring [n_kv][n_ring][head_dim] (a full FP16 cache: n_sinks 0,
  *   n_ring n_ctx; the sinks bindings are then unused and may be the ring's).
  * freqs and rope_type as in vkm_op_rope. One dispatch instead of rope(q), rope(k) and two stores. */
-vkmix_error vkm_op_rope_store(vkmix_context *ctx, vkm_binding qkv, vkm_binding freqs, vkm_binding pos, vkm_binding q_out,
+vkmix_error vkm_op_rope_store(vkm_cmd *cmd, vkm_binding qkv, vkm_binding freqs, vkm_binding pos, vkm_binding q_out,
                               vkm_binding k_sinks, vkm_binding k_ring, vkm_binding v_sinks, vkm_binding v_ring,
                               uint32_t n_tok, uint32_t n_head, uint32_t n_kv, uint32_t head_dim, uint32_t qkv_stride,
                               uint32_t n_sinks, uint32_t n_ring, uint32_t rope_type);
 
 /* out[i] = silu(gate[i]) * up[i] (out may alias gate or up) */
-vkmix_error vkm_op_silu_mul(vkmix_context *ctx, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n);
+vkmix_error vkm_op_silu_mul(vkm_cmd *cmd, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n);
 /* out[i] = a[i] + b[i] (out may be a) */
-vkmix_error vkm_op_add(vkmix_context *ctx, vkm_binding a, vkm_binding b, vkm_binding out, uint32_t n);
+vkmix_error vkm_op_add(vkm_cmd *cmd, vkm_binding a, vkm_binding b, vkm_binding out, uint32_t n);
 
 /* FP16 KV cache of one layer: cache[n_kv_head][n_ctx][head_dim] f16.
  * Writes k, v: [n_tok][n_kv_head][head_dim] f32 to positions pos0..pos0+n_tok-1.
  * head_dim even; f32 -> f16 with the device's conversion (round to nearest even on
  * the drivers tested). */
-vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_kv_store(vkm_cmd *cmd, vkm_binding k, vkm_binding v, vkm_binding kcache, vkm_binding vcache,
                             uint32_t n_tok, uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0);
 
 /* Causal GQA attention over the FP16 cache of one layer.
@@ -153,7 +154,7 @@ vkmix_error vkm_op_kv_store(vkmix_context *ctx, vkm_binding k, vkm_binding v, vk
  * n_tok > 1 (or the context is short) and may then be { NULL }.
  * head_dim: a multiple of 8, at most 256. Keys and values are read once for all
  * query heads that share them (up to 8 per workgroup). */
-vkmix_error vkm_op_attention(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_attention(vkm_cmd *cmd, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                              vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                              uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale);
 /* Tuning knobs of vkm_op_attention (benchmarks, tests); 0 means the default. */
@@ -162,7 +163,7 @@ typedef struct vkm_attn_cfg {
     uint32_t target_wgs;  /* decode: split the keys until about this many workgroups run */
     uint32_t prefetch;    /* 1: load the next tile before computing the current one, 2: don't */
 } vkm_attn_cfg;
-vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
+vkmix_error vkm_op_attention_cfg(vkm_cmd *cmd, vkm_binding q, vkm_binding kcache, vkm_binding vcache,
                                  vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                                  uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale,
                                  const vkm_attn_cfg *cfg);
@@ -171,6 +172,6 @@ vkmix_error vkm_op_attention_cfg(vkmix_context *ctx, vkm_binding q, vkm_binding 
 uint64_t vkm_op_attention_scratch(const vkmix_context *ctx, uint32_t n_head, uint32_t head_dim, uint32_t n_ctx);
 
 /* logits helper: out[i] = x[i] (f32 copy between buffers, n elements) */
-vkmix_error vkm_op_copy_f32(vkmix_context *ctx, vkm_binding src, vkm_binding dst, uint32_t n);
+vkmix_error vkm_op_copy_f32(vkm_cmd *cmd, vkm_binding src, vkm_binding dst, uint32_t n);
 
 #endif

@@ -102,16 +102,17 @@ vkmix_error vkm_wlayout_unpack(uint32_t type, const void *src, uint64_t n_in, ui
 
 /* Uploads rows of one or two matrices (b may be NULL) to GPU rows row0 + ...:
  * alone consecutively, or a's row i then b's row i. */
-static vkmix_error upload(vkm_device *dev, vkm_buffer *dst, uint32_t type, const void *a, const void *b, uint64_t n_in,
+static vkmix_error upload(vkm_cmd *c, vkm_buffer *dst, uint32_t type, const void *a, const void *b, uint64_t n_in,
                           uint64_t n_rows, uint64_t row0)
 {
+    vkm_device *dev = c->dev;
     uint64_t gpu = vkm_wlayout_row_bytes(type, n_in), file;
     if (!gpu || vkm_ggml_row_size(type, (int64_t)n_in, &file) != VKMIX_OK)
         return vkm_fail(dev, VKMIX_ERROR_INVALID_ARGUMENT, "weight upload: %llu elements of %s per row",
                         (unsigned long long)n_in, vkm_ggml_type_name(type));
     uint32_t k = b ? 2 : 1;   /* GPU rows per source row */
     if ((row0 + k * n_rows) * gpu > dst->size) return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "weight upload out of range");
-    if (!b && !vkm_wlayout_repacked(type)) return vkm_buffer_upload(dev, dst, row0 * gpu, a, file * n_rows);
+    if (!b && !vkm_wlayout_repacked(type)) return vkm_buffer_upload(c, dst, row0 * gpu, a, file * n_rows);
     uint64_t per = (16ull << 20) / (k * gpu);
     if (!per) per = 1;
     if (per > n_rows) per = n_rows;
@@ -128,29 +129,29 @@ static vkmix_error upload(vkm_device *dev, vkm_buffer *dst, uint32_t type, const
                 vkm_wlayout_pack(type, (const uint8_t *)b + (r + i) * file, n_in, 1, tmp + (2 * i + 1) * gpu);
             }
         }
-        e = vkm_buffer_upload(dev, dst, (row0 + k * r) * gpu, tmp, k * n * gpu);
+        e = vkm_buffer_upload(c, dst, (row0 + k * r) * gpu, tmp, k * n * gpu);
     }
     free(tmp);
     return e;
 }
 
-vkmix_error vkm_wlayout_upload(vkm_device *dev, vkm_buffer *dst, uint32_t type, const void *src, uint64_t n_in,
+vkmix_error vkm_wlayout_upload(vkm_cmd *c, vkm_buffer *dst, uint32_t type, const void *src, uint64_t n_in,
                                uint64_t n_rows)
 {
-    return upload(dev, dst, type, src, NULL, n_in, n_rows, 0);
+    return upload(c, dst, type, src, NULL, n_in, n_rows, 0);
 }
 
-vkmix_error vkm_wlayout_upload_at(vkm_device *dev, vkm_buffer *dst, uint32_t type, const void *src, uint64_t n_in,
+vkmix_error vkm_wlayout_upload_at(vkm_cmd *c, vkm_buffer *dst, uint32_t type, const void *src, uint64_t n_in,
                                   uint64_t n_rows, uint64_t row0)
 {
-    return upload(dev, dst, type, src, NULL, n_in, n_rows, row0);
+    return upload(c, dst, type, src, NULL, n_in, n_rows, row0);
 }
 
-vkmix_error vkm_wlayout_upload_interleaved(vkm_device *dev, vkm_buffer *dst, uint32_t type, const void *a,
+vkmix_error vkm_wlayout_upload_interleaved(vkm_cmd *c, vkm_buffer *dst, uint32_t type, const void *a,
                                            const void *b, uint64_t n_in, uint64_t n_rows)
 {
     if (!b) return VKMIX_ERROR_INVALID_ARGUMENT;
-    return upload(dev, dst, type, a, b, n_in, n_rows, 0);
+    return upload(c, dst, type, a, b, n_in, n_rows, 0);
 }
 
 vkmix_error vkm_weight_type_from_name(const char *name, uint32_t *type)

@@ -46,16 +46,17 @@ vkmix_error vkm_wlayout_unpack(uint32_t type, const void *src, uint64_t n_in, ui
 vkmix_error vkm_weight_type_from_name(const char *name, uint32_t *type);
 
 /* Uploads n_rows rows in the file layout (src) into dst (at least n_rows *
- * vkm_wlayout_row_bytes bytes) in the GPU layout, through host chunks of ~16 MiB. */
-vkmix_error vkm_wlayout_upload(vkm_device *dev, vkm_buffer *dst, uint32_t type, const void *src, uint64_t n_in,
+ * vkm_wlayout_row_bytes bytes) in the GPU layout, through host chunks of ~16 MiB
+ * (recorded and submitted on c). */
+vkmix_error vkm_wlayout_upload(vkm_cmd *c, vkm_buffer *dst, uint32_t type, const void *src, uint64_t n_in,
                                uint64_t n_rows);
 /* The same into GPU rows row0 .. row0 + n_rows - 1 of dst (matrices with the
  * same row length stacked in one buffer, e.g. Q, K and V). */
-vkmix_error vkm_wlayout_upload_at(vkm_device *dev, vkm_buffer *dst, uint32_t type, const void *src, uint64_t n_in,
+vkmix_error vkm_wlayout_upload_at(vkm_cmd *c, vkm_buffer *dst, uint32_t type, const void *src, uint64_t n_in,
                                   uint64_t n_rows, uint64_t row0);
 /* Two matrices of n_rows rows interleaved by rows: a's row i at GPU row 2i,
  * b's at 2i+1 (the gate and up matrices of vkm_op_matmul_glu). */
-vkmix_error vkm_wlayout_upload_interleaved(vkm_device *dev, vkm_buffer *dst, uint32_t type, const void *a,
+vkmix_error vkm_wlayout_upload_interleaved(vkm_cmd *c, vkm_buffer *dst, uint32_t type, const void *a,
                                            const void *b, uint64_t n_in, uint64_t n_rows);
 
 #endif

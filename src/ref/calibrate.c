@@ -718,13 +718,12 @@ vkmix_error vkmix_calibrate_importance(const vkmix_model *model, const int32_t *
                                        float *loss, float *imp_k, float *imp_v)
 {
     if (!model) return VKMIX_ERROR_INVALID_ARGUMENT;
-    vkmix_context *ctx = model->ctx;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     vkm_ref_model r;
     vkmix_error e = vkm_model_ref_weights(model, &r);
-    if (e != VKMIX_OK) return failf(ctx->err, sizeof ctx->err, e, "calibration: fp32 copies of the weights failed");
-    e = vkm_calib_importance(&r.w, tokens, n_seq, T, n_threads, progress, user, loss, imp_k, imp_v, ctx->err,
-                             sizeof ctx->err);
+    if (e != VKMIX_OK) return failf(vkm_err_buf(), VKM_ERR_SIZE, e, "calibration: fp32 copies of the weights failed");
+    e = vkm_calib_importance(&r.w, tokens, n_seq, T, n_threads, progress, user, loss, imp_k, imp_v, vkm_err_buf(),
+                             VKM_ERR_SIZE);
     vkm_ref_model_free(&r);
     return e;
 }
@@ -734,13 +733,12 @@ vkmix_error vkmix_calibrate_kv_error(const vkmix_model *model, const int32_t *to
                                      vkmix_calibrate_progress_fn progress, void *user, float *err_k, float *err_v)
 {
     if (!model) return VKMIX_ERROR_INVALID_ARGUMENT;
-    vkmix_context *ctx = model->ctx;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     vkm_ref_model r;
     vkmix_error e = vkm_model_ref_weights(model, &r);
-    if (e != VKMIX_OK) return failf(ctx->err, sizeof ctx->err, e, "calibration: fp32 copies of the weights failed");
-    e = vkm_calib_kv_error(&r.w, tokens, n_seq, T, group, sinks, n_threads, progress, user, err_k, err_v, ctx->err,
-                           sizeof ctx->err);
+    if (e != VKMIX_OK) return failf(vkm_err_buf(), VKM_ERR_SIZE, e, "calibration: fp32 copies of the weights failed");
+    e = vkm_calib_kv_error(&r.w, tokens, n_seq, T, group, sinks, n_threads, progress, user, err_k, err_v, vkm_err_buf(),
+                           VKM_ERR_SIZE);
     vkm_ref_model_free(&r);
     return e;
 }
@@ -749,11 +747,10 @@ vkmix_error vkmix_calibrate_allocate(const vkmix_model *model, const vkmix_calib
                                      uint8_t *k_bits, uint8_t *v_bits, vkmix_kv_memory *mem, double *objective)
 {
     if (!model || !params) return VKMIX_ERROR_INVALID_ARGUMENT;
-    vkmix_context *ctx = model->ctx;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     vkmix_calib_alloc_params p = *params;
     if (!p.n_ctx) p.n_ctx = default_ctx(&model->hp);
-    return vkm_calib_allocate(&model->hp, &p, k_bits, v_bits, mem, objective, ctx->err, sizeof ctx->err);
+    return vkm_calib_allocate(&model->hp, &p, k_bits, v_bits, mem, objective, vkm_err_buf(), VKM_ERR_SIZE);
 }
 
 vkmix_error vkmix_kv_profile_write(const vkmix_model *model, const char *path, const uint8_t *k_bits,
@@ -761,9 +758,8 @@ vkmix_error vkmix_kv_profile_write(const vkmix_model *model, const char *path, c
                                    const char *provenance_json)
 {
     if (!model) return VKMIX_ERROR_INVALID_ARGUMENT;
-    vkmix_context *ctx = model->ctx;
-    char *err = ctx->err;
-    const size_t errlen = sizeof ctx->err;
+    char *err = vkm_err_buf();
+    const size_t errlen = VKM_ERR_SIZE;
     err[0] = 0;
     if (!path || !k_bits || !v_bits)
         return failf(err, errlen, VKMIX_ERROR_INVALID_ARGUMENT, "profile: path and widths are required");

@@ -27,7 +27,7 @@ static vkm_binding bind_or_none(const vkm_tensor *t)
 
 /* ------------------------------------------------------------------ scratch */
 
-vkmix_error vkm_scratch_create(vkmix_model *m, vkm_scratch *s, uint32_t cap, uint32_t logit_rows)
+vkmix_error vkm_scratch_create(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *s, uint32_t cap, uint32_t logit_rows)
 {
     memset(s, 0, sizeof *s);
     const vkm_hparams *hp = &m->hp;
@@ -51,26 +51,18 @@ vkmix_error vkm_scratch_create(vkmix_model *m, vkm_scratch *s, uint32_t cap, uin
         vkmix_error e = vkm_buffer_create(dev, want[i].b, want[i].bytes, want[i].kind);
         if (e != VKMIX_OK) {
             char msg[400];
-            snprintf(msg, sizeof msg, "%.380s", m->ctx->err);
+            snprintf(msg, sizeof msg, "%.380s", vkm_err_buf());
             vkm_scratch_free(dev, s);
             return vkm_fail(dev, e, "activations for %u rows (%.1f MiB): %s", cap, (double)total / 1048576.0, msg);
         }
     }
-    return vkm_buffer_upload(dev, &s->freqs, 0, m->rope_freqs, hp->head_dim / 2 * 4);
+    return vkm_buffer_upload(cmd, &s->freqs, 0, m->rope_freqs, hp->head_dim / 2 * 4);
 }
 
 void vkm_scratch_free(vkm_device *dev, vkm_scratch *s)
 {
     vkm_buffer *b = &s->x;
     for (int i = 0; i < VKM_SCRATCH_N_BUFFERS; i++) vkm_buffer_destroy(dev, &b[i]);
-}
-
-void vkm_model_free_batch(vkmix_model *m)
-{
-    if (!m->batch) return;
-    vkm_scratch_free(&m->ctx->dev, m->batch);
-    free(m->batch);
-    m->batch = NULL;
 }
 
 /* ------------------------------------------------------------------ sessions */
@@ -82,6 +74,7 @@ void vkmix_session_free(vkmix_session *s)
     vkm_scratch_free(dev, &s->sc);
     vkm_buffer_destroy(dev, &s->attn_scratch);
     vkm_kv_cache_free(dev, &s->cache);
+    vkm_cmd_destroy(&s->cmd);
     free(s);
 }
 
@@ -91,7 +84,7 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
     *out = NULL;
     vkmix_context *ctx = m->ctx;
     vkm_device *dev = &ctx->dev;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     vkmix_session_params def;
     if (!p) {
         vkmix_session_default_params(&def);
@@ -107,8 +100,12 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
         free(s);
         return vkm_fail(dev, VKMIX_ERROR_INVALID_ARGUMENT, "context length %u is too large", p->n_ctx);
     }
-    vkmix_error e = vkm_kv_config_from_params(p, hp, s->n_ctx, &s->cache.cfg, ctx->err, sizeof ctx->err);
+    vkmix_error e = vkm_kv_config_from_params(p, hp, s->n_ctx, &s->cache.cfg, vkm_err_buf(), VKM_ERR_SIZE);
     if (e != VKMIX_OK) {
+        free(s);
+        return e;
+    }
+    if ((e = vkm_cmd_create(&s->cmd, dev, ctx, false)) != VKMIX_OK) {
         free(s);
         return e;
     }
@@ -122,7 +119,7 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
     e = vkm_kv_cache_create(ctx, &s->cache, hp, s->n_ctx);
     if (e != VKMIX_OK) {
         char msg[512];
-        snprintf(msg, sizeof msg, "%.400s", ctx->err);
+        snprintf(msg, sizeof msg, "%.400s", vkm_err_buf());
         vkmix_kv_memory mem;
         vkm_kv_memory(&s->cache.cfg, hp, s->n_ctx, 0, &mem);
         uint32_t n_ctx = s->n_ctx;
@@ -130,7 +127,7 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
         return vkm_fail(dev, e, "the %s KV cache for %u tokens needs %.1f MiB: %s", mem.k_bits < 16 ? "quantized" : "f16",
                         n_ctx, (double)mem.total_bytes / 1048576.0, msg);
     }
-    e = vkm_scratch_create(m, &s->sc, s->n_batch, logit_rows);
+    e = vkm_scratch_create(m, &s->cmd, &s->sc, s->n_batch, logit_rows);
     if (e == VKMIX_OK)
         e = vkm_buffer_create(dev, &s->attn_scratch, vkm_op_attention_scratch(ctx, hp->n_head, hp->head_dim, s->n_ctx),
                               VKM_MEM_DEVICE);
@@ -158,86 +155,85 @@ static vkm_binding rows(const vkm_buffer *b, uint32_t row0, uint32_t n, uint64_t
 }
 
 /* Attention of every segment: store, attend, age, each phase for all segments. */
-static vkmix_error attention(vkmix_context *ctx, vkm_scratch *sc, const segment *seg, uint32_t n_seg, uint32_t l)
+static vkmix_error attention(vkm_cmd *cmd, vkm_scratch *sc, const segment *seg, uint32_t n_seg, uint32_t l)
 {
     const vkm_hparams *hp = &seg[0].s->model->hp;
     const uint64_t qb = (uint64_t)hp->n_head * hp->head_dim * 4, kb = (uint64_t)hp->n_head_kv * hp->head_dim * 4;
     vkmix_error e;
     for (uint32_t i = 0; i < n_seg; i++)
-        TRY(vkm_kv_cache_store(ctx, &seg[i].s->cache, l, rows(&sc->k, seg[i].row0, seg[i].n, kb),
+        TRY(vkm_kv_cache_store(cmd, &seg[i].s->cache, l, rows(&sc->k, seg[i].row0, seg[i].n, kb),
                                rows(&sc->v, seg[i].row0, seg[i].n, kb), seg[i].n, seg[i].pos0));
-    vkm_cmd_barrier(&ctx->dev);
+    vkm_cmd_barrier(cmd);
     for (uint32_t i = 0; i < n_seg; i++)
-        TRY(vkm_kv_cache_attention(ctx, &seg[i].s->cache, l, rows(&sc->q, seg[i].row0, seg[i].n, qb),
+        TRY(vkm_kv_cache_attention(cmd, &seg[i].s->cache, l, rows(&sc->q, seg[i].row0, seg[i].n, qb),
                                    rows(&sc->att, seg[i].row0, seg[i].n, qb), VKM_BIND(seg[i].s->attn_scratch),
                                    seg[i].n, seg[i].pos0));
-    vkm_cmd_barrier(&ctx->dev);
+    vkm_cmd_barrier(cmd);
     int aged = 0;
-    for (uint32_t i = 0; i < n_seg; i++) TRY(vkm_kv_cache_age(ctx, &seg[i].s->cache, l, seg[i].n, seg[i].pos0, &aged));
-    if (aged) vkm_cmd_barrier(&ctx->dev);
+    for (uint32_t i = 0; i < n_seg; i++) TRY(vkm_kv_cache_age(cmd, &seg[i].s->cache, l, seg[i].n, seg[i].pos0, &aged));
+    if (aged) vkm_cmd_barrier(cmd);
     return VKMIX_OK;
 }
 
 /* n rows (token ids already in sc->ids). Logits of the last row, or of every row
  * (all), land in sc->logits. */
-static vkmix_error forward(vkmix_model *m, vkm_scratch *sc, uint32_t n, const segment *seg, uint32_t n_seg, int all)
+static vkmix_error forward(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *sc, uint32_t n, const segment *seg,
+                           uint32_t n_seg, int all)
 {
-    vkmix_context *ctx = m->ctx;
-    vkm_device *dev = &ctx->dev;
     const vkm_hparams *hp = &m->hp;
     const uint32_t E = hp->n_embd, Q = hp->n_head * hp->head_dim, KV = hp->n_head_kv * hp->head_dim, F = hp->n_ff;
     const vkm_binding none = { NULL, 0, 0 };
     vkmix_error e;
-    TRY(vkm_cmd_begin(dev));
+    TRY(vkm_cmd_begin(cmd));
     /* x = embedding rows of the tokens */
-    TRY(vkm_op_get_rows(ctx, VKM_BIND(m->tok_embd.buf), m->tok_embd.type, VKM_BIND(sc->ids), VKM_BIND(sc->x), E, n));
-    vkm_cmd_barrier(dev);
+    TRY(vkm_op_get_rows(cmd, VKM_BIND(m->tok_embd.buf), m->tok_embd.type, VKM_BIND(sc->ids), VKM_BIND(sc->x), E, n));
+    vkm_cmd_barrier(cmd);
     for (uint32_t l = 0; l < hp->n_layer; l++) {
         const vkm_layer_w *L = &m->layers[l];
         /* attention block: x += Wo attention(rope(Wq h), rope(Wk h), Wv h),  h = rmsnorm(x) */
-        TRY(vkm_op_rmsnorm(ctx, VKM_BIND(sc->x), VKM_BIND(L->attn_norm.buf), VKM_BIND(sc->h), n, E, hp->norm_eps));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->wq.buf), L->wq.type, VKM_BIND(sc->h), VKM_BIND(sc->q), bind_or_none(&L->bq), E, Q, n));
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->wk.buf), L->wk.type, VKM_BIND(sc->h), VKM_BIND(sc->k), bind_or_none(&L->bk), E, KV, n));
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->wv.buf), L->wv.type, VKM_BIND(sc->h), VKM_BIND(sc->v), bind_or_none(&L->bv), E, KV, n));
-        vkm_cmd_barrier(dev);
+        TRY(vkm_op_rmsnorm(cmd, VKM_BIND(sc->x), VKM_BIND(L->attn_norm.buf), VKM_BIND(sc->h), n, E, hp->norm_eps));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wq.buf), L->wq.type, VKM_BIND(sc->h), VKM_BIND(sc->q), bind_or_none(&L->bq), E, Q, n));
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wk.buf), L->wk.type, VKM_BIND(sc->h), VKM_BIND(sc->k), bind_or_none(&L->bk), E, KV, n));
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wv.buf), L->wv.type, VKM_BIND(sc->h), VKM_BIND(sc->v), bind_or_none(&L->bv), E, KV, n));
+        vkm_cmd_barrier(cmd);
         for (uint32_t i = 0; i < n_seg; i++) { /* each sequence at its own positions */
-            TRY(vkm_op_rope(ctx, rows(&sc->q, seg[i].row0, seg[i].n, (uint64_t)Q * 4), VKM_BIND(sc->freqs), seg[i].n,
+            TRY(vkm_op_rope(cmd, rows(&sc->q, seg[i].row0, seg[i].n, (uint64_t)Q * 4), VKM_BIND(sc->freqs), seg[i].n,
                             hp->n_head, hp->head_dim, seg[i].pos0, hp->rope_type));
-            TRY(vkm_op_rope(ctx, rows(&sc->k, seg[i].row0, seg[i].n, (uint64_t)KV * 4), VKM_BIND(sc->freqs), seg[i].n,
+            TRY(vkm_op_rope(cmd, rows(&sc->k, seg[i].row0, seg[i].n, (uint64_t)KV * 4), VKM_BIND(sc->freqs), seg[i].n,
                             hp->n_head_kv, hp->head_dim, seg[i].pos0, hp->rope_type));
         }
-        vkm_cmd_barrier(dev);
-        TRY(attention(ctx, sc, seg, n_seg, l));
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->wo.buf), L->wo.type, VKM_BIND(sc->att), VKM_BIND(sc->o), none, Q, E, n));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_add(ctx, VKM_BIND(sc->x), VKM_BIND(sc->o), VKM_BIND(sc->x), n * E));
-        vkm_cmd_barrier(dev);
+        vkm_cmd_barrier(cmd);
+        TRY(attention(cmd, sc, seg, n_seg, l));
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wo.buf), L->wo.type, VKM_BIND(sc->att), VKM_BIND(sc->o), none, Q, E, n));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_add(cmd, VKM_BIND(sc->x), VKM_BIND(sc->o), VKM_BIND(sc->x), n * E));
+        vkm_cmd_barrier(cmd);
         /* feed-forward block: x += W_down (silu(W_gate h) * W_up h),  h = rmsnorm(x) */
-        TRY(vkm_op_rmsnorm(ctx, VKM_BIND(sc->x), VKM_BIND(L->ffn_norm.buf), VKM_BIND(sc->h), n, E, hp->norm_eps));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->w_gate.buf), L->w_gate.type, VKM_BIND(sc->h), VKM_BIND(sc->g), none, E, F, n));
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->w_up.buf), L->w_up.type, VKM_BIND(sc->h), VKM_BIND(sc->u), none, E, F, n));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_silu_mul(ctx, VKM_BIND(sc->g), VKM_BIND(sc->u), VKM_BIND(sc->g), n * F));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_matmul(ctx, VKM_BIND(L->w_down.buf), L->w_down.type, VKM_BIND(sc->g), VKM_BIND(sc->o), none, F, E, n));
-        vkm_cmd_barrier(dev);
-        TRY(vkm_op_add(ctx, VKM_BIND(sc->x), VKM_BIND(sc->o), VKM_BIND(sc->x), n * E));
-        vkm_cmd_barrier(dev);
+        TRY(vkm_op_rmsnorm(cmd, VKM_BIND(sc->x), VKM_BIND(L->ffn_norm.buf), VKM_BIND(sc->h), n, E, hp->norm_eps));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->w_gate.buf), L->w_gate.type, VKM_BIND(sc->h), VKM_BIND(sc->g), none, E, F, n));
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->w_up.buf), L->w_up.type, VKM_BIND(sc->h), VKM_BIND(sc->u), none, E, F, n));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_silu_mul(cmd, VKM_BIND(sc->g), VKM_BIND(sc->u), VKM_BIND(sc->g), n * F));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_matmul(cmd, VKM_BIND(L->w_down.buf), L->w_down.type, VKM_BIND(sc->g), VKM_BIND(sc->o), none, F, E, n));
+        vkm_cmd_barrier(cmd);
+        TRY(vkm_op_add(cmd, VKM_BIND(sc->x), VKM_BIND(sc->o), VKM_BIND(sc->x), n * E));
+        vkm_cmd_barrier(cmd);
     }
     /* logits = output rmsnorm(x) for the last row (or all rows) */
     uint32_t nr = all ? n : 1;
     if (!all && n > 1) {
-        vkm_cmd_copy(dev, &sc->x, (uint64_t)(n - 1) * E * 4, &sc->o, 0, (uint64_t)E * 4);
-        vkm_cmd_barrier(dev);
+        vkm_cmd_copy(cmd, &sc->x, (uint64_t)(n - 1) * E * 4, &sc->o, 0, (uint64_t)E * 4);
+        vkm_cmd_barrier(cmd);
     }
-    TRY(vkm_op_rmsnorm(ctx, VKM_BIND(*(all || n == 1 ? &sc->x : &sc->o)), VKM_BIND(m->out_norm.buf), VKM_BIND(sc->h), nr,
+    TRY(vkm_op_rmsnorm(cmd, VKM_BIND(*(all || n == 1 ? &sc->x : &sc->o)), VKM_BIND(m->out_norm.buf), VKM_BIND(sc->h), nr,
                        E, hp->norm_eps));
-    vkm_cmd_barrier(dev);
-    TRY(vkm_op_matmul(ctx, VKM_BIND(m->output.buf), m->output.type, VKM_BIND(sc->h), VKM_BIND(sc->logits), none, E,
+    vkm_cmd_barrier(cmd);
+    TRY(vkm_op_matmul(cmd, VKM_BIND(m->output.buf), m->output.type, VKM_BIND(sc->h), VKM_BIND(sc->logits), none, E,
                       hp->n_vocab, nr));
-    return vkm_cmd_submit(dev);
+    return vkm_cmd_submit(cmd);
 }
 
 static vkmix_error check_tokens(vkmix_context *ctx, const int32_t *tokens, uint32_t n, uint32_t V)
@@ -253,7 +249,7 @@ vkmix_error vkmix_session_eval(vkmix_session *s, const int32_t *tokens, uint32_t
 {
     if (!s || (!tokens && n)) return VKMIX_ERROR_INVALID_ARGUMENT;
     vkmix_context *ctx = s->model->ctx;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     const uint32_t V = s->model->hp.n_vocab;
     if (n == 0) return VKMIX_OK;
     if ((uint64_t)s->n_past + n > s->n_ctx)
@@ -266,7 +262,7 @@ vkmix_error vkmix_session_eval(vkmix_session *s, const int32_t *tokens, uint32_t
         uint32_t c = n - done < chunk ? n - done : chunk;
         memcpy(s->sc.ids.mapped, tokens + done, (size_t)c * 4);
         segment seg = { s, 0, c, s->n_past };
-        if ((e = forward(s->model, &s->sc, c, &seg, 1, all_logits)) != VKMIX_OK) return e;
+        if ((e = forward(s->model, &s->cmd, &s->sc, c, &seg, 1, all_logits)) != VKMIX_OK) return e;
         s->n_past += c;
         if (logits && all_logits) memcpy(logits + (size_t)done * V, s->sc.logits.mapped, (size_t)c * V * 4);
         done += c;
@@ -280,7 +276,7 @@ vkmix_error vkmix_batch_decode(vkmix_session *const *ss, const int32_t *tokens, 
     if (!ss || !tokens || !n || !ss[0]) return VKMIX_ERROR_INVALID_ARGUMENT;
     vkmix_model *m = ss[0]->model;
     vkmix_context *ctx = m->ctx;
-    ctx->err[0] = 0;
+    vkm_err_clear();
     const vkm_hparams *hp = &m->hp;
     for (uint32_t i = 0; i < n; i++) {
         if (!ss[i] || ss[i]->model != m)
@@ -302,26 +298,23 @@ vkmix_error vkmix_batch_decode(vkmix_session *const *ss, const int32_t *tokens, 
                 return e;
         return VKMIX_OK;
     }
-    if (!m->batch || m->batch->cap < n) {
-        vkm_model_free_batch(m);
-        if (!(m->batch = calloc(1, sizeof *m->batch))) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-        uint32_t cap = n < 8 ? 8 : n;
-        if ((e = vkm_scratch_create(m, m->batch, cap, cap)) != VKMIX_OK) {
-            free(m->batch);
-            m->batch = NULL;
-            return e;
-        }
-    }
-    segment *seg = malloc(n * sizeof *seg);
+    /* the rows run on the first session's scratch and recording target, in
+     * chunks of as many rows as that scratch holds (the model owns nothing) */
+    vkmix_session *lead = ss[0];
+    const uint32_t chunk = lead->sc.cap < lead->sc.logit_rows ? lead->sc.cap : lead->sc.logit_rows;
+    segment *seg = malloc((size_t)chunk * sizeof *seg);
     if (!seg) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-    for (uint32_t i = 0; i < n; i++) seg[i] = (segment){ ss[i], i, 1, ss[i]->n_past };
-    memcpy(m->batch->ids.mapped, tokens, (size_t)n * 4);
-    e = forward(m, m->batch, n, seg, n, 1);
+    for (uint32_t r0 = 0; r0 < n && e == VKMIX_OK; r0 += chunk) {
+        uint32_t c = n - r0 < chunk ? n - r0 : chunk;
+        for (uint32_t i = 0; i < c; i++) seg[i] = (segment){ ss[r0 + i], i, 1, ss[r0 + i]->n_past };
+        memcpy(lead->sc.ids.mapped, tokens + r0, (size_t)c * 4);
+        e = forward(m, &lead->cmd, &lead->sc, c, seg, c, 1);
+        if (e != VKMIX_OK) break;
+        for (uint32_t i = 0; i < c; i++) ss[r0 + i]->n_past++;
+        if (logits) memcpy(logits + (size_t)r0 * hp->n_vocab, lead->sc.logits.mapped, (size_t)c * hp->n_vocab * 4);
+    }
     free(seg);
-    if (e != VKMIX_OK) return e;
-    for (uint32_t i = 0; i < n; i++) ss[i]->n_past++;
-    if (logits) memcpy(logits, m->batch->logits.mapped, (size_t)n * hp->n_vocab * 4);
-    return VKMIX_OK;
+    return e;
 }
 
 uint32_t vkmix_session_n_past(const vkmix_session *s) { return s ? s->n_past : 0; }
@@ -347,7 +340,7 @@ vkmix_error vkmix_kv_memory_estimate(const vkmix_model *m, const vkmix_session_p
     uint32_t n_ctx = p && p->n_ctx ? p->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
     if (n_tokens > n_ctx) n_ctx = n_tokens;
     vkm_kv_config cfg;
-    vkmix_error e = vkm_kv_config_from_params(p, hp, n_ctx, &cfg, m->ctx->err, sizeof m->ctx->err);
+    vkmix_error e = vkm_kv_config_from_params(p, hp, n_ctx, &cfg, vkm_err_buf(), VKM_ERR_SIZE);
     if (e != VKMIX_OK) return e;
     vkm_kv_memory(&cfg, hp, n_ctx, n_tokens, out);
     return VKMIX_OK;

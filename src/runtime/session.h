@@ -22,12 +22,14 @@ typedef struct vkm_scratch {
 } vkm_scratch;
 #define VKM_SCRATCH_N_BUFFERS 12
 
-vkmix_error vkm_scratch_create(vkmix_model *m, vkm_scratch *s, uint32_t cap, uint32_t logit_rows);
+/* Allocates the buffers and uploads the RoPE frequencies (recorded on cmd). */
+vkmix_error vkm_scratch_create(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *s, uint32_t cap, uint32_t logit_rows);
 void vkm_scratch_free(vkm_device *dev, vkm_scratch *s);
 
 struct vkmix_session {
     vkmix_model *model;
     uint32_t n_ctx, n_batch, n_past;
+    vkm_cmd cmd;             /* the session's own recording target: every eval records and submits here */
     vkm_scratch sc;
     vkm_buffer attn_scratch; /* split-K partials of the FP16 attention */
     vkm_kv_cache cache;
