@@ -416,8 +416,8 @@ static void test_glu(void)
     }
 }
 
-/* Q, K and V as one product: stacked weights and biases, three token-major
- * outputs back to back, for the matrix-vector and the tiled kernels. */
+/* Q, K and V as one product: stacked weights and biases, three outputs, for
+ * the matrix-vector and the tiled kernels. */
 static void test_qkv(void)
 {
     static const uint32_t types[] = { VKM_GGML_Q8_0, VKM_GGML_F16 };
@@ -446,21 +446,26 @@ static void test_qkv(void)
             ref_matmul(&w[1], x, bias + nq, nt, ref + (size_t)nt * nq);
             ref_matmul(&w[2], x, bias + nq + nkv, nt, ref + (size_t)nt * (nq + nkv));
             vkm_buffer bx = buf_from(x, (size_t)nt * n_in * 4), by = buf_new((size_t)nt * n_out * 4);
+            vkm_buffer yk = buf_new((size_t)nt * nkv * 4), yv = buf_new((size_t)nt * nkv * 4);
             vkm_buffer bq = buf_new(nt * vkm_act_q_bytes(n_in));
             begin();
-            poison(&by);
+            poison(&by), poison(&yk), poison(&yv);
             vkmix_error e = VKMIX_OK;
             if (vkm_matmul_uses_q(type, nt))
                 e = vkm_op_act_quant(&g_cmd, VKM_BIND(bx), (vkm_binding){ NULL, 0, 0 }, VKM_BIND(bq), nt, n_in, 0.0f);
             vkm_cmd_barrier(&g_cmd);
             vkm_act a = { VKM_BIND(bx), VKM_BIND(bq) };
-            if (e == VKMIX_OK) e = vkm_op_matmul_qkv(&g_cmd, VKM_BIND(bw), type, a, VKM_BIND(by), VKM_BIND(bb), n_in, nq, nkv, nt, NULL);
+            if (e == VKMIX_OK)
+                e = vkm_op_matmul_qkv(&g_cmd, VKM_BIND(bw), type, a, VKM_BIND(by), VKM_BIND(yk), VKM_BIND(yv), VKM_BIND(bb),
+                                      n_in, nq, nkv, nt, NULL);
             if (submit(e, "qkv")) {
-                buf_get(&by, got, (size_t)nt * n_out * 4);
+                buf_get(&by, got, (size_t)nt * nq * 4);
+                buf_get(&yk, got + (size_t)nt * nq, (size_t)nt * nkv * 4);
+                buf_get(&yv, got + (size_t)nt * (nq + nkv), (size_t)nt * nkv * 4);
                 double err = rel_err(got, ref, (size_t)nt * n_out);
                 CHECK(err <= 1e-3, "qkv %s n_tok %u: rel err %g", vkm_ggml_type_name(type), nt, err);
             }
-            buf_free(&bx), buf_free(&by), buf_free(&bq);
+            buf_free(&bx), buf_free(&by), buf_free(&bq), buf_free(&yk), buf_free(&yv);
             free(x), free(got), free(ref);
         }
         buf_free(&bw), buf_free(&bb);
@@ -700,8 +705,9 @@ static void test_rope(void)
         }
 }
 
-/* The fused Q/K/V rows: RoPE into q_out, RoPE(k) and v as FP16 into sinks
- * and ring (positions from a buffer, in any order), the rest untouched. */
+/* RoPE and the cache store in one dispatch: q rotated in place, RoPE(k) and
+ * v as FP16 into sinks and ring (positions from a buffer, in any order), the
+ * rest of the cache untouched. */
 static void test_rope_store(void)
 {
     static const struct { uint32_t hd, neox, sinks, ring; uint32_t pos[3]; } cases[] = {
@@ -710,32 +716,35 @@ static void test_rope_store(void)
     const uint32_t n_head = 4, n_kv = 2, n_tok = 3;
     tu_rng r;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        uint32_t hd = cases[ci].hd, S = cases[ci].sinks, R = cases[ci].ring, stride = (n_head + 2 * n_kv) * hd + 3;
+        uint32_t hd = cases[ci].hd, S = cases[ci].sinks, R = cases[ci].ring;
         tu_rng_seed(&r, 4500 + ci);
         vkm_hparams hp = { 0 };
         hp.head_dim = hd;
         hp.rope_theta = 10000.0f;
-        float *freqs = malloc(hd / 2 * 4), *qkv = malloc((size_t)n_tok * stride * 4);
+        size_t nq = (size_t)n_tok * n_head * hd, nk = (size_t)n_tok * n_kv * hd;
+        size_t ns = (size_t)n_kv * (S ? S : 1) * hd, nr = (size_t)n_kv * R * hd;
+        float *freqs = malloc(hd / 2 * 4), *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4);
         vkm_rope_freqs(&hp, freqs);
-        fill_normal(&r, qkv, (size_t)n_tok * stride, 1.5f);
-        size_t nq = (size_t)n_tok * n_head * hd, ns = (size_t)n_kv * (S ? S : 1) * hd, nr = (size_t)n_kv * R * hd;
-        float *qref = malloc(nq * 4), *kref = malloc((size_t)n_tok * n_kv * hd * 4), *qgot = malloc(nq * 4);
+        fill_normal(&r, q, nq, 1.5f);
+        fill_normal(&r, k, nk, 1.5f);
+        fill_normal(&r, v, nk, 1.5f);
+        float *qref = malloc(nq * 4), *kref = malloc(nk * 4), *qgot = malloc(nq * 4);
+        memcpy(qref, q, nq * 4);
+        memcpy(kref, k, nk * 4);
         for (uint32_t t = 0; t < n_tok; t++) {
-            memcpy(qref + (size_t)t * n_head * hd, qkv + (size_t)t * stride, (size_t)n_head * hd * 4);
-            memcpy(kref + (size_t)t * n_kv * hd, qkv + (size_t)t * stride + n_head * hd, (size_t)n_kv * hd * 4);
             vkm_ref_rope(qref + (size_t)t * n_head * hd, n_head, hd, cases[ci].pos[t], freqs, cases[ci].neox);
             vkm_ref_rope(kref + (size_t)t * n_kv * hd, n_kv, hd, cases[ci].pos[t], freqs, cases[ci].neox);
         }
-        vkm_buffer bqkv = buf_from(qkv, (size_t)n_tok * stride * 4), bf = buf_from(freqs, hd / 2 * 4),
-                   bp = buf_from(cases[ci].pos, sizeof cases[ci].pos), bq = buf_new(nq * 4);
+        vkm_buffer bq = buf_from(q, nq * 4), bk = buf_from(k, nk * 4), bv = buf_from(v, nk * 4);
+        vkm_buffer bf = buf_from(freqs, hd / 2 * 4), bp = buf_from(cases[ci].pos, sizeof cases[ci].pos);
         vkm_buffer ks = buf_new(ns * 2), kr = buf_new(nr * 2), vs = buf_new(ns * 2), vr = buf_new(nr * 2);
         begin();
-        poison(&bq), poison(&ks), poison(&kr), poison(&vs), poison(&vr);
+        poison(&ks), poison(&kr), poison(&vs), poison(&vr);
         vkm_cmd_barrier(&g_cmd);
         vkm_binding none = { NULL, 0, 0 };
-        vkmix_error e = vkm_op_rope_store(&g_cmd, VKM_BIND(bqkv), VKM_BIND(bf), VKM_BIND(bp), VKM_BIND(bq),
+        vkmix_error e = vkm_op_rope_store(&g_cmd, VKM_BIND(bq), VKM_BIND(bk), VKM_BIND(bv), VKM_BIND(bf), VKM_BIND(bp),
                                           S ? VKM_BIND(ks) : none, VKM_BIND(kr), S ? VKM_BIND(vs) : none, VKM_BIND(vr),
-                                          n_tok, n_head, n_kv, hd, stride, S, R, cases[ci].neox);
+                                          n_tok, n_head, n_kv, hd, S, R, cases[ci].neox);
         if (submit(e, "rope_store")) {
             buf_get(&bq, qgot, nq * 4);
             double err = rel_errf(qgot, qref, nq);
@@ -767,9 +776,8 @@ static void test_rope_store(void)
                                     continue;
                                 }
                                 written++;
-                                float want = kv ? qkv[(size_t)tok * stride + (n_head + n_kv + h) * hd + d]
-                                                : kref[((size_t)tok * n_kv + h) * hd + d];
-                                uint16_t w16 = vkmix_f32_to_f16(want);
+                                size_t si = ((size_t)tok * n_kv + h) * hd + d;
+                                uint16_t w16 = vkmix_f32_to_f16(kv ? v[si] : kref[si]);
                                 /* v: exact conversion; k: rounded after a RoPE that differs from the CPU's in the last bits */
                                 int diff = (int)got - (int)w16;
                                 if (kv ? diff != 0 : (diff > 1 || diff < -1)) bad++;
@@ -781,9 +789,9 @@ static void test_rope_store(void)
             CHECK(touched == 0, "rope_store case %zu: %d other cache values changed", ci, touched);
             for (int i = 0; i < 4; i++) free(c[i]);
         }
-        buf_free(&bqkv), buf_free(&bf), buf_free(&bp), buf_free(&bq);
+        buf_free(&bq), buf_free(&bk), buf_free(&bv), buf_free(&bf), buf_free(&bp);
         buf_free(&ks), buf_free(&kr), buf_free(&vs), buf_free(&vr);
-        free(freqs), free(qkv), free(qref), free(kref), free(qgot);
+        free(freqs), free(q), free(k), free(v), free(qref), free(kref), free(qgot);
     }
 }
 
@@ -882,7 +890,7 @@ static double run_attention(uint32_t n_head, uint32_t n_kv, uint32_t hd, uint32_
                           scores);
 
     vkm_buffer bq = buf_from(q, nq * 4), bk = buf_from(kh, nc * 2), bv = buf_from(vh, nc * 2), bo = buf_new(nq * 4);
-    uint64_t ss = vkm_op_attention_scratch(&g_cmd, n_head, hd, n_ctx);
+    uint64_t ss = vkm_op_attention_scratch(g_ctx, n_head, hd, n_ctx);
     vkm_buffer bs = buf_new(ss);
     begin();
     poison(&bo);
@@ -1294,7 +1302,7 @@ static int bench(vkmix_context *ctx)
         a.k = rand_buf(cb, &r);
         a.v = rand_buf(cb, &r);
         a.o = buf_new((uint64_t)a.n_head * a.hd * 4);
-        a.s = buf_new(vkm_op_attention_scratch(&g_cmd, a.n_head, a.hd, a.n_ctx));
+        a.s = buf_new(vkm_op_attention_scratch(g_ctx, a.n_head, a.hd, a.n_ctx));
         double us = time_us(attn_run, &a, 32);
         printf("ctx %5u: %.1f us, %.0f GB/s |", a.n_ctx, us, 2.0 * cb / us / 1e3);
         if (!quick)

@@ -20,11 +20,10 @@
 // Spec constants: 0 NT, 1 WTYPE, 2 BM, 3 BN, then 4 TM, 5 TN, 6 ADD (scalar)
 // or 4 WM, 5 WN, 6 lM, 7 lN, 8 lK, 9 ADD (cooperative matrix; NT =
 // (BM/WM)(BN/WN) subgroups of the device's size). ADD = 1: y += result.
-// y may be cut into segments (out_seg.glsl: the fused Q/K/V product).
+// The rows may go to up to three outputs (out_seg.glsl: the fused Q/K/V product).
 #extension GL_GOOGLE_include_directive : require
 #define W_BINDING 0
 #include "ggml_blocks.glsl"
-#include "out_seg.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 2) const uint BM = 64;
@@ -51,12 +50,15 @@ const uint PAD = 4u;
 #endif
 
 layout(std430, binding = 1) restrict readonly buffer X { vec4 x4[]; };
-layout(std430, binding = 2) restrict buffer Y { float y[]; };
+layout(std430, binding = 2) buffer Y0 { float y0[]; };
 layout(std430, binding = 3) restrict readonly buffer B { float bias[]; };
+layout(std430, binding = 4) buffer Y1 { float y1[]; };
+layout(std430, binding = 5) buffer Y2 { float y2[]; };
 layout(push_constant) uniform P {
     uint n_in, n_rows, row_base, has_bias, row_bytes, n_tok;
-    uint n_out, seg_a, seg_b;   // the layout of y (out_seg.glsl)
+    uint n_out, seg_a, seg_b;   // the outputs (out_seg.glsl)
 } pc;
+#include "out_seg.glsl"
 
 const uint NT = gl_WorkGroupSize.x;
 const uint BK = 32u;
@@ -110,9 +112,7 @@ void store_y(uint row, uint t, float v)   // row, t: inside the tile's range of 
 {
     if (row >= pc.n_rows || t >= pc.n_tok) return;
     row += pc.row_base;
-    uint o = out_index(row, t, pc.n_out, pc.n_tok, pc.seg_a, pc.seg_b);
-    v += pc.has_bias != 0u ? bias[row] : 0.0;
-    y[o] = ADD != 0u ? y[o] + v : v;
+    out_store(row, t, v + (pc.has_bias != 0u ? bias[row] : 0.0), ADD != 0u, pc.n_out, pc.seg_a, pc.seg_b);
 }
 
 #ifdef VKM_COOPMAT

@@ -39,7 +39,6 @@
 #include "ggml_blocks.glsl"
 #include "idot.glsl"
 #include "act_q.glsl"
-#include "out_seg.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 2) const uint ROWS = 4;
@@ -49,8 +48,10 @@ layout(constant_id = 5) const uint EPI = 0;
 
 layout(std430, binding = 1) restrict readonly buffer XF { vec4 xf[]; };   // float weights: fp32 x
 layout(std430, binding = 1) restrict readonly buffer XQ { uvec4 xq[]; };  // integer weights: act_q
-layout(std430, binding = 2) restrict buffer Y { float y[]; };
+layout(std430, binding = 2) buffer Y0 { float y0[]; };
 layout(std430, binding = 3) restrict readonly buffer B { float bias[]; };
+layout(std430, binding = 4) buffer Y1 { float y1[]; };
+layout(std430, binding = 5) buffer Y2 { float y2[]; };
 layout(push_constant) uniform P {
     uint n_in;       // elements per row
     uint n_rows;     // rows in this dispatch (bound weight range)
@@ -59,9 +60,10 @@ layout(push_constant) uniform P {
     uint row_bytes;
     uint x_stride;   // uvec4 between tokens in x
     uint n_out;      // output rows of all dispatches (out_seg.glsl)
-    uint n_tok;
     uint seg_a, seg_b;
 } pc;
+
+#include "out_seg.glsl"
 
 const uint NT = gl_WorkGroupSize.x;
 const bool FLOATW = WTYPE == T_F32 || WTYPE == T_F16 || WTYPE == T_BF16;
@@ -287,8 +289,7 @@ void main()
                 t = t / (1.0 + exp(-t)) * u;
                 row /= 2u;
             }
-            uint o = out_index(row, c, pc.n_out, pc.n_tok, pc.seg_a, pc.seg_b);
-            y[o] = EPI == 1u ? y[o] + t : t;
+            out_store(row, c, t, EPI == 1u, pc.n_out, pc.seg_a, pc.seg_b);
         }
         barrier();
     }

@@ -1,12 +1,11 @@
 #version 450
-// RoPE of the fused Q/K/V product's output and the store of K and V into the
-// FP16 part of a KV cache, in one dispatch:
-//   qkv[t] = [q: n_head*hd | k: n_kv*hd | v: n_kv*hd] f32 (row stride qkv_stride floats)
-//   q_out[t][h][:] = rope(q)                           f32 (for attention)
-//   rope(k) and v as FP16 to position p = pos[t]: p < n_sinks into the sinks
-//   [n_kv][n_sinks][hd], later ones into ring slot (p - n_sinks) % n_ring of
-//   [n_kv][n_ring][hd] (a full FP16 cache: n_sinks 0, n_ring n_ctx), as
-//   kv_ring_store.comp does.
+// RoPE of q and k and the store of K and V into the FP16 part of a KV cache,
+// in one dispatch:
+//   q [n_tok][n_head][hd] f32: rotated in place (for attention)
+//   k, v [n_tok][n_kv][hd] f32: rope(k) and v as FP16 to position p = pos[t]:
+//   p < n_sinks into the sinks [n_kv][n_sinks][hd], later ones into ring slot
+//   (p - n_sinks) % n_ring of [n_kv][n_ring][hd] (a full FP16 cache: n_sinks 0,
+//   n_ring n_ctx), as kv_ring_store.comp does.
 // Positions come from a buffer (one per token), so that a recorded step can
 // be replayed with new positions. One invocation per pair of elements (the
 // pairs RoPE turns: NORM (2i, 2i+1), NEOX (i, i + hd/2); v pairs alike).
@@ -16,16 +15,17 @@
 #include "rope.glsl"
 
 layout(local_size_x_id = 0) in;
-layout(std430, binding = 0) restrict readonly buffer QKV { float qkv[]; };
-layout(std430, binding = 1) restrict readonly buffer F { float freqs[]; };
-layout(std430, binding = 2) restrict readonly buffer Pos { uint pos[]; };
-layout(std430, binding = 3) restrict writeonly buffer QO { float q_out[]; };
-layout(std430, binding = 4) writeonly buffer KS { float16_t k_sinks[]; };
-layout(std430, binding = 5) writeonly buffer KR { float16_t k_ring[]; };
-layout(std430, binding = 6) writeonly buffer VS { float16_t v_sinks[]; };
-layout(std430, binding = 7) writeonly buffer VR { float16_t v_ring[]; };
+layout(std430, binding = 0) restrict buffer Q { float q[]; };
+layout(std430, binding = 1) restrict readonly buffer K { float k[]; };
+layout(std430, binding = 2) restrict readonly buffer V { float v[]; };
+layout(std430, binding = 3) restrict readonly buffer F { float freqs[]; };
+layout(std430, binding = 4) restrict readonly buffer Pos { uint pos[]; };
+layout(std430, binding = 5) writeonly buffer KS { float16_t k_sinks[]; };
+layout(std430, binding = 6) writeonly buffer KR { float16_t k_ring[]; };
+layout(std430, binding = 7) writeonly buffer VS { float16_t v_sinks[]; };
+layout(std430, binding = 8) writeonly buffer VR { float16_t v_ring[]; };
 layout(push_constant) uniform P {
-    uint n_tok, n_head, n_kv, head_dim, qkv_stride, n_sinks, n_ring, neox;
+    uint n_tok, n_head, n_kv, head_dim, n_sinks, n_ring, neox;
 } pc;
 
 void main()
@@ -36,13 +36,15 @@ void main()
     const uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
     for (uint idx = gl_GlobalInvocationID.x; idx < total; idx += stride) {
         uint t = idx / per_tok, j = idx - t * per_tok;
-        uint hh = j / half_, i = j - hh * half_;           // head among q, k, v heads; pair i
+        uint hh = j / half_, i = j - hh * half_;           // head among the q, k, v heads; pair i
         uint ia = pc.neox != 0u ? i : 2u * i;
         uint ib = pc.neox != 0u ? i + half_ : 2u * i + 1u;
-        uint src = t * pc.qkv_stride + hh * pc.head_dim;   // q, k, v heads are consecutive in a row
-        float a = qkv[src + ia], b = qkv[src + ib];
+        bool is_q = hh < pc.n_head, is_v = hh >= pc.n_head + pc.n_kv;
+        uint hk = is_v ? hh - pc.n_head - pc.n_kv : hh - pc.n_head;   // k or v head
+        uint src = is_q ? (t * pc.n_head + hh) * pc.head_dim : (t * pc.n_kv + hk) * pc.head_dim;
+        float a = is_q ? q[src + ia] : is_v ? v[src + ia] : k[src + ia];
+        float b = is_q ? q[src + ib] : is_v ? v[src + ib] : k[src + ib];
         uint p = pos[t];
-        bool is_v = hh >= pc.n_head + pc.n_kv;
         if (!is_v) {
             precise float ang = float(p) * freqs[i];
             vec2 sc = sincos_(ang);
@@ -50,13 +52,12 @@ void main()
             a = ra;
             b = rb;
         }
-        if (hh < pc.n_head) {
-            uint o = (t * pc.n_head + hh) * pc.head_dim;
-            q_out[o + ia] = a;
-            q_out[o + ib] = b;
+        if (is_q) {
+            q[src + ia] = a;
+            q[src + ib] = b;
             continue;
         }
-        uint h = is_v ? hh - pc.n_head - pc.n_kv : hh - pc.n_head;
+        uint h = hk;
         bool sink = p < pc.n_sinks;
         uint o = sink ? (h * pc.n_sinks + p) * pc.head_dim : (h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * pc.head_dim;
         if (is_v) {

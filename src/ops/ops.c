@@ -204,11 +204,29 @@ static uint32_t mv_unit(uint32_t wtype)
     }
 }
 
-/* Where the outputs go (shaders/ops/out_seg.glsl): rows [0, seg_a), [seg_a,
- * seg_b) and [seg_b, n_out) each token-major on its own; add: y += W x. */
+/* Where the outputs go (shaders/ops/out_seg.glsl): rows [0, seg_a) to y[0],
+ * [seg_a, seg_b) to y[1], [seg_b, n_out) to y[2], each token-major; a single
+ * output has seg_a = seg_b = n_out and y[1] = y[2] = y[0]. add: y += W x. */
 typedef struct out_layout {
+    vkm_binding y[3];
     uint32_t seg_a, seg_b, add;
 } out_layout;
+
+/* The outputs fitted to their sizes (n_tok tokens of n_out rows). */
+static vkmix_error fit_outputs(vkmix_context *ctx, out_layout *ol, uint32_t n_out, uint32_t n_tok)
+{
+    uint32_t len[3] = { ol->seg_a, ol->seg_b - ol->seg_a, n_out - ol->seg_b };
+    static const char *what[3] = { "matmul y", "matmul y (second output)", "matmul y (third output)" };
+    for (int i = 0; i < 3; i++) {
+        if (!len[i]) {
+            ol->y[i] = ol->y[0];
+            continue;
+        }
+        vkmix_error e = fit(ctx, ol->y[i], (uint64_t)n_tok * len[i] * 4, what[i], &ol->y[i]);
+        if (e != VKMIX_OK) return e;
+    }
+    return VKMIX_OK;
+}
 
 struct mm_push {
     uint32_t n_in, n_rows, row_base, has_bias, row_bytes, n_tok, n_out, seg_a, seg_b;
@@ -234,8 +252,8 @@ static vkmix_error check_weight(vkmix_context *ctx, uint32_t wtype, uint32_t n_i
 /* The matrix-vector kernel for n_tok <= VKM_MATVEC_MAX_COLS tokens: x is the
  * fp32 binding (float weights) or the quantized one (integer weights). */
 static vkmix_error matvec(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, uint64_t row_bytes, uint64_t rows_per,
-                          vkm_binding x, vkm_binding y, vkm_binding bias, uint32_t n_in, uint32_t n_out,
-                          uint32_t n_tok, uint32_t epi, out_layout ol, const vkm_matmul_cfg *cfg)
+                          vkm_binding x, vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
+                          uint32_t epi, const out_layout *ol, const vkm_matmul_cfg *cfg)
 {
     vkmix_context *ctx = cmd->ctx;
     const vkm_caps *c = &ctx->dev.caps;
@@ -275,13 +293,14 @@ static vkmix_error matvec(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, uint64_t 
     uint32_t x_stride = (uint32_t)(int_type(wtype) ? vkm_act_q_bytes(n_in) / 16 : n_in / 4);
     for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
         uint32_t nr = (uint32_t)(n_out - r0 < rows_per ? n_out - r0 : rows_per);
-        struct { uint32_t n_in, n_rows, row_base, has_bias, row_bytes, x_stride, n_out, n_tok, seg_a, seg_b; } pc = {
+        struct { uint32_t n_in, n_rows, row_base, has_bias, row_bytes, x_stride, n_out, seg_a, seg_b; } pc = {
             n_in, nr, (uint32_t)r0, bias.buf != NULL, (uint32_t)row_bytes, x_stride, epi == 2 ? n_out / 2 : n_out,
-            n_tok, ol.seg_a, ol.seg_b
+            ol->seg_a, ol->seg_b
         };
-        vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), x, y, bias.buf ? bias : y };
+        vkm_binding b[6] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), x, ol->y[0], bias.buf ? bias : ol->y[0],
+                             ol->y[1], ol->y[2] };
         uint32_t groups = (nr + rows - 1) / rows;
-        vkm_cmd_dispatch(cmd, p, b, 4, &pc, sizeof pc, groups < c->max_wg_count[0] ? groups : c->max_wg_count[0],
+        vkm_cmd_dispatch(cmd, p, b, 6, &pc, sizeof pc, groups < c->max_wg_count[0] ? groups : c->max_wg_count[0],
                          1, 1);
     }
     return VKMIX_OK;
@@ -339,9 +358,8 @@ static vkmix_error matmul_pipeline(vkmix_context *ctx, uint32_t wtype, uint32_t 
     return vkm_pipe(ctx, VKM_SH_MATMUL, spec, 7, p);
 }
 
-static vkmix_error product(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
-                           vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok, out_layout ol,
-                           const vkm_matmul_cfg *cfg)
+static vkmix_error product(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding bias, uint32_t n_in,
+                           uint32_t n_out, uint32_t n_tok, out_layout ol, const vkm_matmul_cfg *cfg)
 {
     vkmix_context *ctx = cmd->ctx;
     if (!n_out || !n_tok) return VKMIX_OK;
@@ -350,11 +368,11 @@ static vkmix_error product(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act 
     if (e != VKMIX_OK) return e;
     const vkm_caps *c = &ctx->dev.caps;
     int use_q = vkm_matmul_uses_q(wtype, n_tok);
-    vkm_binding bx, by, bb;
+    vkm_binding bx, bb;
     if (use_q) e = fit(ctx, x.q, n_tok * vkm_act_q_bytes(n_in), "matmul x (quantized)", &bx);
     else e = fit(ctx, x.f, (uint64_t)n_tok * n_in * 4, "matmul x", &bx);
     if (e != VKMIX_OK) return e;
-    if ((e = fit(ctx, y, (uint64_t)n_tok * n_out * 4, "matmul y", &by)) != VKMIX_OK) return e;
+    if ((e = fit_outputs(ctx, &ol, n_out, n_tok)) != VKMIX_OK) return e;
     uint32_t has_bias = bias.buf != NULL;
     if (has_bias) {
         if ((e = fit(ctx, bias, (uint64_t)n_out * 4, "matmul bias", &bb)) != VKMIX_OK) return e;
@@ -371,8 +389,8 @@ static vkmix_error product(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act 
     if ((e = chunk_items(ctx, row_bytes, n_out, "matmul weight", &rows_per)) != VKMIX_OK) return e;
 
     if (n_tok <= VKM_MATVEC_MAX_COLS)
-        return matvec(cmd, W, wtype, row_bytes, rows_per, bx, by, bb, n_in, n_out, n_tok, ol.add, ol, cfg);
-    if (!has_bias) bb = by;   /* never read */
+        return matvec(cmd, W, wtype, row_bytes, rows_per, bx, bb, n_in, n_out, n_tok, ol.add, &ol, cfg);
+    if (!has_bias) bb = ol.y[0];   /* never read */
 
     /* F32 rows that are not a multiple of 8 (e.g. stories260K's n_ff = 172) are
      * outside the tiled kernel's reach: matrix-vector products of up to 16 tokens */
@@ -385,8 +403,9 @@ static vkmix_error product(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act 
         for (uint32_t t = 0; t < n_tok; t += VKM_MATVEC_MAX_COLS) {
             uint32_t nt = n_tok - t < VKM_MATVEC_MAX_COLS ? n_tok - t : VKM_MATVEC_MAX_COLS;
             vkm_act xt = { { bx.buf, bx.offset + t * xs, nt * xs }, { NULL, 0, 0 } };
-            vkm_binding yt = { by.buf, by.offset + t * ys, nt * ys };
-            if ((e = product(cmd, W, wtype, xt, yt, bias, n_in, n_out, nt, ol, cfg)) != VKMIX_OK) return e;
+            out_layout ot = ol;
+            ot.y[0] = ot.y[1] = ot.y[2] = (vkm_binding){ ol.y[0].buf, ol.y[0].offset + t * ys, nt * ys };
+            if ((e = product(cmd, W, wtype, xt, bias, n_in, n_out, nt, ot, cfg)) != VKMIX_OK) return e;
         }
         return VKMIX_OK;
     }
@@ -399,10 +418,10 @@ static vkmix_error product(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act 
     for (uint64_t r0 = 0; r0 < n_out; r0 += rows_per) {
         uint32_t nr = (uint32_t)(n_out - r0 < rows_per ? n_out - r0 : rows_per);
         struct mm_push pc = { n_in, nr, (uint32_t)r0, has_bias, (uint32_t)row_bytes, n_tok, n_out, ol.seg_a, ol.seg_b };
-        vkm_binding b[4] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), bx, by, bb };
+        vkm_binding b[6] = { sub_binding(W, r0 * row_bytes, nr * row_bytes), bx, ol.y[0], bb, ol.y[1], ol.y[2] };
         uint32_t gx = (nr + bm - 1) / bm;
         if (gx > gx_max) return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul: too many rows");
-        vkm_cmd_dispatch(cmd, p, b, 4, &pc, sizeof pc, gx, gy, 1);
+        vkm_cmd_dispatch(cmd, p, b, 6, &pc, sizeof pc, gx, gy, 1);
     }
     return VKMIX_OK;
 }
@@ -411,18 +430,18 @@ vkmix_error vkm_op_matmul_x(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act
                             vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                             const vkm_matmul_cfg *cfg)
 {
-    vkmix_context *ctx = cmd->ctx;
-    out_layout ol = { n_out, n_out, cfg && cfg->add ? 1u : 0u };
-    return product(cmd, W, wtype, x, y, bias, n_in, n_out, n_tok, ol, cfg);
+    out_layout ol = { { y, y, y }, n_out, n_out, cfg && cfg->add ? 1u : 0u };
+    return product(cmd, W, wtype, x, bias, n_in, n_out, n_tok, ol, cfg);
 }
 
-vkmix_error vkm_op_matmul_qkv(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
-                              vkm_binding bias, uint32_t n_in, uint32_t n_q, uint32_t n_kv, uint32_t n_tok,
-                              const vkm_matmul_cfg *cfg)
+vkmix_error vkm_op_matmul_qkv(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding q, vkm_binding k,
+                              vkm_binding v, vkm_binding bias, uint32_t n_in, uint32_t n_q, uint32_t n_kv,
+                              uint32_t n_tok, const vkm_matmul_cfg *cfg)
 {
-    vkmix_context *ctx = cmd->ctx;
-    out_layout ol = { n_q, n_q + n_kv, 0 };
-    return product(cmd, W, wtype, x, y, bias, n_in, n_q + 2 * n_kv, n_tok, ol, cfg);
+    if (!n_q || !n_kv)
+        return vkm_fail(cmd->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul_qkv: %u query and %u key rows", n_q, n_kv);
+    out_layout ol = { { q, k, v }, n_q, n_q + n_kv, 0 };
+    return product(cmd, W, wtype, x, bias, n_in, n_q + 2 * n_kv, n_tok, ol, cfg);
 }
 
 vkmix_error vkm_op_matmul_glu(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
@@ -436,11 +455,12 @@ vkmix_error vkm_op_matmul_glu(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_a
     uint64_t row_bytes;
     vkmix_error e = check_weight(ctx, wtype, n_in, &row_bytes);
     if (e != VKMIX_OK) return e;
-    vkm_binding bx, by;
+    vkm_binding bx;
     if (vkm_matmul_uses_q(wtype, n_tok)) e = fit(ctx, x.q, n_tok * vkm_act_q_bytes(n_in), "matmul_glu x (quantized)", &bx);
     else e = fit(ctx, x.f, (uint64_t)n_tok * n_in * 4, "matmul_glu x", &bx);
     if (e != VKMIX_OK) return e;
-    if ((e = fit(ctx, y, (uint64_t)n_tok * n_out * 4, "matmul_glu y", &by)) != VKMIX_OK) return e;
+    out_layout ol = { { y, y, y }, n_out, n_out, 0 };
+    if ((e = fit_outputs(ctx, &ol, n_out, n_tok)) != VKMIX_OK) return e;
     if (!W.buf || !W.buf->buf || bind_size(W) < row_bytes * 2 * n_out)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul_glu: the weight binding holds %llu bytes, %llu needed",
                         (unsigned long long)bind_size(W), (unsigned long long)(row_bytes * 2 * n_out));
@@ -448,9 +468,8 @@ vkmix_error vkm_op_matmul_glu(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_a
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "matmul_glu: weight offset not aligned");
     uint64_t rows_per;
     if ((e = chunk_items(ctx, 2 * row_bytes, n_out, "matmul_glu weight", &rows_per)) != VKMIX_OK) return e;
-    out_layout ol = { n_out, n_out, 0 };
-    return matvec(cmd, W, wtype, row_bytes, 2 * rows_per, bx, by, (vkm_binding){ NULL, 0, 0 }, n_in, 2 * n_out, n_tok, 2,
-                  ol, cfg);
+    return matvec(cmd, W, wtype, row_bytes, 2 * rows_per, bx, (vkm_binding){ NULL, 0, 0 }, n_in, 2 * n_out, n_tok, 2,
+                  &ol, cfg);
 }
 
 /* The recording target's scratch for quantized activations, at least `bytes`
@@ -495,7 +514,6 @@ vkmix_error vkm_op_matmul_cfg(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_b
 vkmix_error vkm_op_matmul(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                           vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok)
 {
-    vkmix_context *ctx = cmd->ctx;
     return vkm_op_matmul_cfg(cmd, W, wtype, x, y, bias, n_in, n_out, n_tok, NULL);
 }
 
@@ -561,43 +579,43 @@ vkmix_error vkm_op_rope(vkm_cmd *cmd, vkm_binding x, vkm_binding freqs, uint32_t
     return VKMIX_OK;
 }
 
-vkmix_error vkm_op_rope_store(vkm_cmd *cmd, vkm_binding qkv, vkm_binding freqs, vkm_binding pos, vkm_binding q_out,
-                              vkm_binding k_sinks, vkm_binding k_ring, vkm_binding v_sinks, vkm_binding v_ring,
-                              uint32_t n_tok, uint32_t n_head, uint32_t n_kv, uint32_t head_dim, uint32_t qkv_stride,
+vkmix_error vkm_op_rope_store(vkm_cmd *cmd, vkm_binding q, vkm_binding k, vkm_binding v, vkm_binding freqs,
+                              vkm_binding pos, vkm_binding k_sinks, vkm_binding k_ring, vkm_binding v_sinks,
+                              vkm_binding v_ring, uint32_t n_tok, uint32_t n_head, uint32_t n_kv, uint32_t head_dim,
                               uint32_t n_sinks, uint32_t n_ring, uint32_t rope_type)
 {
     vkmix_context *ctx = cmd->ctx;
-    if (head_dim == 0 || head_dim % 2 || !n_head || !n_kv || !n_ring || (uint64_t)(n_head + 2 * n_kv) * head_dim > qkv_stride)
-        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
-                        "rope_store: %u + 2 x %u heads of %u in rows of %u, ring of %u", n_head, n_kv, head_dim,
-                        qkv_stride, n_ring);
+    if (head_dim == 0 || head_dim % 2 || !n_head || !n_kv || !n_ring)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "rope_store: %u / %u heads of %u, ring of %u", n_head,
+                        n_kv, head_dim, n_ring);
     if (rope_type != VKM_ROPE_NORM && rope_type != VKM_ROPE_NEOX)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "rope_store: unknown type %u", rope_type);
     if (!n_tok) return VKMIX_OK;
-    vkm_binding b[8];
+    vkm_binding b[9];
     vkmix_error e;
     uint64_t ring = (uint64_t)n_kv * n_ring * head_dim * 2, sinks = (uint64_t)n_kv * n_sinks * head_dim * 2;
-    if ((e = fit(ctx, qkv, ((uint64_t)(n_tok - 1) * qkv_stride + (uint64_t)(n_head + 2 * n_kv) * head_dim) * 4,
-                 "rope_store qkv", &b[0])) != VKMIX_OK) return e;
-    if ((e = fit(ctx, freqs, (uint64_t)head_dim / 2 * 4, "rope_store freqs", &b[1])) != VKMIX_OK) return e;
-    if ((e = fit(ctx, pos, (uint64_t)n_tok * 4, "rope_store positions", &b[2])) != VKMIX_OK) return e;
-    if ((e = fit(ctx, q_out, (uint64_t)n_tok * n_head * head_dim * 4, "rope_store q", &b[3])) != VKMIX_OK) return e;
-    if ((e = fit(ctx, k_ring, ring, "rope_store key ring", &b[5])) != VKMIX_OK) return e;
-    if ((e = fit(ctx, v_ring, ring, "rope_store value ring", &b[7])) != VKMIX_OK) return e;
+    uint64_t kvb = (uint64_t)n_tok * n_kv * head_dim * 4;
+    if ((e = fit(ctx, q, (uint64_t)n_tok * n_head * head_dim * 4, "rope_store q", &b[0])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, k, kvb, "rope_store k", &b[1])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, v, kvb, "rope_store v", &b[2])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, freqs, (uint64_t)head_dim / 2 * 4, "rope_store freqs", &b[3])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, pos, (uint64_t)n_tok * 4, "rope_store positions", &b[4])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, k_ring, ring, "rope_store key ring", &b[6])) != VKMIX_OK) return e;
+    if ((e = fit(ctx, v_ring, ring, "rope_store value ring", &b[8])) != VKMIX_OK) return e;
     if (n_sinks) {
-        if ((e = fit(ctx, k_sinks, sinks, "rope_store key sinks", &b[4])) != VKMIX_OK) return e;
-        if ((e = fit(ctx, v_sinks, sinks, "rope_store value sinks", &b[6])) != VKMIX_OK) return e;
+        if ((e = fit(ctx, k_sinks, sinks, "rope_store key sinks", &b[5])) != VKMIX_OK) return e;
+        if ((e = fit(ctx, v_sinks, sinks, "rope_store value sinks", &b[7])) != VKMIX_OK) return e;
     } else {
-        b[4] = b[5], b[6] = b[7];   /* unused */
+        b[5] = b[6], b[7] = b[8];   /* unused */
     }
     uint32_t wg = vkm_default_wg(ctx);
     const vkm_pipeline *p;
     if ((e = vkm_pipe(ctx, VKM_SH_ROPE_STORE, &wg, 1, &p)) != VKMIX_OK) return e;
-    struct { uint32_t n_tok, n_head, n_kv, head_dim, qkv_stride, n_sinks, n_ring, neox; } pc = {
-        n_tok, n_head, n_kv, head_dim, qkv_stride, n_sinks, n_ring, rope_type == VKM_ROPE_NEOX
+    struct { uint32_t n_tok, n_head, n_kv, head_dim, n_sinks, n_ring, neox; } pc = {
+        n_tok, n_head, n_kv, head_dim, n_sinks, n_ring, rope_type == VKM_ROPE_NEOX
     };
     uint64_t n = (uint64_t)n_tok * (n_head + 2 * n_kv) * (head_dim / 2);
-    vkm_cmd_dispatch(cmd, p, b, 8, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
+    vkm_cmd_dispatch(cmd, p, b, 9, &pc, sizeof pc, vkm_groups_for(ctx, n, wg), 1, 1);
     return VKMIX_OK;
 }
 
@@ -733,7 +751,6 @@ vkmix_error vkm_op_attention(vkm_cmd *cmd, vkm_binding q, vkm_binding kcache, vk
                              vkm_binding out, vkm_binding scratch, uint32_t n_tok, uint32_t n_head,
                              uint32_t n_kv_head, uint32_t head_dim, uint32_t n_ctx, uint32_t pos0, float scale)
 {
-    vkmix_context *ctx = cmd->ctx;
     return vkm_op_attention_cfg(cmd, q, kcache, vcache, out, scratch, n_tok, n_head, n_kv_head, head_dim, n_ctx, pos0,
                                 scale, NULL);
 }

@@ -89,12 +89,12 @@ vkmix_error vkm_op_matmul_x(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act
                             const vkm_matmul_cfg *cfg);
 
 /* Q, K and V as one product: W holds the rows of Wq (n_q), Wk (n_kv) and Wv
- * (n_kv) stacked (vkm_wlayout_upload_at), bias likewise (or { NULL }), and y
- * receives three token-major blocks, [n_tok][n_q] then [n_tok][n_kv] twice:
- * q, k and v as three products would have written them, back to back. */
-vkmix_error vkm_op_matmul_qkv(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
-                              vkm_binding bias, uint32_t n_in, uint32_t n_q, uint32_t n_kv, uint32_t n_tok,
-                              const vkm_matmul_cfg *cfg);
+ * (n_kv) stacked (vkm_wlayout_upload_at), bias likewise (or { NULL }); the
+ * rows go to q [n_tok][n_q], k and v [n_tok][n_kv], as three products would
+ * have written them. */
+vkmix_error vkm_op_matmul_qkv(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding q, vkm_binding k,
+                              vkm_binding v, vkm_binding bias, uint32_t n_in, uint32_t n_q, uint32_t n_kv,
+                              uint32_t n_tok, const vkm_matmul_cfg *cfg);
 
 /* The feed-forward's gated linear unit as one product: W holds the rows of
  * the gate and up matrices interleaved (gate row i at row 2i, up row i at
@@ -118,18 +118,18 @@ vkmix_error vkm_op_get_rows(vkm_cmd *cmd, vkm_binding table, uint32_t wtype, vkm
 vkmix_error vkm_op_rope(vkm_cmd *cmd, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
                         uint32_t head_dim, uint32_t pos0, uint32_t rope_type);
 
-/* RoPE and the cache store of one sequence's rows of the fused Q/K/V product:
- *   qkv:   [n_tok][qkv_stride] f32, a row = q (n_head*head_dim) | k (n_kv*head_dim) | v (n_kv*head_dim)
+/* RoPE and the cache store of one sequence's rows in one dispatch:
+ *   q:     [n_tok][n_head][head_dim] f32, rotated in place
+ *   k, v:  [n_tok][n_kv][head_dim] f32 (read only)
  *   pos:   [n_tok] uint32, the position of each row (a device buffer: a recorded step can be replayed)
- *   q_out: [n_tok][n_head][head_dim] f32 = rope(q)
  *   rope(k) and v go to the FP16 part of the cache as kv_ring_store.comp lays it out: a position
  *   p < n_sinks into {k,v}_sinks [n_kv][n_sinks][head_dim], a later one into ring slot
  *   (p - n_sinks) % n_ring of {k,v}_ring [n_kv][n_ring][head_dim] (a full FP16 cache: n_sinks 0,
- *   n_ring n_ctx; the sinks bindings are then unused and may be the ring's).
+ *   n_ring n_ctx; the sinks bindings are then unused and may be { NULL }).
  * freqs and rope_type as in vkm_op_rope. One dispatch instead of rope(q), rope(k) and two stores. */
-vkmix_error vkm_op_rope_store(vkm_cmd *cmd, vkm_binding qkv, vkm_binding freqs, vkm_binding pos, vkm_binding q_out,
-                              vkm_binding k_sinks, vkm_binding k_ring, vkm_binding v_sinks, vkm_binding v_ring,
-                              uint32_t n_tok, uint32_t n_head, uint32_t n_kv, uint32_t head_dim, uint32_t qkv_stride,
+vkmix_error vkm_op_rope_store(vkm_cmd *cmd, vkm_binding q, vkm_binding k, vkm_binding v, vkm_binding freqs,
+                              vkm_binding pos, vkm_binding k_sinks, vkm_binding k_ring, vkm_binding v_sinks,
+                              vkm_binding v_ring, uint32_t n_tok, uint32_t n_head, uint32_t n_kv, uint32_t head_dim,
                               uint32_t n_sinks, uint32_t n_ring, uint32_t rope_type);
 
 /* out[i] = silu(gate[i]) * up[i] (out may alias gate or up) */
