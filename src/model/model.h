@@ -27,6 +27,12 @@ typedef struct vkm_layer_w {
     vkm_tensor ffn_norm;          /* [n_embd] f32 */
     vkm_tensor w_gate, w_up;      /* [n_ff][n_embd] */
     vkm_tensor w_down;            /* [n_embd][n_ff] */
+    /* the same weights fused for one product each (ops/ops.h) when their types
+     * agree; the parts then have no device buffer of their own (host bytes and
+     * shapes stay, for the CPU reference) */
+    vkm_tensor wqkv;              /* [n_head*head_dim + 2*n_head_kv*head_dim][n_embd]: wq, wk, wv stacked */
+    vkm_tensor bqkv;              /* bq, bk, bv stacked (qwen2) */
+    vkm_tensor w_gate_up;         /* [2*n_ff][n_embd]: gate row i at 2i, up row i at 2i+1 */
 } vkm_layer_w;
 
 struct vkmix_model {

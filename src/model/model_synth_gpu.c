@@ -42,6 +42,16 @@ static vkmix_error fill(vkmix_model *m, vkm_cmd *cmd, vkm_tensor *t, uint32_t ty
     return vkm_fill_random_weight(cmd, &t->buf, type, (uint64_t)cols, (uint64_t)rows, scale, offset, seed);
 }
 
+/* A part of a fused weight: its shape only. */
+static void part(vkm_tensor *t, uint32_t type, int64_t cols, int64_t rows)
+{
+    memset(t, 0, sizeof *t);
+    t->type = type;
+    t->ne[0] = cols;
+    t->ne[1] = rows;
+    t->ne[2] = t->ne[3] = 1;
+}
+
 vkmix_error vkm_fill_random_weight(vkm_cmd *cmd, vkm_buffer *buf, uint32_t type, uint64_t cols, uint64_t rows,
                                    float scale, float offset, uint32_t seed)
 {
@@ -155,18 +165,15 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
     for (uint32_t l = 0; l < hp->n_layer && e == VKMIX_OK; l++) {
         vkm_layer_w *L = &m->layers[l];
         e = fill(m, &cmd, &L->attn_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
-        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wq, wt, E, Q, si, 0, sd++);
-        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wk, wt, E, KV, si, 0, sd++);
-        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wv, wt, E, KV, si, 0, sd++);
-        if (e == VKMIX_OK && m->arch == VKM_ARCH_QWEN2) {
-            e = fill(m, &cmd, &L->bq, VKM_GGML_F32, Q, 1, 0.5f, 0, sd++);
-            if (e == VKMIX_OK) e = fill(m, &cmd, &L->bk, VKM_GGML_F32, KV, 1, 0.5f, 0, sd++);
-            if (e == VKMIX_OK) e = fill(m, &cmd, &L->bv, VKM_GGML_F32, KV, 1, 0.5f, 0, sd++);
-        }
+        /* Q, K, V stacked and gate, up interleaved (as a model load fuses them);
+         * the parts only carry their shapes */
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wqkv, wt, E, Q + 2 * KV, si, 0, sd++);
+        part(&L->wq, wt, E, Q), part(&L->wk, wt, E, KV), part(&L->wv, wt, E, KV);
+        if (e == VKMIX_OK && m->arch == VKM_ARCH_QWEN2) e = fill(m, &cmd, &L->bqkv, VKM_GGML_F32, Q + 2 * KV, 1, 0.5f, 0, sd++);
         if (e == VKMIX_OK) e = fill(m, &cmd, &L->wo, wt, Q, E, si, 0, sd++);
         if (e == VKMIX_OK) e = fill(m, &cmd, &L->ffn_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
-        if (e == VKMIX_OK) e = fill(m, &cmd, &L->w_gate, wt, E, hp->n_ff, si, 0, sd++);
-        if (e == VKMIX_OK) e = fill(m, &cmd, &L->w_up, wt, E, hp->n_ff, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->w_gate_up, wt, E, 2 * (int64_t)hp->n_ff, si, 0, sd++);
+        part(&L->w_gate, wt, E, hp->n_ff), part(&L->w_up, wt, E, hp->n_ff);
         if (e == VKMIX_OK) e = fill(m, &cmd, &L->w_down, wt, hp->n_ff, E, sf, 0, sd++);
     }
     vkm_cmd_destroy(&cmd);
