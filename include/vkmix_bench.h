@@ -32,6 +32,11 @@ typedef struct vkmix_attn_bench {
 } vkmix_attn_bench;
 vkmix_error vkmix_bench_attention(vkmix_session *s, uint32_t reps, vkmix_attn_bench *out);
 
+/* Dispatches and barriers the session's last forward step recorded (one chunk
+ * of vkmix_session_eval, or one step of vkmix_batch_decode led by this session:
+ * its first session). */
+vkmix_error vkmix_session_step_counts(const vkmix_session *s, uint32_t *dispatches, uint32_t *barriers);
+
 /* Round trip through the GPU: quantize `x` (FP16 bits) into codes + meta, then
  * dequantize back to FP16 in `y`. Any of codes/meta/y may be NULL when not
  * wanted. Used by the tests and the benchmark. */

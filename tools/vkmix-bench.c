@@ -35,6 +35,7 @@ typedef struct {
     uint32_t depth, batch;
     double k_bits, v_bits, kv_mib, mean, sd; /* t/s (or GB/s in attn mode) */
     double us, copy_gbps, ratio, check;
+    double disp, barr;        /* decode: dispatches and barriers recorded per generated token */
 } row;
 
 static row *rows;
@@ -266,6 +267,10 @@ static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const 
                         fprintf(stderr, "vkmix-bench: tg%u b%u: %s\n", n, b, vkmix_context_last_error(ctx));
                         rc = 1;
                     } else {
+                        uint32_t nd = 0, nbar = 0;   /* the last step's recording, per token of the batch */
+                        vkmix_session_step_counts(ss[0], &nd, &nbar);
+                        r.disp = (double)nd / b;
+                        r.barr = (double)nbar / b;
                         snprintf(r.test, sizeof r.test, "tg%u@d%u", n, d);
                         r.batch = b;
                         stats(ts, o->reps, &r.mean, &r.sd);
@@ -288,20 +293,22 @@ static void print_rows(const opts *o, const char *device)
             row *r = &rows[i];
             printf("  {\"model\": \"%s\", \"kv\": \"%s\", \"k_bits\": %.4f, \"v_bits\": %.4f, \"kv_mib\": %.3f, "
                    "\"test\": \"%s\", \"depth\": %u, \"batch\": %u, \"%s\": %.4f, \"sd\": %.4f, \"us_per_layer\": %.4f, "
-                   "\"copy_gbps\": %.2f, \"ratio_vs_copy\": %.4f, \"check_rel_err\": %.3e}%s\n",
+                   "\"copy_gbps\": %.2f, \"ratio_vs_copy\": %.4f, \"check_rel_err\": %.3e, "
+                   "\"dispatches_per_token\": %.2f, \"barriers_per_token\": %.2f}%s\n",
                    r->model, r->kv, r->k_bits, r->v_bits, r->kv_mib, r->test, r->depth, r->batch,
                    o->attn ? "gbps" : "tokens_per_s", r->mean, r->sd, r->us, r->copy_gbps, r->ratio, r->check,
-                   i + 1 < n_rows ? "," : "");
+                   r->disp, r->barr, i + 1 < n_rows ? "," : "");
         }
         printf("]}\n");
     } else if (!strcmp(o->format, "csv")) {
-        printf("device,model,kv,k_bits,v_bits,kv_mib,test,depth,batch,%s,sd,us_per_layer,copy_gbps,ratio_vs_copy,check_rel_err\n",
+        printf("device,model,kv,k_bits,v_bits,kv_mib,test,depth,batch,%s,sd,us_per_layer,copy_gbps,ratio_vs_copy,check_rel_err,"
+               "dispatches_per_token,barriers_per_token\n",
                o->attn ? "gbps" : "tokens_per_s");
         for (int i = 0; i < n_rows; i++) {
             row *r = &rows[i];
-            printf("\"%s\",\"%s\",%s,%.4f,%.4f,%.3f,%s,%u,%u,%.4f,%.4f,%.4f,%.2f,%.4f,%.3e\n", device, r->model, r->kv,
-                   r->k_bits, r->v_bits, r->kv_mib, r->test, r->depth, r->batch, r->mean, r->sd, r->us, r->copy_gbps,
-                   r->ratio, r->check);
+            printf("\"%s\",\"%s\",%s,%.4f,%.4f,%.3f,%s,%u,%u,%.4f,%.4f,%.4f,%.2f,%.4f,%.3e,%.2f,%.2f\n", device, r->model,
+                   r->kv, r->k_bits, r->v_bits, r->kv_mib, r->test, r->depth, r->batch, r->mean, r->sd, r->us, r->copy_gbps,
+                   r->ratio, r->check, r->disp, r->barr);
         }
     } else {
         printf("device: %s\n\n", device);
@@ -314,11 +321,14 @@ static void print_rows(const opts *o, const char *device)
                        r->v_bits, r->kv_mib, r->test, r->us, r->mean, r->copy_gbps, r->ratio);
             }
         } else {
-            printf("| model | kv | K bits | V bits | KV MiB | test | batch | t/s |\n|---|---|---|---|---|---|---|---|\n");
+            printf("| model | kv | K bits | V bits | KV MiB | test | batch | t/s | dispatches/token | barriers/token |\n"
+                   "|---|---|---|---|---|---|---|---|---|---|\n");
             for (int i = 0; i < n_rows; i++) {
                 row *r = &rows[i];
-                printf("| %s | %s | %.2f | %.2f | %.1f | %s | %u | %.2f ± %.2f |\n", r->model, r->kv, r->k_bits, r->v_bits,
+                printf("| %s | %s | %.2f | %.2f | %.1f | %s | %u | %.2f ± %.2f | ", r->model, r->kv, r->k_bits, r->v_bits,
                        r->kv_mib, r->test, r->batch, r->mean, r->sd);
+                if (r->disp > 0) printf("%.1f | %.1f |\n", r->disp, r->barr);
+                else printf("- | - |\n");
             }
         }
     }

@@ -287,3 +287,11 @@ static vkmix_error bench_attention(vkmix_session *s, vkm_cmd *cmd, uint32_t reps
     out->copy_gbps = kb.copy_bytes / (kb.copy_ms * 1e6);
     return VKMIX_OK;
 }
+
+vkmix_error vkmix_session_step_counts(const vkmix_session *s, uint32_t *dispatches, uint32_t *barriers)
+{
+    if (!s || !dispatches || !barriers) return VKMIX_ERROR_INVALID_ARGUMENT;
+    *dispatches = s->cmd.n_dispatch;
+    *barriers = s->cmd.n_barrier;
+    return VKMIX_OK;
+}

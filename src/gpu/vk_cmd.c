@@ -68,6 +68,7 @@ void vkm_cmd_destroy(vkm_cmd *c)
 vkmix_error vkm_cmd_begin(vkm_cmd *c)
 {
     const vkm_vkd *vk = &c->dev->vk;
+    c->n_dispatch = c->n_barrier = 0;
     VkResult r = vk->vkResetCommandBuffer(c->cb, 0);
     if (r != VK_SUCCESS) return vkm_vk_error(c->dev, r, "vkResetCommandBuffer");
     VkCommandBufferBeginInfo bi = {
@@ -84,6 +85,7 @@ void vkm_cmd_dispatch(vkm_cmd *c, const vkm_pipeline *p, const vkm_binding *bind
                       const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz)
 {
     const vkm_vkd *vk = &c->dev->vk;
+    c->n_dispatch++;
     VkDescriptorBufferInfo info[VKM_MAX_BINDINGS];
     VkWriteDescriptorSet w[VKM_MAX_BINDINGS];
     for (uint32_t i = 0; i < n_bindings && i < VKM_MAX_BINDINGS; i++) {
@@ -104,6 +106,7 @@ void vkm_cmd_dispatch(vkm_cmd *c, const vkm_pipeline *p, const vkm_binding *bind
 
 void vkm_cmd_barrier(vkm_cmd *c)
 {
+    c->n_barrier++;
     VkMemoryBarrier mb = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
         .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,

@@ -136,6 +136,7 @@ typedef struct vkm_cmd {
      * (commands recorded before may still use it) */
     vkm_buffer scratch, scratch_old[8];
     uint32_t n_scratch_old;
+    uint32_t n_dispatch, n_barrier;   /* recorded since vkm_cmd_begin (benchmarks count them per step) */
 } vkm_cmd;
 
 /* timestamps: also create the query pool (when the queue can time). */
