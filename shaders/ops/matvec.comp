@@ -108,7 +108,7 @@ WU load_w(uint rb, uint u)
     return w;
 }
 
-XU load_x(uint col, uint u, bool ok)
+XU load_x(uint col, uint u)
 {
     XU x;
     const uint base = col * pc.x_stride;
@@ -142,13 +142,6 @@ XU load_x(uint col, uint u, bool ok)
                 x.l[g] = xq[lo + e / 16u];
                 x.m[g] = xq[me + e / 32u];
             }
-        }
-    }
-    if (!ok) {   // a unit past the end of the row (its weights are re-read from the last one): adds 0
-        [[unroll]] for (uint i = 0u; i < 4u; i++) {
-            x.h[i] = uvec4(0u);
-            x.l[i] = uvec4(0u);
-            x.m[i] = uvec4(0u);
         }
     }
     return x;
@@ -255,8 +248,12 @@ void main()
             [[unroll]] for (uint k = 0u; k < UNR; k++) {
                 uint u = u0 + k * NT;
                 [[unroll]] for (uint c = 0u; c < NCOL; c++) {
-                    XU x = load_x(c, min(u, n_units - 1u), u < n_units);
-                    [[unroll]] for (uint r = 0u; r < ROWS; r++) acc[r][c] += unit_dot(w[k][r], x);
+                    // a unit past the end of the row re-reads the last one (finite values) and adds 0
+                    XU x = load_x(c, min(u, n_units - 1u));
+                    [[unroll]] for (uint r = 0u; r < ROWS; r++) {
+                        float d = unit_dot(w[k][r], x);
+                        acc[r][c] += u < n_units ? d : 0.0;
+                    }
                 }
             }
         }
