@@ -367,10 +367,10 @@ static void test_matmul(void)
  * product for up to 16 tokens, the tiled product plus vkm_op_glu beyond. */
 static void test_glu(void)
 {
-    static const uint32_t types[] = { VKM_GGML_Q4_0, VKM_GGML_Q6_K, VKM_GGML_F16 };
-    static const uint32_t toks[] = { 1, 3, 20 };
+    static const uint32_t types[] = { VKM_GGML_Q4_0, VKM_GGML_F16 };
+    static const uint32_t toks[] = { 1, 2, 20 };
     tu_rng r;
-    for (size_t ti = 0; ti < 3; ti++) {
+    for (size_t ti = 0; ti < 2; ti++) {
         uint32_t type = types[ti], n_in = is_kquant(type) ? 256 : 96, n_ff = 45;
         tu_rng_seed(&r, 2800 + ti);
         weight g = make_weight(&r, type, n_in, n_ff), u = make_weight(&r, type, n_in, n_ff);
@@ -421,7 +421,7 @@ static void test_glu(void)
 static void test_qkv(void)
 {
     static const uint32_t types[] = { VKM_GGML_Q8_0, VKM_GGML_F16 };
-    static const uint32_t toks[] = { 1, 3, 40 };
+    static const uint32_t toks[] = { 1, 2, 40 };
     const uint32_t n_in = 128, nq = 48, nkv = 16, n_out = nq + 2 * nkv;
     tu_rng r;
     for (size_t ti = 0; ti < 2; ti++) {
@@ -517,7 +517,8 @@ static void test_wlayout(void)
 }
 
 /* Quantized activations against a CPU quantization: 16-bit values within 1 of
- * the reference (the scale may differ by an ulp), block sums and r. */
+ * the reference (the scale may differ by an ulp), block sums, sums of squares,
+ * the norm's flag and eps. */
 static void test_act_quant(void)
 {
     static const uint32_t sizes[][2] = { { 3, 96 }, { 1, 4096 }, { 2, 32 } };
@@ -547,15 +548,21 @@ static void test_act_quant(void)
                 const float *xt = x + (size_t)t * n;
                 double ss = 0;
                 for (uint32_t i = 0; i < n; i++) ss += (double)xt[i] * xt[i];
-                float rr;
-                memcpy(&rr, q + 2 * n + n / 2, 4);
-                double want_r = norm ? 1.0 / sqrt(ss / n + 1e-5) : 1.0;
-                if (fabs(rr - want_r) > 1e-5 * want_r) bad++;
+                uint32_t tail[2];
+                memcpy(tail, q + 2 * n + n / 2, 8);
+                float teps;
+                memcpy(&teps, &tail[1], 4);
+                if (tail[0] != (uint32_t)norm || teps != 1e-5f) bad++;
+                double want_r = norm ? 1.0 / sqrt(ss / n + 1e-5) : 1.0, rr = want_r;
                 for (uint32_t b = 0; b < n / 32; b++) {
-                    float sc;
+                    float sc, bss;
                     int32_t sum[2];
                     memcpy(&sc, q + 2 * n + 16 * b, 4);
                     memcpy(sum, q + 2 * n + 16 * b + 4, 8);
+                    memcpy(&bss, q + 2 * n + 16 * b + 12, 4);
+                    double wss = 0;
+                    for (uint32_t i = 0; i < 32; i++) wss += (double)xt[32 * b + i] * xt[32 * b + i];
+                    if (fabs(bss - wss) > 1e-5 * wss + 1e-30) bad++;
                     double amax = 0;
                     for (uint32_t i = 0; i < 32; i++) {
                         double v = (double)xt[32 * b + i] * (norm ? w[32 * b + i] : 1.0f);
@@ -970,7 +977,7 @@ static void test_split(void)
         tu_rng_seed(&r, 7000 + ti);
         weight w = make_weight(&r, type, n_in, 301);
         CHECK(w.row_bytes * 301 > 32768, "split test weight too small");
-        for (uint32_t n_tok = 1; n_tok <= 5; n_tok += 4) {
+        for (uint32_t n_tok = 1; n_tok <= 2; n_tok++) {   /* (pipelines of test_matmul: quick on lavapipe) */
             double err = run_matmul(&w, n_tok, 1, &r, NULL);
             CHECK(err <= 1e-3, "split matmul %s n_tok %u: rel err %g", vkm_ggml_type_name(type), n_tok, err);
         }

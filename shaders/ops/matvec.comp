@@ -222,7 +222,17 @@ float unit_dot(WU w, XU x)
     }
 }
 
-const uint V = ROWS * NCOL;              // sums per invocation
+// The blocks' sums of x^2 a unit covers, each block counted by one unit
+// (Q6_K: the unit of the first 16 elements of its quarter).
+float unit_ss(XU x, uint u)
+{
+    if (WTYPE == T_Q4_0 || WTYPE == T_Q8_0) return uintBitsToFloat(x.m[0].w);
+    if (WTYPE == T_Q4_K) return uintBitsToFloat(x.m[0].w) + uintBitsToFloat(x.m[1].w);
+    if ((u & 1u) != 0u) return 0.0;
+    return uintBitsToFloat(x.m[0].w) + uintBitsToFloat(x.m[1].w) + uintBitsToFloat(x.m[2].w) + uintBitsToFloat(x.m[3].w);
+}
+
+const uint V = ROWS * NCOL + (FLOATW ? 0u : NCOL);   // sums per invocation (+ the norm's per token)
 const uint SEG = V >= NT ? 1u : NT / V;  // reduction: segments per sum
 const uint SEGL = (NT + SEG - 1u) / SEG; // partials per segment
 shared float red[V * NT];
@@ -237,9 +247,10 @@ void main()
         uint rb[ROWS];
         [[unroll]] for (uint r = 0u; r < ROWS; r++)
             rb[r] = min(g * ROWS + r, pc.n_rows - 1u) * pc.row_bytes;  // past the end: re-read the last row
-        float acc[ROWS][NCOL];
+        float acc[ROWS][NCOL], ss[NCOL];   // ss: the norm's sum of x^2 over the blocks this invocation read
         [[unroll]] for (uint r = 0u; r < ROWS; r++)
             [[unroll]] for (uint c = 0u; c < NCOL; c++) acc[r][c] = 0.0;
+        [[unroll]] for (uint c = 0u; c < NCOL; c++) ss[c] = 0.0;
 
         for (uint u0 = tid; u0 < n_units; u0 += NT * UNR) {
             WU w[UNR][ROWS];
@@ -254,6 +265,7 @@ void main()
                         float d = unit_dot(w[k][r], x);
                         acc[r][c] += u < n_units ? d : 0.0;
                     }
+                    if (!FLOATW && u < n_units) ss[c] += unit_ss(x, u);
                 }
             }
         }
@@ -262,6 +274,8 @@ void main()
         // SEG segment sums, then those into the result
         [[unroll]] for (uint r = 0u; r < ROWS; r++)
             [[unroll]] for (uint c = 0u; c < NCOL; c++) red[(r * NCOL + c) * NT + tid] = acc[r][c];
+        if (!FLOATW)
+            [[unroll]] for (uint c = 0u; c < NCOL; c++) red[(ROWS * NCOL + c) * NT + tid] = ss[c];
         barrier();
         for (uint i = tid; i < V * SEG; i += NT) {
             uint v = i / SEG, s = i - v * SEG;
@@ -270,10 +284,16 @@ void main()
             part[i] = t;
         }
         barrier();
-        for (uint v = tid; v < V; v += NT) {
+        for (uint v = tid; v < ROWS * NCOL; v += NT) {
             uint r = v / NCOL, c = v - r * NCOL, row = g * ROWS + r;
             if (row >= pc.n_rows || (EPI == 2u && (r & 1u) != 0u)) continue;
-            float rn = FLOATW ? 1.0 : uintBitsToFloat(xq[c * pc.x_stride + (5u * pc.n_in) / 32u].x);   // the norm's r
+            float rn = 1.0;   // the norm's factor 1 / sqrt(mean(x^2) + eps)
+            if (!FLOATW) {
+                uvec4 nm = xq[c * pc.x_stride + (5u * pc.n_in) / 32u];
+                float sq = 0.0;
+                for (uint s = 0u; s < SEG; s++) sq += part[(ROWS * NCOL + c) * SEG + s];
+                if (nm.x != 0u) rn = inversesqrt(sq / float(pc.n_in) + uintBitsToFloat(nm.y));
+            }
             float t = 0.0, u = 0.0;
             for (uint s = 0u; s < SEG; s++) t += part[v * SEG + s];
             t *= rn;

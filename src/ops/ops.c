@@ -170,14 +170,15 @@ vkmix_error vkm_op_act_quant(vkm_cmd *cmd, vkm_binding x, vkm_binding w, vkm_bin
     } else {
         bw = bx;
     }
-    uint32_t blocks = n / 32;
-    uint32_t wg = reduce_wg(ctx, blocks >= 256 ? 256 : blocks >= 128 ? 128 : 64);
+    /* one invocation per 32-element block, small workgroups: a decode token of
+     * 4096 elements is 128 blocks, spread over a few workgroups */
+    uint64_t blocks = (uint64_t)n_tok * (n / 32);
+    uint32_t wg = reduce_wg(ctx, 64);
     const vkm_pipeline *p;
     if ((e = vkm_pipe(ctx, VKM_SH_ACT_QUANT, &wg, 1, &p)) != VKMIX_OK) return e;
     struct { uint32_t n, n_tok, has_w; float eps; } pc = { n, n_tok, has_w, eps };
     vkm_binding b[3] = { bx, bw, bq };
-    uint32_t groups = n_tok < ctx->dev.caps.max_wg_count[0] ? n_tok : ctx->dev.caps.max_wg_count[0];
-    vkm_cmd_dispatch(cmd, p, b, 3, &pc, sizeof pc, groups, 1, 1);
+    vkm_cmd_dispatch(cmd, p, b, 3, &pc, sizeof pc, vkm_groups_for(ctx, blocks, wg), 1, 1);
     return VKMIX_OK;
 }
 
@@ -278,10 +279,10 @@ static vkmix_error matvec(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, uint64_t 
     wg = reduce_wg(ctx, wg);
     uint32_t rows = cfg && cfg->mv_rows ? cfg->mv_rows : d_rows;
     if (rows > 16) rows = 16;
-    /* shared memory of the reduction: rows * n_tok * (wg + 1) floats */
-    while (rows > 1 && (uint64_t)rows * n_tok * (wg + 1) * 4 > c->max_shared_bytes) rows /= 2;
+    /* shared memory of the reduction: (rows + 1) * n_tok * (wg + 1) floats */
+    while (rows > 1 && (uint64_t)(rows + 1) * n_tok * (wg + 1) * 4 > c->max_shared_bytes) rows /= 2;
     if (epi == 2) rows = rows < 2 ? 2 : rows & ~1u;   /* gate and up rows in pairs */
-    while (wg > 1 && (uint64_t)rows * n_tok * (wg + 1) * 4 > c->max_shared_bytes) wg /= 2;
+    while (wg > 1 && (uint64_t)(rows + 1) * n_tok * (wg + 1) * 4 > c->max_shared_bytes) wg /= 2;
     uint32_t unr = cfg && cfg->mv_unroll ? cfg->mv_unroll : d_unr;
     if (unr > 4) unr = 4;
     vkm_shader sh = int_type(wtype) && ctx->dev.int_dot_on && !(cfg && cfg->mv_idot == 2) ? VKM_SH_MATVEC_IDOT

@@ -41,9 +41,10 @@ vkmix_error vkm_op_rmsnorm(vkm_cmd *cmd, vkm_binding x, vkm_binding w, vkm_bindi
 /* Bytes of one token of n quantized activations: 2.5 n + 16 (n a multiple of 32). */
 uint64_t vkm_act_q_bytes(uint32_t n);
 
-/* xq[t] = the token row x[t][0..n) quantized (act_q.glsl), n a multiple of 32.
- * With a norm weight w ([n] f32, may be { NULL }) the row is RMS-normalized on
- * the way: the products then compute W (x * w / sqrt(mean(x^2) + eps)).
+/* xq[t] = the token row x[t][0..n) quantized (act_q.glsl), n a multiple of 32,
+ * one invocation per 32-element block. With a norm weight w ([n] f32, may be
+ * { NULL }) the products compute W (x * w / sqrt(mean(x^2) + eps)): the blocks
+ * hold x * w and their sums of x^2, and the product applies the factor.
  * x: [n_tok][n] f32; xq: n_tok * vkm_act_q_bytes(n) bytes. */
 vkmix_error vkm_op_act_quant(vkm_cmd *cmd, vkm_binding x, vkm_binding w, vkm_binding xq, uint32_t n_tok,
                              uint32_t n, float eps);
