@@ -108,7 +108,8 @@ typedef enum vkmix_error {
     VKMIX_ERROR_TOKENIZER = 21,
     VKMIX_ERROR_CANCELLED = 22,
     VKMIX_ERROR_INTERNAL = 23,
-    VKMIX_ERROR_COUNT_ = 24
+    VKMIX_ERROR_BAD_STATE = 24,         /* a saved session state is malformed, or of another model or KV configuration */
+    VKMIX_ERROR_COUNT_ = 25
 } vkmix_error;
 
 /* A static string describing the code; never NULL. */
@@ -274,22 +275,109 @@ void vkmix_detokenizer_free(vkmix_detokenizer *d);
 vkmix_error vkmix_detokenizer_push(vkmix_detokenizer *d, int32_t id, const char **text, size_t *len);
 vkmix_error vkmix_detokenizer_flush(vkmix_detokenizer *d, const char **text, size_t *len);
 
+/* --------------------------------------------------------------------------- KV cache configuration */
+
+/*
+ * The typed configuration of a session's KV cache (docs/KVCACHE.md). Strings
+ * are a convenience over it: vkmix_kv_config_parse reads "f16", "k4v2",
+ * "k4v2:g=64:w=256:s=4" or a profile path; vkmix_kv_profile_read and
+ * vkmix_kv_profile_write load and save the JSON profile format.
+ */
+
+#define VKMIX_KV_MAX_LAYERS 512
+
+typedef enum vkmix_kv_policy {
+    VKMIX_KV_POLICY_LAYER = 0,   /* a key and a value width per layer (uniform, or a profile: KVmix) */
+    VKMIX_KV_POLICY_MIKV = 1,    /* reserved: precision per token by attention received (MiKV); not implemented yet */
+    VKMIX_KV_POLICY_MIXKVQ = 2,  /* reserved: precision per key channel by salience (MixKVQ); not implemented yet */
+    VKMIX_KV_POLICY_COUNT_ = 3
+} vkmix_kv_policy;
+
+/* MiKV (arXiv 2402.18096), on top of the per-layer widths: of the tokens that
+ * leave the FP16 window, the important_fraction that received the most
+ * attention keep high_bits; the others take the layer's widths. */
+typedef struct vkmix_kv_mikv_params {
+    float important_fraction;    /* in (0, 1); default 0.10 */
+    uint32_t high_bits;          /* 8 or 16; default 8 */
+    int outlier_balancer;        /* 1 (default): per-channel key/query balancing factors measured at prefill */
+} vkmix_kv_mikv_params;
+
+/* MixKVQ (arXiv 2512.19206): the key channels of each block leaving the
+ * window are tiered FP16 / 4 bits / 2 bits by salience (mean |q| of recent
+ * queries times the channel's quantization step); values keep the layer's width. */
+typedef struct vkmix_kv_mixkvq_params {
+    float target_key_bits;       /* average key code width of a block's channels, in [2, 16]; 0 (default): the layer's key width */
+    float threshold_fp16;        /* > 0: explicit thresholds instead of the target: salience >= threshold_fp16 is FP16, */
+    float threshold_4bit;        /*      >= threshold_4bit is 4 bits, the rest 2 bits (threshold_fp16 >= threshold_4bit) */
+    uint32_t block;              /* tokens per tier decision, a multiple of the group; 0 (default): the group */
+    uint32_t recent_queries;     /* query positions averaged into the channel importance; 0 (default): the window */
+} vkmix_kv_mixkvq_params;
+
+typedef struct vkmix_kv_config {
+    vkmix_kv_policy policy;
+    /* Widths per layer: 2, 3, 4, 8 or 16 (16 = FP16). n_layer is the number of
+     * entries, which must match the model; n_layer = 0 is a uniform config for
+     * any model: every one of the VKMIX_KV_MAX_LAYERS entries holds the widths. */
+    uint32_t n_layer;
+    uint8_t k_bits[VKMIX_KV_MAX_LAYERS];
+    uint8_t v_bits[VKMIX_KV_MAX_LAYERS];
+    uint32_t group;              /* G, tokens per key group (32, 64, 128); 0: 32 */
+    uint32_t window;             /* R >= G, the newest tokens kept in FP16; 0: 128 */
+    uint32_t sinks;              /* S, the first tokens kept in FP16 forever */
+    vkmix_kv_mikv_params mikv;   /* used by VKMIX_KV_POLICY_MIKV */
+    vkmix_kv_mixkvq_params mixkvq; /* used by VKMIX_KV_POLICY_MIXKVQ */
+    char name[64];               /* a label: "f16", "k4v2", a profile's file name */
+} vkmix_kv_config;
+
+/* FP16 everywhere, the per-layer policy, default geometry and policy parameters. */
+void vkmix_kv_config_default(vkmix_kv_config *c);
+/* A spec into *c (c is reset first):
+ *   spec = base (":" option)*
+ *   base = "f16" | "kXvY" (X, Y in 2, 3, 4, 8, 16) | a path ending in ".json" (a profile)
+ *   options: g=G w=R s=S policy=layer|mikv|mixkvq;
+ *            mikv: frac=F hi=8|16 balance=0|1; mixkvq: kbits=B t16=T t4=T block=N queries=N
+ * e.g. "k4v2:g=64:w=256". VKMIX_ERROR_BAD_PROFILE (VKMIX_ERROR_IO for an
+ * unreadable profile) with a message in err that names the problem. The
+ * result is checked as vkmix_kv_config_check does without a model. */
+vkmix_error vkmix_kv_config_parse(const char *spec, vkmix_kv_config *c, char *err, size_t errlen);
+/* Checks a configuration; model (may be NULL: only what does not depend on the
+ * model) gives the layer count and head size, n_ctx (0: not checked) the
+ * context. VKMIX_ERROR_BAD_PROFILE with a message that names the layer or field. */
+vkmix_error vkmix_kv_config_check(const vkmix_kv_config *c, const vkmix_model_info *model, uint32_t n_ctx, char *err,
+                                  size_t errlen);
+/* Loads a JSON profile (format "vkmix-kv-profile", versions 1 and 2):
+ *   {"format":"vkmix-kv-profile","version":2,"policy":"layer","n_layer":N,
+ *    "group":G,"window":R,"sinks":S,"layers":[{"k":bits,"v":bits},...],
+ *    "mikv":{...},"mixkvq":{...},"provenance":{...} or "text"}
+ * group/window/sinks may be absent (0: the defaults); the provenance is not
+ * read. name becomes the file's base name. Errors as vkmix_kv_config_parse. */
+vkmix_error vkmix_kv_profile_read(const char *path, vkmix_kv_config *c, char *err, size_t errlen);
+/* Writes c as a version 2 profile (c->n_layer must be set: a profile lists every
+ * layer). Geometry of 0 is left out; the parameters of the configured policy are
+ * written. provenance_json: NULL or the text of a JSON object (where the profile
+ * comes from), embedded as is. VKMIX_ERROR_IO when the file cannot be written. */
+vkmix_error vkmix_kv_profile_write(const vkmix_kv_config *c, const char *path, const char *provenance_json, char *err,
+                                   size_t errlen);
+
 /* --------------------------------------------------------------------------- sessions */
 
 typedef struct vkmix_session_params {
     uint32_t n_ctx;        /* context length in tokens; 0: min(model's training context, 4096) */
     uint32_t n_batch;      /* prefill chunk size in tokens; 0: 256 */
-    /* KV cache configuration (docs/KVCACHE.md):
-     *   kv:         NULL or "f16" (FP16 everywhere), or "kXvY" with X, Y in {2, 3, 4, 8, 16}:
-     *               uniform key / value widths for every layer;
-     *   kv_profile: a JSON profile file with per-layer widths (overrides kv);
-     *   kv_group:   G, tokens per key group and channels per value group (32, 64, 128; 0: 32
-     *               or the profile's); value groups use head_dim when G does not divide it;
-     *   kv_window:  R >= G, the newest tokens kept in FP16 (0: 128 or the profile's);
-     *   kv_sinks:   S, the first tokens kept in FP16 forever (0 unless the profile says). */
+    /* KV cache configuration (docs/KVCACHE.md), from the first of:
+     *   kv_config:  a typed configuration (then kv and kv_profile must be NULL);
+     *   kv_profile: a JSON profile file with per-layer widths (vkmix_kv_profile_read);
+     *   kv:         a spec for vkmix_kv_config_parse: NULL or "f16" (FP16 everywhere), "kXvY"
+     *               with X, Y in {2, 3, 4, 8, 16} (uniform widths), options such as "k4v2:g=64";
+     * and, when non-zero, these override the configuration's:
+     *   kv_group:   G, tokens per key group and channels per value group (32, 64, 128; default 32);
+     *               value groups use head_dim when G does not divide it;
+     *   kv_window:  R >= G, the newest tokens kept in FP16 (default 128);
+     *   kv_sinks:   S, the first tokens kept in FP16 forever (default 0). */
     const char *kv;
     const char *kv_profile;
     uint32_t kv_group, kv_window, kv_sinks;
+    const vkmix_kv_config *kv_config;   /* NULL: kv_profile or kv; read during the call only */
 } vkmix_session_params;
 
 typedef struct vkmix_kv_memory {
@@ -297,6 +385,7 @@ typedef struct vkmix_kv_memory {
     uint64_t code_bytes;       /* packed codes (0 for f16) */
     uint64_t meta_bytes;       /* FP16 scales and mins */
     uint64_t fp16_bytes;       /* FP16 storage: ring, sinks, or the whole f16 cache */
+    uint64_t aux_bytes;        /* a policy's own state (tier maps, permutations, importance); 0 for per-layer widths */
     double k_bits, v_bits;     /* effective bits per element, metadata included, at full context */
 } vkmix_kv_memory;
 
@@ -324,7 +413,57 @@ uint32_t vkmix_session_n_past(const vkmix_session *s);
 uint32_t vkmix_session_n_ctx(const vkmix_session *s);
 /* Forget every token (keeps the allocations). */
 void vkmix_session_reset(vkmix_session *s);
+/* Forget the tokens at positions >= n (n <= n_past): the next eval continues
+ * at position n. An f16 cache rewinds exactly. A quantized cache keeps its
+ * packed groups; its FP16 window at n, [S + q G, n) with q the groups packed at
+ * n, is read from the ring, whose slots are reused every `ring` positions
+ * (R + G + 64 rounded up to a multiple of G). When none of the window's slots
+ * has been reused since its tokens were written, the rewind is exact: the
+ * session continues bit for bit as one fed its first n tokens the same way (in
+ * the same chunks). Otherwise the window's groups whose slots were reused
+ * (their tokens had been packed by then) are refilled with their dequantized
+ * packed values: the window holds those values instead of the FP16 ones (and
+ * they are re-quantized from there when they age again), so the logits differ
+ * from a fresh session's by about the quantization error.
+ * vkmix_session_rewind_is_exact tells which case applies. GPU work only for a refill. */
+vkmix_error vkmix_session_rewind(vkmix_session *s, uint32_t n);
+/* 1 when vkmix_session_rewind(s, n) would be exact (always for an f16 cache), else 0. */
+int vkmix_session_rewind_is_exact(const vkmix_session *s, uint32_t n);
 vkmix_error vkmix_session_kv_memory(const vkmix_session *s, vkmix_kv_memory *out);
+
+/* Every device buffer a session holds, all allocated by vkmix_session_create
+ * (nothing is allocated later: eval, batch decode, rewind and state load use
+ * these buffers; state save/load and vkmix_batch_decode add no session buffer,
+ * only a temporary staging buffer during a state transfer). */
+typedef struct vkmix_session_mem {
+    uint64_t total_bytes;       /* the sum of the four below */
+    uint64_t kv_bytes;          /* the KV cache: packed codes, scales and mins, FP16 ring and sinks (or the f16 cache) */
+    uint64_t attention_bytes;   /* attention work space: split-K partials, and for a quantized cache the
+                                 * linear FP16 history its prefill attends over (2 x n_kv_head x n_ctx x head_dim x 2 B) */
+    uint64_t activation_bytes;  /* activations of n_batch rows, token ids, RoPE frequencies */
+    uint64_t logits_bytes;      /* logits of up to n_batch rows (host-visible) */
+} vkmix_session_mem;
+vkmix_error vkmix_session_memory(const vkmix_session *s, vkmix_session_mem *out);
+
+/* Session state: everything needed to continue (the packed groups, the FP16
+ * ring and sinks, the position and the ring's bookkeeping), after a header that
+ * identifies the model (a fingerprint of its hyper-parameters, tensors and
+ * sampled weight bytes), the KV configuration (widths per layer, group,
+ * window, sinks) and the layout version. Loading it into a session of the same
+ * model and KV configuration continues exactly where the saved session was (the
+ * same logits when n_ctx is the same; another n_ctx >= n_past is accepted).
+ * A state of another model or configuration, a truncated or damaged one, is
+ * refused with VKMIX_ERROR_BAD_STATE and a message that says which; a state
+ * longer than the session's context with VKMIX_ERROR_CONTEXT_OVERFLOW. A
+ * refused state leaves the session as it was; a failure while the data is
+ * being copied leaves it reset. Host byte order (not portable between
+ * machines of different endianness). */
+vkmix_error vkmix_session_state_size(const vkmix_session *s, size_t *size);
+/* cap too small: VKMIX_ERROR_INVALID_ARGUMENT with *written = the size needed. */
+vkmix_error vkmix_session_state_save(vkmix_session *s, void *buf, size_t cap, size_t *written);
+vkmix_error vkmix_session_state_load(vkmix_session *s, const void *buf, size_t size);
+vkmix_error vkmix_session_state_save_file(vkmix_session *s, const char *path);
+vkmix_error vkmix_session_state_load_file(vkmix_session *s, const char *path);
 
 
 /* --------------------------------------------------------------------------- sampling */
@@ -472,25 +611,18 @@ typedef struct vkmix_calib_alloc_params {
  * (a multiple-choice knapsack) whose costs are the exact bytes rounded up to a
  * grid of 1/8192 of the room above the all-2-bit cache, so the result never
  * exceeds the budget; a greedy pass then spends what the rounding left over.
- * k_bits, v_bits: [n_layer] out. mem (may be NULL): the chosen profile's memory
- * at n_ctx. objective (may be NULL): sum_l imp_k err_k + imp_v err_v of the
- * choice (0 for KVMIX when err_k / err_v are NULL).
- * VKMIX_ERROR_BAD_PROFILE with a message when the target cannot be met (it
- * names the smallest achievable value). */
+ * out: the chosen configuration (per-layer policy, n_layer and widths of the
+ * model, the params' group/window/sinks, name "calibrated"),
+ * ready for vkmix_kv_profile_write or vkmix_session_params.kv_config.
+ * mem (may be NULL): the chosen profile's memory at n_ctx. objective (may be
+ * NULL): sum_l imp_k err_k + imp_v err_v of the choice (0 for KVMIX when err_k /
+ * err_v are NULL). VKMIX_ERROR_BAD_PROFILE with a message when the target
+ * cannot be met (it names the smallest achievable value). */
 vkmix_error vkmix_calibrate_allocate(const vkmix_model *model, const vkmix_calib_alloc_params *params,
-                                     uint8_t *k_bits, uint8_t *v_bits, vkmix_kv_memory *mem, double *objective);
+                                     vkmix_kv_config *out, vkmix_kv_memory *mem, double *objective);
 
 /* The KVmix rule's counts for n_layer layers (see VKMIX_CALIB_RULE_KVMIX). */
 void vkmix_calibrate_kvmix_counts(uint32_t n_layer, uint32_t *n_important, uint32_t *n_general);
-
-/* Writes a KV profile file that vkmix_session_params.kv_profile accepts:
- * {"format":"vkmix-kv-profile","version":1,"n_layer":N,"group":G,"window":R,
- *  "sinks":S,"layers":[{"k":bits,"v":bits},...],"provenance":{...}}.
- * group/window/sinks of 0 are left out (the session defaults apply).
- * provenance_json: NULL or the text of a JSON object, embedded as is. */
-vkmix_error vkmix_kv_profile_write(const vkmix_model *model, const char *path, const uint8_t *k_bits,
-                                   const uint8_t *v_bits, uint32_t group, uint32_t window, uint32_t sinks,
-                                   const char *provenance_json);
 
 #ifdef __cplusplus
 }

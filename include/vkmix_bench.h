@@ -19,18 +19,35 @@ extern "C" {
  * n_tokens, so that decode can be timed at a depth without a long prefill. */
 vkmix_error vkmix_session_fill_synthetic(vkmix_session *s, uint32_t n_tokens, uint64_t seed);
 
-/* Times decode attention alone (every layer, one query position at the session's
- * depth n_past) with GPU timestamps, and a plain copy kernel in the same run.
- * Before timing, layer 0's attention output is checked against a CPU reference
- * computed from the cache's own contents; a mismatch fails with VKMIX_ERROR_INTERNAL. */
+/* Times decode attention alone (every layer, one query position at each
+ * session's depth n_past) with GPU timestamps, and the read and copy kernels in
+ * the same run. Before timing, layer 0's attention output of (up to the first
+ * four) sessions is checked against a CPU reference computed from the cache's
+ * own contents; a mismatch fails with VKMIX_ERROR_INTERNAL.
+ * n sessions of one model form one batch: the v2 kernels serve all of them with
+ * one set of dispatches per layer; the legacy kernels run one per session. */
+typedef enum vkmix_attn_variant {
+    VKMIX_ATTN_V2 = 0,        /* the library's decode attention (kvq_decode / attn_decode / attn_combine) */
+    VKMIX_ATTN_V1 = 1,        /* the previous kernels (kvq_attn.comp, attn.comp), one session at a time */
+    VKMIX_ATTN_V2_F32 = 2,    /* v2 with FP32 arithmetic for every width */
+    VKMIX_ATTN_VARIANTS_ = 3
+} vkmix_attn_variant;
+/* "v2", "v1", "v2-f32"; NULL for an unknown value. */
+const char *vkmix_attn_variant_name(vkmix_attn_variant v);
+
 typedef struct vkmix_attn_bench {
-    double us_per_layer;     /* median over reps */
-    double bytes_per_layer;  /* cache bytes the attention must read (codes, scales and mins, FP16) */
+    double us_per_layer;     /* median over reps, for the whole batch */
+    double bytes_per_layer;  /* cache bytes the attention must read (codes, scales and mins, FP16), whole batch */
     double gbps;             /* bytes_per_layer / time */
+    double read_gbps;        /* the read kernel (uvec4 loads), same run: the ceiling */
     double copy_gbps;        /* the copy kernel, bytes read + written, same run */
-    double check_rel_err;    /* layer 0 against the CPU reference */
+    double cache_read_gbps;  /* the read kernel over the caches' own buffers (all layers), same run */
+    double check_rel_err;    /* layer 0 against the CPU reference (worst of the checked sessions) */
+    double check_bound;      /* the bound the check used */
+    uint32_t dispatches_per_layer;
 } vkmix_attn_bench;
-vkmix_error vkmix_bench_attention(vkmix_session *s, uint32_t reps, vkmix_attn_bench *out);
+vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t reps, vkmix_attn_variant variant,
+                                  vkmix_attn_bench *out);
 
 /* Dispatches and barriers the session's last forward step recorded (one chunk
  * of vkmix_session_eval, or one step of vkmix_batch_decode led by this session:

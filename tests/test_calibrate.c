@@ -16,8 +16,7 @@
 #include <unistd.h>
 
 #include "ref/calibrate.h"
-#include "kv/kv_config.h"
-#include "kv/kvquant.h"
+#include "kv/kv.h"
 #include "model/model.h"
 #include "ref/ref_from_model.h"
 #include "ref/ref_model.h"
@@ -567,12 +566,15 @@ static int test_stories(void)
         p.rule = rules[i];
         p.target_bits = 10.5;
         p.budget_bytes = 600000;
-        uint8_t kb[8], vb[8];
+        vkmix_kv_config kc;
         vkmix_kv_memory mem, est;
-        e = vkmix_calibrate_allocate(m, &p, kb, vb, &mem, NULL);
+        char werr[256];
+        e = vkmix_calibrate_allocate(m, &p, &kc, &mem, NULL);
         CHECK(e == VKMIX_OK, "rule %d: %s", i, vkmix_context_last_error(ctx));
-        e = vkmix_kv_profile_write(m, prof, kb, vb, 0, 0, 0, "{\"test\": true}");
-        CHECK(e == VKMIX_OK, "write: %s", vkmix_context_last_error(ctx));
+        CHECK(kc.n_layer == L && kc.policy == VKMIX_KV_POLICY_LAYER && kc.group == 0, "rule %d: the returned config", i);
+        const uint8_t *vb = kc.v_bits;
+        e = vkmix_kv_profile_write(&kc, prof, "{\"test\": true}", werr, sizeof werr);
+        CHECK(e == VKMIX_OK, "write: %s", werr);
         vkmix_session_params sp;
         vkmix_session_default_params(&sp);
         sp.n_ctx = 2048;
@@ -589,12 +591,22 @@ static int test_stories(void)
             for (uint32_t l = 0; l < L; l++) CHECK(vb[l] != 2 && vb[l] != 3, "head_dim 8: V 4 bits cost what 2 bits cost");
     }
     /* the writer refuses bad widths and bad provenance, and reports unwritable paths */
-    uint8_t kb[8] = { 2, 2, 2, 2, 2 }, vb[8] = { 2, 2, 5, 2, 2 };
-    CHECK(vkmix_kv_profile_write(m, prof, kb, vb, 0, 0, 0, NULL) == VKMIX_ERROR_BAD_PROFILE, "width 5");
-    vb[2] = 2;
-    CHECK(vkmix_kv_profile_write(m, prof, kb, vb, 32, 64, 4, "[1,2]") == VKMIX_ERROR_INVALID_ARGUMENT, "provenance");
-    CHECK(vkmix_kv_profile_write(m, "/nonexistent/dir/p.json", kb, vb, 0, 0, 0, NULL) == VKMIX_ERROR_IO, "unwritable");
-    CHECK(vkmix_kv_profile_write(m, prof, kb, vb, 32, 64, 4, NULL) == VKMIX_OK, "geometry");
+    vkmix_kv_config kc;
+    char werr[256];
+    vkmix_kv_config_default(&kc);
+    kc.n_layer = L;
+    memset(kc.k_bits, 2, L);
+    memset(kc.v_bits, 2, L);
+    kc.v_bits[2] = 5;
+    CHECK(vkmix_kv_profile_write(&kc, prof, NULL, werr, sizeof werr) == VKMIX_ERROR_BAD_PROFILE &&
+              strstr(werr, "layer 2: value width 5"), "width 5: %s", werr);
+    kc.v_bits[2] = 2;
+    kc.group = 32;
+    kc.window = 64;
+    kc.sinks = 4;
+    CHECK(vkmix_kv_profile_write(&kc, prof, "[1,2]", werr, sizeof werr) == VKMIX_ERROR_INVALID_ARGUMENT, "provenance");
+    CHECK(vkmix_kv_profile_write(&kc, "/nonexistent/dir/p.json", NULL, werr, sizeof werr) == VKMIX_ERROR_IO, "unwritable");
+    CHECK(vkmix_kv_profile_write(&kc, prof, NULL, werr, sizeof werr) == VKMIX_OK, "geometry");
     {
         vkmix_session_params sp;
         vkmix_session_default_params(&sp);
@@ -612,7 +624,7 @@ static int test_stories(void)
     tok[5] = (int32_t)info.n_vocab;
     CHECK(vkmix_calibrate_kv_error(m, tok, N, T, 32, 0, 1, NULL, NULL, ek, ev) == VKMIX_ERROR_INVALID_ARGUMENT,
           "token out of range");
-    CHECK(vkmix_calibrate_allocate(m, NULL, kb, vb, NULL, NULL) == VKMIX_ERROR_INVALID_ARGUMENT, "NULL params");
+    CHECK(vkmix_calibrate_allocate(m, NULL, &kc, NULL, NULL) == VKMIX_ERROR_INVALID_ARGUMENT, "NULL params");
     CHECK(vkmix_calibrate_width(0) == 2 && vkmix_calibrate_width(3) == 8 && vkmix_calibrate_width(4) == 0, "widths");
     free(tok);
     vkmix_model_free(m);

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "kv/kvquant.h"
+#include "kv/kv.h"
 #include "testutil.h"
 #include "vkmix_bench.h"
 

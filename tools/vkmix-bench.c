@@ -28,6 +28,7 @@ typedef struct {
     int nkv;
     uint32_t reps, group, window, sinks;
     int attn;
+    int variants[4], n_variants;   /* --attn: kernels to time (vkmix_attn_variant) */
 } opts;
 
 typedef struct {
@@ -35,6 +36,10 @@ typedef struct {
     uint32_t depth, batch;
     double k_bits, v_bits, kv_mib, mean, sd; /* t/s (or GB/s in attn mode) */
     double us, copy_gbps, ratio, check;
+    double read_gbps, read_frac;   /* attn: the read kernel of the same run, and the fraction of it */
+    double cache_read_gbps;        /* attn: the read kernel over the caches' own buffers */
+    char variant[16];
+    uint32_t dispatches;
     double disp, barr;        /* decode: dispatches and barriers recorded per generated token */
 } row;
 
@@ -58,7 +63,9 @@ static void usage(FILE *f)
             "  --kv LIST         KV configs: f16, kXvY (X,Y in 2,3,4,8,16), or profile .json files; default f16\n"
             "  --kv-group N --kv-window N --kv-sinks N   cache options for quantized configs\n"
             "  -r N              repetitions, default 3\n"
-            "  --attn            time decode attention alone (GB/s against a copy kernel in the same run)\n"
+            "  --attn            time decode attention alone (GB/s against the read kernel of the same run);\n"
+            "                    -b LIST sets the batch (one dispatch set for all its sequences)\n"
+            "  --attn-variants L kernels to time with --attn: v2 (default), v1 (previous kernels), v2-f32\n"
             "  -o md|json|csv    output format, default md\n"
             "  --svg FILE        chart of decode t/s and KV MiB against depth\n"
             "  --device N, --list-devices\n",
@@ -115,9 +122,7 @@ static void session_params(const opts *o, const char *kv, uint32_t n_ctx, vkmix_
 {
     vkmix_session_default_params(p);
     p->n_ctx = n_ctx;
-    size_t l = strlen(kv);
-    if (l > 5 && !strcmp(kv + l - 5, ".json")) p->kv_profile = kv;
-    else p->kv = kv;
+    p->kv = kv; /* f16, kXvY[:options] or a profile .json: the library's parser */
     p->kv_group = o->group;
     p->kv_window = o->window;
     p->kv_sinks = o->sinks;
@@ -156,6 +161,59 @@ static void free_sessions(vkmix_session **ss, uint32_t n)
     free(ss);
 }
 
+/* --attn: decode attention alone for each batch size and kernel variant */
+static int bench_attn(const opts *o, vkmix_context *ctx, vkmix_model *m, const char *mname, const char *kv, uint32_t d,
+                      const vkmix_session_params *sp, const vkmix_kv_memory *mem_d)
+{
+    int rc = 0;
+    for (int bi = 0; bi < o->nb; bi++) {
+        vkmix_session **ss = NULL;
+        uint32_t b = make_sessions(ctx, m, sp, o->b[bi], &ss);
+        if (!b) {
+            fprintf(stderr, "vkmix-bench: no session fits: %s\n", vkmix_context_last_error(ctx));
+            free(ss);
+            rc = 1;
+            continue;
+        }
+        vkmix_error e = VKMIX_OK;
+        for (uint32_t i = 0; i < b && e == VKMIX_OK; i++) e = vkmix_session_fill_synthetic(ss[i], d ? d : 1, 1 + i);
+        for (int vi = 0; vi < o->n_variants && e == VKMIX_OK; vi++) {
+            vkmix_attn_bench ab;
+            e = vkmix_bench_attention(ss, b, o->reps * 4, (vkmix_attn_variant)o->variants[vi], &ab);
+            if (e != VKMIX_OK) break;
+            row r;
+            memset(&r, 0, sizeof r);
+            snprintf(r.model, sizeof r.model, "%s", mname);
+            snprintf(r.kv, sizeof r.kv, "%s", kv);
+            snprintf(r.variant, sizeof r.variant, "%s", vkmix_attn_variant_name((vkmix_attn_variant)o->variants[vi]));
+            snprintf(r.test, sizeof r.test, "attn@d%u", d);
+            r.depth = d;
+            r.batch = b;
+            r.k_bits = mem_d->k_bits;
+            r.v_bits = mem_d->v_bits;
+            r.kv_mib = (double)mem_d->total_bytes / 1048576.0;
+            r.check = ab.check_rel_err;
+            r.us = ab.us_per_layer;
+            r.mean = ab.gbps;
+            r.copy_gbps = ab.copy_gbps;
+            r.ratio = ab.gbps / ab.copy_gbps;
+            r.read_gbps = ab.read_gbps;
+            r.read_frac = ab.gbps / ab.read_gbps;
+            r.cache_read_gbps = ab.cache_read_gbps;
+            r.dispatches = ab.dispatches_per_layer;
+            add_row(&r);
+            fprintf(stderr, "vkmix-bench: %s %s d%u b%u %s: %.2f us/layer, %.0f GB/s, %.2f of read (%.0f GB/s; over the cache buffers %.0f)\n",
+                    mname, kv, d, b, r.variant, r.us, r.mean, r.read_frac, r.read_gbps, r.cache_read_gbps);
+        }
+        if (e != VKMIX_OK) {
+            fprintf(stderr, "vkmix-bench: %s %s depth %u batch %u: %s\n", mname, kv, d, b, vkmix_context_last_error(ctx));
+            rc = 1;
+        }
+        free_sessions(ss, b);
+    }
+    return rc;
+}
+
 static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const char *mname)
 {
     vkmix_model_info mi;
@@ -177,6 +235,10 @@ static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const 
                 continue;
             }
             /* check (and, with --attn, time) decode attention at this depth */
+            if (o->attn) {
+                rc |= bench_attn(o, ctx, m, mname, o->kv[ki], d, &sp, &mem_d);
+                continue;
+            }
             vkmix_session *s = NULL;
             if (vkmix_session_create(m, &sp, &s) != VKMIX_OK) {
                 fprintf(stderr, "vkmix-bench: session: %s\n", vkmix_context_last_error(ctx));
@@ -185,7 +247,7 @@ static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const 
             }
             vkmix_attn_bench ab;
             vkmix_error e = vkmix_session_fill_synthetic(s, d ? d : 1, 1);
-            if (e == VKMIX_OK) e = vkmix_bench_attention(s, o->attn ? o->reps * 4 : 1, &ab);
+            if (e == VKMIX_OK) e = vkmix_bench_attention(&s, 1, 1, VKMIX_ATTN_V2, &ab);
             vkmix_session_free(s);
             if (e != VKMIX_OK) {
                 fprintf(stderr, "vkmix-bench: %s %s depth %u: %s\n", mname, o->kv[ki], d, vkmix_context_last_error(ctx));
@@ -201,16 +263,6 @@ static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const 
             r.v_bits = mem_d.v_bits;
             r.kv_mib = (double)mem_d.total_bytes / 1048576.0;
             r.check = ab.check_rel_err;
-            if (o->attn) {
-                snprintf(r.test, sizeof r.test, "attn@d%u", d);
-                r.batch = 1;
-                r.us = ab.us_per_layer;
-                r.mean = ab.gbps;
-                r.copy_gbps = ab.copy_gbps;
-                r.ratio = ab.gbps / ab.copy_gbps;
-                add_row(&r);
-                continue;
-            }
             /* prefill tests */
             for (int pi = 0; pi < o->np; pi++) {
                 uint32_t p = o->p[pi];
@@ -293,11 +345,13 @@ static void print_rows(const opts *o, const char *device)
             row *r = &rows[i];
             printf("  {\"model\": \"%s\", \"kv\": \"%s\", \"k_bits\": %.4f, \"v_bits\": %.4f, \"kv_mib\": %.3f, "
                    "\"test\": \"%s\", \"depth\": %u, \"batch\": %u, \"%s\": %.4f, \"sd\": %.4f, \"us_per_layer\": %.4f, "
-                   "\"copy_gbps\": %.2f, \"ratio_vs_copy\": %.4f, \"check_rel_err\": %.3e, "
+                   "\"copy_gbps\": %.2f, \"ratio_vs_copy\": %.4f, \"read_gbps\": %.2f, \"fraction_of_read\": %.4f, "
+                   "\"cache_read_gbps\": %.2f, \"variant\": \"%s\", \"dispatches_per_layer\": %u, \"check_rel_err\": %.3e, "
                    "\"dispatches_per_token\": %.2f, \"barriers_per_token\": %.2f}%s\n",
                    r->model, r->kv, r->k_bits, r->v_bits, r->kv_mib, r->test, r->depth, r->batch,
-                   o->attn ? "gbps" : "tokens_per_s", r->mean, r->sd, r->us, r->copy_gbps, r->ratio, r->check,
-                   r->disp, r->barr, i + 1 < n_rows ? "," : "");
+                   o->attn ? "gbps" : "tokens_per_s", r->mean, r->sd, r->us, r->copy_gbps, r->ratio, r->read_gbps,
+                   r->read_frac, r->cache_read_gbps, r->variant, r->dispatches, r->check, r->disp, r->barr,
+                   i + 1 < n_rows ? "," : "");
         }
         printf("]}\n");
     } else if (!strcmp(o->format, "csv")) {
@@ -313,12 +367,13 @@ static void print_rows(const opts *o, const char *device)
     } else {
         printf("device: %s\n\n", device);
         if (o->attn) {
-            printf("| model | kv | K bits | V bits | KV MiB | test | us/layer | GB/s | copy GB/s | vs copy |\n");
-            printf("|---|---|---|---|---|---|---|---|---|---|\n");
+            printf("| model | kv | K bits | V bits | KV MiB | test | batch | kernel | us/layer | GB/s | read GB/s | of read | copy GB/s | check |\n");
+            printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
             for (int i = 0; i < n_rows; i++) {
                 row *r = &rows[i];
-                printf("| %s | %s | %.2f | %.2f | %.1f | %s | %.2f | %.0f | %.0f | %.2f |\n", r->model, r->kv, r->k_bits,
-                       r->v_bits, r->kv_mib, r->test, r->us, r->mean, r->copy_gbps, r->ratio);
+                printf("| %s | %s | %.2f | %.2f | %.1f | %s | %u | %s | %.2f | %.0f | %.0f | %.2f | %.0f | %.1e |\n", r->model,
+                       r->kv, r->k_bits, r->v_bits, r->kv_mib, r->test, r->batch, r->variant, r->us, r->mean, r->read_gbps,
+                       r->read_frac, r->copy_gbps, r->check);
             }
         } else {
             printf("| model | kv | K bits | V bits | KV MiB | test | batch | t/s | dispatches/token | barriers/token |\n"
@@ -604,6 +659,7 @@ int main(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "matvec")) return run_matvec(argc, argv);
     opts o;
     memset(&o, 0, sizeof o);
+    o.n_variants = 1; /* v2 */
     o.device = -1;
     o.format = "md";
     o.reps = 3;
@@ -619,6 +675,21 @@ int main(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         if (!strcmp(a, "--list-devices")) return list_devices();
         if (!strcmp(a, "--attn")) { o.attn = 1; continue; }
+        if (!strcmp(a, "--attn-variants") && i + 1 < argc) {
+            char *list = argv[++i];
+            o.n_variants = 0;
+            for (char *t = strtok(list, ","); t && o.n_variants < 4; t = strtok(NULL, ",")) {
+                int vk = -1;
+                for (int k = 0; k < VKMIX_ATTN_VARIANTS_; k++)
+                    if (!strcmp(t, vkmix_attn_variant_name((vkmix_attn_variant)k))) vk = k;
+                if (vk < 0) {
+                    fprintf(stderr, "vkmix-bench: unknown attention kernel '%s' (v2, v1, v2-f32)\n", t);
+                    return 2;
+                }
+                o.variants[o.n_variants++] = vk;
+            }
+            continue;
+        }
         if (!v) { fprintf(stderr, "vkmix-bench: %s needs a value\n", a); usage(stderr); return 2; }
         i++;
         int bad = 0;

@@ -316,11 +316,12 @@ int main(int argc, char **argv)
     ap.target_bits = o.target_bits;
     if (o.bits_of) {
         /* the reference cache's effective bits with the same geometry and context */
+        vkmix_kv_config rc;
+        char perr[512];
+        if (vkmix_kv_config_parse(o.bits_of, &rc, perr, sizeof perr) != VKMIX_OK) tool_die("--target-bits-of: %s", perr);
         vkmix_session_params sp;
         vkmix_session_default_params(&sp);
-        size_t bl = strlen(o.bits_of);
-        if (bl > 5 && !strcmp(o.bits_of + bl - 5, ".json")) sp.kv_profile = o.bits_of;
-        else sp.kv = o.bits_of;
+        sp.kv_config = &rc;
         sp.n_ctx = o.ctx;
         sp.kv_group = o.group;
         sp.kv_window = o.window;
@@ -344,11 +345,11 @@ int main(int argc, char **argv)
     ap.imp_v = use_v;
     ap.err_k = err_k;
     ap.err_v = err_v;
-    uint8_t *kb = malloc(L), *vb = malloc(L);
-    if (!kb || !vb) tool_die("out of memory");
+    vkmix_kv_config prof;
+    const uint8_t *kb = prof.k_bits, *vb = prof.v_bits;
     vkmix_kv_memory mem;
     double objective = 0;
-    e = vkmix_calibrate_allocate(m, &ap, kb, vb, &mem, &objective);
+    e = vkmix_calibrate_allocate(m, &ap, &prof, &mem, &objective);
     if (e != VKMIX_OK) tool_die("allocation: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
     const uint32_t n_ctx = o.ctx ? o.ctx : (info.n_ctx_train && info.n_ctx_train < 4096 ? info.n_ctx_train : 4096);
 
@@ -434,9 +435,10 @@ int main(int argc, char **argv)
         cJSON_DeleteItemFromObjectCaseSensitive(sc, "format");
         char *s = cJSON_PrintUnformatted(sc);
         if (!s) tool_die("out of memory");
-        e = vkmix_kv_profile_write(m, o.out, kb, vb, o.group, o.window, o.sinks, s);
+        char perr[512];
+        e = vkmix_kv_profile_write(&prof, o.out, s, perr, sizeof perr);
         free(s);
-        if (e != VKMIX_OK) tool_die("profile: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
+        if (e != VKMIX_OK) tool_die("profile: %s: %s", vkmix_strerror(e), perr);
         fprintf(stderr, "vkmix-calibrate: wrote %s\n", o.out);
     }
     if (o.svg) write_svg(o.svg, tool_basename(o.model), rbuf, L, imp_k, imp_v, err_k, err_v, kb, vb, &mem, n_ctx);
@@ -451,8 +453,6 @@ int main(int argc, char **argv)
     free(err_v);
     free(use_k);
     free(use_v);
-    free(kb);
-    free(vb);
     vkmix_model_free(m);
     uint32_t vmsg = vkmix_context_validation_messages(ctx);
     vkmix_context_free(ctx);

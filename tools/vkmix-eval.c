@@ -33,7 +33,8 @@ typedef struct cfg {
     char label[160];
     char spec[256];         /* f16, kXvY or a profile path */
     int is_profile;
-    uint32_t group, window, sinks;
+    uint32_t group, window, sinks;  /* explicit (--group ... or the item's :g= ...), 0: none */
+    vkmix_kv_config kv;     /* the item parsed by the library */
     vkmix_session *s;
     vkmix_kv_memory mem;    /* at the context C */
     /* perplexity and KL */
@@ -152,33 +153,34 @@ static void parse(int argc, char **argv, opts *o)
         tool_die("--svg-metric: kl, ppl or niah");
 }
 
-/* "k4v4:w=32:g=64" -> spec, overrides; label = the item as given (a profile: its file name). */
+/* "k4v4:w=32:g=64" -> the library's configuration, with the --group / --window /
+ * --sinks defaults before the item's own options; label = the item as given (a
+ * profile: its file name). */
 static void parse_cfg(const char *item, const opts *o, cfg *c)
 {
     memset(c, 0, sizeof *c);
-    c->group = o->group;
-    c->window = o->window;
-    c->sinks = o->sinks;
-    char buf[256];
+    char buf[256], spec[512], err[512];
     snprintf(buf, sizeof buf, "%s", item);
     char *colon = strchr(buf, ':');
     /* a profile path may not contain ':' options before ".json" */
     if (colon) *colon = 0;
     snprintf(c->spec, sizeof c->spec, "%s", buf);
-    size_t n = strlen(c->spec);
-    c->is_profile = n > 5 && !strcmp(c->spec + n - 5, ".json");
-    for (char *p = colon ? colon + 1 : NULL; p && *p;) {
-        char *next = strchr(p, ':');
-        if (next) *next++ = 0;
-        if (!strncmp(p, "w=", 2)) c->window = (uint32_t)tool_parse_long("window", p + 2, 1, 1 << 20);
-        else if (!strncmp(p, "g=", 2)) c->group = (uint32_t)tool_parse_long("group", p + 2, 1, 128);
-        else if (!strncmp(p, "s=", 2)) c->sinks = (uint32_t)tool_parse_long("sinks", p + 2, 0, 4096);
-        else tool_die("--kv item '%s': unknown option '%s' (w=, g=, s=)", item, p);
-        p = next;
-    }
+    int n = snprintf(spec, sizeof spec, "%s", buf);
+    if (o->group) n += snprintf(spec + n, sizeof spec - (size_t)n, ":g=%u", o->group);
+    if (o->window) n += snprintf(spec + n, sizeof spec - (size_t)n, ":w=%u", o->window);
+    if (o->sinks) n += snprintf(spec + n, sizeof spec - (size_t)n, ":s=%u", o->sinks);
+    if (colon) snprintf(spec + n, sizeof spec - (size_t)n, ":%s", colon + 1);
+    if (vkmix_kv_config_parse(spec, &c->kv, err, sizeof err) != VKMIX_OK) tool_die("--kv item '%s': %s", item, err);
+    c->is_profile = c->kv.n_layer != 0;
+    vkmix_kv_config own; /* the item's own options */
+    snprintf(spec, sizeof spec, "f16:%s", colon ? colon + 1 : "");
+    if (!colon || vkmix_kv_config_parse(spec, &own, err, sizeof err) != VKMIX_OK) vkmix_kv_config_default(&own);
+    c->group = own.group ? own.group : o->group;
+    c->window = own.window ? own.window : o->window;
+    c->sinks = own.sinks ? own.sinks : o->sinks;
     if (c->is_profile) {
         const char *rest = strchr(item, ':');
-        snprintf(c->label, sizeof c->label, "%s%s", tool_basename(c->spec), rest ? rest : "");
+        snprintf(c->label, sizeof c->label, "%.100s%.50s", tool_basename(c->spec), rest ? rest : "");
     } else snprintf(c->label, sizeof c->label, "%s", item);
 }
 
@@ -187,11 +189,7 @@ static void session_params(const cfg *c, uint32_t n_ctx, uint32_t chunk, vkmix_s
     vkmix_session_default_params(p);
     p->n_ctx = n_ctx;
     p->n_batch = chunk;
-    if (c->is_profile) p->kv_profile = c->spec;
-    else p->kv = c->spec;
-    p->kv_group = c->group;
-    p->kv_window = c->window;
-    p->kv_sinks = c->sinks;
+    p->kv_config = &c->kv;
 }
 
 /* ------------------------------------------------------------------ math on logits */

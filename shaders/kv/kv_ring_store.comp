@@ -6,6 +6,8 @@
 // out: sinks[n_heads][S][HEAD_DIM] f16, ring[n_heads][RING][HEAD_DIM] f16
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_GOOGLE_include_directive : require
+#include "kv/kv_layout.h"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint HEAD_DIM = 128;
 layout(std430, binding = 0) restrict readonly buffer Src { float src[]; };
@@ -21,7 +23,7 @@ void main()
         uint d = i % HEAD_DIM, h = (i / HEAD_DIM) % pc.n_heads, t = i / HEAD_DIM / pc.n_heads;
         uint p = pc.pos0 + t;
         float16_t v = float16_t(src[i]);
-        if (p < pc.n_sinks) sinks[(h * pc.n_sinks + p) * HEAD_DIM + d] = v;
-        else ring[(h * pc.n_ring + (p - pc.n_sinks) % pc.n_ring) * HEAD_DIM + d] = v;
+        if (p < pc.n_sinks) sinks[kvl_f16(h, p, d, pc.n_sinks, HEAD_DIM)] = v;
+        else ring[kvl_f16(h, kvl_ring_slot(p, pc.n_sinks, pc.n_ring), d, pc.n_ring, HEAD_DIM)] = v;
     }
 }

@@ -1,6 +1,6 @@
-// Shared definitions of the KV quantization format (see src/kvquant.h for the layouts).
+// Shared definitions of the KV quantization format; the layouts are in src/kv/kv_layout.h.
 //
-// Rounding rule (identical in src/kvquant_ref.c):
+// Rounding rule (identical in src/kv/kvquant_ref.c):
 //   m = min of the group (an FP16 value, stored exactly)
 //   s = the smallest FP16 value >= (max - min) * (1 / (2^b - 1)), computed in fp32
 //   q = the integer k in [0, 2^b-1] with (k - 0.5)*s <= x - m < (k + 0.5)*s  (round half up),
@@ -12,6 +12,8 @@
 
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_GOOGLE_include_directive : require
+#include "kv/kv_layout.h"
 
 layout(constant_id = 1) const uint BITS = 2;
 layout(constant_id = 2) const uint GROUP = 32;
@@ -64,7 +66,9 @@ uint kvq_code(float x, float s, float m, float inv)
 // `bits` bits starting at bit `off` (0..31) of the pair (w0, w1).
 uint kvq_extract(uint w0, uint w1, uint off)
 {
-    uint v = w0 >> off;
-    if (off + BITS > 32u) v |= w1 << (32u - off);
-    return v & MAXQ;
+    return kvl_extract(w0, w1, off, BITS);
 }
+
+// FP16 scale and min of a meta word, as floats.
+float kvq_scale(uint mv) { return h2f(kvl_meta_scale(mv)); }
+float kvq_min(uint mv) { return h2f(kvl_meta_min(mv)); }

@@ -2,7 +2,7 @@
 // Values: quantize per token, in groups of GROUP channels along head_dim.
 // One invocation per (group, token, head).
 // in : x[head][token][HEAD_DIM] fp16
-// out: codes[head][token][ceil(HEAD_DIM*BITS/32)] uint, meta[head][token][HEAD_DIM/GROUP]
+// out: the value store of src/kv/kv_layout.h, token slots out_off.. of out_stride per head
 #extension GL_GOOGLE_include_directive : require
 #include "kvq.glsl"
 layout(local_size_x_id = 0) in;
@@ -10,7 +10,6 @@ layout(std430, binding = 0) restrict readonly buffer X { float16_t x[]; };
 layout(std430, binding = 1) restrict buffer C { uint codes[]; };
 layout(std430, binding = 2) restrict writeonly buffer M { uint meta[]; };
 
-const uint WPT = (HEAD_DIM * BITS + 31u) / 32u;   // words per token
 const uint NG = HEAD_DIM / GROUP;
 
 void main()
@@ -20,8 +19,8 @@ void main()
     for (uint i = gl_GlobalInvocationID.x; i < total; i += stride) {
         uint g = i % NG;
         uint t = (i / NG) % pc.n_tokens, head = i / NG / pc.n_tokens;
-        uint xb = (head * pc.in_stride + pc.in_off + t) * HEAD_DIM + g * GROUP;
-        uint ht = head * pc.out_stride + pc.out_off + t;   // output token
+        uint xb = kvl_f16(head, pc.in_off + t, g * GROUP, pc.in_stride, HEAD_DIM);
+        uint ht = kvl_v_slot(head, pc.out_off + t, pc.out_stride);   // output token slot
         float mn = float(x[xb]), mx = mn;
         for (uint j = 1u; j < GROUP; j++) {
             float v = float(x[xb + j]);
@@ -32,9 +31,9 @@ void main()
         uint mh = packHalf2x16(vec2(mn, 0.0)) & 0xffffu;
         float s = h2f(sh), m = h2f(mh);
         float inv = s > 0.0 ? 1.0 / s : 0.0;
-        meta[ht * NG + g] = sh | (mh << 16);
+        meta[kvl_v_meta(ht, g, HEAD_DIM, GROUP)] = kvl_meta(sh, mh);
         // this group owns its words: GROUP*BITS is a multiple of 32 when NG > 1
-        uint wbase = ht * WPT + (g * GROUP * BITS) / 32u;
+        uint wbase = kvl_v_code(ht, kvl_v_bit(g * GROUP, BITS) / 32u, BITS, HEAD_DIM);
         uint word = 0u, bit = 0u, w = 0u;
         for (uint j = 0u; j < GROUP; j++) {
             uint q = kvq_code(float(x[xb + j]), s, m, inv);

@@ -3,8 +3,7 @@
 #include <string.h>
 
 #include "core/context.h"
-#include "kv/kvquant.h"
-#include "kv/kvquant_gpu.h"
+#include "kv/kv.h"
 #include "vkmix_bench.h"
 
 static int cmp_double(const void *a, const void *b)

@@ -1,7 +1,6 @@
 /* Test support: a KV quantize -> dequantize round trip on the GPU. */
 #include "core/context.h"
-#include "kv/kvquant.h"
-#include "kv/kvquant_gpu.h"
+#include "kv/kv.h"
 #include "vkmix_bench.h"
 
 vkmix_error vkmix_kvq_roundtrip_gpu(vkmix_context *ctx, const vkmix_kvq_shape *s, const uint16_t *x, uint32_t *codes,

@@ -43,6 +43,9 @@ vkmix_error vkmix_context_create(const vkmix_context_params *params, vkmix_conte
     ctx->tune.kvq_wg = env_u32("VKMIX_KVQ_WG");
     ctx->tune.kvq_tile = env_u32("VKMIX_KVQ_TILE");
     ctx->tune.kvq_splits = env_u32("VKMIX_KVQ_SPLITS");
+    ctx->tune.kvq_f32 = env_u32("VKMIX_KVQ_F32");
+    ctx->tune.kvq_kp = env_u32("VKMIX_KVQ_KP");
+    ctx->tune.kvq_vp = env_u32("VKMIX_KVQ_VP");
     vkm_err_clear();
     *out = ctx;
     return VKMIX_OK;

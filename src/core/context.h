@@ -14,6 +14,8 @@ typedef struct vkm_tuning {
     uint32_t kvq_wg;         /* VKMIX_KVQ_WG: invocations of the fused decode attention */
     uint32_t kvq_tile;       /* VKMIX_KVQ_TILE: tokens per tile */
     uint32_t kvq_splits;     /* VKMIX_KVQ_SPLITS: splits of the packed history */
+    uint32_t kvq_kp, kvq_vp; /* VKMIX_KVQ_KP / VKMIX_KVQ_VP: token / channel pairs per invocation */
+    uint32_t kvq_f32;        /* VKMIX_KVQ_F32=1: the decode attention in FP32 arithmetic for every width */
 } vkm_tuning;
 
 struct vkmix_context {

@@ -37,6 +37,7 @@ const char *vkmix_strerror(vkmix_error err)
     case VKMIX_ERROR_TOKENIZER: return "tokenizer error";
     case VKMIX_ERROR_CANCELLED: return "cancelled";
     case VKMIX_ERROR_INTERNAL: return "internal error";
+    case VKMIX_ERROR_BAD_STATE: return "session state of another model or configuration, or damaged";
     case VKMIX_ERROR_COUNT_: break;
     }
     return "unknown error";

@@ -3,6 +3,7 @@
  * specialization constants mean (constant 0 is always local_size_x). */
 #include "gpu/pipelines.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,12 @@ const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
     [VKM_SH_KVQ_ATTN]      = { "kvq_attn",      SPV(kvq_attn),     10, 40,
                                { "local_size", "key bits", "value bits", "group", "head_dim", "value group", "query heads per KV head", "tile tokens" } },
     [VKM_SH_KVQ_ATTN_REDUCE] = { "kvq_attn_reduce", SPV(kvq_attn_reduce), 2, 4, { "local_size", "head_dim", "max splits" } },
+    [VKM_SH_KVQ_DECODE]    = { "kvq_decode",    SPV(kvq_decode),    3, 12,
+                               { "local_size", "key bits", "value bits", "group", "head_dim", "value group", "query heads per KV head", "heads per workgroup", "tile tokens", "key pairs", "value pairs", "subgroup ops" } },
+    [VKM_SH_KVQ_DECODE_F32] = { "kvq_decode_f32", SPV(kvq_decode_f32), 3, 12,
+                               { "local_size", "key bits", "value bits", "group", "head_dim", "value group", "query heads per KV head", "heads per workgroup", "tile tokens", "key pairs", "value pairs", "subgroup ops" } },
+    [VKM_SH_ATTN_DECODE]   = { "attn_decode",   SPV(attn_decode),   3, 12, { "local_size", "head_dim", "query heads per KV head", "heads per workgroup", "group", "subgroup ops" } },
+    [VKM_SH_ATTN_COMBINE]  = { "attn_combine",  SPV(attn_combine),  3, 8,  { "local_size", "head_dim", "max splits", "channels per workgroup" } },
     [VKM_SH_FILL_RANDOM]   = { "fill_random",   SPV(fill_random),   3, 24, { "local_size", "ggml type" } },
     [VKM_SH_RMSNORM]       = { "rmsnorm",       SPV(rmsnorm),       3, 16, { "local_size" } },
     [VKM_SH_MATVEC]        = { "matvec",        SPV(matvec),        6, 36, { "local_size", "wtype", "rows", "columns", "unroll", "epilogue" } },
@@ -47,6 +54,42 @@ static void destroy_one(vkm_device *dev, vkm_pipeline *p)
     if (p->dsl) vk->vkDestroyDescriptorSetLayout(dev->device, p->dsl, NULL);
     if (p->module) vk->vkDestroyShaderModule(dev->device, p->module, NULL);
     free(p);
+}
+
+/* VKMIX_PIPELINE_STATS=1: the driver's compiler statistics of a new pipeline
+ * (registers, spills, shared memory...) as one INFO line. */
+static void log_statistics(vkm_device *dev, const vkm_pipeline *p)
+{
+    const vkm_vkd *vk = &dev->vk;
+    if (!vk->vkGetPipelineExecutablePropertiesKHR || !vk->vkGetPipelineExecutableStatisticsKHR) return;
+    VkPipelineInfoKHR pi = { .sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, .pipeline = p->pipeline };
+    uint32_t n_exec = 0;
+    if (vk->vkGetPipelineExecutablePropertiesKHR(dev->device, &pi, &n_exec, NULL) != VK_SUCCESS || !n_exec) return;
+    char line[1024];
+    int at = snprintf(line, sizeof line, "pipeline %s [", vkm_shader_table[p->shader].name);
+    for (uint32_t i = 0; i < p->n_spec && at < (int)sizeof line; i++)
+        at += snprintf(line + at, sizeof line - at, "%s%u", i ? "," : "", p->spec[i]);
+    at += snprintf(line + at, sizeof line - at, "]:");
+    VkPipelineExecutableInfoKHR ei = { .sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR, .pipeline = p->pipeline };
+    VkPipelineExecutableStatisticKHR st[32];
+    uint32_t n = 32;
+    for (uint32_t i = 0; i < n; i++) st[i] = (VkPipelineExecutableStatisticKHR){ .sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR };
+    VkResult r = vk->vkGetPipelineExecutableStatisticsKHR(dev->device, &ei, &n, st);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) return;
+    for (uint32_t i = 0; i < n && at < (int)sizeof line; i++) {
+        const VkPipelineExecutableStatisticKHR *x = &st[i];
+        switch (x->format) {
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR:
+            at += snprintf(line + at, sizeof line - at, " %s=%u;", x->name, (unsigned)x->value.b32); break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR:
+            at += snprintf(line + at, sizeof line - at, " %s=%lld;", x->name, (long long)x->value.i64); break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR:
+            at += snprintf(line + at, sizeof line - at, " %s=%llu;", x->name, (unsigned long long)x->value.u64); break;
+        default:
+            at += snprintf(line + at, sizeof line - at, " %s=%g;", x->name, x->value.f64); break;
+        }
+    }
+    vkm_log(dev, VKMIX_LOG_INFO, "%s", line);
 }
 
 static vkmix_error build(vkm_device *dev, vkm_pipeline *p)
@@ -96,9 +139,11 @@ static vkmix_error build(vkm_device *dev, vkm_pipeline *p)
             .pSpecializationInfo = &si,
         },
         .layout = p->layout,
+        .flags = dev->pipeline_stats ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
     };
     r = vk->vkCreateComputePipelines(dev->device, dev->pipeline_cache, 1, &ci, NULL, &p->pipeline);
     if (r != VK_SUCCESS) return vkm_vk_error(dev, r, d->name);
+    if (dev->pipeline_stats) log_statistics(dev, p);
     return VKMIX_OK;
 }
 
@@ -111,8 +156,15 @@ vkmix_error vkm_pipeline_set_init(vkm_device *dev, vkm_pipeline_set *set)
     return VKMIX_OK;
 }
 
-static vkmix_error get_locked(vkm_device *dev, vkm_pipeline_set *set, vkm_shader shader, const uint32_t *spec,
-                              uint32_t n_spec, const vkm_pipeline **out);
+static vkm_pipeline *find(const vkm_pipeline_set *set, uint32_t from, uint32_t n, vkm_shader shader,
+                          const uint32_t *spec, uint32_t n_spec)
+{
+    for (uint32_t i = from; i < n; i++) {
+        vkm_pipeline *p = set->chunks[i / VKM_PIPE_CHUNK][i % VKM_PIPE_CHUNK];
+        if (p->shader == shader && p->n_spec == n_spec && !memcmp(p->spec, spec, n_spec * 4)) return p;
+    }
+    return NULL;
+}
 
 vkmix_error vkm_pipeline_get(vkm_device *dev, vkm_pipeline_set *set, vkm_shader shader, const uint32_t *spec,
                              uint32_t n_spec, const vkm_pipeline **out)
@@ -121,52 +173,53 @@ vkmix_error vkm_pipeline_get(vkm_device *dev, vkm_pipeline_set *set, vkm_shader 
     if ((unsigned)shader >= VKM_SH_COUNT_ || n_spec > VKM_MAX_SPEC || n_spec < 1)
         return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "bad pipeline request");
     if (!set->lock_ok) return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "pipeline set not initialized");
-    pthread_mutex_lock(&set->lock);
-    vkmix_error e = get_locked(dev, set, shader, spec, n_spec, out);
-    pthread_mutex_unlock(&set->lock);
-    return e;
-}
+    /* fast path, no lock: the published entries */
+    uint32_t n = __atomic_load_n(&set->n, __ATOMIC_ACQUIRE);
+    if ((*out = find(set, 0, n, shader, spec, n_spec))) return VKMIX_OK;
 
-static vkmix_error get_locked(vkm_device *dev, vkm_pipeline_set *set, vkm_shader shader, const uint32_t *spec,
-                              uint32_t n_spec, const vkm_pipeline **out)
-{
-    for (uint32_t i = 0; i < set->n; i++) {
-        vkm_pipeline *p = set->items[i];
-        if (p->shader == shader && p->n_spec == n_spec && !memcmp(p->spec, spec, n_spec * 4)) {
-            *out = p;
-            return VKMIX_OK;
-        }
+    pthread_mutex_lock(&set->lock);
+    vkmix_error e = VKMIX_OK;
+    uint32_t m = set->n; /* another thread may have built it meanwhile */
+    if ((*out = find(set, n, m, shader, spec, n_spec))) goto done;
+    if (spec[0] == 0 || spec[0] > dev->caps.max_wg_invocations) {
+        e = vkm_fail(dev, VKMIX_ERROR_INTERNAL, "%s: workgroup size %u not supported (max %u)",
+                     vkm_shader_table[shader].name, spec[0], dev->caps.max_wg_invocations);
+        goto done;
     }
-    if (spec[0] == 0 || spec[0] > dev->caps.max_wg_invocations)
-        return vkm_fail(dev, VKMIX_ERROR_INTERNAL, "%s: workgroup size %u not supported (max %u)",
-                        vkm_shader_table[shader].name, spec[0], dev->caps.max_wg_invocations);
-    if (set->n == set->cap) {
-        uint32_t cap = set->cap ? set->cap * 2 : 32;
-        vkm_pipeline **items = realloc(set->items, cap * sizeof *items);
-        if (!items) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-        set->items = items;
-        set->cap = cap;
+    if (m == VKM_PIPE_CHUNK * VKM_PIPE_CHUNKS) {
+        e = vkm_fail(dev, VKMIX_ERROR_INTERNAL, "more than %u pipelines", VKM_PIPE_CHUNK * VKM_PIPE_CHUNKS);
+        goto done;
+    }
+    vkm_pipeline ***chunk = &set->chunks[m / VKM_PIPE_CHUNK];
+    if (!*chunk && !(*chunk = calloc(VKM_PIPE_CHUNK, sizeof **chunk))) {
+        e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+        goto done;
     }
     vkm_pipeline *p = calloc(1, sizeof *p);
-    if (!p) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    if (!p) {
+        e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+        goto done;
+    }
     p->shader = shader;
     p->n_spec = n_spec;
     memcpy(p->spec, spec, n_spec * 4);
     p->local_size = spec[0];
-    vkmix_error e = build(dev, p);
-    if (e != VKMIX_OK) {
+    if ((e = build(dev, p)) != VKMIX_OK) {
         destroy_one(dev, p);
-        return e;
+        goto done;
     }
-    set->items[set->n++] = p;
+    (*chunk)[m % VKM_PIPE_CHUNK] = p;
+    __atomic_store_n(&set->n, m + 1, __ATOMIC_RELEASE); /* publish after the entry is complete */
     *out = p;
-    return VKMIX_OK;
+done:
+    pthread_mutex_unlock(&set->lock);
+    return e;
 }
 
 void vkm_pipeline_set_destroy(vkm_device *dev, vkm_pipeline_set *set)
 {
-    for (uint32_t i = 0; i < set->n; i++) destroy_one(dev, set->items[i]);
-    free(set->items);
+    for (uint32_t i = 0; i < set->n; i++) destroy_one(dev, set->chunks[i / VKM_PIPE_CHUNK][i % VKM_PIPE_CHUNK]);
+    for (uint32_t c = 0; c < VKM_PIPE_CHUNKS; c++) free(set->chunks[c]);
     if (set->lock_ok) pthread_mutex_destroy(&set->lock);
     memset(set, 0, sizeof *set);
 }

@@ -19,6 +19,10 @@ typedef enum vkm_shader {
     VKM_SH_KV_RING_GATHER,
     VKM_SH_KVQ_ATTN,
     VKM_SH_KVQ_ATTN_REDUCE,
+    VKM_SH_KVQ_DECODE,
+    VKM_SH_KVQ_DECODE_F32,
+    VKM_SH_ATTN_DECODE,
+    VKM_SH_ATTN_COMBINE,
     VKM_SH_FILL_RANDOM,
     /* forward-pass ops (src/ops.c) */
     VKM_SH_RMSNORM,
@@ -61,12 +65,16 @@ typedef struct vkm_pipeline {
     VkPipeline pipeline;
 } vkm_pipeline;
 
-/* All pipelines of a context; each is built once (on demand, under the lock)
- * and kept until the context is freed, so a returned pointer stays valid. */
+/* All pipelines of a context; each is built once (on demand) and kept until
+ * the context is freed, so a returned pointer stays valid. Append-only: a
+ * lookup reads the published entries without a lock (the hot path: one per
+ * recorded op); building and publishing take the lock. */
+#define VKM_PIPE_CHUNK 64
+#define VKM_PIPE_CHUNKS 64     /* at most 4096 pipelines per context */
 typedef struct vkm_pipeline_set {
-    vkm_pipeline **items;
-    uint32_t n, cap;
-    pthread_mutex_t lock;
+    vkm_pipeline **chunks[VKM_PIPE_CHUNKS]; /* entries never move once published */
+    uint32_t n;                             /* published entries (atomic, release/acquire) */
+    pthread_mutex_t lock;                   /* serializes builds */
     bool lock_ok;
 } vkm_pipeline_set;
 

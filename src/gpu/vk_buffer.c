@@ -16,7 +16,8 @@ vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm
     VkBufferCreateInfo bi = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,
-        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT |
+                 (dev->bda ? VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT : 0),
         .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
     };
     VkResult r = vk->vkCreateBuffer(dev->device, &bi, NULL, &b->buf);
@@ -31,8 +32,21 @@ vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm
         b->buf = VK_NULL_HANDLE;
         return vkm_fail(dev, VKMIX_ERROR_UNSUPPORTED_DEVICE, "buffer cannot live in memory type %u", type);
     }
+    /* large buffers get memory of their own (a dedicated allocation): drivers then
+     * back them with large pages (measured on an H200: the read kernel ran at 1.9 or
+     * 4.3 TB/s from one allocation to the next without it) */
+    VkMemoryDedicatedAllocateInfo di = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO,
+        .buffer = b->buf,
+    };
+    VkMemoryAllocateFlagsInfo fi = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO,
+        .pNext = size >= (8ull << 20) ? &di : NULL,
+        .flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT,
+    };
     VkMemoryAllocateInfo ai = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+        .pNext = dev->bda ? (void *)&fi : size >= (8ull << 20) ? (void *)&di : NULL,
         .allocationSize = req.size,
         .memoryTypeIndex = type,
     };
@@ -53,6 +67,7 @@ vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm
         return vkm_vk_error(dev, r, "vkBindBufferMemory");
     }
     b->size = size;
+    __atomic_fetch_add(&dev->buffer_bytes, size, __ATOMIC_RELAXED);
     if (kind != VKM_MEM_DEVICE || dev->mem_type_device == dev->mem_type_host) {
         r = vk->vkMapMemory(dev->device, b->mem, 0, VK_WHOLE_SIZE, 0, &b->mapped);
         if (r != VK_SUCCESS) {
@@ -66,10 +81,18 @@ vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm
 void vkm_buffer_destroy(vkm_device *dev, vkm_buffer *b)
 {
     if (!b || !dev || !dev->device) return;
+    if (b->size) __atomic_fetch_sub(&dev->buffer_bytes, b->size, __ATOMIC_RELAXED);
     if (b->mapped) dev->vk.vkUnmapMemory(dev->device, b->mem);
     if (b->buf) dev->vk.vkDestroyBuffer(dev->device, b->buf, NULL);
     if (b->mem) dev->vk.vkFreeMemory(dev->device, b->mem, NULL);
     memset(b, 0, sizeof *b);
+}
+
+uint64_t vkm_buffer_address(vkm_device *dev, const vkm_buffer *b)
+{
+    if (!dev->bda || !b || !b->buf) return 0;
+    VkBufferDeviceAddressInfo i = { .sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO, .buffer = b->buf };
+    return dev->vk.vkGetBufferDeviceAddress(dev->device, &i);
 }
 
 /* Staging transfers go through chunks of at most this size. */

@@ -111,6 +111,7 @@ void vkm_caps_fill(const vkm_vki *vki, VkPhysicalDevice pd, vkm_caps *c)
             c->coopmat[c->n_coopmat++] = (struct vkm_coopmat_shape){ q->MSize, q->NSize, q->KSize, q->AType, q->CType };
         }
     }
+    c->pipeline_exec_props = vkm_has_device_ext(vki, pd, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     c->memory_budget_ext = vkm_has_device_ext(vki, pd, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 
     VkPhysicalDeviceMemoryBudgetPropertiesEXT bud = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT };

@@ -282,6 +282,14 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
     const char *exts[8];
     uint32_t n_exts = 0;
     exts[n_exts++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+    /* compiler statistics of every pipeline, logged at INFO (a debugging aid, read once) */
+    const char *ps = getenv("VKMIX_PIPELINE_STATS");
+    bool stats = c->pipeline_exec_props && ps && *ps && strcmp(ps, "0") != 0;
+    if (stats) exts[n_exts++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pef = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+        .pipelineExecutableInfo = VK_TRUE,
+    };
     if (c->memory_budget_ext) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
     bool sgc_ext = c->subgroup_size_control && c->api_version < VK_API_VERSION_1_3;
     if (sgc_ext) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
@@ -292,6 +300,7 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
 
     /* optional features, each prepended to the chain under Vulkan 1.1 / 1.2 */
     void *chain = NULL;
+    if (stats) pef.pNext = chain, chain = &pef;
     VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
         .cooperativeMatrix = VK_TRUE,
@@ -320,6 +329,7 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         .shaderInt8 = VK_TRUE,
         .storageBuffer8BitAccess = VK_TRUE,
         .vulkanMemoryModel = c->coopmat_nv_feature,   /* the cooperative matrix shaders use it */
+        .bufferDeviceAddress = c->buffer_device_address && c->int64,
     };
     VkPhysicalDeviceFeatures2 f2 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
@@ -342,6 +352,8 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
     dev->owns_device = true;
     dev->int_dot_on = c->int_dot;
     dev->coopmat_on = c->coopmat_nv_feature;
+    dev->bda = c->buffer_device_address && c->int64;
+    dev->pipeline_stats = stats;
     char missing[512];
     if (vkm_load_device(&dev->vk, &dev->vki, dev->device, missing, sizeof missing)) {
         put_err(err, errlen, "%s lacks the entry points %s", c->device_name, missing);

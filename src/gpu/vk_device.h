@@ -48,6 +48,7 @@ typedef struct vkm_caps {
         uint32_t m, n, k;                /* C[m][n] += A[m][k] B[k][n] */
         uint32_t a_type, c_type;         /* VkComponentTypeNV of A (= B) and of C (= D) */
     } coopmat[16];
+    bool pipeline_exec_props;            /* VK_KHR_pipeline_executable_properties (compiler statistics) */
     bool buffer_device_address;
     /* named quirks: each one names the hardware it is for */
     bool quirk_cpu_device;               /* lavapipe / llvmpipe (Mesa, CPU): tiny storage range, slow: tests size down */
@@ -63,6 +64,8 @@ typedef struct vkm_device {
     bool owns_instance, owns_device;
     bool int_dot_on;                     /* shaderIntegerDotProduct enabled (own devices only) */
     bool coopmat_on;                     /* VK_NV_cooperative_matrix and vulkanMemoryModel enabled (own devices only) */
+    bool bda;                            /* bufferDeviceAddress is enabled: buffers have device addresses */
+    bool pipeline_stats;                 /* VKMIX_PIPELINE_STATS=1: log each pipeline's compiler statistics */
     vkm_vki vki;                         /* loader- and instance-level entry points of this context */
     vkm_vkd vk;                          /* device-level entry points of this device */
     vkmix_log_fn log;                    /* the application's log callback (may be NULL) */
@@ -70,6 +73,7 @@ typedef struct vkm_device {
     vkmix_log_level log_level;
     VkDebugUtilsMessengerEXT messenger;
     uint32_t validation_messages;        /* warnings + errors seen by the messenger */
+    uint64_t buffer_bytes;               /* sizes of the live vkm_buffers (atomic; tests check what a session holds) */
     pthread_mutex_t queue_lock;          /* held around every vkQueueSubmit / vkQueueWaitIdle */
     bool queue_lock_ok;                  /* queue_lock was initialized */
     VkPipelineCache pipeline_cache;
@@ -117,6 +121,8 @@ typedef struct vkm_buffer {
 
 vkmix_error vkm_buffer_create(vkm_device *dev, vkm_buffer *b, uint64_t size, vkm_mem_kind kind);
 void vkm_buffer_destroy(vkm_device *dev, vkm_buffer *b);
+/* The device address of a buffer (0 when bufferDeviceAddress is not enabled or b is empty). */
+uint64_t vkm_buffer_address(vkm_device *dev, const vkm_buffer *b);
 
 /* ------------------------------------------------------------------ commands */
 /* A recording target: its own command pool, command buffer and fence (and

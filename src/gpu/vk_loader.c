@@ -82,5 +82,8 @@ int vkm_load_device(vkm_vkd *t, const vkm_vki *vki, VkDevice dev, char *missing,
     if (!t->f) note_missing(missing, n, &count, #f);
     VKM_DEVICE_FUNCS(LOAD)
 #undef LOAD
+#define LOAD_OPT(f) t->f = (PFN_##f)vki->vkGetDeviceProcAddr(dev, #f);
+    VKM_DEVICE_OPT_FUNCS(LOAD_OPT)
+#undef LOAD_OPT
     return count;
 }

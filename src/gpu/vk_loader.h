@@ -48,6 +48,11 @@
     X(vkCmdCopyBuffer) X(vkCmdFillBuffer) X(vkCmdResetQueryPool) X(vkCmdWriteTimestamp)              \
     X(vkCmdPushDescriptorSetKHR)
 
+/* Device commands that may be NULL (features vkmix uses when present). */
+#define VKM_DEVICE_OPT_FUNCS(X)                                                                      \
+    X(vkGetBufferDeviceAddress) X(vkGetPipelineExecutablePropertiesKHR)                              \
+    X(vkGetPipelineExecutableStatisticsKHR)
+
 #define VKM_PFN_FIELD(f) PFN_##f f;
 
 /* Loader-level and instance-level entry points of one context. */
@@ -61,6 +66,7 @@ typedef struct vkm_vki {
 /* Device-level entry points of one VkDevice. */
 typedef struct vkm_vkd {
     VKM_DEVICE_FUNCS(VKM_PFN_FIELD)
+    VKM_DEVICE_OPT_FUNCS(VKM_PFN_FIELD)
 } vkm_vkd;
 
 /* Global commands through gipa, or through the system loader (libvulkan.so.1,

@@ -1,15 +1,12 @@
-/* GPU KV quantization ops (shaders/kvq_*.comp) and the public round trip. */
-#include "kv/kvquant.h"
-
+/* Recording the KV quantization kernels (shaders/kv/kvq_*.comp). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/context.h"
-#include "kv/kvquant_gpu.h"
+#include "kv/kv.h"
 
 static uint32_t round_up(uint32_t v, uint32_t m) { return (v + m - 1) / m * m; }
 
-/* Push constants of the kvq kernels (struct KvqPush in shaders/kvq.glsl). */
+/* Push constants of the kvq kernels (struct KvqPush in shaders/kv/kvq.glsl). */
 static void kvq_push(const vkmix_kvq_shape *s, const vkm_kvq_range *r, int quant, uint32_t push[8])
 {
     uint32_t per_head_store = s->kind == VKMIX_KV_KEYS ? s->n_tokens / s->group : s->n_tokens;

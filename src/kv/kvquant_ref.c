@@ -1,9 +1,9 @@
 /* CPU reference of the KV quantization format: bit-exact with the shaders. */
-#include "kv/kvquant.h"
-
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "kv/kv.h"
 
 static const float inv_maxq[9] = { 0, 0, 1.0f / 3.0f, 1.0f / 7.0f, 1.0f / 15.0f, 0, 0, 0, 1.0f / 255.0f };
 
@@ -33,13 +33,13 @@ vkmix_error vkmix_kvq_sizes_for(const vkmix_kvq_shape *s, vkmix_kvq_sizes *out)
     if (!out) return VKMIX_ERROR_INVALID_ARGUMENT;
     vkmix_error e = vkm_kvq_check(s, NULL, 0);
     if (e != VKMIX_OK) return e;
-    uint64_t ht = (uint64_t)s->n_heads * s->n_tokens;
+    const uint64_t H = s->n_heads, T = s->n_tokens, D = s->head_dim;
     if (s->kind == VKMIX_KV_KEYS) {
-        out->code_bytes = ht * s->head_dim * s->bits / 8;
-        out->meta_bytes = (uint64_t)s->n_heads * (s->n_tokens / s->group) * s->head_dim * 4;
+        out->code_bytes = 4 * kvl_k_code_words(H, T / s->group, s->bits, s->group, D);
+        out->meta_bytes = 4 * kvl_k_meta_words(H, T / s->group, D);
     } else {
-        out->code_bytes = ht * vkm_kvq_v_words_per_token(s->bits, s->head_dim) * 4;
-        out->meta_bytes = ht * (s->head_dim / s->group) * 4;
+        out->code_bytes = 4 * kvl_v_code_words(H, T, s->bits, D);
+        out->meta_bytes = 4 * kvl_v_meta_words(H, T, D, s->group);
     }
     return VKMIX_OK;
 }
@@ -56,7 +56,7 @@ uint32_t vkm_kvq_meta(float mn, float mx, uint32_t bits)
 {
     uint16_t sh = vkm_f16_ceil((mx - mn) * inv_maxq[bits]);
     uint16_t mh = vkmix_f32_to_f16(mn);
-    return (uint32_t)sh | ((uint32_t)mh << 16);
+    return kvl_meta(sh, mh);
 }
 
 uint32_t vkm_kvq_code(float x, float s, float m, uint32_t bits)
@@ -75,68 +75,74 @@ uint32_t vkm_kvq_code(float x, float s, float m, uint32_t bits)
     return (uint32_t)q;
 }
 
-static inline void put_code(uint32_t *words, uint32_t bitpos, uint32_t q, uint32_t bits)
+/* Places a code at bit `bitpos` of `words` (the inverse of kvl_extract). */
+static inline void put_code(uint32_t *words, uint64_t bitpos, uint32_t q, uint32_t bits)
 {
-    uint32_t k = bitpos >> 5, off = bitpos & 31;
+    uint64_t k = bitpos >> 5;
+    uint32_t off = (uint32_t)(bitpos & 31);
     words[k] |= q << off;
     if (off + bits > 32) words[k + 1] |= q >> (32 - off);
 }
 
-static inline uint32_t get_code(const uint32_t *words, uint32_t bitpos, uint32_t bits, uint32_t n_words)
+static inline uint32_t get_code(const uint32_t *words, uint64_t bitpos, uint32_t bits, uint64_t n_words)
 {
-    uint32_t k = bitpos >> 5, off = bitpos & 31;
-    uint32_t v = words[k] >> off;
-    if (off + bits > 32 && k + 1 < n_words) v |= words[k + 1] << (32 - off);
-    return v & ((1u << bits) - 1);
+    uint64_t k = bitpos >> 5;
+    return kvl_extract(words[k], k + 1 < n_words ? words[k + 1] : 0, (uint32_t)(bitpos & 31), bits);
 }
+
+static inline float meta_scale(uint32_t mv) { return vkmix_f16_to_f32((uint16_t)kvl_meta_scale(mv)); }
+static inline float meta_min(uint32_t mv) { return vkmix_f16_to_f32((uint16_t)kvl_meta_min(mv)); }
 
 vkmix_error vkmix_kvq_quantize_cpu(const vkmix_kvq_shape *s, const uint16_t *x, uint32_t *codes, uint32_t *meta)
 {
     vkmix_error e = vkm_kvq_check(s, NULL, 0);
     if (e != VKMIX_OK) return e;
     if (!x || !codes || !meta) return VKMIX_ERROR_INVALID_ARGUMENT;
-    const uint32_t D = s->head_dim, G = s->group, b = s->bits, T = s->n_tokens;
+    const uint32_t D = s->head_dim, G = s->group, b = s->bits, T = s->n_tokens, H = s->n_heads;
     if (s->kind == VKMIX_KV_KEYS) {
-        const uint32_t wpc = G * b / 32, nb = T / G;
-        memset(codes, 0, (uint64_t)s->n_heads * nb * wpc * D * 4);
+        const uint32_t wpc = (uint32_t)kvl_k_wpc(b, G), nb = T / G;
+        memset(codes, 0, 4 * kvl_k_code_words(H, nb, b, G, D));
         uint32_t tmp[32];
-        for (uint32_t h = 0; h < s->n_heads; h++)
+        for (uint32_t h = 0; h < H; h++)
             for (uint32_t blk = 0; blk < nb; blk++)
                 for (uint32_t c = 0; c < D; c++) {
-                    const uint16_t *xc = x + ((uint64_t)h * T + (uint64_t)blk * G) * D + c;
-                    float mn = vkmix_f16_to_f32(xc[0]), mx = mn;
+                    const uint64_t hb = kvl_k_block(h, blk, nb);
+                    float mn = vkmix_f16_to_f32(x[kvl_f16(h, blk * G, c, T, D)]), mx = mn;
                     for (uint32_t t = 1; t < G; t++) {
-                        float v = vkmix_f16_to_f32(xc[(uint64_t)t * D]);
+                        float v = vkmix_f16_to_f32(x[kvl_f16(h, blk * G + t, c, T, D)]);
                         mn = fminf(mn, v);
                         mx = fmaxf(mx, v);
                     }
                     uint32_t mv = vkm_kvq_meta(mn, mx, b);
-                    meta[((uint64_t)h * nb + blk) * D + c] = mv;
-                    float sc = vkmix_f16_to_f32((uint16_t)(mv & 0xffff)), m = vkmix_f16_to_f32((uint16_t)(mv >> 16));
+                    meta[kvl_k_meta(hb, c, D)] = mv;
                     memset(tmp, 0, sizeof tmp);
                     for (uint32_t t = 0; t < G; t++)
-                        put_code(tmp, t * b, vkm_kvq_code(vkmix_f16_to_f32(xc[(uint64_t)t * D]), sc, m, b), b);
-                    uint32_t *cb = codes + ((uint64_t)h * nb + blk) * wpc * D + c;
-                    for (uint32_t w = 0; w < wpc; w++) cb[(uint64_t)w * D] = tmp[w];
+                        put_code(tmp, kvl_k_bit(t, b),
+                                 vkm_kvq_code(vkmix_f16_to_f32(x[kvl_f16(h, blk * G + t, c, T, D)]), meta_scale(mv),
+                                              meta_min(mv), b),
+                                 b);
+                    for (uint32_t w = 0; w < wpc; w++) codes[kvl_k_code(hb, w, c, b, G, D)] = tmp[w];
                 }
     } else {
-        const uint32_t wpt = vkm_kvq_v_words_per_token(b, D), ng = D / G;
-        memset(codes, 0, (uint64_t)s->n_heads * T * wpt * 4);
-        for (uint64_t ht = 0; ht < (uint64_t)s->n_heads * T; ht++)
-            for (uint32_t g = 0; g < ng; g++) {
-                const uint16_t *xg = x + ht * D + (uint64_t)g * G;
-                float mn = vkmix_f16_to_f32(xg[0]), mx = mn;
-                for (uint32_t j = 1; j < G; j++) {
-                    float v = vkmix_f16_to_f32(xg[j]);
-                    mn = fminf(mn, v);
-                    mx = fmaxf(mx, v);
+        const uint32_t ng = D / G;
+        memset(codes, 0, 4 * kvl_v_code_words(H, T, b, D));
+        for (uint32_t h = 0; h < H; h++)
+            for (uint32_t t = 0; t < T; t++)
+                for (uint32_t g = 0; g < ng; g++) {
+                    const uint64_t ht = kvl_v_slot(h, t, T);
+                    const uint16_t *xg = x + kvl_f16(h, t, (uint64_t)g * G, T, D);
+                    float mn = vkmix_f16_to_f32(xg[0]), mx = mn;
+                    for (uint32_t j = 1; j < G; j++) {
+                        float v = vkmix_f16_to_f32(xg[j]);
+                        mn = fminf(mn, v);
+                        mx = fmaxf(mx, v);
+                    }
+                    uint32_t mv = vkm_kvq_meta(mn, mx, b);
+                    meta[kvl_v_meta(ht, g, D, G)] = mv;
+                    for (uint32_t j = 0; j < G; j++)
+                        put_code(codes + kvl_v_code(ht, 0, b, D), kvl_v_bit((uint64_t)g * G + j, b),
+                                 vkm_kvq_code(vkmix_f16_to_f32(xg[j]), meta_scale(mv), meta_min(mv), b), b);
                 }
-                uint32_t mv = vkm_kvq_meta(mn, mx, b);
-                meta[ht * ng + g] = mv;
-                float sc = vkmix_f16_to_f32((uint16_t)(mv & 0xffff)), m = vkmix_f16_to_f32((uint16_t)(mv >> 16));
-                for (uint32_t j = 0; j < G; j++)
-                    put_code(codes + ht * wpt, (g * G + j) * b, vkm_kvq_code(vkmix_f16_to_f32(xg[j]), sc, m, b), b);
-            }
     }
     return VKMIX_OK;
 }
@@ -148,32 +154,32 @@ static vkmix_error dequantize(const vkmix_kvq_shape *s, const uint32_t *codes, c
     vkmix_error e = vkm_kvq_check(s, NULL, 0);
     if (e != VKMIX_OK) return e;
     if (!codes || !meta || (!yh && !yf)) return VKMIX_ERROR_INVALID_ARGUMENT;
-    const uint32_t D = s->head_dim, G = s->group, b = s->bits, T = s->n_tokens;
+    const uint32_t D = s->head_dim, G = s->group, b = s->bits, T = s->n_tokens, H = s->n_heads;
 #define PUT(i, v) do { float v_ = (v); if (yh) yh[i] = vkmix_f32_to_f16(v_); else yf[i] = v_; } while (0)
     if (s->kind == VKMIX_KV_KEYS) {
-        const uint32_t wpc = G * b / 32, nb = T / G;
+        const uint32_t wpc = (uint32_t)kvl_k_wpc(b, G), nb = T / G;
         uint32_t tmp[32];
-        for (uint32_t h = 0; h < s->n_heads; h++)
+        for (uint32_t h = 0; h < H; h++)
             for (uint32_t blk = 0; blk < nb; blk++)
                 for (uint32_t c = 0; c < D; c++) {
-                    uint32_t mv = meta[((uint64_t)h * nb + blk) * D + c];
-                    float sc = vkmix_f16_to_f32((uint16_t)(mv & 0xffff)), m = vkmix_f16_to_f32((uint16_t)(mv >> 16));
-                    const uint32_t *cb = codes + ((uint64_t)h * nb + blk) * wpc * D + c;
-                    for (uint32_t w = 0; w < wpc; w++) tmp[w] = cb[(uint64_t)w * D];
+                    const uint64_t hb = kvl_k_block(h, blk, nb);
+                    uint32_t mv = meta[kvl_k_meta(hb, c, D)];
+                    for (uint32_t w = 0; w < wpc; w++) tmp[w] = codes[kvl_k_code(hb, w, c, b, G, D)];
                     for (uint32_t t = 0; t < G; t++) {
-                        uint32_t q = get_code(tmp, t * b, b, wpc);
-                        PUT(((uint64_t)h * T + (uint64_t)blk * G + t) * D + c, (float)q * sc + m);
+                        uint32_t q = get_code(tmp, kvl_k_bit(t, b), b, wpc);
+                        PUT(kvl_f16(h, blk * G + t, c, T, D), (float)q * meta_scale(mv) + meta_min(mv));
                     }
                 }
     } else {
-        const uint32_t wpt = vkm_kvq_v_words_per_token(b, D), ng = D / G;
-        for (uint64_t ht = 0; ht < (uint64_t)s->n_heads * T; ht++)
-            for (uint32_t d = 0; d < D; d++) {
-                uint32_t mv = meta[ht * ng + d / G];
-                float sc = vkmix_f16_to_f32((uint16_t)(mv & 0xffff)), m = vkmix_f16_to_f32((uint16_t)(mv >> 16));
-                uint32_t q = get_code(codes + ht * wpt, d * b, b, wpt);
-                PUT(ht * D + d, (float)q * sc + m);
-            }
+        const uint64_t wpt = kvl_v_wpt(b, D);
+        for (uint32_t h = 0; h < H; h++)
+            for (uint32_t t = 0; t < T; t++)
+                for (uint32_t d = 0; d < D; d++) {
+                    const uint64_t ht = kvl_v_slot(h, t, T);
+                    uint32_t mv = meta[kvl_v_meta(ht, d / G, D, G)];
+                    uint32_t q = get_code(codes + kvl_v_code(ht, 0, b, D), kvl_v_bit(d, b), b, wpt);
+                    PUT(kvl_f16(h, t, d, T, D), (float)q * meta_scale(mv) + meta_min(mv));
+                }
     }
 #undef PUT
     return VKMIX_OK;

@@ -49,7 +49,18 @@ struct vkmix_model {
     vkm_tensor output;            /* [n_vocab][n_embd]; shares tok_embd's buffer when tied */
     int output_tied;
     vkm_layer_w *layers;          /* [n_layer] */
+    uint64_t fingerprint;         /* identifies the model (session states refuse another): hyper-parameters,
+                                   * every tensor's name, type and shape, and sampled bytes of each */
 };
+
+/* FNV-1a, 64 bits: h = vkm_hash(h, bytes, n), starting from VKM_HASH_INIT. */
+#define VKM_HASH_INIT 0xcbf29ce484222325ull
+static inline uint64_t vkm_hash(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
 
 /* A device buffer holding a random rows x cols weight of `type` in its GPU
  * layout (shaders/gpu/fill_random.comp): about +-scale (F32: offset + scale u). */

@@ -184,6 +184,9 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
         return vkm_fail(&ctx->dev, e, "synthetic %s: %s", name, keep);
     }
     vkm_model_fill_info(m);
+    /* the weights are a function of the shapes, the type and the seed */
+    m->fingerprint = vkm_hash(vkm_hash(vkm_hash(VKM_HASH_INIT, &m->hp, sizeof m->hp), m->info.name, sizeof m->info.name),
+                              &seed, sizeof seed);
     *out = m;
     return VKMIX_OK;
 }

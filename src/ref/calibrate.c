@@ -2,12 +2,11 @@
  * Calibration of per-layer KV widths (KVmix, arXiv 2506.08018):
  *   - layer importance ||dL/dW_k||_F, ||dL/dW_v||_F from the reference backward pass,
  *   - the measured error of the cache's quantization format on the model's own K and V,
- *   - allocation rules that turn both into a per-layer profile under an exact memory budget,
- *   - the profile file writer.
+ *   - allocation rules that turn both into a per-layer profile under an exact memory budget
+ *     (a vkmix_kv_config; kv/kv_config.c reads and writes profile files).
  */
 #include "ref/calibrate.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -15,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kv/kv_config.h"
-#include "kv/kvquant.h"
+#include "kv/kv.h"
 #include "model/model.h"
 #include "ref/ref_from_model.h"
 
@@ -371,7 +369,7 @@ static uint64_t layer_bytes(vkm_kv_config *c, const vkm_hparams *hp, uint32_t n_
     uint8_t keep = b[l];
     b[l] = (uint8_t)bits;
     vkm_kv_sizes s;
-    vkm_kv_layer_sizes(c, hp, n_ctx, l, is_v, &s);
+    vkm_kv_layer_sizes(c, hp, n_ctx, 0, l, is_v, &s);
     b[l] = keep;
     return s.code_bytes + s.meta_bytes + s.ring_bytes + s.sink_bytes + s.fp16_bytes;
 }
@@ -380,14 +378,14 @@ static uint64_t layer_bytes(vkm_kv_config *c, const vkm_hparams *hp, uint32_t n_
 static vkmix_error geometry(const vkm_hparams *hp, const vkmix_calib_alloc_params *p, vkm_kv_config *c, char *err,
                             size_t errlen)
 {
-    vkmix_session_params sp;
-    memset(&sp, 0, sizeof sp);
-    sp.kv = "k2v2";
-    sp.n_ctx = p->n_ctx;
-    sp.kv_group = p->group;
-    sp.kv_window = p->window;
-    sp.kv_sinks = p->sinks;
-    return vkm_kv_config_from_params(&sp, hp, p->n_ctx, c, err, errlen);
+    vkmix_kv_config pub;
+    vkmix_kv_config_default(&pub);
+    memset(pub.k_bits, 2, sizeof pub.k_bits);
+    memset(pub.v_bits, 2, sizeof pub.v_bits);
+    pub.group = p->group;
+    pub.window = p->window;
+    pub.sinks = p->sinks;
+    return vkm_kv_config_resolve(&pub, hp, p->n_ctx, c, err, errlen);
 }
 
 static void finish_config(vkm_kv_config *c, const vkm_hparams *hp)
@@ -744,79 +742,21 @@ vkmix_error vkmix_calibrate_kv_error(const vkmix_model *model, const int32_t *to
 }
 
 vkmix_error vkmix_calibrate_allocate(const vkmix_model *model, const vkmix_calib_alloc_params *params,
-                                     uint8_t *k_bits, uint8_t *v_bits, vkmix_kv_memory *mem, double *objective)
+                                     vkmix_kv_config *out, vkmix_kv_memory *mem, double *objective)
 {
-    if (!model || !params) return VKMIX_ERROR_INVALID_ARGUMENT;
+    if (!model || !params || !out) return VKMIX_ERROR_INVALID_ARGUMENT;
     vkm_err_clear();
     vkmix_calib_alloc_params p = *params;
     if (!p.n_ctx) p.n_ctx = default_ctx(&model->hp);
-    return vkm_calib_allocate(&model->hp, &p, k_bits, v_bits, mem, objective, vkm_err_buf(), VKM_ERR_SIZE);
-}
-
-vkmix_error vkmix_kv_profile_write(const vkmix_model *model, const char *path, const uint8_t *k_bits,
-                                   const uint8_t *v_bits, uint32_t group, uint32_t window, uint32_t sinks,
-                                   const char *provenance_json)
-{
-    if (!model) return VKMIX_ERROR_INVALID_ARGUMENT;
-    char *err = vkm_err_buf();
-    const size_t errlen = VKM_ERR_SIZE;
-    err[0] = 0;
-    if (!path || !k_bits || !v_bits)
-        return failf(err, errlen, VKMIX_ERROR_INVALID_ARGUMENT, "profile: path and widths are required");
-    const uint32_t L = model->hp.n_layer;
-    for (uint32_t l = 0; l < L; l++) {
-        uint32_t k = k_bits[l], v = v_bits[l];
-        int ok = (k == 2 || k == 3 || k == 4 || k == 8 || k == 16) && (v == 2 || v == 3 || v == 4 || v == 8 || v == 16);
-        if (!ok)
-            return failf(err, errlen, VKMIX_ERROR_BAD_PROFILE, "profile: layer %u has widths k%u v%u (2, 3, 4, 8, 16)",
-                         l, k, v);
-    }
-    cJSON *root = cJSON_CreateObject(), *layers = cJSON_CreateArray(), *prov = NULL;
-    vkmix_error e = VKMIX_OK;
-    if (provenance_json) {
-        prov = cJSON_Parse(provenance_json);
-        if (!cJSON_IsObject(prov)) {
-            cJSON_Delete(prov);
-            prov = NULL;
-            e = failf(err, errlen, VKMIX_ERROR_INVALID_ARGUMENT, "profile: provenance is not a JSON object");
-        }
-    }
-    if (e == VKMIX_OK && (!root || !layers)) e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-    if (e == VKMIX_OK) {
-        cJSON_AddStringToObject(root, "format", "vkmix-kv-profile");
-        cJSON_AddNumberToObject(root, "version", 1);
-        cJSON_AddNumberToObject(root, "n_layer", L);
-        if (group) cJSON_AddNumberToObject(root, "group", group);
-        if (window) cJSON_AddNumberToObject(root, "window", window);
-        if (sinks) cJSON_AddNumberToObject(root, "sinks", sinks);
-        for (uint32_t l = 0; l < L; l++) {
-            cJSON *o = cJSON_CreateObject();
-            if (!o) {
-                e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-                break;
-            }
-            cJSON_AddNumberToObject(o, "k", k_bits[l]);
-            cJSON_AddNumberToObject(o, "v", v_bits[l]);
-            cJSON_AddItemToArray(layers, o);
-        }
-        cJSON_AddItemToObject(root, "layers", layers);
-        layers = NULL;
-        if (prov) {
-            cJSON_AddItemToObject(root, "provenance", prov);
-            prov = NULL;
-        }
-    }
-    char *text = e == VKMIX_OK ? cJSON_Print(root) : NULL;
-    if (e == VKMIX_OK && !text) e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-    if (e == VKMIX_OK) {
-        FILE *f = fopen(path, "wb");
-        int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-        if (f && fclose(f)) ok = 0;
-        if (!ok) e = failf(err, errlen, VKMIX_ERROR_IO, "profile: cannot write '%s'", path);
-    }
-    free(text);
-    cJSON_Delete(layers);
-    cJSON_Delete(prov);
-    cJSON_Delete(root);
-    return e;
+    vkmix_kv_config c;
+    vkmix_kv_config_default(&c);
+    vkmix_error e = vkm_calib_allocate(&model->hp, &p, c.k_bits, c.v_bits, mem, objective, vkm_err_buf(), VKM_ERR_SIZE);
+    if (e != VKMIX_OK) return e;
+    c.n_layer = model->hp.n_layer;
+    c.group = p.group;
+    c.window = p.window;
+    c.sinks = p.sinks;
+    snprintf(c.name, sizeof c.name, "calibrated");
+    *out = c;
+    return VKMIX_OK;
 }

@@ -12,6 +12,7 @@
 
 #include "model/model.h"
 #include "ops/ops.h"
+#include "kv/kv_state.h"
 #include "runtime/session.h"
 
 void vkmix_session_default_params(vkmix_session_params *p)
@@ -77,6 +78,8 @@ void vkmix_session_free(vkmix_session *s)
     vkm_device *dev = &s->model->ctx->dev;
     vkm_scratch_free(dev, &s->sc);
     vkm_buffer_destroy(dev, &s->attn_scratch);
+    vkm_attn_work_free(dev, &s->attn);
+    vkm_attn_work_free(dev, &s->attn_batch);
     vkm_kv_cache_free(dev, &s->cache);
     vkm_cmd_destroy(&s->cmd);
     free(s);
@@ -131,10 +134,13 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
         return vkm_fail(dev, e, "the %s KV cache for %u tokens needs %.1f MiB: %s", mem.k_bits < 16 ? "quantized" : "f16",
                         n_ctx, (double)mem.total_bytes / 1048576.0, msg);
     }
-    e = vkm_scratch_create(m, &s->cmd, &s->sc, s->n_batch, logit_rows);
+    /* everything the session will use is allocated now: nothing grows later */
+    e = vkm_kv_cache_reserve(ctx, &s->cache);
+    if (e == VKMIX_OK) e = vkm_scratch_create(m, &s->cmd, &s->sc, s->n_batch, logit_rows);
     if (e == VKMIX_OK)
         e = vkm_buffer_create(dev, &s->attn_scratch, vkm_op_attention_scratch(ctx, hp->n_head, hp->head_dim, s->n_ctx),
                               VKM_MEM_DEVICE);
+    if (e == VKMIX_OK && dev->bda) e = vkm_attn_work_create(ctx, &s->attn, &s->cache, 1);
     if (e != VKMIX_OK) {
         vkmix_session_free(s);
         return e;
@@ -159,7 +165,8 @@ static vkm_binding rows(const vkm_buffer *b, uint32_t row0, uint32_t n, uint64_t
 }
 
 /* Attention of every segment: store, attend, age, each phase for all segments. */
-static vkmix_error attention(vkm_cmd *cmd, vkm_scratch *sc, const segment *seg, uint32_t n_seg, uint32_t l)
+static vkmix_error attention(vkm_cmd *cmd, vkm_scratch *sc, const segment *seg, uint32_t n_seg, uint32_t l,
+                             vkm_attn_work *work, vkm_attn_row *work_rows)
 {
     const vkm_hparams *hp = &seg[0].s->model->hp;
     const uint64_t qb = (uint64_t)hp->n_head * hp->head_dim * 4, kb = (uint64_t)hp->n_head_kv * hp->head_dim * 4;
@@ -168,10 +175,17 @@ static vkmix_error attention(vkm_cmd *cmd, vkm_scratch *sc, const segment *seg, 
         TRY(vkm_kv_cache_store(cmd, &seg[i].s->cache, l, rows(&sc->k, seg[i].row0, seg[i].n, kb),
                                rows(&sc->v, seg[i].row0, seg[i].n, kb), seg[i].n, seg[i].pos0));
     vkm_cmd_barrier(cmd);
-    for (uint32_t i = 0; i < n_seg; i++)
-        TRY(vkm_kv_cache_attention(cmd, &seg[i].s->cache, l, rows(&sc->q, seg[i].row0, seg[i].n, qb),
-                                   rows(&sc->att, seg[i].row0, seg[i].n, qb), VKM_BIND(seg[i].s->attn_scratch),
-                                   seg[i].n, seg[i].pos0));
+    if (work && seg[0].n == 1) {
+        /* decode: every row of the batch in one set of dispatches per layer shape */
+        for (uint32_t i = 0; i < n_seg; i++)
+            work_rows[i] = (vkm_attn_row){ &seg[i].s->cache, seg[i].row0, seg[i].pos0, VKM_BIND(seg[i].s->attn_scratch) };
+        TRY(vkm_kv_decode(cmd, work, l, work_rows, n_seg, VKM_BIND(sc->q), VKM_BIND(sc->att)));
+    } else {
+        for (uint32_t i = 0; i < n_seg; i++)
+            TRY(vkm_kv_cache_attention(cmd, &seg[i].s->cache, l, rows(&sc->q, seg[i].row0, seg[i].n, qb),
+                                       rows(&sc->att, seg[i].row0, seg[i].n, qb), VKM_BIND(seg[i].s->attn_scratch),
+                                       seg[i].n, seg[i].pos0));
+    }
     vkm_cmd_barrier(cmd);
     int aged = 0;
     for (uint32_t i = 0; i < n_seg; i++) TRY(vkm_kv_cache_age(cmd, &seg[i].s->cache, l, seg[i].n, seg[i].pos0, &aged));
@@ -215,10 +229,25 @@ static vkmix_error normed(vkm_cmd *cmd, const vkm_hparams *hp, vkm_scratch *sc, 
     return e;
 }
 
+static vkmix_error forward_layers(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *sc, uint32_t n, const segment *seg,
+                                  uint32_t n_seg, int all, vkm_attn_work *work, vkm_attn_row *work_rows);
+
 /* n rows (token ids already in sc->ids). Logits of the last row, or of every row
- * (all), land in sc->logits. */
+ * (all), land in sc->logits. work: the decode attention's table and partials
+ * (NULL: the per-row path). */
 static vkmix_error forward(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *sc, uint32_t n, const segment *seg,
-                           uint32_t n_seg, int all)
+                           uint32_t n_seg, int all, vkm_attn_work *work)
+{
+    /* decode rows of the v2 attention (one per segment) */
+    vkm_attn_row *work_rows = NULL;
+    if (work && seg[0].n == 1 && !(work_rows = malloc(n_seg * sizeof *work_rows))) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    vkmix_error e = forward_layers(m, cmd, sc, n, seg, n_seg, all, work, work_rows);
+    free(work_rows);
+    return e;
+}
+
+static vkmix_error forward_layers(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *sc, uint32_t n, const segment *seg,
+                                  uint32_t n_seg, int all, vkm_attn_work *work, vkm_attn_row *work_rows)
 {
     const vkm_hparams *hp = &m->hp;
     const uint32_t E = hp->n_embd, Q = hp->n_head * hp->head_dim, KV = hp->n_head_kv * hp->head_dim, F = hp->n_ff;
@@ -252,7 +281,7 @@ static vkmix_error forward(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *sc, uint32
                             hp->n_head_kv, hp->head_dim, seg[i].pos0, hp->rope_type));
         }
         vkm_cmd_barrier(cmd);
-        TRY(attention(cmd, sc, seg, n_seg, l));
+        TRY(attention(cmd, sc, seg, n_seg, l, work, work_rows));
         TRY(act_of(cmd, sc, VKM_BIND(sc->att), Q, n, L->wo.type, &a));
         TRY(vkm_op_matmul_x(cmd, VKM_BIND(L->wo.buf), L->wo.type, a, VKM_BIND(sc->x), none, Q, E, n, &add));
         vkm_cmd_barrier(cmd);
@@ -318,7 +347,10 @@ vkmix_error vkmix_session_eval(vkmix_session *s, const int32_t *tokens, uint32_t
         uint32_t c = n - done < chunk ? n - done : chunk;
         memcpy(s->sc.ids.mapped, tokens + done, (size_t)c * 4);
         segment seg = { s, 0, c, s->n_past };
-        if ((e = forward(s->model, &s->cmd, &s->sc, c, &seg, 1, all_logits)) != VKMIX_OK) return e;
+        vkm_session_will_write(s, s->n_past + c);
+        if ((e = forward(s->model, &s->cmd, &s->sc, c, &seg, 1, all_logits, s->attn.table.buf ? &s->attn : NULL)) !=
+            VKMIX_OK)
+            return e;
         s->n_past += c;
         if (logits && all_logits) memcpy(logits + (size_t)done * V, s->sc.logits.mapped, (size_t)c * V * 4);
         done += c;
@@ -358,13 +390,29 @@ vkmix_error vkmix_batch_decode(vkmix_session *const *ss, const int32_t *tokens, 
      * chunks of as many rows as that scratch holds (the model owns nothing) */
     vkmix_session *lead = ss[0];
     const uint32_t chunk = lead->sc.cap < lead->sc.logit_rows ? lead->sc.cap : lead->sc.logit_rows;
+    /* the decode attention's table and partials for the chunk: the lead's, made at its
+     * first batch (they must hold the partials of every row: the largest ring decides) */
+    vkm_attn_work *work = NULL;
+    if (ctx->dev.bda) {
+        uint32_t big = 0;
+        for (uint32_t i = 1; i < n; i++)
+            if (vkm_attn_max_splits(&ss[i]->cache) > vkm_attn_max_splits(&ss[big]->cache)) big = i;
+        vkm_attn_work *w = &lead->attn_batch;
+        if (w->table.buf && (w->cap_rows < chunk || w->max_splits_row < vkm_attn_max_splits(&ss[big]->cache)))
+            vkm_attn_work_free(&ctx->dev, w);
+        if (!w->table.buf && (e = vkm_attn_work_create(ctx, w, &ss[big]->cache, chunk)) != VKMIX_OK) return e;
+        work = w;
+    }
     segment *seg = malloc((size_t)chunk * sizeof *seg);
     if (!seg) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
     for (uint32_t r0 = 0; r0 < n && e == VKMIX_OK; r0 += chunk) {
         uint32_t c = n - r0 < chunk ? n - r0 : chunk;
-        for (uint32_t i = 0; i < c; i++) seg[i] = (segment){ ss[r0 + i], i, 1, ss[r0 + i]->n_past };
+        for (uint32_t i = 0; i < c; i++) {
+            seg[i] = (segment){ ss[r0 + i], i, 1, ss[r0 + i]->n_past };
+            vkm_session_will_write(ss[r0 + i], ss[r0 + i]->n_past + 1);
+        }
         memcpy(lead->sc.ids.mapped, tokens + r0, (size_t)c * 4);
-        e = forward(m, &lead->cmd, &lead->sc, c, seg, c, 1);
+        e = forward(m, &lead->cmd, &lead->sc, c, seg, c, 1, work);
         if (e != VKMIX_OK) break;
         for (uint32_t i = 0; i < c; i++) ss[r0 + i]->n_past++;
         if (logits) memcpy(logits + (size_t)r0 * hp->n_vocab, lead->sc.logits.mapped, (size_t)c * hp->n_vocab * 4);
@@ -378,7 +426,9 @@ uint32_t vkmix_session_n_ctx(const vkmix_session *s) { return s ? s->n_ctx : 0; 
 
 void vkmix_session_reset(vkmix_session *s)
 {
-    if (s) s->n_past = 0; /* positions >= n_past are never read */
+    if (!s) return;
+    s->n_past = 0; /* positions >= n_past are never read */
+    s->ring_from = 0;
 }
 
 vkmix_error vkmix_session_kv_memory(const vkmix_session *s, vkmix_kv_memory *out)

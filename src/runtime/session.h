@@ -32,10 +32,18 @@ void vkm_scratch_free(vkm_device *dev, vkm_scratch *s);
 struct vkmix_session {
     vkmix_model *model;
     uint32_t n_ctx, n_batch, n_past;
+    uint32_t ring_from;      /* quantized caches: positions >= ring_from still hold their own values in the FP16
+                              * ring; older slots were overwritten (their groups are packed). See kv/kv_state.h */
     vkm_cmd cmd;             /* the session's own recording target: every eval records and submits here */
     vkm_scratch sc;
     vkm_buffer attn_scratch; /* split-K partials of the FP16 attention */
     vkm_kv_cache cache;
+    vkm_attn_work attn;       /* decode attention table and partials (devices with buffer device addresses) */
+    vkm_attn_work attn_batch; /* the same for vkmix_batch_decode led by this session, made at its first batch */
 };
+
+/* Positions up to end - 1 are about to be written: slots of positions older
+ * than end - ring are overwritten (session_state.c). Call before the forward pass. */
+void vkm_session_will_write(vkmix_session *s, uint32_t end);
 
 #endif

@@ -177,11 +177,22 @@ static TOOL_FN const char *tool_basename(const char *path)
 
 /* ------------------------------------------------------------------ context and model */
 
+static void tool_log(vkmix_log_level level, const char *message, void *user)
+{
+    (void)user;
+    static const char *names[] = { "error", "warning", "info", "debug" };
+    fprintf(stderr, "vkmix: %s: %s\n", (unsigned)level < 4 ? names[level] : "log", message);
+}
+
 static TOOL_FN vkmix_context *tool_context(int device)
 {
     char err[1024] = "";
     vkmix_context_params p;
     vkmix_context_default_params(&p);
+    /* the library's messages on stderr: warnings and errors, or more with VKMIX_LOG=info|debug */
+    const char *lv = getenv("VKMIX_LOG");
+    p.log = tool_log;
+    p.log_level = lv && !strcmp(lv, "debug") ? VKMIX_LOG_DEBUG : lv && !strcmp(lv, "info") ? VKMIX_LOG_INFO : VKMIX_LOG_WARN;
     p.device_index = device;
     p.error_buf = err;
     p.error_buf_size = sizeof err;
