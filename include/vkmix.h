@@ -239,8 +239,9 @@ void vkmix_model_free(vkmix_model *model);
 vkmix_error vkmix_model_get_info(const vkmix_model *model, vkmix_model_info *info);
 /* A model with random weights and the shapes of a real one, generated on the
  * device in seconds (for benchmarks). name: "llama3-8b", "mistral-7b",
- * "qwen2.5-0.5b" or "tiny"; wtype: "f16" or "q4_0". Its vocabulary is
- * synthetic: token ids are meaningful, text is not. */
+ * "qwen2.5-0.5b" or "tiny"; wtype: "f32", "f16", "bf16", "q8_0", "q4_0",
+ * "q4_k" or "q6_k". Its vocabulary is synthetic: token ids are meaningful,
+ * text is not. */
 vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, const char *wtype, uint64_t seed,
                                          vkmix_model **out);
 /* The names vkmix_model_create_synthetic knows, comma-separated. */

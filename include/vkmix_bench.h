@@ -49,6 +49,11 @@ typedef struct vkmix_attn_bench {
 vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t reps, vkmix_attn_variant variant,
                                   vkmix_attn_bench *out);
 
+/* Dispatches and barriers the session's last forward step recorded (one chunk
+ * of vkmix_session_eval, or one step of vkmix_batch_decode led by this session:
+ * its first session). */
+vkmix_error vkmix_session_step_counts(const vkmix_session *s, uint32_t *dispatches, uint32_t *barriers);
+
 /* Round trip through the GPU: quantize `x` (FP16 bits) into codes + meta, then
  * dequantize back to FP16 in `y`. Any of codes/meta/y may be NULL when not
  * wanted. Used by the tests and the benchmark. */
@@ -69,14 +74,36 @@ typedef struct vkmix_kvq_bench {
 vkmix_error vkmix_kvq_bench_run(vkmix_context *ctx, const vkmix_kvq_shape *shape, uint32_t reps,
                                 vkmix_kvq_bench *out);
 
-/* Matrix-vector product benchmark (the decode weight product): a rows x cols
- * matrix of random weights in wtype ("q4_0", "q8_0", "f16", "f32") times a vector,
- * timed with GPU timestamps (median of reps), with the copy kernel in the same
- * run. mv_wg / mv_rows: invocations per workgroup and rows per workgroup (0: the
- * library's choice). */
+/* Weight product benchmark, on the context's device with GPU timestamps: a
+ * rows x cols matrix of random weights of wtype ("q4_0", "q8_0", "q4_k",
+ * "q6_k", "f16", "bf16", "f32") in its GPU layout times `tokens` vectors
+ * (1: decode; up to 16: batched decode with the matrix-vector kernel, each
+ * weight read once for all of them; more: the tiled prefill kernel). Enough copies of the matrix are rotated
+ * to defeat the L2 cache (at least 256 MiB in all, at most 16 copies). The
+ * median of reps runs is reported; GB/s counts the weight bytes of the GGUF
+ * file once per run. The integer products multiply activations quantized once
+ * beforehand (vkm_op_act_quant), timed apart. Before timing, 16 rows of the
+ * result (token 0) are checked against a CPU product of the dequantized weights. */
+typedef struct vkmix_matvec_opts {
+    const char *wtype;
+    uint32_t rows, cols, tokens, reps;
+    uint32_t wg, rows_per_wg, unroll;  /* kernel shape; 0: the library's choice */
+    uint32_t emulate_idot;             /* 1: integer dot products in plain arithmetic */
+    uint32_t tiled;                    /* more than 16 tokens: 0 default, 1 cooperative matrix, 2 scalar */
+} vkmix_matvec_opts;
 typedef struct vkmix_matvec_bench {
-    double us, weight_bytes, gbps, copy_gbps;
+    double us, weight_bytes, gbps;
+    double tflops;          /* 2 rows cols tokens / time */
+    double copy_gbps;       /* vkmix_bench_matvec only: the copy kernel in the same call */
+    double quant_us;        /* integer types: quantizing the activations (not in us) */
+    double check_rel_err;   /* the checked rows against the CPU reference */
+    uint32_t copies;
 } vkmix_matvec_bench;
+vkmix_error vkmix_bench_matvec_run(vkmix_context *ctx, const vkmix_matvec_opts *opts, vkmix_matvec_bench *out);
+/* The read ceiling: the best bytes-read rate (GB/s) of a uvec4 read kernel over
+ * 9 shapes (128/256/512 invocations x 1/2/4 loads each) on `bytes` of data. */
+vkmix_error vkmix_bench_read(vkmix_context *ctx, uint64_t bytes, uint32_t reps, double *gbps);
+/* The former entry point: one type, decode, plus the copy kernel (copy_gbps). */
 vkmix_error vkmix_bench_matvec(vkmix_context *ctx, const char *wtype, uint32_t rows, uint32_t cols, uint32_t reps,
                                uint32_t mv_wg, uint32_t mv_rows, vkmix_matvec_bench *out);
 

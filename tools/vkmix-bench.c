@@ -40,6 +40,7 @@ typedef struct {
     double cache_read_gbps;        /* attn: the read kernel over the caches' own buffers */
     char variant[16];
     uint32_t dispatches;
+    double disp, barr;        /* decode: dispatches and barriers recorded per generated token */
 } row;
 
 static row *rows;
@@ -50,7 +51,10 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: vkmix-bench [-m FILE | --synthetic NAMES [--wtype f16,q4_0]] [options]\n"
             "       vkmix-bench kernels [--heads N --tokens N --head-dim N --group N --bits LIST -r N -o FMT]\n"
-            "       vkmix-bench matvec [--wtype q4_0,f16 --rows N --cols N --mv-wg LIST --mv-rows LIST -r N -o FMT]\n"
+            "       vkmix-bench matvec [--wtype LIST --shapes RxC,... --tokens LIST --sweep -r N -o FMT]\n"
+            "                          weight products per type against the read kernel (default: every type at\n"
+            "                          4096x4096, 14336x4096, 4096x14336, 128256x4096; --mv-wg/--mv-rows/--mv-unroll LIST;\n"
+            "                          more than 16 tokens: the prefill kernel, --coopmat or --scalar)\n"
             "  --synthetic LIST  random-weight models with real shapes: %s\n"
             "  -p LIST           prompt lengths to time (prefill), default none\n"
             "  -n LIST           generated tokens to time (decode), default 32\n"
@@ -315,6 +319,10 @@ static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const 
                         fprintf(stderr, "vkmix-bench: tg%u b%u: %s\n", n, b, vkmix_context_last_error(ctx));
                         rc = 1;
                     } else {
+                        uint32_t nd = 0, nbar = 0;   /* the last step's recording, per token of the batch */
+                        vkmix_session_step_counts(ss[0], &nd, &nbar);
+                        r.disp = (double)nd / b;
+                        r.barr = (double)nbar / b;
                         snprintf(r.test, sizeof r.test, "tg%u@d%u", n, d);
                         r.batch = b;
                         stats(ts, o->reps, &r.mean, &r.sd);
@@ -338,20 +346,23 @@ static void print_rows(const opts *o, const char *device)
             printf("  {\"model\": \"%s\", \"kv\": \"%s\", \"k_bits\": %.4f, \"v_bits\": %.4f, \"kv_mib\": %.3f, "
                    "\"test\": \"%s\", \"depth\": %u, \"batch\": %u, \"%s\": %.4f, \"sd\": %.4f, \"us_per_layer\": %.4f, "
                    "\"copy_gbps\": %.2f, \"ratio_vs_copy\": %.4f, \"read_gbps\": %.2f, \"fraction_of_read\": %.4f, "
-                   "\"cache_read_gbps\": %.2f, \"variant\": \"%s\", \"dispatches_per_layer\": %u, \"check_rel_err\": %.3e}%s\n",
+                   "\"cache_read_gbps\": %.2f, \"variant\": \"%s\", \"dispatches_per_layer\": %u, \"check_rel_err\": %.3e, "
+                   "\"dispatches_per_token\": %.2f, \"barriers_per_token\": %.2f}%s\n",
                    r->model, r->kv, r->k_bits, r->v_bits, r->kv_mib, r->test, r->depth, r->batch,
                    o->attn ? "gbps" : "tokens_per_s", r->mean, r->sd, r->us, r->copy_gbps, r->ratio, r->read_gbps,
-                   r->read_frac, r->cache_read_gbps, r->variant, r->dispatches, r->check, i + 1 < n_rows ? "," : "");
+                   r->read_frac, r->cache_read_gbps, r->variant, r->dispatches, r->check, r->disp, r->barr,
+                   i + 1 < n_rows ? "," : "");
         }
         printf("]}\n");
     } else if (!strcmp(o->format, "csv")) {
-        printf("device,model,kv,k_bits,v_bits,kv_mib,test,depth,batch,%s,sd,us_per_layer,copy_gbps,ratio_vs_copy,check_rel_err\n",
+        printf("device,model,kv,k_bits,v_bits,kv_mib,test,depth,batch,%s,sd,us_per_layer,copy_gbps,ratio_vs_copy,check_rel_err,"
+               "dispatches_per_token,barriers_per_token\n",
                o->attn ? "gbps" : "tokens_per_s");
         for (int i = 0; i < n_rows; i++) {
             row *r = &rows[i];
-            printf("\"%s\",\"%s\",%s,%.4f,%.4f,%.3f,%s,%u,%u,%.4f,%.4f,%.4f,%.2f,%.4f,%.3e\n", device, r->model, r->kv,
-                   r->k_bits, r->v_bits, r->kv_mib, r->test, r->depth, r->batch, r->mean, r->sd, r->us, r->copy_gbps,
-                   r->ratio, r->check);
+            printf("\"%s\",\"%s\",%s,%.4f,%.4f,%.3f,%s,%u,%u,%.4f,%.4f,%.4f,%.2f,%.4f,%.3e,%.2f,%.2f\n", device, r->model,
+                   r->kv, r->k_bits, r->v_bits, r->kv_mib, r->test, r->depth, r->batch, r->mean, r->sd, r->us, r->copy_gbps,
+                   r->ratio, r->check, r->disp, r->barr);
         }
     } else {
         printf("device: %s\n\n", device);
@@ -365,11 +376,14 @@ static void print_rows(const opts *o, const char *device)
                        r->read_frac, r->copy_gbps, r->check);
             }
         } else {
-            printf("| model | kv | K bits | V bits | KV MiB | test | batch | t/s |\n|---|---|---|---|---|---|---|---|\n");
+            printf("| model | kv | K bits | V bits | KV MiB | test | batch | t/s | dispatches/token | barriers/token |\n"
+                   "|---|---|---|---|---|---|---|---|---|---|\n");
             for (int i = 0; i < n_rows; i++) {
                 row *r = &rows[i];
-                printf("| %s | %s | %.2f | %.2f | %.1f | %s | %u | %.2f ± %.2f |\n", r->model, r->kv, r->k_bits, r->v_bits,
+                printf("| %s | %s | %.2f | %.2f | %.1f | %s | %u | %.2f ± %.2f | ", r->model, r->kv, r->k_bits, r->v_bits,
                        r->kv_mib, r->test, r->batch, r->mean, r->sd);
+                if (r->disp > 0) printf("%.1f | %.1f |\n", r->disp, r->barr);
+                else printf("- | - |\n");
             }
         }
     }
@@ -507,57 +521,119 @@ static int run_kernels(int argc, char **argv)
 
 /* ------------------------------------------------------------------ matvec mode */
 
+/* Every weight type at the decode shapes of Llama-3-8B against the read
+ * ceiling of the same run; --sweep tries kernel shapes and keeps the best. */
 static int run_matvec(int argc, char **argv)
 {
     char *types[MAXL];
-    static char tdef[] = "q4_0,f16";
+    static char tdef[] = "q4_0,q8_0,q4_k,q6_k,f16,bf16";
     int nt = split_list(tdef, types, MAXL);
-    uint32_t nrows = 0, cols = 4096, reps = 20, wgs[MAXL] = { 0 }, rws[MAXL] = { 0 };
-    int nw = 1, nr = 1, device = -1;
+    uint32_t shapes[MAXL][2] = { { 4096, 4096 }, { 14336, 4096 }, { 4096, 14336 }, { 128256, 4096 } };
+    int ns = 4, nw = 1, nr = 1, nu = 1, ntok = 1, device = -1, sweep = 0, emulate = 0, user_shape = 0, tiled = 0;
+    uint32_t reps = 20, wgs[MAXL] = { 0 }, rws[MAXL] = { 0 }, uns[MAXL] = { 0 }, toks[MAXL] = { 1 }, one_r = 0, one_c = 0;
     const char *format = "md";
     for (int i = 2; i < argc; i++) {
         char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--sweep")) { sweep = 1; continue; }
+        if (!strcmp(a, "--emulate-idot")) { emulate = 1; continue; }
+        if (!strcmp(a, "--scalar")) { tiled = 2; continue; }
+        if (!strcmp(a, "--coopmat")) { tiled = 1; continue; }
         if (!v) { fprintf(stderr, "vkmix-bench: %s needs a value\n", a); return 2; }
         i++;
         if (!strcmp(a, "--wtype")) nt = split_list(v, types, MAXL);
-        else if (!strcmp(a, "--rows")) nrows = (uint32_t)atoi(v);
-        else if (!strcmp(a, "--cols")) cols = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--rows")) one_r = (uint32_t)atoi(v), user_shape = 1;
+        else if (!strcmp(a, "--cols")) one_c = (uint32_t)atoi(v), user_shape = 1;
+        else if (!strcmp(a, "--shapes")) {   /* ROWSxCOLS,... */
+            ns = 0;
+            for (char *t = strtok(v, ","); t && ns < MAXL; t = strtok(NULL, ","))
+                if (sscanf(t, "%ux%u", &shapes[ns][0], &shapes[ns][1]) == 2) ns++;
+            user_shape = 2;
+        } else if (!strcmp(a, "--tokens")) ntok = parse_u32_list(v, toks, MAXL, 0);
         else if (!strcmp(a, "-r")) reps = (uint32_t)atoi(v);
         else if (!strcmp(a, "--mv-wg")) nw = parse_u32_list(v, wgs, MAXL, 0);
         else if (!strcmp(a, "--mv-rows")) nr = parse_u32_list(v, rws, MAXL, 0);
+        else if (!strcmp(a, "--mv-unroll")) nu = parse_u32_list(v, uns, MAXL, 0);
         else if (!strcmp(a, "-o")) format = v;
         else if (!strcmp(a, "--device")) device = atoi(v);
         else { fprintf(stderr, "vkmix-bench: unknown option %s\n", a); return 2; }
     }
-    if (nw <= 0 || nr <= 0 || !cols || !reps) { fprintf(stderr, "vkmix-bench: bad matvec options\n"); return 2; }
+    if (nw <= 0 || nr <= 0 || nu <= 0 || ntok <= 0 || ns <= 0 || !reps) { fprintf(stderr, "vkmix-bench: bad matvec options\n"); return 2; }
+    if (sweep) {
+        static const uint32_t sw[] = { 32, 64, 128, 256 }, sr[] = { 1, 2, 4, 8 }, su[] = { 1, 2 };
+        nw = 4, nr = 4, nu = 2;
+        memcpy(wgs, sw, sizeof sw), memcpy(rws, sr, sizeof sr), memcpy(uns, su, sizeof su);
+    }
     vkmix_context *ctx = tool_context(device);
-    vkmix_error e;
     vkmix_device_info info;
     vkmix_context_device_info(ctx, &info);
-    if (!nrows) nrows = info.type == VKMIX_DEVICE_CPU ? 4096 : 128256;
+    int cpu = info.type == VKMIX_DEVICE_CPU;
+    if (user_shape == 1) {
+        shapes[0][0] = one_r ? one_r : 4096;
+        shapes[0][1] = one_c ? one_c : 4096;
+        ns = 1;
+    } else if (cpu && !user_shape) {   /* lavapipe: a smoke test of the benchmark itself */
+        for (int i = 0; i < ns; i++) shapes[i][0] = shapes[i][0] / 8 / 32 * 32, shapes[i][1] = shapes[i][1] / 8 / 256 * 256;
+    }
+    double read = 0;
+    uint64_t read_bytes = cpu ? (32ull << 20) : (1ull << 30);
+    vkmix_error e = vkmix_bench_read(ctx, read_bytes, reps, &read);
+    if (e != VKMIX_OK) {
+        fprintf(stderr, "vkmix-bench: read kernel: %s: %s\n", vkmix_strerror(e), vkmix_context_last_error(ctx));
+        vkmix_context_free(ctx);
+        return 1;
+    }
     int js = !strcmp(format, "json");
-    if (js) printf("{\"device\": \"%s\", \"rows\": %u, \"cols\": %u, \"results\": [", info.name, nrows, cols);
-    else printf("device: %s\nmatrix %u x %u, median of %u\n\n| weights | wg | rows/wg | MiB | time (us) | GB/s | copy GB/s | vs copy |\n|---|---|---|---|---|---|---|---|\n",
-                info.name, nrows, cols, reps);
+    if (js) printf("{\"device\": \"%s\", \"read_gbps\": %.2f, \"results\": [", info.name, read);
+    else printf("device: %s\nread kernel (uvec4 loads, best of 9 shapes, %llu MiB): %.0f GB/s\nmedian of %u runs; GB/s of the "
+                "weights' GGUF bytes; kernel shape wg/rows/unroll (0: default)\n\n"
+                "| weights | rows x cols | tokens | MiB | us | GB/s | vs read | TFLOP/s | wg/rows/unroll | quantize x us | check |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|\n", info.name, (unsigned long long)(read_bytes >> 20), read, reps);
     int rc = 0, first = 1;
     for (int t = 0; t < nt && !rc; t++)
-        for (int w = 0; w < nw && !rc; w++)
-            for (int r = 0; r < nr && !rc; r++) {
-                vkmix_matvec_bench b;
-                if ((e = vkmix_bench_matvec(ctx, types[t], nrows, cols, reps, wgs[w], rws[r], &b)) != VKMIX_OK) {
-                    fprintf(stderr, "vkmix-bench: %s: %s\n", vkmix_strerror(e), vkmix_context_last_error(ctx));
-                    rc = 1;
-                    break;
-                }
+        for (int si = 0; si < ns && !rc; si++)
+            for (int k = 0; k < ntok && !rc; k++) {
+                vkmix_matvec_bench best;
+                memset(&best, 0, sizeof best);
+                uint32_t bw = 0, br = 0, bu = 0;
+                for (int w = 0; w < nw && !rc; w++)
+                    for (int r = 0; r < nr && !rc; r++)
+                        for (int u = 0; u < nu && !rc; u++) {
+                            vkmix_matvec_opts o = { types[t], shapes[si][0], shapes[si][1], toks[k], reps,
+                                                    wgs[w], rws[r], uns[u], (uint32_t)emulate, (uint32_t)tiled };
+                            vkmix_matvec_bench b;
+                            if ((e = vkmix_bench_matvec_run(ctx, &o, &b)) != VKMIX_OK) {
+                                fprintf(stderr, "vkmix-bench: %s %ux%u: %s: %s\n", types[t], shapes[si][0], shapes[si][1],
+                                        vkmix_strerror(e), vkmix_context_last_error(ctx));
+                                rc = 1;
+                                break;
+                            }
+                            if (b.check_rel_err > 1e-2) {
+                                fprintf(stderr, "vkmix-bench: %s %ux%u wg %u rows %u unroll %u: wrong result (rel err %.2e)\n",
+                                        types[t], shapes[si][0], shapes[si][1], wgs[w], rws[r], uns[u], b.check_rel_err);
+                                rc = 1;
+                                break;
+                            }
+                            if (nw * nr * nu > 1)
+                                fprintf(stderr, "%s %ux%u t%u wg %u rows %u unroll %u: %.0f GB/s\n", types[t], shapes[si][0],
+                                        shapes[si][1], toks[k], wgs[w], rws[r], uns[u], b.gbps);
+                            if (b.gbps > best.gbps) best = b, bw = wgs[w], br = rws[r], bu = uns[u];
+                        }
+                if (rc) break;
                 if (js) {
-                    printf("%s{\"wtype\": \"%s\", \"mv_wg\": %u, \"mv_rows\": %u, \"bytes\": %.0f, \"time_us\": %.3f, \"gbps\": %.2f, \"copy_gbps\": %.2f, \"ratio_vs_copy\": %.4f}",
-                           first ? "" : ", ", types[t], wgs[w], rws[r], b.weight_bytes, b.us, b.gbps, b.copy_gbps, b.gbps / b.copy_gbps);
+                    printf("%s\n  {\"wtype\": \"%s\", \"rows\": %u, \"cols\": %u, \"tokens\": %u, \"bytes\": %.0f, "
+                           "\"time_us\": %.3f, \"gbps\": %.2f, \"ratio_vs_read\": %.4f, \"mv_wg\": %u, \"mv_rows\": %u, "
+                           "\"mv_unroll\": %u, \"quant_us\": %.3f, \"tflops\": %.3f, \"copies\": %u, \"check_rel_err\": %.3e}",
+                           first ? "" : ",", types[t], shapes[si][0], shapes[si][1], toks[k], best.weight_bytes, best.us,
+                           best.gbps, best.gbps / read, bw, br, bu, best.quant_us, best.tflops, best.copies,
+                           best.check_rel_err);
                     first = 0;
                 } else
-                    printf("| %s | %u | %u | %.1f | %.1f | %.0f | %.0f | %.2f |\n", types[t], wgs[w], rws[r],
-                           b.weight_bytes / 1048576.0, b.us, b.gbps, b.copy_gbps, b.gbps / b.copy_gbps);
+                    printf("| %s | %u x %u | %u | %.1f | %.1f | %.0f | %.2f | %.1f | %u/%u/%u | %.1f | %.1e |\n", types[t],
+                           shapes[si][0], shapes[si][1], toks[k], best.weight_bytes / 1048576.0, best.us, best.gbps,
+                           best.gbps / read, best.tflops, bw, br, bu, best.quant_us, best.check_rel_err);
+                fflush(stdout);
             }
-    if (js) printf("]}\n");
+    if (js) printf("\n]}\n");
     vkmix_context_free(ctx);
     return rc;
 }

@@ -35,7 +35,7 @@ void main()
         uint r = uint(id) - pc.row_base;   // wraps for ids below the chunk
         if (uint(id) < pc.row_base || r >= pc.n_rows) continue;
         vec4 lo, hi;
-        deq8(r * pc.row_bytes, 8u * q, lo, hi);
+        deq8(r * pc.row_bytes, pc.n_embd, 8u * q, lo, hi);
         out4[o] = lo;
         out4[o + 1u] = hi;
     }

@@ -1,15 +1,22 @@
-// Decoding of ggml weight blocks (layouts: src/ggml_types.h), shared by the
-// matvec, matmul and get_rows shaders. Bit-exact with vkm_ggml_dequantize_row
-// up to fp32 rounding of d*q (the CPU computes the same products in fp32).
+// Decoding of weight rows in their GPU layouts (src/ops/wlayout.h: the GGUF
+// blocks, with Q4_0, Q8_0 and Q6_K rearranged into 16-byte aligned planes per
+// row), shared by the matvec, matmul and get_rows shaders. Bit-exact with
+// vkm_ggml_dequantize_row up to fp32 rounding of d*q (the CPU computes the
+// same products in fp32).
 //
 // The including shader defines W_BINDING (the binding of the weight buffer)
-// and gets three read-only views of it (aliasing is fine: all are read-only):
-//   w4[]  uvec4 : 16-byte loads (F32, F16, BF16 rows; Q4_K super-blocks are 144 = 9*16 bytes)
+// and gets four read-only views of it (aliasing is fine: all are read-only):
+//   w4[]  uvec4 : 16-byte loads
+//   w8[]  uvec2 : 8-byte loads
 //   w32[] uint  : 4-byte loads
-//   w16[] uint16: 2-byte loads (Q8_0 34-byte, Q4_0 18-byte and Q6_K 210-byte blocks are only 2-aligned)
+//   w16[] uint16: 2-byte loads (fp16 scales)
 // Byte offsets are relative to the binding. Row r of a weight starts at
-// r * row_bytes; the wrappers in src/ops.c guarantee the alignment each type
-// needs (n_in a multiple of 8 for float types, of the block size otherwise).
+// r * row_bytes (a multiple of 16); the planes of a row start at the offsets
+// below (n_in elements per row):
+//   Q4_0: qs at 0 (16 bytes per block), d at n_in/2
+//   Q8_0: qs at 0 (32 bytes per block), d at n_in
+//   Q6_K: ql at 0 (128 per super-block), qh at n_in/2 (64), scales at 3n_in/4 (16), d at 13n_in/16
+//   Q4_K: the file's 144-byte super-blocks
 //
 // Spec constant 1 is the weight type (ggml type id) in every shader that
 // includes this file.
@@ -25,18 +32,12 @@ layout(constant_id = 1) const uint WTYPE = 0;
 const uint T_F32 = 0u, T_F16 = 1u, T_Q4_0 = 2u, T_Q8_0 = 8u, T_Q4_K = 12u, T_Q6_K = 14u, T_BF16 = 30u;
 
 layout(std430, binding = W_BINDING) restrict readonly buffer WV4 { uvec4 w4[]; };
+layout(std430, binding = W_BINDING) restrict readonly buffer WV8 { uvec2 w8[]; };
 layout(std430, binding = W_BINDING) restrict readonly buffer WV32 { uint w32[]; };
 layout(std430, binding = W_BINDING) restrict readonly buffer WV16 { uint16_t w16[]; };
 
-// Elements per block, bytes per block.
-const uint QK = (WTYPE == T_Q4_0 || WTYPE == T_Q8_0) ? 32u : (WTYPE == T_Q4_K || WTYPE == T_Q6_K) ? 256u : 1u;
-const uint QB = WTYPE == T_F32 ? 4u : (WTYPE == T_F16 || WTYPE == T_BF16) ? 2u : WTYPE == T_Q4_0 ? 18u
-              : WTYPE == T_Q8_0 ? 34u : WTYPE == T_Q4_K ? 144u : 210u;
-
 float h2f(uint h) { return unpackHalf2x16(h).x; }
 uint ld16(uint byte_off) { return uint(w16[byte_off >> 1]); }
-// 4 bytes at a 2-aligned byte offset, little-endian
-uint ld16x2(uint byte_off) { uint i = byte_off >> 1; return uint(w16[i]) | (uint(w16[i + 1u]) << 16); }
 // byte k (0..3) of a word, as unsigned / signed
 uint ubyte(uint w, uint k) { return bitfieldExtract(w, int(8u * k), 8); }
 int sbyte(uint w, uint k) { return bitfieldExtract(int(w), int(8u * k), 8); }
@@ -61,8 +62,13 @@ void q4k_scale_min(uvec3 s, uint j, out float sc, out float m)
     }
 }
 
-// Elements e .. e+7 (e a multiple of 8) of the row starting at byte rb.
-void deq8(uint rb, uint e, out vec4 lo, out vec4 hi)
+// Plane offsets of a GPU row of n_in elements (bytes).
+uint q6k_qh(uint n_in) { return n_in / 2u; }
+uint q6k_sc(uint n_in) { return (3u * n_in) / 4u; }
+uint q6k_d(uint n_in) { return (13u * n_in) / 16u; }
+
+// Elements e .. e+7 (e a multiple of 8) of the row of n_in elements starting at byte rb.
+void deq8(uint rb, uint n_in, uint e, out vec4 lo, out vec4 hi)
 {
     if (WTYPE == T_F32) {
         uint i = (rb >> 4) + (e >> 2);          // rows of a multiple of 8 floats: 16-aligned
@@ -77,20 +83,19 @@ void deq8(uint rb, uint e, out vec4 lo, out vec4 hi)
         lo = vec4(bf2(w.x), bf2(w.y));
         hi = vec4(bf2(w.z), bf2(w.w));
     } else if (WTYPE == T_Q8_0) {
-        uint o = rb + (e >> 5) * 34u;
-        float d = h2f(ld16(o));
-        o += 2u + (e & 31u);
-        lo = d * sbytes4(ld16x2(o));
-        hi = d * sbytes4(ld16x2(o + 4u));
+        uint b = e >> 5;
+        float d = h2f(ld16(rb + n_in + 2u * b));
+        uint i = (rb + e) >> 2;                 // 8-aligned
+        lo = d * sbytes4(w32[i]);
+        hi = d * sbytes4(w32[i + 1u]);
     } else if (WTYPE == T_Q4_0) {
-        uint o = rb + (e >> 5) * 18u;
-        float d = h2f(ld16(o));
-        uint i = e & 31u;
-        o += 2u + (i & 15u);
-        uint sh = i < 16u ? 0u : 4u;
-        uint a = (ld16x2(o) >> sh) & 0x0f0f0f0fu, b = (ld16x2(o + 4u) >> sh) & 0x0f0f0f0fu;
+        uint b = e >> 5, j = e & 31u;
+        float d = h2f(ld16(rb + n_in / 2u + 2u * b));
+        uint i = (rb + 16u * b + (j & 15u)) >> 2;   // 8-aligned
+        uint sh = j < 16u ? 0u : 4u;
+        uint a = (w32[i] >> sh) & 0x0f0f0f0fu, c = (w32[i + 1u] >> sh) & 0x0f0f0f0fu;
         lo = d * (ubytes4(a) - 8.0);
-        hi = d * (ubytes4(b) - 8.0);
+        hi = d * (ubytes4(c) - 8.0);
     } else if (WTYPE == T_Q4_K) {
         uint sb = rb + (e >> 8) * 144u;         // 144-byte super-blocks: 16-aligned
         uvec4 h = w4[sb >> 4];
@@ -105,15 +110,15 @@ void deq8(uint rb, uint e, out vec4 lo, out vec4 hi)
         lo = d * ubytes4(a) - dm;
         hi = d * ubytes4(b) - dm;
     } else { // Q6_K
-        uint sb = rb + (e >> 8) * 210u;
+        uint sb = e >> 8;
         uint j = e & 255u, hh = j >> 7, k = j & 127u, qt = k >> 5, l = k & 31u;
-        uint qlo = sb + 64u * hh + (qt & 1u) * 32u + l;
-        uint qho = sb + 128u + 32u * hh + l;
-        uint ql0 = ld16x2(qlo), ql1 = ld16x2(qlo + 4u);
-        uint qh0 = ld16x2(qho), qh1 = ld16x2(qho + 4u);
+        uint qlo = rb + 128u * sb + 64u * hh + (qt & 1u) * 32u + l;   // 8-aligned
+        uint qho = rb + q6k_qh(n_in) + 64u * sb + 32u * hh + l;
+        uint ql0 = w32[qlo >> 2], ql1 = w32[(qlo >> 2) + 1u];
+        uint qh0 = w32[qho >> 2], qh1 = w32[(qho >> 2) + 1u];
         uint nsh = (qt >> 1) * 4u, hsh = 2u * qt;
-        uint so = sb + 192u + 8u * hh + 2u * qt + (l >> 4);
-        float d = h2f(ld16(sb + 208u)) * float(sbyte(ld16(so & ~1u), so & 1u));
+        uint so = rb + q6k_sc(n_in) + 16u * sb + 8u * hh + 2u * qt + (l >> 4);
+        float d = h2f(ld16(rb + q6k_d(n_in) + 2u * sb)) * float(sbyte(ld16(so & ~1u), so & 1u));
         uint a = ((ql0 >> nsh) & 0x0f0f0f0fu) | (((qh0 >> hsh) & 0x03030303u) << 4);
         uint b = ((ql1 >> nsh) & 0x0f0f0f0fu) | (((qh1 >> hsh) & 0x03030303u) << 4);
         lo = d * (ubytes4(a) - 32.0);

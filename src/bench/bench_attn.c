@@ -21,7 +21,7 @@ static vkmix_error fill(vkm_cmd *cmd, vkm_buffer *b, int f16, float scale, uint3
     vkmix_error e = vkm_pipe(ctx, VKM_SH_FILL_RANDOM, spec, 2, &p);
     if (e != VKMIX_OK) return e;
     uint64_t n = f16 ? b->size / 2 : b->size / 4;
-    struct { uint32_t n, seed; float scale, offset; } push = { (uint32_t)n, seed, scale, 0 };
+    struct { uint32_t n, seed; float scale, offset; uint32_t n_in, row_words; } push = { (uint32_t)n, seed, scale, 0, 0, 0 };
     vkm_binding bb[3] = { VKM_BIND(*b), VKM_BIND(*b), VKM_BIND(*b) };
     vkm_cmd_dispatch(cmd, p, bb, 3, &push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
     return VKMIX_OK;
@@ -409,4 +409,12 @@ done:
     free(gpu);
     free(rows);
     return e;
+}
+
+vkmix_error vkmix_session_step_counts(const vkmix_session *s, uint32_t *dispatches, uint32_t *barriers)
+{
+    if (!s || !dispatches || !barriers) return VKMIX_ERROR_INVALID_ARGUMENT;
+    *dispatches = s->cmd.n_dispatch;
+    *barriers = s->cmd.n_barrier;
+    return VKMIX_OK;
 }

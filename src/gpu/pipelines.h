@@ -8,7 +8,7 @@
 #define VKM_MAX_BINDINGS 12
 #define VKM_MAX_SPEC 12
 
-/* One entry per .comp file in shaders/. */
+/* One entry per .comp file in shaders/ (and per second module of one, see CMakeLists.txt). */
 typedef enum vkm_shader {
     VKM_SH_COPY = 0,
     VKM_SH_KVQ_QUANT_K,
@@ -27,9 +27,13 @@ typedef enum vkm_shader {
     /* forward-pass ops (src/ops.c) */
     VKM_SH_RMSNORM,
     VKM_SH_MATVEC,
+    VKM_SH_MATVEC_IDOT,     /* matvec.comp with native integer dot products */
+    VKM_SH_ACT_QUANT,
     VKM_SH_MATMUL,
+    VKM_SH_MATMUL_COOPMAT,  /* matmul.comp on the matrix units (VK_NV_cooperative_matrix) */
     VKM_SH_GET_ROWS,
     VKM_SH_ROPE,
+    VKM_SH_ROPE_STORE,
     VKM_SH_SILU_MUL,
     VKM_SH_ADD,
     VKM_SH_COPY_F32,

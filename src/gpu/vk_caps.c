@@ -72,9 +72,45 @@ void vkm_caps_fill(const vkm_vki *vki, VkPhysicalDevice pd, vkm_caps *c)
         vki->vkGetPhysicalDeviceFeatures2(pd, &f);
         c->subgroup_size_control = sf.subgroupSizeControl && sf.computeFullSubgroups;
     }
-    c->int_dot = vkm_has_device_ext(vki, pd, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME) || p->apiVersion >= VK_API_VERSION_1_3;
+    /* integer dot products (core in 1.3): the feature, not only the extension */
+    if (vkm_has_device_ext(vki, pd, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME) || p->apiVersion >= VK_API_VERSION_1_3) {
+        VkPhysicalDeviceShaderIntegerDotProductFeatures df = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES };
+        VkPhysicalDeviceFeatures2 f = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &df };
+        vki->vkGetPhysicalDeviceFeatures2(pd, &f);
+        c->int_dot = df.shaderIntegerDotProduct;
+        VkPhysicalDeviceShaderIntegerDotProductProperties dp = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES };
+        VkPhysicalDeviceProperties2 pp = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &dp };
+        vki->vkGetPhysicalDeviceProperties2(pd, &pp);
+        c->int_dot_accel = dp.integerDotProduct4x8BitPackedMixedSignednessAccelerated &&
+                           dp.integerDotProduct4x8BitPackedSignedAccelerated &&
+                           dp.integerDotProduct4x8BitPackedUnsignedAccelerated;
+    }
     c->coopmat_khr = vkm_has_device_ext(vki, pd, "VK_KHR_cooperative_matrix");
-    c->coopmat_nv = vkm_has_device_ext(vki, pd, "VK_NV_cooperative_matrix");
+    c->coopmat_nv = vkm_has_device_ext(vki, pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    if (c->coopmat_nv && vki->vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) {
+        VkPhysicalDeviceCooperativeMatrixFeaturesNV cf = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV };
+        VkPhysicalDeviceFeatures2 f = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &cf };
+        vki->vkGetPhysicalDeviceFeatures2(pd, &f);
+        VkPhysicalDeviceCooperativeMatrixPropertiesNV cp = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV };
+        VkPhysicalDeviceProperties2 pp = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &cp };
+        vki->vkGetPhysicalDeviceProperties2(pd, &pp);
+        c->coopmat_nv_feature = cf.cooperativeMatrix && f12.vulkanMemoryModel &&
+                                (cp.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
+        VkCooperativeMatrixPropertiesNV props[64];
+        uint32_t n = 64;
+        for (uint32_t i = 0; i < n; i++)
+            props[i] = (VkCooperativeMatrixPropertiesNV){ .sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV };
+        VkResult r = vki->vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, props);
+        for (uint32_t i = 0; (r == VK_SUCCESS || r == VK_INCOMPLETE) && i < n && c->n_coopmat < 16; i++) {
+            const VkCooperativeMatrixPropertiesNV *q = &props[i];
+            if (q->scope != VK_SCOPE_SUBGROUP_NV || q->AType != q->BType || q->CType != q->DType) continue;
+            c->coopmat[c->n_coopmat++] = (struct vkm_coopmat_shape){ q->MSize, q->NSize, q->KSize, q->AType, q->CType };
+        }
+    }
     c->pipeline_exec_props = vkm_has_device_ext(vki, pd, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     c->memory_budget_ext = vkm_has_device_ext(vki, pd, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 
@@ -104,22 +140,32 @@ void vkm_caps_describe(const vkm_caps *c, char *buf, size_t n)
 {
     snprintf(buf, n,
              "device: %s (vendor 0x%04x, device 0x%04x, Vulkan %u.%u.%u)\n"
-             "fp16 arithmetic %d, int8 arithmetic %d, 16-bit storage %d, 8-bit storage %d, int64 %d, integer dot %d\n"
+             "fp16 arithmetic %d, int8 arithmetic %d, 16-bit storage %d, 8-bit storage %d, int64 %d, integer dot %d (accelerated %d)\n"
              "subgroup size %u (range %u..%u, size control %d), arithmetic %d, shuffle %d, ballot %d\n"
              "shared memory %u B, workgroup invocations %u\n"
              "maxStorageBufferRange %llu MiB, maxMemoryAllocationSize %llu MiB\n"
              "device-local heap %llu MiB, budget %llu MiB (memory_budget %d)\n"
-             "cooperative matrix: KHR %d, NV %d; buffer device address %d; timestamps %s\n"
+             "cooperative matrix: KHR %d, NV %d (usable %d); buffer device address %d; timestamps %s\n"
              "quirks: cpu_device %d, nvidia %d\n",
              c->device_name, c->vendor_id, c->device_id, VK_API_VERSION_MAJOR(c->api_version),
              VK_API_VERSION_MINOR(c->api_version), VK_API_VERSION_PATCH(c->api_version), c->fp16_arith,
-             c->int8_arith, c->storage16, c->storage8, c->int64, c->int_dot, c->subgroup_size, c->subgroup_min,
+             c->int8_arith, c->storage16, c->storage8, c->int64, c->int_dot, c->int_dot_accel, c->subgroup_size, c->subgroup_min,
              c->subgroup_max, c->subgroup_size_control, c->subgroup_arith, c->subgroup_shuffle, c->subgroup_ballot,
              c->max_shared_bytes, c->max_wg_invocations, (unsigned long long)(c->max_storage_range >> 20),
              (unsigned long long)(c->max_alloc >> 20), (unsigned long long)(c->device_local_bytes >> 20),
              (unsigned long long)(c->device_local_budget >> 20), c->memory_budget_ext, c->coopmat_khr,
-             c->coopmat_nv, c->buffer_device_address, c->timestamp_period_ns > 0 ? "yes" : "no",
+             c->coopmat_nv, c->coopmat_nv_feature, c->buffer_device_address, c->timestamp_period_ns > 0 ? "yes" : "no",
              c->quirk_cpu_device, c->quirk_nvidia);
+    /* the NV cooperative matrix shapes (C[MxN] += A[MxK] B[KxN], subgroup scope) */
+    static const char *tn[] = { "f16", "f32", "f64", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64" };
+    for (uint32_t i = 0; i < c->n_coopmat; i++) {
+        size_t l = strlen(buf);
+        if (l + 1 >= n) break;
+        const struct vkm_coopmat_shape *m = &c->coopmat[i];
+        snprintf(buf + l, n - l, "%s%ux%ux%u %s*%s+%s%s", i ? ", " : "coopmat NV shapes (MxNxK A*B+C): ", m->m, m->n, m->k,
+                 m->a_type < 11 ? tn[m->a_type] : "?", m->a_type < 11 ? tn[m->a_type] : "?",
+                 m->c_type < 11 ? tn[m->c_type] : "?", i + 1 == c->n_coopmat ? "\n" : "");
+    }
 }
 
 /* Why a device cannot be used; NULL when it can. */

@@ -60,12 +60,15 @@ void vkm_cmd_destroy(vkm_cmd *c)
     if (c->timestamps) vk->vkDestroyQueryPool(d, c->timestamps, NULL);
     if (c->fence) vk->vkDestroyFence(d, c->fence, NULL);
     if (c->pool) vk->vkDestroyCommandPool(d, c->pool, NULL); /* frees c->cb */
+    vkm_buffer_destroy(c->dev, &c->scratch);
+    for (uint32_t i = 0; i < c->n_scratch_old; i++) vkm_buffer_destroy(c->dev, &c->scratch_old[i]);
     memset(c, 0, sizeof *c);
 }
 
 vkmix_error vkm_cmd_begin(vkm_cmd *c)
 {
     const vkm_vkd *vk = &c->dev->vk;
+    c->n_dispatch = c->n_barrier = 0;
     VkResult r = vk->vkResetCommandBuffer(c->cb, 0);
     if (r != VK_SUCCESS) return vkm_vk_error(c->dev, r, "vkResetCommandBuffer");
     VkCommandBufferBeginInfo bi = {
@@ -82,6 +85,7 @@ void vkm_cmd_dispatch(vkm_cmd *c, const vkm_pipeline *p, const vkm_binding *bind
                       const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz)
 {
     const vkm_vkd *vk = &c->dev->vk;
+    c->n_dispatch++;
     VkDescriptorBufferInfo info[VKM_MAX_BINDINGS];
     VkWriteDescriptorSet w[VKM_MAX_BINDINGS];
     for (uint32_t i = 0; i < n_bindings && i < VKM_MAX_BINDINGS; i++) {
@@ -102,6 +106,7 @@ void vkm_cmd_dispatch(vkm_cmd *c, const vkm_pipeline *p, const vkm_binding *bind
 
 void vkm_cmd_barrier(vkm_cmd *c)
 {
+    c->n_barrier++;
     VkMemoryBarrier mb = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
         .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,

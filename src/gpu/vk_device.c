@@ -293,16 +293,33 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
     if (c->memory_budget_ext) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
     bool sgc_ext = c->subgroup_size_control && c->api_version < VK_API_VERSION_1_3;
     if (sgc_ext) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+    /* integer dot products (the weight products) and cooperative matrices (prefill) when present */
+    if (c->int_dot && vkm_has_device_ext(&dev->vki, dev->phys, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME))
+        exts[n_exts++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+    if (c->coopmat_nv_feature) exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
 
+    /* optional features, each prepended to the chain under Vulkan 1.1 / 1.2 */
+    void *chain = NULL;
+    if (stats) pef.pNext = chain, chain = &pef;
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+        .cooperativeMatrix = VK_TRUE,
+    };
+    if (c->coopmat_nv_feature) cmf.pNext = chain, chain = &cmf;
+    VkPhysicalDeviceShaderIntegerDotProductFeatures dpf = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES,
+        .shaderIntegerDotProduct = VK_TRUE,
+    };
+    if (c->int_dot) dpf.pNext = chain, chain = &dpf;
     VkPhysicalDeviceSubgroupSizeControlFeatures sgf = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES,
         .subgroupSizeControl = c->subgroup_size_control,
         .computeFullSubgroups = c->subgroup_size_control,
     };
-    sgf.pNext = stats ? &pef : NULL;
+    if (c->subgroup_size_control) sgf.pNext = chain, chain = &sgf;
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
-        .pNext = c->subgroup_size_control ? (void *)&sgf : stats ? (void *)&pef : NULL,
+        .pNext = chain,
         .storageBuffer16BitAccess = VK_TRUE,
     };
     VkPhysicalDeviceVulkan12Features f12 = {
@@ -311,6 +328,7 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         .shaderFloat16 = VK_TRUE,
         .shaderInt8 = VK_TRUE,
         .storageBuffer8BitAccess = VK_TRUE,
+        .vulkanMemoryModel = c->coopmat_nv_feature,   /* the cooperative matrix shaders use it */
         .bufferDeviceAddress = c->buffer_device_address && c->int64,
     };
     VkPhysicalDeviceFeatures2 f2 = {
@@ -332,6 +350,8 @@ static vkmix_error create_logical(vkm_device *dev, char *err, size_t errlen)
         return vkm_map_vk(r);
     }
     dev->owns_device = true;
+    dev->int_dot_on = c->int_dot;
+    dev->coopmat_on = c->coopmat_nv_feature;
     dev->bda = c->buffer_device_address && c->int64;
     dev->pipeline_stats = stats;
     char missing[512];

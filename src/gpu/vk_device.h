@@ -19,7 +19,9 @@ typedef struct vkm_caps {
     uint32_t vendor_id, device_id, driver_version, api_version;
     VkPhysicalDeviceType type;
     /* arithmetic and storage */
-    bool fp16_arith, int8_arith, storage16, storage8, int64, int_dot;
+    bool fp16_arith, int8_arith, storage16, storage8, int64;
+    bool int_dot;                        /* shaderIntegerDotProduct (4x8-bit packed dot products) */
+    bool int_dot_accel;                  /* ... and the 4x8-bit packed ones are accelerated */
     /* subgroups */
     uint32_t subgroup_size, subgroup_min, subgroup_max;
     bool subgroup_size_control, subgroup_arith, subgroup_shuffle, subgroup_ballot;
@@ -39,7 +41,13 @@ typedef struct vkm_caps {
     bool memory_budget_ext;
     bool unified_memory;                 /* a device-local heap that is also host-visible covers everything */
     /* matrix units */
-    bool coopmat_khr, coopmat_nv;
+    bool coopmat_khr, coopmat_nv;        /* the extensions are listed */
+    bool coopmat_nv_feature;             /* VK_NV_cooperative_matrix usable in compute (feature, stage, memory model) */
+    uint32_t n_coopmat;                  /* vkGetPhysicalDeviceCooperativeMatrixPropertiesNV, subgroup scope */
+    struct vkm_coopmat_shape {
+        uint32_t m, n, k;                /* C[m][n] += A[m][k] B[k][n] */
+        uint32_t a_type, c_type;         /* VkComponentTypeNV of A (= B) and of C (= D) */
+    } coopmat[16];
     bool pipeline_exec_props;            /* VK_KHR_pipeline_executable_properties (compiler statistics) */
     bool buffer_device_address;
     /* named quirks: each one names the hardware it is for */
@@ -54,6 +62,8 @@ typedef struct vkm_device {
     VkQueue queue;
     uint32_t queue_family;
     bool owns_instance, owns_device;
+    bool int_dot_on;                     /* shaderIntegerDotProduct enabled (own devices only) */
+    bool coopmat_on;                     /* VK_NV_cooperative_matrix and vulkanMemoryModel enabled (own devices only) */
     bool bda;                            /* bufferDeviceAddress is enabled: buffers have device addresses */
     bool pipeline_stats;                 /* VKMIX_PIPELINE_STATS=1: log each pipeline's compiler statistics */
     vkm_vki vki;                         /* loader- and instance-level entry points of this context */
@@ -127,6 +137,12 @@ typedef struct vkm_cmd {
     VkCommandBuffer cb;
     VkFence fence;
     VkQueryPool timestamps;      /* VKM_MAX_TIMESTAMPS queries, or VK_NULL_HANDLE */
+    /* device memory an op may need while recording (vkm_op_matmul's quantized
+     * activations): grown on demand, an outgrown one kept until vkm_cmd_destroy
+     * (commands recorded before may still use it) */
+    vkm_buffer scratch, scratch_old[8];
+    uint32_t n_scratch_old;
+    uint32_t n_dispatch, n_barrier;   /* recorded since vkm_cmd_begin (benchmarks count them per step) */
 } vkm_cmd;
 
 /* timestamps: also create the query pool (when the queue can time). */

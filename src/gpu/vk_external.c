@@ -12,6 +12,7 @@
 /* What the application's chain of feature structures enables. */
 typedef struct enabled_features {
     bool storage16, fp16, int8, storage8, int64, sg_size_control, full_subgroups;
+    bool int_dot, coopmat, memory_model;
 } enabled_features;
 
 static void read_features(const void *chain, enabled_features *f)
@@ -34,8 +35,18 @@ static void read_features(const void *chain, enabled_features *f)
             f->fp16 |= v->shaderFloat16 != 0;
             f->int8 |= v->shaderInt8 != 0;
             f->storage8 |= v->storageBuffer8BitAccess != 0;
+            f->memory_model |= v->vulkanMemoryModel != 0;
             break;
         }
+        case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES:
+            f->memory_model |= ((const VkPhysicalDeviceVulkanMemoryModelFeatures *)p)->vulkanMemoryModel != 0;
+            break;
+        case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES:
+            f->int_dot |= ((const VkPhysicalDeviceShaderIntegerDotProductFeatures *)p)->shaderIntegerDotProduct != 0;
+            break;
+        case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV:
+            f->coopmat |= ((const VkPhysicalDeviceCooperativeMatrixFeaturesNV *)p)->cooperativeMatrix != 0;
+            break;
         case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES: {
             const VkPhysicalDeviceShaderFloat16Int8Features *v = (const void *)p;
             f->fp16 |= v->shaderFloat16 != 0;
@@ -49,6 +60,7 @@ static void read_features(const void *chain, enabled_features *f)
             const VkPhysicalDeviceVulkan13Features *v = (const void *)p;
             f->sg_size_control |= v->subgroupSizeControl != 0;
             f->full_subgroups |= v->computeFullSubgroups != 0;
+            f->int_dot |= v->shaderIntegerDotProduct != 0;
             break;
         }
         case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES: {
@@ -126,6 +138,12 @@ vkmix_error vkm_device_adopt(vkm_device *dev, const vkmix_external_vulkan *ext, 
                                (c->api_version >= VK_API_VERSION_1_3 ||
                                 enabled_ext(ext, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME));
     c->memory_budget_ext = c->memory_budget_ext && enabled_ext(ext, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    c->int_dot = c->int_dot && f.int_dot &&
+                 (c->api_version >= VK_API_VERSION_1_3 || enabled_ext(ext, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME));
+    c->coopmat_nv_feature = c->coopmat_nv_feature && f.coopmat && f.memory_model &&
+                            enabled_ext(ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    dev->int_dot_on = c->int_dot;
+    dev->coopmat_on = c->coopmat_nv_feature;
 
     if (vkm_load_device(&dev->vk, &dev->vki, dev->device, missing, sizeof missing))
         FAIL(VKMIX_ERROR_UNSUPPORTED_DEVICE,

@@ -26,8 +26,11 @@
     X(vkGetPhysicalDeviceMemoryProperties2) X(vkGetPhysicalDeviceQueueFamilyProperties)              \
     X(vkEnumerateDeviceExtensionProperties) X(vkCreateDevice) X(vkGetDeviceProcAddr)
 
-/* Instance commands of VK_EXT_debug_utils (validation messages; may be NULL). */
-#define VKM_DEBUG_FUNCS(X) X(vkCreateDebugUtilsMessengerEXT) X(vkDestroyDebugUtilsMessengerEXT)
+/* Optional instance commands (may be NULL): VK_EXT_debug_utils (validation
+ * messages), VK_NV_cooperative_matrix (its shapes). */
+#define VKM_DEBUG_FUNCS(X)                                                                           \
+    X(vkCreateDebugUtilsMessengerEXT) X(vkDestroyDebugUtilsMessengerEXT)                             \
+    X(vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
 
 /* Device commands: every one must be non-NULL on a device vkmix runs on. */
 #define VKM_DEVICE_FUNCS(X)                                                                          \

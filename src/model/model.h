@@ -26,6 +26,12 @@ typedef struct vkm_layer_w {
     vkm_tensor ffn_norm;          /* [n_embd] f32 */
     vkm_tensor w_gate, w_up;      /* [n_ff][n_embd] */
     vkm_tensor w_down;            /* [n_embd][n_ff] */
+    /* the same weights fused for one product each (ops/ops.h) when their types
+     * agree; the parts then have no device buffer of their own (host bytes and
+     * shapes stay, for the CPU reference) */
+    vkm_tensor wqkv;              /* [n_head*head_dim + 2*n_head_kv*head_dim][n_embd]: wq, wk, wv stacked */
+    vkm_tensor bqkv;              /* bq, bk, bv stacked (qwen2) */
+    vkm_tensor w_gate_up;         /* [2*n_ff][n_embd]: gate row i at 2i, up row i at 2i+1 */
 } vkm_layer_w;
 
 struct vkmix_model {
@@ -55,6 +61,10 @@ static inline uint64_t vkm_hash(uint64_t h, const void *p, size_t n)
     return h;
 }
 
+/* A device buffer holding a random rows x cols weight of `type` in its GPU
+ * layout (shaders/gpu/fill_random.comp): about +-scale (F32: offset + scale u). */
+vkmix_error vkm_fill_random_weight(vkm_cmd *cmd, vkm_buffer *buf, uint32_t type, uint64_t cols, uint64_t rows,
+                                   float scale, float offset, uint32_t seed);
 /* m->info from the hyper-parameters and the tokenizer. */
 void vkm_model_fill_info(vkmix_model *m);
 

@@ -7,6 +7,7 @@
 
 #include "gguf/ggml_types.h"
 #include "model/model.h"
+#include "ops/wlayout.h"
 
 typedef struct {
     const char *name, *arch;
@@ -37,14 +38,39 @@ static vkmix_error fill(vkmix_model *m, vkm_cmd *cmd, vkm_tensor *t, uint32_t ty
     vkmix_error e = vkm_ggml_row_size(type, cols, &row_bytes);
     if (e != VKMIX_OK) return vkm_fail(&ctx->dev, e, "synthetic: %s rows of %lld", vkm_ggml_type_name(type), (long long)cols);
     t->n_bytes = row_bytes * (uint64_t)rows;
-    if ((e = vkm_buffer_create(&ctx->dev, &t->buf, t->n_bytes, VKM_MEM_DEVICE)) != VKMIX_OK) return e;
     m->info.weight_bytes += t->n_bytes;
+    return vkm_fill_random_weight(cmd, &t->buf, type, (uint64_t)cols, (uint64_t)rows, scale, offset, seed);
+}
+
+/* A part of a fused weight: its shape only. */
+static void part(vkm_tensor *t, uint32_t type, int64_t cols, int64_t rows)
+{
+    memset(t, 0, sizeof *t);
+    t->type = type;
+    t->ne[0] = cols;
+    t->ne[1] = rows;
+    t->ne[2] = t->ne[3] = 1;
+}
+
+vkmix_error vkm_fill_random_weight(vkm_cmd *cmd, vkm_buffer *buf, uint32_t type, uint64_t cols, uint64_t rows,
+                                   float scale, float offset, uint32_t seed)
+{
+    vkmix_context *ctx = cmd->ctx;
+    uint64_t row_bytes = vkm_wlayout_row_bytes(type, cols);
+    if (!row_bytes) return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "random weight: %s rows of %llu",
+                                    vkm_ggml_type_name(type), (unsigned long long)cols);
+    vkmix_error e = vkm_buffer_create(&ctx->dev, buf, row_bytes * rows, VKM_MEM_DEVICE);
+    if (e != VKMIX_OK) return e;
+    int is_float = type == VKM_GGML_F32 || type == VKM_GGML_F16 || type == VKM_GGML_BF16;
+    uint64_t n = is_float ? cols * rows : row_bytes * rows / 4;
+    if (n > UINT32_MAX) return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "random weight: too large");
     const vkm_pipeline *p;
-    uint32_t wg = vkm_default_wg(ctx), spec[2] = { wg, type == VKM_GGML_Q4_0 ? 2u : type };
+    uint32_t wg = vkm_default_wg(ctx), spec[2] = { wg, type };
     if ((e = vkm_pipe(ctx, VKM_SH_FILL_RANDOM, spec, 2, &p)) != VKMIX_OK) return e;
-    uint64_t n = type == VKM_GGML_Q4_0 ? (uint64_t)cols / 32 * rows : (uint64_t)cols * rows;
-    struct { uint32_t n, seed; float scale, offset; } push = { (uint32_t)n, seed, scale, offset };
-    vkm_binding b[3] = { VKM_BIND(t->buf), VKM_BIND(t->buf), VKM_BIND(t->buf) };
+    struct { uint32_t n, seed; float scale, offset; uint32_t n_in, row_words; } push = {
+        (uint32_t)n, seed, scale, offset, (uint32_t)cols, (uint32_t)(row_bytes / 4)
+    };
+    vkm_binding b[3] = { VKM_BIND(*buf), VKM_BIND(*buf), VKM_BIND(*buf) };
     if ((e = vkm_cmd_begin(cmd)) != VKMIX_OK) return e;
     vkm_cmd_dispatch(cmd, p, b, 3, &push, sizeof push, vkm_groups_for(ctx, n, wg), 1, 1);
     return vkm_cmd_submit(cmd);
@@ -98,10 +124,10 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
     if (!s)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "unknown synthetic model '%s' (known: %s)", name,
                         vkmix_synthetic_models());
-    uint32_t wt;
-    if (!wtype || !strcmp(wtype, "f16")) wt = VKM_GGML_F16;
-    else if (!strcmp(wtype, "q4_0")) wt = VKM_GGML_Q4_0;
-    else return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT, "synthetic weight type '%s' (f16 or q4_0)", wtype);
+    uint32_t wt = VKM_GGML_F16;
+    if (wtype && vkm_weight_type_from_name(wtype, &wt) != VKMIX_OK)
+        return vkm_fail(&ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
+                        "synthetic weight type '%s' (f32, f16, bf16, q8_0, q4_0, q4_k or q6_k)", wtype);
     vkmix_model *m = calloc(1, sizeof *m);
     if (!m) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
     m->ctx = ctx;
@@ -120,7 +146,7 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
     hp->rope_type = m->arch == VKM_ARCH_QWEN2 ? VKM_ROPE_NEOX : VKM_ROPE_NORM;
     vkm_rope_freqs(hp, m->rope_freqs);
     snprintf(m->info.arch, sizeof m->info.arch, "%s", s->arch);
-    snprintf(m->info.name, sizeof m->info.name, "synthetic %s %s", s->name, wt == VKM_GGML_F16 ? "F16" : "Q4_0");
+    snprintf(m->info.name, sizeof m->info.name, "synthetic %s %s", s->name, vkm_ggml_type_name(wt));
     snprintf(m->info.weight_type, sizeof m->info.weight_type, "%s", vkm_ggml_type_name(wt));
     char msg[512] = "";
     vkm_cmd cmd; /* this call's own recording target */
@@ -139,18 +165,15 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
     for (uint32_t l = 0; l < hp->n_layer && e == VKMIX_OK; l++) {
         vkm_layer_w *L = &m->layers[l];
         e = fill(m, &cmd, &L->attn_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
-        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wq, wt, E, Q, si, 0, sd++);
-        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wk, wt, E, KV, si, 0, sd++);
-        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wv, wt, E, KV, si, 0, sd++);
-        if (e == VKMIX_OK && m->arch == VKM_ARCH_QWEN2) {
-            e = fill(m, &cmd, &L->bq, VKM_GGML_F32, Q, 1, 0.5f, 0, sd++);
-            if (e == VKMIX_OK) e = fill(m, &cmd, &L->bk, VKM_GGML_F32, KV, 1, 0.5f, 0, sd++);
-            if (e == VKMIX_OK) e = fill(m, &cmd, &L->bv, VKM_GGML_F32, KV, 1, 0.5f, 0, sd++);
-        }
+        /* Q, K, V stacked and gate, up interleaved (as a model load fuses them);
+         * the parts only carry their shapes */
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->wqkv, wt, E, Q + 2 * KV, si, 0, sd++);
+        part(&L->wq, wt, E, Q), part(&L->wk, wt, E, KV), part(&L->wv, wt, E, KV);
+        if (e == VKMIX_OK && m->arch == VKM_ARCH_QWEN2) e = fill(m, &cmd, &L->bqkv, VKM_GGML_F32, Q + 2 * KV, 1, 0.5f, 0, sd++);
         if (e == VKMIX_OK) e = fill(m, &cmd, &L->wo, wt, Q, E, si, 0, sd++);
         if (e == VKMIX_OK) e = fill(m, &cmd, &L->ffn_norm, VKM_GGML_F32, E, 1, 0.1f, 1.0f, sd++);
-        if (e == VKMIX_OK) e = fill(m, &cmd, &L->w_gate, wt, E, hp->n_ff, si, 0, sd++);
-        if (e == VKMIX_OK) e = fill(m, &cmd, &L->w_up, wt, E, hp->n_ff, si, 0, sd++);
+        if (e == VKMIX_OK) e = fill(m, &cmd, &L->w_gate_up, wt, E, 2 * (int64_t)hp->n_ff, si, 0, sd++);
+        part(&L->w_gate, wt, E, hp->n_ff), part(&L->w_up, wt, E, hp->n_ff);
         if (e == VKMIX_OK) e = fill(m, &cmd, &L->w_down, wt, hp->n_ff, E, sf, 0, sd++);
     }
     vkm_cmd_destroy(&cmd);

@@ -2,8 +2,9 @@
  * dispatches into the caller's recording target `cmd` (between vkm_cmd_begin
  * and vkm_cmd_submit; cmd->ctx gives the context: pipelines, capabilities,
  * error buffer); the caller inserts vkm_cmd_barrier between dependent ops.
- * Activations are fp32; weights keep their GGUF type and are dequantized in
- * the shader. Shapes are given in elements. Every op has a CPU reference in
+ * Activations are fp32 (quantized to 16 bits for the integer weight
+ * products); weights keep their GGUF type, in a GPU layout of its blocks
+ * (ops/wlayout.h), and are decoded in the shader. Shapes are given in elements. Every op has a CPU reference in
  * ref_model.c / ggml_types.c and a test on odd sizes (tests/test_ops.c).
  *
  * Weight matrices follow GGUF: W[n_out][n_in] (row r is n_in contiguous
@@ -29,24 +30,83 @@
 vkmix_error vkm_op_rmsnorm(vkm_cmd *cmd, vkm_binding x, vkm_binding w, vkm_binding out, uint32_t n_rows,
                            uint32_t n, float eps);
 
+/* Weights are in their GPU layout (ops/wlayout.h: vkm_wlayout_pack at upload).
+ *
+ * The integer products (Q4_0, Q8_0, Q4_K, Q6_K weights with at most
+ * VKM_MATVEC_MAX_COLS tokens) read the activations quantized to 16 bits per
+ * 32-element block (shaders/ops/act_q.glsl; vkm_op_act_quant writes them);
+ * the float products (F32, F16, BF16) and the tiled prefill product read fp32. */
+#define VKM_MATVEC_MAX_COLS 16
+
+/* Bytes of one token of n quantized activations: 2.5 n + 16 (n a multiple of 32). */
+uint64_t vkm_act_q_bytes(uint32_t n);
+
+/* xq[t] = the token row x[t][0..n) quantized (act_q.glsl), n a multiple of 32,
+ * one invocation per 32-element block. With a norm weight w ([n] f32, may be
+ * { NULL }) the products compute W (x * w / sqrt(mean(x^2) + eps)): the blocks
+ * hold x * w and their sums of x^2, and the product applies the factor.
+ * x: [n_tok][n] f32; xq: n_tok * vkm_act_q_bytes(n) bytes. */
+vkmix_error vkm_op_act_quant(vkm_cmd *cmd, vkm_binding x, vkm_binding w, vkm_binding xq, uint32_t n_tok,
+                             uint32_t n, float eps);
+
+/* The x of a weight product: fp32 rows (f) and, for the integer products,
+ * their quantization (q, from vkm_op_act_quant); vkm_matmul_uses_q says which
+ * one a product reads (the other may be { NULL }). */
+typedef struct vkm_act {
+    vkm_binding f, q;
+} vkm_act;
+int vkm_matmul_uses_q(uint32_t wtype, uint32_t n_tok);
+
 /* y[t][o] = sum_i W[o][i] * x[t][i] (+ bias[o])     x: [n_tok][n_in] f32, y: [n_tok][n_out] f32
- * bias may be { NULL } (no bias). n_tok == 1 uses the matrix-vector kernel (decode),
- * larger n_tok the tiled matrix-matrix kernel (prefill). wtype: a supported vkm_ggml_type. */
+ * bias may be { NULL } (no bias). Up to VKM_MATVEC_MAX_COLS tokens use the
+ * matrix-vector kernel (decode, batched decode: each weight is read once for
+ * all tokens), more the tiled matrix-matrix kernel (prefill). wtype: a
+ * supported vkm_ggml_type. For the integer products this records a
+ * quantization of x into a scratch buffer of the recording target (cmd->scratch),
+ * with a barrier before and after it; vkm_op_matmul_x takes the quantized x instead. */
 vkmix_error vkm_op_matmul(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                           vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok);
 
-/* Tuning knobs of vkm_op_matmul (benchmarks, tests); 0 means the default. */
+/* Tuning knobs of the products (benchmarks, tests); 0 means the default. */
 typedef struct vkm_matmul_cfg {
     uint32_t mv_wg;    /* matvec: invocations per workgroup (rounded down to a power of two) */
     uint32_t mv_rows;  /* matvec: rows per workgroup (1..16) */
     uint32_t mv_unroll;/* matvec: units per invocation per loop iteration (1..4) */
-    uint32_t mv_decode;/* matvec: 1 exponent-bias decode, 2 plain int->float conversions (default per type) */
-    uint32_t mm_bn;    /* matmul: tokens per tile, 16 or 64 */
+    uint32_t mv_idot;  /* matvec: 1 native integer dot products (when the device has them), 2 emulated */
+    uint32_t add;      /* 1: the product is added into y (y += W x, a residual add) instead of stored */
+    uint32_t mm_bn;    /* matmul: tokens per tile (scalar 16 or 64; cooperative matrix 64 or 128) */
+    uint32_t mm_coopmat; /* matmul: 1 the cooperative-matrix kernel (an error without it), 2 the scalar one;
+                          * default: the environment variable VKMIX_MATMUL=coopmat|scalar, else the
+                          * cooperative-matrix kernel when the device has it */
 } vkm_matmul_cfg;
 /* vkm_op_matmul with explicit tuning (cfg may be NULL). */
 vkmix_error vkm_op_matmul_cfg(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_binding x, vkm_binding y,
                               vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
                               const vkm_matmul_cfg *cfg);
+/* The product on explicit activations: x.q is required when
+ * vkm_matmul_uses_q(wtype, n_tok), x.f otherwise. */
+vkmix_error vkm_op_matmul_x(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+                            vkm_binding bias, uint32_t n_in, uint32_t n_out, uint32_t n_tok,
+                            const vkm_matmul_cfg *cfg);
+
+/* Q, K and V as one product: W holds the rows of Wq (n_q), Wk (n_kv) and Wv
+ * (n_kv) stacked (vkm_wlayout_upload_at), bias likewise (or { NULL }); the
+ * rows go to q [n_tok][n_q], k and v [n_tok][n_kv], as three products would
+ * have written them. */
+vkmix_error vkm_op_matmul_qkv(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding q, vkm_binding k,
+                              vkm_binding v, vkm_binding bias, uint32_t n_in, uint32_t n_q, uint32_t n_kv,
+                              uint32_t n_tok, const vkm_matmul_cfg *cfg);
+
+/* The feed-forward's gated linear unit as one product: W holds the rows of
+ * the gate and up matrices interleaved (gate row i at row 2i, up row i at
+ * 2i+1; vkm_wlayout_upload_interleaved), and
+ *   y[t][i] = silu(W[2i] . x[t]) * (W[2i+1] . x[t])      y: [n_tok][n_out] f32
+ * for up to VKM_MATVEC_MAX_COLS tokens (longer batches: vkm_op_matmul_x over
+ * the 2 n_out rows, then vkm_op_glu). */
+vkmix_error vkm_op_matmul_glu(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, vkm_act x, vkm_binding y,
+                              uint32_t n_in, uint32_t n_out, uint32_t n_tok, const vkm_matmul_cfg *cfg);
+/* out[t][i] = silu(in[t][2i]) * in[t][2i+1]     in: [n_tok][2n], out: [n_tok][n] f32 */
+vkmix_error vkm_op_glu(vkm_cmd *cmd, vkm_binding in, vkm_binding out, uint32_t n_tok, uint32_t n);
 
 /* out[t][:] = dequant(table[ids[t]][:])          ids: [n_ids] int32, table: [n_vocab][n_embd] of wtype
  * n_vocab is the table binding's size / row size. An id outside [0, n_vocab) gives a row of zeros. */
@@ -58,6 +118,20 @@ vkmix_error vkm_op_get_rows(vkm_cmd *cmd, vkm_binding table, uint32_t wtype, vkm
  * rope_type: VKM_ROPE_NORM (adjacent pairs) or VKM_ROPE_NEOX (halves). */
 vkmix_error vkm_op_rope(vkm_cmd *cmd, vkm_binding x, vkm_binding freqs, uint32_t n_tok, uint32_t n_heads,
                         uint32_t head_dim, uint32_t pos0, uint32_t rope_type);
+
+/* RoPE and the cache store of one sequence's rows in one dispatch:
+ *   q:     [n_tok][n_head][head_dim] f32, rotated in place
+ *   k, v:  [n_tok][n_kv][head_dim] f32 (read only)
+ *   pos:   [n_tok] uint32, the position of each row (a device buffer: a recorded step can be replayed)
+ *   rope(k) and v go to the FP16 part of the cache as kv_ring_store.comp lays it out: a position
+ *   p < n_sinks into {k,v}_sinks [n_kv][n_sinks][head_dim], a later one into ring slot
+ *   (p - n_sinks) % n_ring of {k,v}_ring [n_kv][n_ring][head_dim] (a full FP16 cache: n_sinks 0,
+ *   n_ring n_ctx; the sinks bindings are then unused and may be { NULL }).
+ * freqs and rope_type as in vkm_op_rope. One dispatch instead of rope(q), rope(k) and two stores. */
+vkmix_error vkm_op_rope_store(vkm_cmd *cmd, vkm_binding q, vkm_binding k, vkm_binding v, vkm_binding freqs,
+                              vkm_binding pos, vkm_binding k_sinks, vkm_binding k_ring, vkm_binding v_sinks,
+                              vkm_binding v_ring, uint32_t n_tok, uint32_t n_head, uint32_t n_kv, uint32_t head_dim,
+                              uint32_t n_sinks, uint32_t n_ring, uint32_t rope_type);
 
 /* out[i] = silu(gate[i]) * up[i] (out may alias gate or up) */
 vkmix_error vkm_op_silu_mul(vkm_cmd *cmd, vkm_binding gate, vkm_binding up, vkm_binding out, uint32_t n);

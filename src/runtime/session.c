@@ -37,14 +37,18 @@ vkmix_error vkm_scratch_create(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *s, uin
     s->logit_rows = logit_rows;
     const uint64_t nb = cap, E = hp->n_embd, Q = (uint64_t)hp->n_head * hp->head_dim,
                    KV = (uint64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
+    uint64_t widest = E > Q ? E : Q;
+    widest = widest > F ? widest : F;
+    const uint64_t xq_rows = nb < VKM_MATVEC_MAX_COLS ? nb : VKM_MATVEC_MAX_COLS;
     struct { vkm_buffer *b; uint64_t bytes; vkm_mem_kind kind; } want[VKM_SCRATCH_N_BUFFERS] = {
         { &s->x, nb * E * 4, VKM_MEM_DEVICE },   { &s->h, nb * (E > F ? E : F) * 4, VKM_MEM_DEVICE },
         { &s->q, nb * Q * 4, VKM_MEM_DEVICE },   { &s->k, nb * KV * 4, VKM_MEM_DEVICE },
         { &s->v, nb * KV * 4, VKM_MEM_DEVICE },  { &s->att, nb * Q * 4, VKM_MEM_DEVICE },
         { &s->o, nb * E * 4, VKM_MEM_DEVICE },   { &s->g, nb * F * 4, VKM_MEM_DEVICE },
-        { &s->u, nb * F * 4, VKM_MEM_DEVICE },   { &s->ids, nb * 4, VKM_MEM_HOST },
+        { &s->u, nb * 2 * F * 4, VKM_MEM_DEVICE }, { &s->ids, nb * 4, VKM_MEM_HOST },
         { &s->logits, (uint64_t)logit_rows * hp->n_vocab * 4, VKM_MEM_READBACK },
         { &s->freqs, hp->head_dim / 2 * 4, VKM_MEM_DEVICE },
+        { &s->xq, xq_rows * vkm_act_q_bytes((uint32_t)((widest + 31) / 32 * 32)), VKM_MEM_DEVICE },
     };
     uint64_t total = 0;
     for (int i = 0; i < VKM_SCRATCH_N_BUFFERS; i++) total += want[i].bytes;
@@ -191,6 +195,42 @@ static vkmix_error attention(vkm_cmd *cmd, vkm_scratch *sc, const segment *seg, 
     return VKMIX_OK;
 }
 
+/* The x of the weight products reading `f` ([n][width] f32): the integer
+ * products of at most 16 rows read it quantized (vkm_op_act_quant into sc->xq),
+ * with the RMS norm `norm` fused in when given. Without norm, when the
+ * quantization is needed, it is recorded here, followed by a barrier. */
+static vkmix_error act_of(vkm_cmd *cmd, vkm_scratch *sc, vkm_binding f, uint32_t width, uint32_t n, uint32_t wtype,
+                          vkm_act *out)
+{
+    out->f = f;
+    out->q = (vkm_binding){ NULL, 0, 0 };
+    if (!vkm_matmul_uses_q(wtype, n)) return VKMIX_OK;
+    out->q = VKM_BIND(sc->xq);
+    vkmix_error e = vkm_op_act_quant(cmd, f, (vkm_binding){ NULL, 0, 0 }, out->q, n, width, 0.0f);
+    vkm_cmd_barrier(cmd);
+    return e;
+}
+
+/* h = rmsnorm(x) * w as the products of types[0..nt) read it: fp32 in sc->h
+ * and/or quantized with the norm fused in (sc->xq). A barrier follows. */
+static vkmix_error normed(vkm_cmd *cmd, const vkm_hparams *hp, vkm_scratch *sc, vkm_binding x, const vkm_tensor *w,
+                          uint32_t n, const uint32_t *types, int nt, vkm_act *out)
+{
+    const uint32_t E = hp->n_embd;
+    int need_q = 0, need_f = 0;
+    for (int i = 0; i < nt; i++) {
+        if (vkm_matmul_uses_q(types[i], n)) need_q = 1;
+        else need_f = 1;
+    }
+    vkmix_error e = VKMIX_OK;
+    out->f = VKM_BIND(sc->h);
+    out->q = VKM_BIND(sc->xq);
+    if (need_q) e = vkm_op_act_quant(cmd, x, VKM_BIND(w->buf), out->q, n, E, hp->norm_eps);
+    if (need_f && e == VKMIX_OK) e = vkm_op_rmsnorm(cmd, x, VKM_BIND(w->buf), out->f, n, E, hp->norm_eps);
+    vkm_cmd_barrier(cmd);
+    return e;
+}
+
 static vkmix_error forward_layers(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *sc, uint32_t n, const segment *seg,
                                   uint32_t n_seg, int all, vkm_attn_work *work, vkm_attn_row *work_rows);
 
@@ -214,7 +254,9 @@ static vkmix_error forward_layers(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *sc,
     const vkm_hparams *hp = &m->hp;
     const uint32_t E = hp->n_embd, Q = hp->n_head * hp->head_dim, KV = hp->n_head_kv * hp->head_dim, F = hp->n_ff;
     const vkm_binding none = { NULL, 0, 0 };
+    const vkm_matmul_cfg add = { .add = 1 };   /* y += W x: the residual adds */
     vkmix_error e;
+    vkm_act h, a;
     TRY(vkm_cmd_begin(cmd));
     /* x = embedding rows of the tokens */
     TRY(vkm_op_get_rows(cmd, VKM_BIND(m->tok_embd.buf), m->tok_embd.type, VKM_BIND(sc->ids), VKM_BIND(sc->x), E, n));
@@ -222,11 +264,17 @@ static vkmix_error forward_layers(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *sc,
     for (uint32_t l = 0; l < hp->n_layer; l++) {
         const vkm_layer_w *L = &m->layers[l];
         /* attention block: x += Wo attention(rope(Wq h), rope(Wk h), Wv h),  h = rmsnorm(x) */
-        TRY(vkm_op_rmsnorm(cmd, VKM_BIND(sc->x), VKM_BIND(L->attn_norm.buf), VKM_BIND(sc->h), n, E, hp->norm_eps));
-        vkm_cmd_barrier(cmd);
-        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wq.buf), L->wq.type, VKM_BIND(sc->h), VKM_BIND(sc->q), bind_or_none(&L->bq), E, Q, n));
-        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wk.buf), L->wk.type, VKM_BIND(sc->h), VKM_BIND(sc->k), bind_or_none(&L->bk), E, KV, n));
-        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wv.buf), L->wv.type, VKM_BIND(sc->h), VKM_BIND(sc->v), bind_or_none(&L->bv), E, KV, n));
+        if (L->wqkv.buf.buf) {   /* Q, K, V in one product */
+            TRY(normed(cmd, hp, sc, VKM_BIND(sc->x), &L->attn_norm, n, &L->wqkv.type, 1, &h));
+            TRY(vkm_op_matmul_qkv(cmd, VKM_BIND(L->wqkv.buf), L->wqkv.type, h, VKM_BIND(sc->q), VKM_BIND(sc->k),
+                                  VKM_BIND(sc->v), bind_or_none(&L->bqkv), E, Q, KV, n, NULL));
+        } else {                 /* weights of different types */
+            const uint32_t t[3] = { L->wq.type, L->wk.type, L->wv.type };
+            TRY(normed(cmd, hp, sc, VKM_BIND(sc->x), &L->attn_norm, n, t, 3, &h));
+            TRY(vkm_op_matmul_x(cmd, VKM_BIND(L->wq.buf), L->wq.type, h, VKM_BIND(sc->q), bind_or_none(&L->bq), E, Q, n, NULL));
+            TRY(vkm_op_matmul_x(cmd, VKM_BIND(L->wk.buf), L->wk.type, h, VKM_BIND(sc->k), bind_or_none(&L->bk), E, KV, n, NULL));
+            TRY(vkm_op_matmul_x(cmd, VKM_BIND(L->wv.buf), L->wv.type, h, VKM_BIND(sc->v), bind_or_none(&L->bv), E, KV, n, NULL));
+        }
         vkm_cmd_barrier(cmd);
         for (uint32_t i = 0; i < n_seg; i++) { /* each sequence at its own positions */
             TRY(vkm_op_rope(cmd, rows(&sc->q, seg[i].row0, seg[i].n, (uint64_t)Q * 4), VKM_BIND(sc->freqs), seg[i].n,
@@ -236,21 +284,31 @@ static vkmix_error forward_layers(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *sc,
         }
         vkm_cmd_barrier(cmd);
         TRY(attention(cmd, sc, seg, n_seg, l, work, work_rows));
-        TRY(vkm_op_matmul(cmd, VKM_BIND(L->wo.buf), L->wo.type, VKM_BIND(sc->att), VKM_BIND(sc->o), none, Q, E, n));
-        vkm_cmd_barrier(cmd);
-        TRY(vkm_op_add(cmd, VKM_BIND(sc->x), VKM_BIND(sc->o), VKM_BIND(sc->x), n * E));
+        TRY(act_of(cmd, sc, VKM_BIND(sc->att), Q, n, L->wo.type, &a));
+        TRY(vkm_op_matmul_x(cmd, VKM_BIND(L->wo.buf), L->wo.type, a, VKM_BIND(sc->x), none, Q, E, n, &add));
         vkm_cmd_barrier(cmd);
         /* feed-forward block: x += W_down (silu(W_gate h) * W_up h),  h = rmsnorm(x) */
-        TRY(vkm_op_rmsnorm(cmd, VKM_BIND(sc->x), VKM_BIND(L->ffn_norm.buf), VKM_BIND(sc->h), n, E, hp->norm_eps));
+        if (L->w_gate_up.buf.buf) {   /* gate and up in one product */
+            TRY(normed(cmd, hp, sc, VKM_BIND(sc->x), &L->ffn_norm, n, &L->w_gate_up.type, 1, &h));
+            if (n <= VKM_MATVEC_MAX_COLS) {   /* silu(gate) * up applied in the product */
+                TRY(vkm_op_matmul_glu(cmd, VKM_BIND(L->w_gate_up.buf), L->w_gate_up.type, h, VKM_BIND(sc->g), E, F, n, NULL));
+            } else {
+                TRY(vkm_op_matmul_x(cmd, VKM_BIND(L->w_gate_up.buf), L->w_gate_up.type, h, VKM_BIND(sc->u), none, E, 2 * F,
+                                    n, NULL));
+                vkm_cmd_barrier(cmd);
+                TRY(vkm_op_glu(cmd, VKM_BIND(sc->u), VKM_BIND(sc->g), n, F));
+            }
+        } else {                      /* weights of different types */
+            const uint32_t t[2] = { L->w_gate.type, L->w_up.type };
+            TRY(normed(cmd, hp, sc, VKM_BIND(sc->x), &L->ffn_norm, n, t, 2, &h));
+            TRY(vkm_op_matmul_x(cmd, VKM_BIND(L->w_gate.buf), L->w_gate.type, h, VKM_BIND(sc->g), none, E, F, n, NULL));
+            TRY(vkm_op_matmul_x(cmd, VKM_BIND(L->w_up.buf), L->w_up.type, h, VKM_BIND(sc->u), none, E, F, n, NULL));
+            vkm_cmd_barrier(cmd);
+            TRY(vkm_op_silu_mul(cmd, VKM_BIND(sc->g), VKM_BIND(sc->u), VKM_BIND(sc->g), n * F));
+        }
         vkm_cmd_barrier(cmd);
-        TRY(vkm_op_matmul(cmd, VKM_BIND(L->w_gate.buf), L->w_gate.type, VKM_BIND(sc->h), VKM_BIND(sc->g), none, E, F, n));
-        TRY(vkm_op_matmul(cmd, VKM_BIND(L->w_up.buf), L->w_up.type, VKM_BIND(sc->h), VKM_BIND(sc->u), none, E, F, n));
-        vkm_cmd_barrier(cmd);
-        TRY(vkm_op_silu_mul(cmd, VKM_BIND(sc->g), VKM_BIND(sc->u), VKM_BIND(sc->g), n * F));
-        vkm_cmd_barrier(cmd);
-        TRY(vkm_op_matmul(cmd, VKM_BIND(L->w_down.buf), L->w_down.type, VKM_BIND(sc->g), VKM_BIND(sc->o), none, F, E, n));
-        vkm_cmd_barrier(cmd);
-        TRY(vkm_op_add(cmd, VKM_BIND(sc->x), VKM_BIND(sc->o), VKM_BIND(sc->x), n * E));
+        TRY(act_of(cmd, sc, VKM_BIND(sc->g), F, n, L->w_down.type, &a));
+        TRY(vkm_op_matmul_x(cmd, VKM_BIND(L->w_down.buf), L->w_down.type, a, VKM_BIND(sc->x), none, F, E, n, &add));
         vkm_cmd_barrier(cmd);
     }
     /* logits = output rmsnorm(x) for the last row (or all rows) */
@@ -259,11 +317,9 @@ static vkmix_error forward_layers(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *sc,
         vkm_cmd_copy(cmd, &sc->x, (uint64_t)(n - 1) * E * 4, &sc->o, 0, (uint64_t)E * 4);
         vkm_cmd_barrier(cmd);
     }
-    TRY(vkm_op_rmsnorm(cmd, VKM_BIND(*(all || n == 1 ? &sc->x : &sc->o)), VKM_BIND(m->out_norm.buf), VKM_BIND(sc->h), nr,
-                       E, hp->norm_eps));
-    vkm_cmd_barrier(cmd);
-    TRY(vkm_op_matmul(cmd, VKM_BIND(m->output.buf), m->output.type, VKM_BIND(sc->h), VKM_BIND(sc->logits), none, E,
-                      hp->n_vocab, nr));
+    TRY(normed(cmd, hp, sc, VKM_BIND(*(all || n == 1 ? &sc->x : &sc->o)), &m->out_norm, nr, &m->output.type, 1, &h));
+    TRY(vkm_op_matmul_x(cmd, VKM_BIND(m->output.buf), m->output.type, h, VKM_BIND(sc->logits), none, E, hp->n_vocab, nr,
+                        NULL));
     return vkm_cmd_submit(cmd);
 }
 

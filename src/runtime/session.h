@@ -15,12 +15,15 @@ typedef struct vkm_scratch {
     vkm_buffer k, v;         /* [cap][n_head_kv*head_dim] */
     vkm_buffer att;          /* [cap][n_head*head_dim] attention output */
     vkm_buffer o;            /* [cap][n_embd] block output */
-    vkm_buffer g, u;         /* [cap][n_ff] gate, up */
+    vkm_buffer g;            /* [cap][n_ff] gate (then silu(gate) * up) */
+    vkm_buffer u;            /* [cap][2 n_ff] up, or gate and up interleaved (fused weight, prefill) */
     vkm_buffer ids;          /* [cap] int32, host-visible */
     vkm_buffer logits;       /* [logit_rows][n_vocab] f32, host-readable */
     vkm_buffer freqs;        /* [head_dim/2] RoPE frequencies */
+    vkm_buffer xq;           /* [min(cap, 16)] quantized activations (ops/ops.h: vkm_op_act_quant) of
+                              * max(n_embd, n_head*head_dim, n_ff) elements: the integer products' input */
 } vkm_scratch;
-#define VKM_SCRATCH_N_BUFFERS 12
+#define VKM_SCRATCH_N_BUFFERS 13
 
 /* Allocates the buffers and uploads the RoPE frequencies (recorded on cmd). */
 vkmix_error vkm_scratch_create(vkmix_model *m, vkm_cmd *cmd, vkm_scratch *s, uint32_t cap, uint32_t logit_rows);
