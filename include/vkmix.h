@@ -378,9 +378,11 @@ typedef struct vkmix_session_params {
     const char *kv_profile;
     uint32_t kv_group, kv_window, kv_sinks;
     const vkmix_kv_config *kv_config;   /* NULL: kv_profile or kv; read during the call only */
-    /* batch_rows: rows of a vkmix_batch_decode led by this session whose attention one set of
-     * dispatches computes (larger batches run in chunks of it); its work space is allocated at
-     * creation, about batch_rows x n_head x (head_dim + 2) x 4 x 140 bytes; 0: 1. */
+    /* batch_rows: the rows of a vkmix_batch_decode led by this session (it is the first of the
+     * batch) that run through one forward pass and one set of attention dispatches; larger
+     * batches run in chunks. Their activations, logits and attention partials (about
+     * batch_rows x n_head x (head_dim + 2) x 4 x 140 bytes) are allocated at creation; 0: 1,
+     * at most 1024. */
     uint32_t batch_rows;
 } vkmix_session_params;
 

@@ -15,6 +15,7 @@
 #undef VK_NO_PROTOTYPES
 #include <vulkan/vulkan.h>
 
+#include <math.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -39,12 +40,29 @@ typedef struct app_device {
     VkDevice device;
     VkPhysicalDeviceVulkan11Features f11;
     VkPhysicalDeviceVulkan12Features f12;
+    VkPhysicalDeviceShaderIntegerDotProductFeatures fdot;
+    VkPhysicalDeviceSubgroupSizeControlFeatures fsg;
     VkPhysicalDeviceFeatures2 f2;
-    const char *exts[2];
+    const char *exts[4];
     uint32_t n_exts;
 } app_device;
 
-static VkResult make_device(VkPhysicalDevice pd, int push_descriptor, int fp16_and_int8_storage, app_device *d)
+static int has_ext(VkPhysicalDevice pd, const char *name)
+{
+    uint32_t n = 0;
+    vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL);
+    VkExtensionProperties *p = calloc(n ? n : 1, sizeof *p);
+    vkEnumerateDeviceExtensionProperties(pd, NULL, &n, p);
+    int found = 0;
+    for (uint32_t i = 0; i < n; i++) found |= !strcmp(p[i].extensionName, name);
+    free(p);
+    return found;
+}
+
+/* optional: also enable what an owned context enables when the device has it (shaderInt64 and
+ * bufferDeviceAddress, integer dot products, subgroup size control), so both take the same paths */
+static VkResult make_device(VkPhysicalDevice pd, int push_descriptor, int fp16_and_int8_storage, int optional,
+                            app_device *d)
 {
     memset(d, 0, sizeof *d);
     d->f11 = (VkPhysicalDeviceVulkan11Features){ .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
@@ -55,6 +73,29 @@ static VkResult make_device(VkPhysicalDevice pd, int push_descriptor, int fp16_a
                                                  .storageBuffer8BitAccess = fp16_and_int8_storage ? VK_TRUE : VK_FALSE };
     d->f2 = (VkPhysicalDeviceFeatures2){ .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &d->f12 };
     if (push_descriptor) d->exts[d->n_exts++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+    if (optional) {
+        VkPhysicalDeviceVulkan12Features s12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES };
+        VkPhysicalDeviceFeatures2 s2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &s12 };
+        vkGetPhysicalDeviceFeatures2(pd, &s2);
+        d->f2.features.shaderInt64 = s2.features.shaderInt64;
+        d->f12.bufferDeviceAddress = s12.bufferDeviceAddress && s2.features.shaderInt64;
+        void *chain = &d->f11;
+        if (has_ext(pd, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)) {
+            d->fdot = (VkPhysicalDeviceShaderIntegerDotProductFeatures){
+                .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES, .pNext = chain,
+                .shaderIntegerDotProduct = VK_TRUE };
+            chain = &d->fdot;
+            d->exts[d->n_exts++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+        }
+        if (has_ext(pd, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME)) {
+            d->fsg = (VkPhysicalDeviceSubgroupSizeControlFeatures){
+                .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES, .pNext = chain,
+                .subgroupSizeControl = VK_TRUE, .computeFullSubgroups = VK_TRUE };
+            chain = &d->fsg;
+            d->exts[d->n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+        }
+        d->f12.pNext = chain;
+    }
     float prio = 1.0f;
     VkDeviceQueueCreateInfo q = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = 0,
                                   .queueCount = 1, .pQueuePriorities = &prio };
@@ -163,7 +204,7 @@ int main(void)
 
     /* 1. a complete device: a real model runs on it */
     app_device good;
-    REQUIRE(make_device(pd, 1, 1, &good) == VK_SUCCESS, "app device");
+    REQUIRE(make_device(pd, 1, 1, 1, &good) == VK_SUCCESS, "app device");
     vkmix_external_vulkan ext = external_of(inst, pd, &good);
     char err[1024];
     vkmix_context *ctx = NULL;
@@ -173,6 +214,35 @@ int main(void)
     CHECK(logits && !memcmp(tok, ref_tok, sizeof tok), "greedy tokens equal the owned device's");
     CHECK(logits && !memcmp(logits, ref_logits, (size_t)N_GEN * V * 4), "logits bit-identical to the owned device's");
     printf("borrowed device: %d greedy tokens and their logits identical to an owned device\n", N_GEN);
+
+    /* 1b. a device with only the requirements (no int64, buffer device address, integer dot products):
+     * vkmix takes its fallback paths (per-sequence attention, float weight products) and stays close */
+    {
+        app_device minimal;
+        REQUIRE(make_device(pd, 1, 1, 0, &minimal) == VK_SUCCESS, "minimal app device");
+        vkmix_external_vulkan em = external_of(inst, pd, &minimal);
+        vkmix_context *cm = NULL;
+        e = context_on(&em, err, sizeof err, &cm);
+        CHECK(e == VKMIX_OK, "context on a minimal device: %s: %s", vkmix_strerror(e), err);
+        int32_t mtok[N_GEN];
+        float *mlog = NULL;
+        if (e == VKMIX_OK && generate(cm, model, mtok, &mlog, &V)) {
+            double worst = 0, scale = 0;
+            for (size_t i = 0; i < (size_t)N_GEN * V; i++) {
+                double d = fabs((double)mlog[i] - ref_logits[i]);
+                if (d > worst) worst = d;
+                if (fabs(ref_logits[i]) > scale) scale = fabs(ref_logits[i]);
+            }
+            CHECK(!memcmp(mtok, ref_tok, sizeof mtok), "minimal device: greedy tokens equal the owned device's");
+            CHECK(worst <= 1e-3 * scale, "minimal device: logits within 1e-3 of the largest (%.3g vs %.3g)", worst, scale);
+            printf("minimal device: tokens equal, largest logit difference %.3g (largest logit %.3g)\n", worst, scale);
+        } else {
+            CHECK(0, "generation on a minimal device: %s", cm ? vkmix_context_last_error(cm) : err);
+        }
+        free(mlog);
+        vkmix_context_free(cm);
+        vkDestroyDevice(minimal.device, NULL);
+    }
 
     /* the KV quantize round trip matches the CPU */
     vkmix_kvq_shape s = { VKMIX_KV_VALUES, 4, 16, 16, 3, 9 };
@@ -207,7 +277,7 @@ int main(void)
 
     /* 3. devices that lack requirements are refused at creation, naming each */
     app_device no_push, no_fp16;
-    REQUIRE(make_device(pd, 0, 1, &no_push) == VK_SUCCESS, "device without push descriptors");
+    REQUIRE(make_device(pd, 0, 1, 0, &no_push) == VK_SUCCESS, "device without push descriptors");
     vkmix_external_vulkan e1 = external_of(inst, pd, &no_push);
     CHECK(context_on(&e1, err, sizeof err, &ctx2) == VKMIX_ERROR_UNSUPPORTED_DEVICE && ctx2 == NULL,
           "no VK_KHR_push_descriptor: refused");
@@ -224,7 +294,7 @@ int main(void)
     vkmix_context_free(ctx2);
     vkDestroyDevice(no_push.device, NULL);
 
-    REQUIRE(make_device(pd, 1, 0, &no_fp16) == VK_SUCCESS, "device without fp16 / 8-bit storage");
+    REQUIRE(make_device(pd, 1, 0, 0, &no_fp16) == VK_SUCCESS, "device without fp16 / 8-bit storage");
     vkmix_external_vulkan e2 = external_of(inst, pd, &no_fp16);
     CHECK(context_on(&e2, err, sizeof err, &ctx2) == VKMIX_ERROR_UNSUPPORTED_DEVICE && ctx2 == NULL,
           "no shaderFloat16: refused");

@@ -147,7 +147,12 @@ static uint32_t make_sessions(vkmix_context *ctx, vkmix_model *m, const vkmix_se
     }
     vkmix_session **ss = calloc(want, sizeof *ss);
     uint32_t n = 0;
-    while (n < want && vkmix_session_create(m, sp, &ss[n]) == VKMIX_OK) n++;
+    /* the first session leads the batch: it holds the activations, logits and attention
+     * partials of every row; the others only their caches (one row of activations) */
+    vkmix_session_params lead = *sp, rest = *sp;
+    lead.batch_rows = want;
+    rest.n_batch = 1;
+    while (n < want && vkmix_session_create(m, n ? &rest : &lead, &ss[n]) == VKMIX_OK) n++;
     if (n < want && b) {
         fprintf(stderr, "vkmix-bench: only %u of %u sessions fit: %s\n", n, want, vkmix_context_last_error(ctx));
     }

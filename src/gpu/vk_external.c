@@ -12,7 +12,7 @@
 /* What the application's chain of feature structures enables. */
 typedef struct enabled_features {
     bool storage16, fp16, int8, storage8, int64, sg_size_control, full_subgroups;
-    bool int_dot, coopmat, memory_model;
+    bool int_dot, coopmat, memory_model, bda;
 } enabled_features;
 
 static void read_features(const void *chain, enabled_features *f)
@@ -36,8 +36,12 @@ static void read_features(const void *chain, enabled_features *f)
             f->int8 |= v->shaderInt8 != 0;
             f->storage8 |= v->storageBuffer8BitAccess != 0;
             f->memory_model |= v->vulkanMemoryModel != 0;
+            f->bda |= v->bufferDeviceAddress != 0;
             break;
         }
+        case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES:
+            f->bda |= ((const VkPhysicalDeviceBufferDeviceAddressFeatures *)p)->bufferDeviceAddress != 0;
+            break;
         case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES:
             f->memory_model |= ((const VkPhysicalDeviceVulkanMemoryModelFeatures *)p)->vulkanMemoryModel != 0;
             break;
@@ -142,6 +146,8 @@ vkmix_error vkm_device_adopt(vkm_device *dev, const vkmix_external_vulkan *ext, 
                  (c->api_version >= VK_API_VERSION_1_3 || enabled_ext(ext, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME));
     c->coopmat_nv_feature = c->coopmat_nv_feature && f.coopmat && f.memory_model &&
                             enabled_ext(ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    c->buffer_device_address = c->buffer_device_address && c->int64 && f.bda;
+    dev->bda = c->buffer_device_address;
     dev->int_dot_on = c->int_dot;
     dev->coopmat_on = c->coopmat_nv_feature;
 

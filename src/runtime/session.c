@@ -121,6 +121,10 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
     uint32_t logit_rows = (uint32_t)((64ull << 20) / ((uint64_t)hp->n_vocab * 4));
     if (logit_rows < 1) logit_rows = 1;
     if (logit_rows > s->n_batch) logit_rows = s->n_batch;
+    /* a session that leads batches of batch_rows sequences holds their activations and logits */
+    uint32_t rows = s->n_batch, br = p->batch_rows > 1024 ? 1024 : p->batch_rows;
+    if (br > rows) rows = br;
+    if (br > logit_rows) logit_rows = br;
 
     e = vkm_kv_cache_create(ctx, &s->cache, hp, s->n_ctx);
     if (e != VKMIX_OK) {
@@ -135,7 +139,7 @@ vkmix_error vkmix_session_create(vkmix_model *m, const vkmix_session_params *p, 
     }
     /* everything the session will use is allocated now: nothing grows later */
     e = vkm_kv_cache_reserve(ctx, &s->cache);
-    if (e == VKMIX_OK) e = vkm_scratch_create(m, &s->cmd, &s->sc, s->n_batch, logit_rows);
+    if (e == VKMIX_OK) e = vkm_scratch_create(m, &s->cmd, &s->sc, rows, logit_rows);
     if (e == VKMIX_OK)
         e = vkm_buffer_create(dev, &s->attn_scratch, vkm_op_attention_scratch(ctx, hp->n_head, hp->head_dim, s->n_ctx),
                               VKM_MEM_DEVICE);
