@@ -270,6 +270,13 @@ static int json_uint(const cJSON *x, double lo, double hi, uint32_t *out)
 }
 
 /* The fields of a policy's parameter object: every key must be known. */
+/* A JSON number is a width only when it is a small whole number: converting 1e20 to an
+   integer type first would be undefined behaviour (found by fuzz_kv_config). */
+static int json_width_ok(double d)
+{
+    return d >= 0.0 && d <= 64.0 && d == floor(d) && width_ok((long)d);
+}
+
 typedef struct field { const char *key; int kind; void *dst; } field; /* kind 0: float, 1: uint32, 2: bool (int) */
 
 static vkmix_error read_fields(const char *path, const char *obj_name, const cJSON *obj, const field *f, int nf,
@@ -282,7 +289,7 @@ static vkmix_error read_fields(const char *path, const char *obj_name, const cJS
         if (i == nf) return BAD("KV profile '%s': %s: unknown field \"%.40s\"", path, obj_name, it->string);
         int ok = 1;
         if (f[i].kind == 0) {
-            ok = cJSON_IsNumber(it) && isfinite(it->valuedouble);
+            ok = cJSON_IsNumber(it) && isfinite(it->valuedouble) && fabs(it->valuedouble) <= FLT_MAX;
             if (ok) *(float *)f[i].dst = (float)it->valuedouble;
         } else if (f[i].kind == 1) ok = json_uint(it, 0, 1 << 24, (uint32_t *)f[i].dst);
         else {
@@ -324,9 +331,9 @@ static vkmix_error profile_parse(const char *path, const cJSON *j, vkmix_kv_conf
         const cJSON *k = cJSON_GetObjectItemCaseSensitive(L, "k"), *v = cJSON_GetObjectItemCaseSensitive(L, "v");
         if (!cJSON_IsNumber(k) || !cJSON_IsNumber(v))
             return BAD("KV profile '%s': layer %d needs numeric \"k\" and \"v\" bits", path, i);
-        if (!width_ok((long)k->valuedouble) || k->valuedouble != floor(k->valuedouble))
+        if (!json_width_ok(k->valuedouble))
             return BAD("KV profile '%s': layer %d: key width %g is not one of 2, 3, 4, 8, 16", path, i, k->valuedouble);
-        if (!width_ok((long)v->valuedouble) || v->valuedouble != floor(v->valuedouble))
+        if (!json_width_ok(v->valuedouble))
             return BAD("KV profile '%s': layer %d: value width %g is not one of 2, 3, 4, 8, 16", path, i,
                        v->valuedouble);
         c->k_bits[i] = (uint8_t)k->valuedouble;

@@ -6,6 +6,10 @@
 #
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET [TARGET...]]    (default: 60, every target)
 #
+# VKMIX_FUZZ_SEED=N fixes libFuzzer's random seed: the same build then walks
+# the same sequence of inputs, so a run is reproducible (tests/run_all.sh, as
+# CI runs it, fixes one; without it every run explores new inputs).
+#
 # When a target crashes or breaks a contract, its input is copied to
 # tests/fuzz/regress/<target>/ (commit it with the fix: test_fuzz_corpus
 # replays it in every ctest run) and the exit status is non-zero after all
@@ -46,7 +50,7 @@ for t in $targets; do
   rc=0
   "$build/tests/fuzz/fuzz_$t" -detect_leaks=$leaks \
       -max_total_time="$secs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 ${dict:+-dict="$root/tests/fuzz/$dict"} \
+      -print_final_stats=1 ${VKMIX_FUZZ_SEED:+-seed="$VKMIX_FUZZ_SEED"} ${dict:+-dict="$root/tests/fuzz/$dict"} \
       -artifact_prefix="$art/" "$work" 2>"$build/fuzz-$t.log" || rc=$?
   grep -E "^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ *DONE)" "$build/fuzz-$t.log" || true
   rm -rf "$work"
