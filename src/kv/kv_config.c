@@ -3,6 +3,7 @@
  * for a session, and memory accounting (through the policy table). */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
