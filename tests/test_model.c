@@ -294,7 +294,7 @@ static void bad_files(vkmix_context *ctx)
  * quantization (kv_sim): decode token by token (fused attention), then the same
  * tokens as a chunked prompt (linearized history). Also: a batch of sessions
  * decoding together equals each decoding alone, and k16v16 equals f16. */
-static void quantized_model(vkmix_context *ctx)
+static void quantized_model(vkmix_context *ctx, double tol_pre)
 {
     char *path = tmp_path("test_model_q.gguf");
     vkm_synth_spec sp = { "llama", 300, 256, 2, 8, 4, 512, 1024, VKM_GGML_F16, VKM_GGML_F16, 0, 10000.0f, 77 };
@@ -352,7 +352,10 @@ static void quantized_model(vkmix_context *ctx)
         } else worst_pre = INFINITY;
         printf("%s (G32 R32 S%u, %u tokens, chunks of %u): worst relative logit error decode %.2e, prefill %.2e\n",
                cfgs[c], p.kv_sinks, T, chunk, worst_dec, worst_pre);
-        CHECK(worst_dec <= 1e-3 && worst_pre <= 1e-3, "%s: decode %.3e prefill %.3e", cfgs[c], worst_dec, worst_pre);
+        /* k2v2 decodes through the packed kernel, in FP16 arithmetic by default (its error, ~1e-3 of
+         * the attention output on the H200, against 2e-7 in FP32); k3v4 and k8v3 in FP32 */
+        const double tol_dec = c == 0 && !ctx->tune.kvq_f32 ? 5e-3 : 1e-3;
+        CHECK(worst_dec <= tol_dec && worst_pre <= tol_pre, "%s: decode %.3e prefill %.3e", cfgs[c], worst_dec, worst_pre);
         free(ref);
         free(gpu);
         vkm_ref_state_free(st);
@@ -440,7 +443,25 @@ int main(void)
     real_vs_ref(ctx, "models/tinystories-656k/TinyStories-656K-Q8_0.gguf");
     synthetic_types(ctx);
     two_sessions(ctx);
-    quantized_model(ctx);
+    /* The quantized prefill against the reference of the same math: with FP32 products (the
+     * scalar kernel, and every device without cooperative matrices) within 1e-3. The matrix
+     * units multiply in FP16: a key then differs by ~1e-3 before it is quantized, enough to move
+     * a 2-bit code across a rounding boundary, a whole step of the group's range (on the H200,
+     * 2026-12-02: prefill 2.1e-2 for k2v2, 8e-3 for k3v4, 9.8e-3 for k8v3; the products
+     * themselves are within 1e-3 of the CPU in test_ops). So where the cooperative-matrix
+     * kernel is the default, the default context gets a bound of 5e-2 and a second context
+     * forced to the scalar kernel is held to 1e-3. */
+    const int coop = ctx->dev.coopmat_on && ctx->tune.matmul != 2;
+    quantized_model(ctx, coop ? 5e-2 : 1e-3);
+    if (coop) {
+        setenv("VKMIX_MATMUL", "scalar", 1);
+        vkmix_context *sc = tu_context();
+        unsetenv("VKMIX_MATMUL");
+        REQUIRE(sc && sc->tune.matmul == 2, "a context with the scalar prefill product");
+        printf("again with the scalar prefill product:\n");
+        quantized_model(sc, 1e-3);
+        CHECK(tu_context_done(sc) == 0, "validation messages (scalar context)");
+    }
     bad_files(ctx);
     CHECK(tu_context_done(ctx) == 0, "validation messages");
     return tu_finish("test_model");

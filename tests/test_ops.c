@@ -575,7 +575,10 @@ static void test_act_quant(void)
                         s2[i / 16] += X;
                         double v = (double)xt[32 * b + i] * (norm ? w[32 * b + i] : 1.0f);
                         double want = amax > 0 ? v / (amax / 32767.0) : 0;
-                        if (fabs(X - want) > 0.5 + 1e-3) bad++;
+                        /* round(v * (32767 / amax)): Vulkan allows a division and a product a few
+                         * ulp off, ~4e-7 relative (at 32767 about 0.01: on the H200 one value of
+                         * 4096 was rounded to the other side of a .5) */
+                        if (fabs(X - want) > 0.5 + 1e-3 + 4e-7 * fabs(want)) bad++;
                         /* the value it stands for */
                         double e = fabs(rr * sc * X - v * (norm ? want_r : 1.0));
                         if (amax > 0 && e / (amax * (norm ? want_r : 1.0)) > worst) worst = e / (amax * (norm ? want_r : 1.0));

@@ -65,7 +65,7 @@ static void usage(FILE *f)
             "  -r N              repetitions, default 3\n"
             "  --attn            time decode attention alone (GB/s against the read kernel of the same run);\n"
             "                    -b LIST sets the batch (one dispatch set for all its sequences)\n"
-            "  --attn-variants L kernels to time with --attn: v2 (default), v1 (previous kernels), v2-f16\n"
+            "  --attn-variants L kernels to time with --attn: v2 (default), v1 (previous kernels), v2-f32\n"
             "  -o md|json|csv    output format, default md\n"
             "  --svg FILE        chart of decode t/s and KV MiB against depth\n"
             "  --device N, --list-devices\n",
@@ -688,7 +688,7 @@ int main(int argc, char **argv)
                 for (int k = 0; k < VKMIX_ATTN_VARIANTS_; k++)
                     if (!strcmp(t, vkmix_attn_variant_name((vkmix_attn_variant)k))) vk = k;
                 if (vk < 0) {
-                    fprintf(stderr, "vkmix-bench: unknown attention kernel '%s' (v2, v1, v2-f16)\n", t);
+                    fprintf(stderr, "vkmix-bench: unknown attention kernel '%s' (v2, v1, v2-f32)\n", t);
                     return 2;
                 }
                 o.variants[o.n_variants++] = vk;

@@ -160,7 +160,7 @@ static double side_bytes(const vkm_kv_cache *c, const vkm_kv_side *s, int is_v, 
 
 const char *vkmix_attn_variant_name(vkmix_attn_variant v)
 {
-    static const char *names[VKMIX_ATTN_VARIANTS_] = { "v2", "v1", "v2-f16" };
+    static const char *names[VKMIX_ATTN_VARIANTS_] = { "v2", "v1", "v2-f32" };
     return (unsigned)v < VKMIX_ATTN_VARIANTS_ ? names[v] : NULL;
 }
 
@@ -337,7 +337,7 @@ vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t
     if ((e = vkm_buffer_create(dev, &qbuf, (uint64_t)n * Q * 4, VKM_MEM_DEVICE)) != VKMIX_OK) goto done;
     if ((e = vkm_buffer_create(dev, &obuf, (uint64_t)n * Q * 4, VKM_MEM_DEVICE)) != VKMIX_OK) goto done;
     if (variant != VKMIX_ATTN_V1 && (e = vkm_attn_work_create(ctx, &w, &ss[big]->cache, n, n)) != VKMIX_OK) goto done;
-    w.use_f16 = variant == VKMIX_ATTN_V2_F16;
+    if (variant == VKMIX_ATTN_V2_F32) w.use_f16 = 0;
     for (uint32_t i = 0; i < n; i++) rows[i] = (vkm_attn_row){ &ss[i]->cache, i, ss[i]->n_past, VKM_BIND(ss[i]->attn_scratch) };
     if ((e = vkm_buffer_upload(cmd, &qbuf, 0, qh, (uint64_t)n * Q * 4)) != VKMIX_OK) goto done;
     /* attention of position n_past over [0, n_past]: the current token must be in the
@@ -349,7 +349,7 @@ vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t
     /* FP16 arithmetic of the packed kernel (2/4-bit keys): about 1e-2 (tests/test_kv_attn.c) */
     int half = 0;
     for (uint32_t i = 0; i < n; i++)
-        half |= variant == VKMIX_ATTN_V2_F16 && ss[i]->cache.k[0].bits < 8 && ss[i]->cache.v[0].bits < 16;
+        half |= variant == VKMIX_ATTN_V2 && w.use_f16 && ss[i]->cache.k[0].bits < 8 && ss[i]->cache.v[0].bits < 16;
     out->check_bound = half ? 3e-2 : 1e-3;
     for (uint32_t i = 0; i < n && i < 4; i++) {
         double rel = 0;

@@ -43,9 +43,12 @@ vkmix_error vkmix_context_create(const vkmix_context_params *params, vkmix_conte
     ctx->tune.kvq_wg = env_u32("VKMIX_KVQ_WG");
     ctx->tune.kvq_tile = env_u32("VKMIX_KVQ_TILE");
     ctx->tune.kvq_splits = env_u32("VKMIX_KVQ_SPLITS");
-    ctx->tune.kvq_f16 = env_u32("VKMIX_KVQ_F16");
+    ctx->tune.kvq_f32 = env_u32("VKMIX_KVQ_F32");
     ctx->tune.kvq_kp = env_u32("VKMIX_KVQ_KP");
     ctx->tune.kvq_vp = env_u32("VKMIX_KVQ_VP");
+    ctx->tune.attn_split_batch = env_u32("VKMIX_ATTN_SPLIT_BATCH");
+    const char *mm = getenv("VKMIX_MATMUL");
+    ctx->tune.matmul = mm && !strcmp(mm, "coopmat") ? 1 : mm && !strcmp(mm, "scalar") ? 2 : 0;
     vkm_err_clear();
     *out = ctx;
     return VKMIX_OK;

@@ -15,7 +15,11 @@ typedef struct vkm_tuning {
     uint32_t kvq_tile;       /* VKMIX_KVQ_TILE: tokens per tile */
     uint32_t kvq_splits;     /* VKMIX_KVQ_SPLITS: splits of the packed history */
     uint32_t kvq_kp, kvq_vp; /* VKMIX_KVQ_KP / VKMIX_KVQ_VP: token / channel pairs per invocation */
-    uint32_t kvq_f16;        /* VKMIX_KVQ_F16=1: the packed decode attention in FP16 arithmetic (2/4-bit keys) */
+    uint32_t kvq_f32;        /* VKMIX_KVQ_F32=1: the packed decode attention in FP32 arithmetic (default: FP16 for 2/4-bit keys) */
+    uint32_t matmul;         /* VKMIX_MATMUL=coopmat (1) or scalar (2): the prefill product's kernel */
+    uint32_t attn_split_batch; /* VKMIX_ATTN_SPLIT_BATCH=1: a batched decode shares the target number of
+                                  workgroups among its rows (fewer splits per row; a row's result then
+                                  differs from the same row alone by rounding, not only by nothing) */
 } vkm_tuning;
 
 struct vkmix_context {

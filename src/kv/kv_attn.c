@@ -129,7 +129,7 @@ vkmix_error vkm_attn_work_create(vkmix_context *ctx, vkm_attn_work *w, const vkm
     w->head_dim = c->head_dim;
     w->max_splits_row = vkm_attn_max_splits(ctx, c);
     w->cap_splits = cap_rows * w->max_splits_row;
-    w->use_f16 = ctx->tune.kvq_f16;
+    w->use_f16 = !ctx->tune.kvq_f32;
     vkmix_error e = vkm_buffer_create(&ctx->dev, &w->table, (uint64_t)c->n_layer * w->table_rows * sizeof(vkm_attn_seq),
                                       VKM_MEM_HOST);
     if (e == VKMIX_OK)
@@ -257,7 +257,10 @@ static vkmix_error decode_chunk(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, 
             m++;
         }
         /* splits: about ATTN_TARGET_WGS workgroups over the rows of this dispatch */
-        const uint32_t want = target_wgs(ctx) / (c0->n_kv_head * hch) ? target_wgs(ctx) / (c0->n_kv_head * hch) : 1;
+        uint32_t want = target_wgs(ctx) / (c0->n_kv_head * hch) ? target_wgs(ctx) / (c0->n_kv_head * hch) : 1;
+        /* VKMIX_ATTN_SPLIT_BATCH: the rows of this dispatch share the target (an experiment: by
+         * default a row's splits depend on the row alone, see target_wgs) */
+        if (ctx->tune.attn_split_batch && m > 1) want = want / m ? want / m : 1;
         packed_shape ps = { 0, 0, nr };
         const int f32 = kb >= 8 || !w->use_f16;
         if (path == PATH_PACKED && !packed_shape_of(ctx, c0, kb, vb, f32, &ps)) {
@@ -295,8 +298,9 @@ static vkmix_error decode_chunk(vkm_cmd *cmd, vkm_attn_work *w, uint32_t layer, 
         vkm_binding b[3] = { VKM_BIND(w->table), q, VKM_BIND(w->part) };
         if (max_q) {
             uint32_t spec[12] = { ps.wg, kb, vb, G, D, VG, nrep, nr, ps.tile, ps.kp, ps.vp, ctx->dev.caps.subgroup_arith };
-            /* FP32 arithmetic by default; FP16 (use_f16, keys of 2 and 4 bits only, where its
-             * rounding stays far below the quantization error) measured no faster on the H200 */
+            /* FP16 arithmetic by default for 2- and 4-bit keys (use_f16; its rounding, ~1e-3 of the
+             * output, stays far below the quantization error), 1.7x faster than FP32 on the H200
+             * (2026-12-02, docs/PERFORMANCE.md); FP32 for 8-bit keys and with VKMIX_KVQ_F32=1 */
             vkm_shader sh = f32 ? VKM_SH_KVQ_DECODE_F32 : VKM_SH_KVQ_DECODE;
             if ((e = vkm_pipe(ctx, sh, spec, 12, &p)) != VKMIX_OK) goto fail;
             vkm_cmd_dispatch(cmd, p, b, 3, &push, sizeof push, max_q, c0->n_kv_head * hch, m);

@@ -330,10 +330,7 @@ static vkmix_error matmul_pipeline(vkmix_context *ctx, uint32_t wtype, uint32_t 
 {
     const vkm_caps *c = &ctx->dev.caps;
     uint32_t want = cfg ? cfg->mm_coopmat : 0;
-    if (!want) {
-        const char *env = getenv("VKMIX_MATMUL");
-        want = env && !strcmp(env, "coopmat") ? 1 : env && !strcmp(env, "scalar") ? 2 : 0;
-    }
+    if (!want) want = ctx->tune.matmul;   /* VKMIX_MATMUL, read at context creation */
     const struct vkm_coopmat_shape *cs = ctx->dev.coopmat_on ? coopmat_shape(c) : NULL;
     if (want != 2 && cs) {
         uint32_t wm = 4 * cs->m, wn = 4 * cs->n;

@@ -32,14 +32,16 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,me
 step devices 20 $B/vkmix-bench --list-devices
 step test_ops 60 $B/tests/test_ops
 grep -iE "fail|mismatch|error" "$O/test_ops.txt" | head -8; tail -1 "$O/test_ops.txt"
+A="$B/vkmix-bench --synthetic llama3-8b --wtype q4_0"
+step attn 110 $A --kv f16,k2v2,k4v4 -d 32768,131072 --attn --attn-variants v2,v2-f16,v1 -r 5 -o json
+step attn_b16 45 $A --kv f16,k2v2 -d 32768 -b 16 --attn --attn-variants v2,v2-f16 -r 3 -o json
+step attn_b16_split 45 env VKMIX_ATTN_SPLIT_BATCH=1 $A --kv f16,k2v2 -d 32768 -b 16 --attn --attn-variants v2,v2-f16 -r 3 -o json
 step test_model 90 $B/tests/test_model
 grep -iE "fail|mismatch" "$O/test_model.txt" | head -10; tail -1 "$O/test_model.txt"
-A="$B/vkmix-bench --synthetic llama3-8b --wtype q4_0"
-step attn $((110)) $A --kv f16,k2v2,k4v4 -d 32768,131072 --attn --attn-variants v2,v2-f16,v1 -r 5 -o json
-step attn_b16 50 $A --kv f16,k2v2 -d 32768 -b 16 --attn --attn-variants v2,v2-f16 -r 3 -o json
 step matvec 40 $B/vkmix-bench matvec -r 20 -o json
 step matvec_tokens 30 $B/vkmix-bench matvec -r 20 --wtype q4_0,q8_0,f16 --shapes 14336x4096 --tokens 1,2,4,8,16 -o json
 step matmul512 30 $B/vkmix-bench matvec -r 5 --wtype q4_0,q8_0,f16 --shapes 4096x4096,14336x4096 --tokens 512 --coopmat -o json
+step matmul512_scalar 20 $B/vkmix-bench matvec -r 3 --wtype q4_0,f16 --shapes 14336x4096 --tokens 512 --scalar -o json
 step e2e 110 $A --kv f16,k2v2 -d 0,32768 -p 512 -n 32 -r 2 -o json
 echo "total $(( $(date +%s) - t0 ))s"
 # short summaries (the full JSON is in $O)
@@ -52,13 +54,13 @@ def load(n):
         return json.loads(t[t.index('{'):t.rindex('}') + 1])
     except Exception as e:
         return None
-for n in ('attn', 'attn_b16'):
+for n in ('attn', 'attn_b16', 'attn_b16_split'):
     d = load(n)
     if not d: print(n, 'no json'); continue
     for r in d.get('results', []):
         print(n, r.get('kv'), r.get('depth'), 'b', r.get('batch'), r.get('variant'), 'us', round(r.get('us_per_layer', 0), 1),
               'frac', round(r.get('fraction_of_read', 0), 3), 'read', r.get('read_gbps'), 'err', r.get('check_rel_err'))
-for n in ('matvec', 'matvec_tokens', 'matmul512', 'e2e'):
+for n in ('matvec', 'matvec_tokens', 'matmul512', 'matmul512_scalar', 'e2e'):
     d = load(n)
     if not d: print(n, 'no json'); continue
     if 'read_gbps' in d: print(n, 'read_gbps', d['read_gbps'])
