@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The H200 run of 2026-12-02 (one call: the session had 10 device-minutes).
 # Correctness on the GPU (test_ops, test_model), then decode attention for
-# every kernel variant kept (v2, v2-f16, v1) at 32k and 131k, batched attention,
+# every kernel variant kept (v2, v2-f32, v1; the 2026-12-02 run named them v2 = FP32, v2-f16) at 32k and 131k, batched attention,
 # the weight products against the read kernel, and the whole model end to end.
 # Layout (built on the CPU machine, carried with the device tool):
 #   .devbuild/{vkmix-bench,vkmix,tests/test_ops,tests/test_model,lib/libcjson.so.1,shared/models/...}
@@ -33,9 +33,9 @@ step devices 20 $B/vkmix-bench --list-devices
 step test_ops 60 $B/tests/test_ops
 grep -iE "fail|mismatch|error" "$O/test_ops.txt" | head -8; tail -1 "$O/test_ops.txt"
 A="$B/vkmix-bench --synthetic llama3-8b --wtype q4_0"
-step attn 110 $A --kv f16,k2v2,k4v4 -d 32768,131072 --attn --attn-variants v2,v2-f16,v1 -r 5 -o json
-step attn_b16 45 $A --kv f16,k2v2 -d 32768 -b 16 --attn --attn-variants v2,v2-f16 -r 3 -o json
-step attn_b16_split 45 env VKMIX_ATTN_SPLIT_BATCH=1 $A --kv f16,k2v2 -d 32768 -b 16 --attn --attn-variants v2,v2-f16 -r 3 -o json
+step attn 110 $A --kv f16,k2v2,k4v4 -d 32768,131072 --attn --attn-variants v2,v2-f32,v1 -r 5 -o json
+step attn_b16 45 $A --kv f16,k2v2 -d 32768 -b 16 --attn --attn-variants v2,v2-f32 -r 3 -o json
+step attn_b16_split 45 env VKMIX_ATTN_SPLIT_BATCH=1 $A --kv f16,k2v2 -d 32768 -b 16 --attn --attn-variants v2,v2-f32 -r 3 -o json
 step test_model 90 $B/tests/test_model
 grep -iE "fail|mismatch" "$O/test_model.txt" | head -10; tail -1 "$O/test_model.txt"
 step matvec 40 $B/vkmix-bench matvec -r 20 -o json
