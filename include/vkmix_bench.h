@@ -90,6 +90,7 @@ typedef struct vkmix_matvec_opts {
     uint32_t wg, rows_per_wg, unroll;  /* kernel shape; 0: the library's choice */
     uint32_t emulate_idot;             /* 1: integer dot products in plain arithmetic */
     uint32_t tiled;                    /* more than 16 tokens: 0 default, 1 cooperative matrix, 2 scalar */
+    uint32_t max_tok;                  /* up to 16 tokens: tokens per dispatch (0: the library's choice) */
 } vkmix_matvec_opts;
 typedef struct vkmix_matvec_bench {
     double us, weight_bytes, gbps;

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* An application that owns Vulkan (it links the system loader, -lvulkan, and
  * uses its prototypes) hands vkmix its instance, physical device, device and
  * queue, and says what the device was created with.
@@ -166,6 +167,9 @@ out:
 
 int main(void)
 {
+    /* The same math on every device: FP32 arithmetic in the packed attention (a minimal device
+     * without buffer device address takes the per-row path, which computes in FP32) */
+    setenv("VKMIX_KVQ_F32", "1", 1);
     char *model = tu_source_path("assets/stories260K-f16.gguf");
     REQUIRE(model, "assets/stories260K-f16.gguf not found (VKMIX_SOURCE_DIR)");
     /* the reference: a context that owns its device */

@@ -294,7 +294,11 @@ static void bad_files(vkmix_context *ctx)
  * quantization (kv_sim): decode token by token (fused attention), then the same
  * tokens as a chunked prompt (linearized history). Also: a batch of sessions
  * decoding together equals each decoding alone, and k16v16 equals f16. */
-static void quantized_model(vkmix_context *ctx, double tol_pre)
+/* Bounds of quantized_model: decode of the packed widths (k2v2) and prefill against the CPU
+ * reference, and a batch row against its twin decoding alone. */
+typedef struct { double dec_packed, pre, batch; } q_bounds;
+
+static void quantized_model(vkmix_context *ctx, q_bounds tol)
 {
     char *path = tmp_path("test_model_q.gguf");
     vkm_synth_spec sp = { "llama", 300, 256, 2, 8, 4, 512, 1024, VKM_GGML_F16, VKM_GGML_F16, 0, 10000.0f, 77 };
@@ -352,10 +356,9 @@ static void quantized_model(vkmix_context *ctx, double tol_pre)
         } else worst_pre = INFINITY;
         printf("%s (G32 R32 S%u, %u tokens, chunks of %u): worst relative logit error decode %.2e, prefill %.2e\n",
                cfgs[c], p.kv_sinks, T, chunk, worst_dec, worst_pre);
-        /* k2v2 decodes through the packed kernel, in FP16 arithmetic by default (its error, ~1e-3 of
-         * the attention output on the H200, against 2e-7 in FP32); k3v4 and k8v3 in FP32 */
-        const double tol_dec = c == 0 && !ctx->tune.kvq_f32 ? 5e-3 : 1e-3;
-        CHECK(worst_dec <= tol_dec && worst_pre <= tol_pre, "%s: decode %.3e prefill %.3e", cfgs[c], worst_dec, worst_pre);
+        /* k2v2 decodes through the packed kernel; k3v4 and k8v3 through the per-row path (FP32) */
+        const double tol_dec = c == 0 ? tol.dec_packed : 1e-3;
+        CHECK(worst_dec <= tol_dec && worst_pre <= tol.pre, "%s: decode %.3e prefill %.3e", cfgs[c], worst_dec, worst_pre);
         free(ref);
         free(gpu);
         vkm_ref_state_free(st);
@@ -403,7 +406,7 @@ static void quantized_model(vkmix_context *ctx, double tol_pre)
         }
         for (int i = 0; i < NB; i++) {
             printf("batch row %d (%s) vs alone over 120 steps: worst relative logit error %.2e\n", i, specs[i], worst[i]);
-            CHECK(worst[i] <= 1e-4, "batch decode row %d (%s): %.3e", i, specs[i], worst[i]);
+            CHECK(worst[i] <= tol.batch, "batch decode row %d (%s): %.3e", i, specs[i], worst[i]);
         }
         free(lb);
         free(ls);
@@ -443,25 +446,30 @@ int main(void)
     real_vs_ref(ctx, "models/tinystories-656k/TinyStories-656K-Q8_0.gguf");
     synthetic_types(ctx);
     two_sessions(ctx);
-    /* The quantized prefill against the reference of the same math: with FP32 products (the
-     * scalar kernel, and every device without cooperative matrices) within 1e-3. The matrix
-     * units multiply in FP16: a key then differs by ~1e-3 before it is quantized, enough to move
-     * a 2-bit code across a rounding boundary, a whole step of the group's range (on the H200,
-     * 2026-12-02: prefill 2.1e-2 for k2v2, 8e-3 for k3v4, 9.8e-3 for k8v3; the products
-     * themselves are within 1e-3 of the CPU in test_ops). So where the cooperative-matrix
-     * kernel is the default, the default context gets a bound of 5e-2 and a second context
-     * forced to the scalar kernel is held to 1e-3. */
+    /* The quantized cache in the whole model, twice.
+     * 1. A context with the exact math (VKMIX_KVQ_F32=1: FP32 arithmetic in the packed attention;
+     *    VKMIX_MATMUL=scalar: FP32 prefill products): decode and prefill within 1e-3 of the CPU
+     *    reference, a batch row within 1e-4 of its twin alone.
+     * 2. The default context: the packed attention multiplies in FP16 (2/4-bit keys), and where
+     *    the device has cooperative matrices the prefill products round their operands to FP16.
+     *    Measured: k2v2 decode 8.6e-3 on lavapipe; a batch row 3.5e-4 from its twin (FP16
+     *    rounding turns the dense kernels' 1e-7 differences between 6 rows and 1 into an ulp
+     *    here and there); prefill on the H200's matrix units 2.1e-2 (k2v2), 8e-3 (k3v4), 9.8e-3
+     *    (k8v3): a key off by ~1e-3 before it is quantized moves a 2-bit code across a rounding
+     *    boundary, a whole step of its group's range. The products themselves are within 1e-3
+     *    of the CPU in test_ops, the FP16 attention within 2e-2 in test_kv_attn. */
+    setenv("VKMIX_KVQ_F32", "1", 1);
+    setenv("VKMIX_MATMUL", "scalar", 1);
+    vkmix_context *exact = tu_context();
+    unsetenv("VKMIX_KVQ_F32");
+    unsetenv("VKMIX_MATMUL");
+    REQUIRE(exact && exact->tune.kvq_f32 && exact->tune.matmul == 2, "a context with the exact math");
+    printf("exact math (FP32 attention, scalar prefill products):\n");
+    quantized_model(exact, (q_bounds){ 1e-3, 1e-3, 1e-4 });
+    CHECK(tu_context_done(exact) == 0, "validation messages (exact context)");
     const int coop = ctx->dev.coopmat_on && ctx->tune.matmul != 2;
-    quantized_model(ctx, coop ? 5e-2 : 1e-3);
-    if (coop) {
-        setenv("VKMIX_MATMUL", "scalar", 1);
-        vkmix_context *sc = tu_context();
-        unsetenv("VKMIX_MATMUL");
-        REQUIRE(sc && sc->tune.matmul == 2, "a context with the scalar prefill product");
-        printf("again with the scalar prefill product:\n");
-        quantized_model(sc, 1e-3);
-        CHECK(tu_context_done(sc) == 0, "validation messages (scalar context)");
-    }
+    printf("default math (FP16 packed attention%s):\n", coop ? ", FP16 prefill products" : "");
+    quantized_model(ctx, (q_bounds){ ctx->tune.kvq_f32 ? 1e-3 : 3e-2, coop ? 5e-2 : 1e-3, ctx->tune.kvq_f32 ? 1e-4 : 2e-3 });
     bad_files(ctx);
     CHECK(tu_context_done(ctx) == 0, "validation messages");
     return tu_finish("test_model");

@@ -311,7 +311,7 @@ static double run_matmul(const weight *w, uint32_t n_tok, int use_bias, tu_rng *
 
 static void test_matmul(void)
 {
-    static const uint32_t toks[] = { 1, 2, 67 };
+    static const uint32_t toks[] = { 1, 2, 9, 67 };
     tu_rng r;
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         uint32_t type = k_types[ti];
@@ -319,7 +319,7 @@ static void test_matmul(void)
         for (int si = 0; si < (is_kquant(type) ? 1 : 2); si++) {
             tu_rng_seed(&r, 1000 + ti * 10 + (uint64_t)si);
             weight w = make_weight(&r, type, sizes[si], 37);
-            for (size_t k = 0; k < 3; k++) {
+            for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
                 double t0 = now_s();
                 double err = run_matmul(&w, toks[k], (int)((k + ti) % 2), &r, NULL);
                 if (getenv("VKMIX_TEST_VERBOSE"))
@@ -368,7 +368,7 @@ static void test_matmul(void)
 static void test_glu(void)
 {
     static const uint32_t types[] = { VKM_GGML_Q4_0, VKM_GGML_F16 };
-    static const uint32_t toks[] = { 1, 2, 20 };
+    static const uint32_t toks[] = { 1, 2, 7, 20 };
     tu_rng r;
     for (size_t ti = 0; ti < 2; ti++) {
         uint32_t type = types[ti], n_in = is_kquant(type) ? 256 : 96, n_ff = 45;
@@ -377,7 +377,7 @@ static void test_glu(void)
         uint64_t rb = vkm_wlayout_row_bytes(type, n_in);
         vkm_buffer bw = buf_new(rb * 2 * n_ff);
         CHECK(vkm_wlayout_upload_interleaved(&g_cmd, &bw, type, g.q, u.q, n_in, n_ff) == VKMIX_OK, "interleave");
-        for (size_t k = 0; k < 3; k++) {
+        for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
             uint32_t nt = toks[k];
             float *x = malloc((size_t)nt * n_in * 4), *got = malloc((size_t)nt * n_ff * 4);
             double *rg = malloc((size_t)nt * n_ff * 8), *ru = malloc((size_t)nt * n_ff * 8), *ref = malloc((size_t)nt * n_ff * 8);
@@ -421,7 +421,7 @@ static void test_glu(void)
 static void test_qkv(void)
 {
     static const uint32_t types[] = { VKM_GGML_Q8_0, VKM_GGML_F16 };
-    static const uint32_t toks[] = { 1, 2, 40 };
+    static const uint32_t toks[] = { 1, 2, 6, 40 };
     const uint32_t n_in = 128, nq = 48, nkv = 16, n_out = nq + 2 * nkv;
     tu_rng r;
     for (size_t ti = 0; ti < 2; ti++) {
@@ -437,7 +437,7 @@ static void test_qkv(void)
         float bias[80];
         fill_normal(&r, bias, n_out, 0.5f);
         vkm_buffer bb = buf_from(bias, n_out * 4);
-        for (size_t k = 0; k < 3; k++) {
+        for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
             uint32_t nt = toks[k];
             float *x = malloc((size_t)nt * n_in * 4), *got = malloc((size_t)nt * n_out * 4);
             double *ref = malloc((size_t)nt * n_out * 8);

@@ -54,6 +54,7 @@ static void usage(FILE *f)
             "       vkmix-bench matvec [--wtype LIST --shapes RxC,... --tokens LIST --sweep -r N -o FMT]\n"
             "                          weight products per type against the read kernel (default: every type at\n"
             "                          4096x4096, 14336x4096, 4096x14336, 128256x4096; --mv-wg/--mv-rows/--mv-unroll LIST;\n"
+            "                          --mv-max-tok N: tokens per dispatch up to 16 (default 4 integer, 8 float types);\n"
             "                          more than 16 tokens: the prefill kernel, --coopmat or --scalar)\n"
             "  --synthetic LIST  random-weight models with real shapes: %s\n"
             "  -p LIST           prompt lengths to time (prefill), default none\n"
@@ -534,7 +535,7 @@ static int run_matvec(int argc, char **argv)
     static char tdef[] = "q4_0,q8_0,q4_k,q6_k,f16,bf16";
     int nt = split_list(tdef, types, MAXL);
     uint32_t shapes[MAXL][2] = { { 4096, 4096 }, { 14336, 4096 }, { 4096, 14336 }, { 128256, 4096 } };
-    int ns = 4, nw = 1, nr = 1, nu = 1, ntok = 1, device = -1, sweep = 0, emulate = 0, user_shape = 0, tiled = 0;
+    int ns = 4, nw = 1, nr = 1, nu = 1, ntok = 1, device = -1, sweep = 0, emulate = 0, user_shape = 0, tiled = 0, max_tok = 0;
     uint32_t reps = 20, wgs[MAXL] = { 0 }, rws[MAXL] = { 0 }, uns[MAXL] = { 0 }, toks[MAXL] = { 1 }, one_r = 0, one_c = 0;
     const char *format = "md";
     for (int i = 2; i < argc; i++) {
@@ -558,6 +559,7 @@ static int run_matvec(int argc, char **argv)
         else if (!strcmp(a, "--mv-wg")) nw = parse_u32_list(v, wgs, MAXL, 0);
         else if (!strcmp(a, "--mv-rows")) nr = parse_u32_list(v, rws, MAXL, 0);
         else if (!strcmp(a, "--mv-unroll")) nu = parse_u32_list(v, uns, MAXL, 0);
+        else if (!strcmp(a, "--mv-max-tok")) max_tok = atoi(v);
         else if (!strcmp(a, "-o")) format = v;
         else if (!strcmp(a, "--device")) device = atoi(v);
         else { fprintf(stderr, "vkmix-bench: unknown option %s\n", a); return 2; }
@@ -604,7 +606,8 @@ static int run_matvec(int argc, char **argv)
                     for (int r = 0; r < nr && !rc; r++)
                         for (int u = 0; u < nu && !rc; u++) {
                             vkmix_matvec_opts o = { types[t], shapes[si][0], shapes[si][1], toks[k], reps,
-                                                    wgs[w], rws[r], uns[u], (uint32_t)emulate, (uint32_t)tiled };
+                                                    wgs[w], rws[r], uns[u], (uint32_t)emulate, (uint32_t)tiled,
+                                                    (uint32_t)max_tok };
                             vkmix_matvec_bench b;
                             if ((e = vkmix_bench_matvec_run(ctx, &o, &b)) != VKMIX_OK) {
                                 fprintf(stderr, "vkmix-bench: %s %ux%u: %s: %s\n", types[t], shapes[si][0], shapes[si][1],

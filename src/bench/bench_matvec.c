@@ -197,6 +197,7 @@ vkmix_error vkmix_bench_matvec_run(vkmix_context *ctx, const vkmix_matvec_opts *
     a.cfg.mv_wg = o->wg;
     a.cfg.mv_rows = o->rows_per_wg;
     a.cfg.mv_unroll = o->unroll;
+    a.cfg.mv_max_tok = o->max_tok;
     a.cfg.mv_idot = o->emulate_idot ? 2 : 0;
     uint64_t file_rb, gpu_rb = vkm_wlayout_row_bytes(a.type, a.cols);
     if (!gpu_rb || vkm_ggml_row_size(a.type, a.cols, &file_rb) != VKMIX_OK)

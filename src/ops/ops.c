@@ -258,6 +258,35 @@ static vkmix_error matvec(vkm_cmd *cmd, vkm_binding W, uint32_t wtype, uint64_t 
 {
     vkmix_context *ctx = cmd->ctx;
     const vkm_caps *c = &ctx->dev.caps;
+    /* More tokens than the kernel keeps in registers: several dispatches of at most max_tok tokens,
+     * each reading the weights again (mostly from L2). On the H200 (2026-12-02, 14336x4096) a Q4_0
+     * product took 32.4 us for 4 tokens but 103.9 for 8 and 281 for 16; F16 70.6 for 4, 133.7 for 8. */
+    uint32_t max_tok = cfg && cfg->mv_max_tok ? cfg->mv_max_tok : int_type(wtype) ? 4 : 8;
+    if (n_tok > max_tok) {
+        const uint64_t xs = int_type(wtype) ? vkm_act_q_bytes(n_in) : (uint64_t)n_in * 4;
+        const uint32_t out_tok = epi == 2 ? n_out / 2 : n_out;   /* output floats per token, all segments */
+        const uint64_t len[3] = { ol->seg_a, ol->seg_b - ol->seg_a, out_tok - ol->seg_b };
+        const uint64_t al = c->storage_align ? c->storage_align : 1;
+        int aligned = (max_tok * xs) % al == 0;
+        for (int i = 0; i < 3; i++) aligned &= (max_tok * len[i] * 4) % al == 0;
+        if (aligned) {
+            for (uint32_t t = 0; t < n_tok; t += max_tok) {
+                const uint32_t nt = n_tok - t < max_tok ? n_tok - t : max_tok;
+                vkm_binding xt = { x.buf, x.offset + t * xs, nt * xs };
+                out_layout ot = *ol;
+                for (int i = 0; i < 3; i++)
+                    ot.y[i] = len[i] ? (vkm_binding){ ol->y[i].buf, ol->y[i].offset + t * len[i] * 4, nt * len[i] * 4 }
+                                     : (vkm_binding){ NULL, 0, 0 };
+                for (int i = 1; i < 3; i++)
+                    if (!len[i]) ot.y[i] = ot.y[0];
+                vkm_matmul_cfg one = cfg ? *cfg : (vkm_matmul_cfg){ 0 };
+                one.mv_max_tok = VKM_MATVEC_MAX_COLS;
+                vkmix_error e = matvec(cmd, W, wtype, row_bytes, rows_per, xt, bias, n_in, n_out, nt, epi, &ot, &one);
+                if (e != VKMIX_OK) return e;
+            }
+            return VKMIX_OK;
+        }
+    }
     /* Defaults (predictions for an H200, see docs/PERFORMANCE.md; vkmix-bench
      * matvec --sweep measures the others): 64 invocations; float weights one
      * row per workgroup (bandwidth-bound already), quantized ones 2-4 rows so

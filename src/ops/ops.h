@@ -73,6 +73,8 @@ typedef struct vkm_matmul_cfg {
     uint32_t mv_rows;  /* matvec: rows per workgroup (1..16) */
     uint32_t mv_unroll;/* matvec: units per invocation per loop iteration (1..4) */
     uint32_t mv_idot;  /* matvec: 1 native integer dot products (when the device has them), 2 emulated */
+    uint32_t mv_max_tok; /* matvec: tokens per dispatch (0: 4 for integer weights, 8 for float ones;
+                          * more tokens run as several dispatches); 16: all in one */
     uint32_t add;      /* 1: the product is added into y (y += W x, a residual add) instead of stored */
     uint32_t mm_bn;    /* matmul: tokens per tile (scalar 16 or 64; cooperative matrix 64 or 128) */
     uint32_t mm_coopmat; /* matmul: 1 the cooperative-matrix kernel (an error without it), 2 the scalar one;
