@@ -42,6 +42,46 @@ char *tu_source_path(const char *rel)
     return p;
 }
 
+int tu_write_story_text(const char *path, size_t bytes, uint64_t seed)
+{
+    static const char *names[] = { "Lily", "Tom", "Ben", "Sue", "Max", "Mia" };
+    static const char *things[] = { "ball", "dog", "cat", "tree", "box", "cake", "toy", "bird", "park", "boat" };
+    static const char *adjs[] = { "big", "little", "red", "happy", "sad", "shiny", "soft", "funny" };
+    static const char *forms[] = {
+        "Once upon a time, there was a %a girl named %n. ",
+        "%n liked to play with a %a %t. ",
+        "One day, %n saw a %t in the garden. ",
+        "\"Look at the %a %t!\" said %n. ",
+        "%n and %m went to the %t together. ",
+        "The %t was very %a, and %n smiled. ",
+        "%n wanted to share the %t with %m. ",
+        "They played all day and were very %a. ",
+        "Mom said, \"Be careful with the %t, %n.\" ",
+        "At the end of the day, %n said thank you to %m.\n\n",
+    };
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    size_t n = 0;
+    while (n < bytes) {
+        const char *fm = forms[tu_rng_u32(&r) % (sizeof forms / sizeof forms[0])];
+        const char *nm = names[tu_rng_u32(&r) % 6], *other = names[tu_rng_u32(&r) % 6];
+        for (const char *c = fm; *c; c++) {
+            const char *w = NULL;
+            if (*c == '%' && c[1]) {
+                c++;
+                w = *c == 'n' ? nm : *c == 'm' ? other : *c == 't' ? things[tu_rng_u32(&r) % 10] : adjs[tu_rng_u32(&r) % 8];
+                n += (size_t)fprintf(f, "%s", w);
+            } else {
+                fputc(*c, f);
+                n++;
+            }
+        }
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 /* The library prints nothing: the tests print its messages (validation). */
 static void tu_log(vkmix_log_level level, const char *msg, void *user)
 {

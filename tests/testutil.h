@@ -47,6 +47,11 @@ char *tu_shared_path(const char *rel);
  * "assets/stories260K-f16.gguf"); NULL when it does not exist. malloc'ed. */
 char *tu_source_path(const char *rel);
 
+/* Writes at least `bytes` bytes of simple English story text (short sentences of a
+ * fixed, TinyStories-like vocabulary, chosen by a seeded PRNG) to path: a text
+ * fixture for the tests that need prose and not a particular corpus. 0 on success. */
+int tu_write_story_text(const char *path, size_t bytes, uint64_t seed);
+
 /* Create a context with validation on (VKMIX_VALIDATION=1 is set by ctest).
  * Returns NULL and prints why on failure. */
 vkmix_context *tu_context(void);
