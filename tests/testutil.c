@@ -82,6 +82,16 @@ int tu_write_story_text(const char *path, size_t bytes, uint64_t seed)
     return fclose(f) == 0 ? 0 : -1;
 }
 
+char *tu_stories260k(int *is_f16)
+{
+    char *p = tu_shared_path("models/stories260K/stories260K.gguf");
+    if (is_f16) *is_f16 = 0;
+    if (p) return p;
+    p = tu_source_path("assets/stories260K-f16.gguf");
+    if (p && is_f16) *is_f16 = 1;
+    return p;
+}
+
 /* The library prints nothing: the tests print its messages (validation). */
 static void tu_log(vkmix_log_level level, const char *msg, void *user)
 {

@@ -43,6 +43,11 @@ float tu_rng_normal(tu_rng *r);             /* N(0, 1) */
  * The returned string is malloc'ed. */
 char *tu_shared_path(const char *rel);
 
+/* stories260K as a GGUF file: ../shared's (f32 weights) when present, else the
+ * shipped assets/stories260K-f16.gguf (the same model with f16 matrices); NULL when
+ * neither exists. *is_f16 (may be NULL): 1 for the shipped copy. malloc'ed. */
+char *tu_stories260k(int *is_f16);
+
 /* Path of a file shipped in the repository (VKMIX_SOURCE_DIR/<rel>, e.g.
  * "assets/stories260K-f16.gguf"); NULL when it does not exist. malloc'ed. */
 char *tu_source_path(const char *rel);
