@@ -48,6 +48,13 @@ char *tu_shared_path(const char *rel);
  * neither exists. *is_f16 (may be NULL): 1 for the shipped copy. malloc'ed. */
 char *tu_stories260k(int *is_f16);
 
+/* stories260K's llama2.c tokenizer file (tok512.bin: int32 max length, then per
+ * token float score, int32 length, bytes): ../shared's when present, else written
+ * to a temporary file from the shipped GGUF's tokenizer.ggml.tokens and scores
+ * (the same vocabulary: "\u2581" back to " "). NULL when neither works. malloc'ed;
+ * *generated (may be NULL) is 1 for a temporary file (the caller may remove it). */
+char *tu_tok512(int *generated);
+
 /* Path of a file shipped in the repository (VKMIX_SOURCE_DIR/<rel>, e.g.
  * "assets/stories260K-f16.gguf"); NULL when it does not exist. malloc'ed. */
 char *tu_source_path(const char *rel);
