@@ -63,7 +63,7 @@ static void usage(FILE *f)
             "an unreachable target or budget (below the smallest cache, 2 bits everywhere, with this geometry\n"
             "and context) is refused before calibrating\n"
             "cache geometry recorded in the profile (0: session defaults, G 32, R 128, S 0):\n"
-            "  --group G  --window R  --sinks S\n"
+            "  --group G  --window R  --sinks S   (also --kv-group, --kv-window, --kv-sinks as in vkmix)\n"
             "  --ablate-random S   ablation: shuffle the importance scores among layers (seed S) before\n"
             "                      allocating: same rule and bits, randomly chosen layers\n"
             "  --device N          Vulkan device index (loading the model needs one)\n");
@@ -112,9 +112,9 @@ static void parse(int argc, char **argv, opts *o)
             o->rule = RULE_BUDGET;
             have_rule++;
         } else if (!strcmp(a, "--ctx") || !strcmp(a, "-c") || !strcmp(a, "--ctx-size")) o->ctx = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 1 << 24);
-        else if (!strcmp(a, "--group")) o->group = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 128);
-        else if (!strcmp(a, "--window")) o->window = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 1 << 20);
-        else if (!strcmp(a, "--sinks")) o->sinks = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 4096);
+        else if (!strcmp(a, "--group") || !strcmp(a, "--kv-group")) o->group = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 128);
+        else if (!strcmp(a, "--window") || !strcmp(a, "--kv-window")) o->window = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 1 << 20);
+        else if (!strcmp(a, "--sinks") || !strcmp(a, "--kv-sinks")) o->sinks = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 4096);
         else if (!strcmp(a, "--ablate-random")) o->ablate = tool_parse_long(a, tool_arg(argc, argv, &i), 0, INT32_MAX);
         else if (!strcmp(a, "--device")) o->device = (int)tool_parse_long(a, tool_arg(argc, argv, &i), -1, 64);
         else {

@@ -72,7 +72,8 @@ static void usage(FILE *f)
             "                      (default k8v8,k4v4,k2v2)\n"
             TOOL_COMPAT_HELP_CACHE
             "                      -ctk/-ctv name one more cache to compare (without --kv: the only one)\n"
-            "  --group G --window R --sinks S   defaults for every item (0: the session's / profile's)\n"
+            "  --group G --window R --sinks S   defaults for every item (0: the session's / profile's); also\n"
+            "                      --kv-group, --kv-window, --kv-sinks as in vkmix\n"
             "  -c, --ctx-size N    context (window length) in tokens (default: as a session chooses)\n"
             "  -b, --batch-size N  tokens per evaluation call (default 64; also --chunk N)\n"
             "  -t, --threads N     accepted and unused: the model runs on the GPU\n"
@@ -138,9 +139,9 @@ static void parse(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--niah-ctx")) o->niah_ctx = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 32, 1 << 20);
         else if (!strcmp(a, "--answer-tokens")) o->answer_tokens = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 64);
         else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) o->seed = (uint64_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, INT64_MAX);
-        else if (!strcmp(a, "--group")) o->group = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 128);
-        else if (!strcmp(a, "--window")) o->window = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 1 << 20);
-        else if (!strcmp(a, "--sinks")) o->sinks = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 4096);
+        else if (!strcmp(a, "--group") || !strcmp(a, "--kv-group")) o->group = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 128);
+        else if (!strcmp(a, "--window") || !strcmp(a, "--kv-window")) o->window = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 1 << 20);
+        else if (!strcmp(a, "--sinks") || !strcmp(a, "--kv-sinks")) o->sinks = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 4096);
         else if (!strcmp(a, "--device")) o->device = (int)tool_parse_long(a, tool_arg(argc, argv, &i), -1, 64);
         else if (!strcmp(a, "--depths")) {
             char *items[MAX_DEPTHS];
