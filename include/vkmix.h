@@ -248,8 +248,27 @@ vkmix_error vkmix_model_create_synthetic(vkmix_context *ctx, const char *name, c
 const char *vkmix_synthetic_models(void);
 /* Rewrites a GGUF model with its matrices in another weight type ("f16", "q8_0",
  * "q4_0"; norms, biases and rows that the type cannot hold stay as they are).
- * All metadata is copied. Errors name the tensor; err may be NULL. */
+ * All metadata is copied, general.file_type updated to the new type (see
+ * vkmix_convert_stats). Errors name the tensor; err may be NULL. */
 vkmix_error vkmix_convert_gguf(const char *in_path, const char *out_path, const char *type, char *err, size_t errlen);
+/* What vkmix_convert_gguf_stats converted. general.file_type is written as
+ * llama.cpp's "mostly TYPE" value (f16 1, q4_0 2, q8_0 7) when at least one
+ * tensor was converted; otherwise the input's is kept. */
+typedef struct vkmix_convert_stats {
+    uint32_t n_tensors;        /* tensors in the file */
+    uint32_t n_converted;      /* rewritten in the new type */
+    uint32_t n_kept_type;      /* already of the new type */
+    uint64_t bytes_in, bytes_out;  /* tensor data before and after */
+    int32_t file_type_in;      /* general.file_type of the input, -1 when absent */
+    int32_t file_type_out;     /* the value written, -1 when none */
+    /* optional: called for every tensor (from_type == to_type: copied as is) */
+    void (*on_tensor)(const char *name, const char *from_type, const char *to_type, void *user);
+    void *user;
+} vkmix_convert_stats;
+/* vkmix_convert_gguf, and what it did in *stats (may be NULL; on_tensor and user
+ * are read from it). */
+vkmix_error vkmix_convert_gguf_stats(const char *in_path, const char *out_path, const char *type,
+                                     vkmix_convert_stats *stats, char *err, size_t errlen);
 /* tokenizer.chat_template, or NULL. */
 const char *vkmix_model_chat_template(const vkmix_model *model);
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# ctest example_embed: examples/embed.c generates 16 greedy tokens with stories260K.
+# ctest example_embed: examples/embed.c generates 16 greedy tokens with stories260K
+# (../shared's, or the shipped assets/stories260K-f16.gguf).
 # usage: cli_embed.sh path/to/embed
 set -u
 EMBED=$1
+# ../shared's stories260K, or the shipped f16 copy
 MODEL=${VKMIX_SHARED_DIR:-../shared}/models/stories260K/stories260K.gguf
+[ -f "$MODEL" ] || MODEL=${VKMIX_SOURCE_DIR:-.}/assets/stories260K-f16.gguf
 if [ ! -f "$MODEL" ]; then echo "skip: $MODEL missing"; exit 77; fi
 out=$("$EMBED" "$MODEL" "Once upon a time") || { echo "FAIL: embed exited $?"; exit 1; }
 echo "$out"

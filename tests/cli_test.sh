@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # ctest cli: the vkmix command line, end to end.
 # usage: cli_test.sh path/to/vkmix [model.gguf]      (env: VKMIX_SHARED_DIR, VKMIX_VALIDATION=1 from ctest)
-# Skips (77) the checks that need a model when ../shared is absent.
+# Without $2 the model is ../shared's stories260K, or the shipped assets/stories260K-f16.gguf
+# when ../shared is absent; skips (77) the checks that need a model only when $2 is missing.
 set -u
 VKMIX=$1
 SHARED=${VKMIX_SHARED_DIR:-../shared}
 # the model: $2, or stories260K
 M=${2:-$SHARED/models/stories260K/stories260K.gguf}
+if [ -z "${2:-}" ] && [ ! -f "$M" ] && [ -f "${VKMIX_SOURCE_DIR:-.}/assets/stories260K-f16.gguf" ]; then
+  M=${VKMIX_SOURCE_DIR:-.}/assets/stories260K-f16.gguf
+fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fails=0
@@ -23,6 +27,7 @@ has() { grep -qF -- "$2" "$T/$1" || fail "$1 lacks '$2': $(head -c 600 "$T/$1")"
 run help --help
 [ $rc = 0 ] || fail "--help exited $rc"
 has help.out "--kv-profile"
+for f in -ctk -ctv --cache-type-k -t --threads -fa --flash-attn -ngl --no-display-prompt -s,; do has help.out "$f"; done
 run badflag --no-such-flag
 [ $rc = 2 ] || fail "a bad flag exited $rc, want 2"
 has badflag.err "unknown option '--no-such-flag'"
@@ -59,7 +64,7 @@ fi
 # default context (min(training context, 4096)); ENDS: its greedy story from BOS ends with
 # an end-of-generation token (stories260K starts the next story with BOS instead).
 case "$(basename "$M")" in
-  stories260K.gguf)
+  stories260K.gguf|stories260K-f16.gguf)
     GREEDY="Once upon a time, there was a little girl named Lily. She loved to play outsid"
     P=5 NL=5 ENDS=0 KV="KV 1.25 MiB, K 16.00 / V 16.00 bits" ;;
   TinyStories-656K-Q8_0.gguf)
@@ -101,7 +106,7 @@ cmp -s "$T/greedy.out" "$T/env.out" || fail "VKMIX_MODEL: $(cat "$T/env.err")"
 # without -m and VKMIX_MODEL: assets/stories260K-f16.gguf of a checkout without ../shared
 # (a copy of the program in $T/repo/build), or a clear error when there is no model at all
 A=${VKMIX_SOURCE_DIR:-}/assets/stories260K-f16.gguf
-if [ "$(basename "$M")" = stories260K.gguf ] && [ -f "$A" ]; then
+if [ "$(basename "$M")" = stories260K.gguf ] || [ "$(basename "$M")" = stories260K-f16.gguf ] && [ -f "$A" ]; then
   mkdir -p "$T/repo/build" "$T/repo/assets" && cp "$VKMIX" "$T/repo/build/vkmix" && cp "$A" "$T/repo/assets/"
   (cd / && env -u VKMIX_MODEL "$T/repo/build/vkmix" -p "Once upon a time" -n 20 --greedy >"$T/assets.out" 2>"$T/assets.err")
   has assets.err "repo/assets/stories260K-f16.gguf"
@@ -167,6 +172,67 @@ run kvprof3 -m "$M" --kv-profile "$T/profile.json" -p "Once upon a time" -n 100 
 [ $rc = 0 ] || fail "--kv-profile exited $rc: $(cat "$T/kvprof3.err")"
 has kvprof3.out "Once upon a time"
 
+# ---- llama.cpp's flag names ------------------------------------------------------------
+# -ctk / -ctv are --kv kXvY: the same text and the same KV line (the one not given stays f16)
+kvline() { grep -o "KV [0-9.]* MiB, K [0-9.]* / V [0-9.]* bits" "$T/$1"; }
+run ctk -m "$M" -p "Once upon a time" -n 20 --greedy -ctk q4_0 -ctv q8_0
+[ $rc = 0 ] || fail "-ctk q4_0 -ctv q8_0 exited $rc: $(cat "$T/ctk.err")"
+run kv48 -m "$M" -p "Once upon a time" -n 20 --greedy --kv k4v8
+cmp -s "$T/ctk.out" "$T/kv48.out" || fail "-ctk q4_0 -ctv q8_0 differs from --kv k4v8"
+[ -n "$(kvline kv48.err)" ] && [ "$(kvline ctk.err)" = "$(kvline kv48.err)" ] ||
+  fail "-ctk q4_0 -ctv q8_0: '$(kvline ctk.err)', --kv k4v8: '$(kvline kv48.err)'"
+case "$(kvline ctk.err)" in *"K 16.00"* | *"V 16.00"*) fail "-ctk/-ctv left a 16-bit cache: $(kvline ctk.err)" ;; esac
+run ctk2 -m "$M" -p "Once upon a time" -n 2 --cache-type-k=iq4_nl
+run kv4f -m "$M" -p "Once upon a time" -n 2 --kv k4v16
+[ -n "$(kvline kv4f.err)" ] && [ "$(kvline ctk2.err)" = "$(kvline kv4f.err)" ] ||
+  fail "--cache-type-k=iq4_nl: '$(kvline ctk2.err)', --kv k4v16: '$(kvline kv4f.err)'"
+run ctk3 -m "$M" -p "Once upon a time" -n 20 --greedy -ctk f16 -ctv f16
+cmp -s "$T/greedy.out" "$T/ctk3.out" || fail "-ctk f16 -ctv f16 differs from the default"
+has ctk3.err "KV 1.25 MiB, K 16.00 / V 16.00 bits"
+run ctk5 -m "$M" -p hi -ctk q5_0
+[ $rc = 2 ] || fail "-ctk q5_0 exited $rc, want 2"
+has ctk5.err "-ctk 'q5_0': vkmix has no 5-bit cache width"
+has ctk5.err "f16, q8_0, q4_0"
+run ctvbf -m "$M" -p hi -ctv bf16
+[ $rc = 2 ] || fail "-ctv bf16 exited $rc, want 2"
+has ctvbf.err "not bf16"
+run ctkkv -m "$M" -p hi -ctk q8_0 --kv k4v4
+[ $rc = 2 ] || fail "-ctk with --kv exited $rc, want 2"
+has ctkkv.err "-ctk/-ctv and --kv cannot be used together"
+# -t, -fa (with or without a value), -ngl, --no-display-prompt, -s
+run compat -m "$M" -p "Once upon a time" -n 20 --greedy -t 4 -fa -ngl 99 --no-display-prompt
+[ $rc = 0 ] || fail "-t 4 -fa -ngl 99 --no-display-prompt exited $rc: $(cat "$T/compat.err")"
+cmp -s "$T/noecho.out" "$T/compat.out" || fail "--no-display-prompt differs from --no-echo: $(cat "$T/compat.out")"
+has compat.err "-t 4 is accepted and unused"
+run faon -m "$M" -fa on -p "Once upon a time" -n 20 --greedy
+cmp -s "$T/greedy.out" "$T/faon.out" || fail "-fa on: $(cat "$T/faon.out" "$T/faon.err")"
+run faoff -m "$M" -p "Once upon a time" -n 20 --greedy --flash-attn=off
+cmp -s "$T/greedy.out" "$T/faoff.out" || fail "--flash-attn=off: $(cat "$T/faoff.out" "$T/faoff.err")"
+has faoff.err "-fa off is ignored"
+run fabad -m "$M" -p hi --flash-attn=maybe
+[ $rc = 2 ] || fail "--flash-attn=maybe exited $rc, want 2"
+run s42 -m "$M" -p "Once upon a time" -n 24 -s 42 --temp 1
+cmp -s "$T/seed1.out" "$T/s42.out" || fail "-s 42 differs from --seed 42"
+
+# ---- warnings: the training context, and quantized caches that do not pay ------------
+run ctxlong -m "$M" -p "Once upon a time" -n 1 -c 4096
+[ $rc = 0 ] || fail "-c 4096 exited $rc"
+has ctxlong.err "warning: context 4096 is longer than the model's training context 2048"
+run ctxok -m "$M" -p "Once upon a time" -n 1 -c 2048 --kv k4v4
+grep -q "warning" "$T/ctxok.err" && fail "k4v4 at -c 2048 warned: $(cat "$T/ctxok.err")"
+# -c 100 < sinks 0 + window 128 + group 32: nothing is ever packed, and the ring costs more than f16
+run kvwin -m "$M" -p "Once upon a time" -n 1 -c 100 -ctk q4_0 -ctv q4_0
+[ $rc = 0 ] || fail "-c 100 -ctk q4_0 -ctv q4_0 exited $rc"
+has kvwin.err "warning: the k4v4 (-ctk q4_0 -ctv q4_0) cache never quantizes a token at context 100"
+has kvwin.err "the first at 160 tokens"
+has kvwin.err "more than the f16 cache's"
+# -c 400: k8v8 packs tokens but still takes more than f16 (0.303 against 0.244 MiB); k4v4 does not
+run kvmem -m "$M" -p "Once upon a time" -n 1 -c 400 --kv k8v8
+has kvmem.err "warning: the k8v8 cache takes 0.303 MiB at context 400, more than the f16 cache's 0.244 MiB"
+grep -q "never quantizes" "$T/kvmem.err" && fail "k8v8 at -c 400 said it never quantizes"
+run kvmem2 -m "$M" -p "Once upon a time" -n 1 -c 400 --kv k4v4
+grep -q "warning" "$T/kvmem2.err" && fail "k4v4 at -c 400 warned: $(cat "$T/kvmem2.err")"
+
 # ---- chat / raw interactive mode over a pipe -----------------------------------------
 printf 'Once upon a time\n there was\n/reset\nOnce upon a time\n' |
   "$VKMIX" -m "$M" -i -n 8 --greedy -v >"$T/chat.out" 2>"$T/chat.err"
@@ -190,6 +256,9 @@ printf 'Hello\nTell me a story\n' |
   "$VKMIX" -m "$M" -i -n 8 --greedy --chat-template chatml --system "You tell stories." >"$T/chatml.out" 2>"$T/chatml.err"
 [ $? = 0 ] || fail "--chat-template chatml exited non-zero: $(cat "$T/chatml.err")"
 has chatml.err "chat template chatml"
+# stories260K has no <|im_start|> token: the template's markers would be plain text
+has chatml.err "warning: chat template chatml: '<|im_start|>' is not a token of the model's vocabulary"
+has chatml.err "'<|im_end|>' is not a token"
 
 # the model's own chat template picks the format (copies of the model with a template added)
 ADDKV="$(dirname "$0")/cli_gguf_add_kv.py"
@@ -202,8 +271,10 @@ if command -v python3 >/dev/null; then
   }
   check_template chatml "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'}}" "chat template chatml"
   check_template llama3 "{{'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'}}" "chat template llama3"
+  has tmpl_llama3.err "'<|eot_id|>' is not a token of the model's vocabulary"
   check_template llama2 "{{ '<<SYS>>\n' + system + '\n<</SYS>>\n\n' }}{{ '[INST] ' + content + ' [/INST]' }}" "chat template llama2"
   check_template zephyr "{{ '<|user|>\n' + message['content'] + eos_token }}" "chat template zephyr"
+  grep -q "is not a token" "$T/tmpl_zephyr.err" && fail "zephyr's plain-text markers warned"
   check_template other "{{ messages }}" "is not one vkmix knows"
   # --raw and --chat-template win over the model's template
   printf 'Once upon a time\n' | "$VKMIX" -m "$T/chatml.gguf" -i -n 4 --greedy --raw >/dev/null 2>"$T/tmpl_raw.err"

@@ -491,8 +491,11 @@ static void test_target_bits(void)
 
 static int test_stories(void)
 {
-    char *path = tu_shared_path("models/stories260K/stories260K.gguf");
-    if (!path) return 0;
+    char *path = tu_stories260k(NULL);
+    if (!path) {
+        CHECK(0, "stories260K: neither ../shared's nor assets/stories260K-f16.gguf (VKMIX_SOURCE_DIR)");
+        return 1;
+    }
     vkmix_context *ctx = tu_context();
     if (!ctx) {
         free(path);
@@ -639,6 +642,6 @@ int main(void)
     test_kv_error_synth();
     test_counts_and_kvmix();
     test_target_bits();
-    if (!test_stories()) printf("test_calibrate: ../shared missing, stories260K part skipped\n");
+    test_stories(); /* ../shared's stories260K, or the shipped f16 copy */
     return tu_finish("test_calibrate");
 }

@@ -411,10 +411,8 @@ int main(void)
     test_exact_quantize();
     test_roundtrip();
     int ts = test_tinystories();
-    if (ts == 77 && tu_failures == 0) {
-        /* everything else passed; the shared model part could not run */
-        printf("test_ggml_types: shared model files missing, skipping\n");
-        return TEST_SKIP;
-    }
+    if (ts == 77) /* everything else ran; the shared model part could not */
+        printf("test_ggml_types: skipped the TinyStories-656K part: it needs ../shared's GGUF and its "
+               "safetensors checkpoint\n");
     return tu_finish("test_ggml_types");
 }

@@ -43,18 +43,26 @@ static double rel_err(const float *a, const float *ref, uint32_t n)
     return sqrt(num / (den > 0 ? den : 1));
 }
 
+/* ../shared's file, or for stories260K the shipped f16 copy */
+static char *model_path(const char *rel)
+{
+    return strstr(rel, "stories260K.gguf") ? tu_stories260k(NULL) : tu_shared_path(rel);
+}
+
 static void greedy_ids(vkmix_context *ctx, const char *rel, const int32_t *want)
 {
-    char *path = tu_shared_path(rel);
+    char *path = model_path(rel);
     if (!path) {
         printf("skip greedy: %s missing\n", rel);
         return;
     }
     vkmix_model *m = NULL;
     vkmix_error e = vkmix_model_load(ctx, path, NULL, &m);
-    CHECK(e == VKMIX_OK, "load %s: %s", rel, vkmix_context_last_error(ctx));
-    free(path);
-    if (e != VKMIX_OK) return;
+    CHECK(e == VKMIX_OK, "load %s: %s", path, vkmix_context_last_error(ctx));
+    if (e != VKMIX_OK) {
+        free(path);
+        return;
+    }
     vkmix_session *s = NULL;
     vkmix_session_params sp;
     vkmix_session_default_params(&sp);
@@ -70,9 +78,10 @@ static void greedy_ids(vkmix_context *ctx, const char *rel, const int32_t *want)
         if (e != VKMIX_OK) { CHECK(0, "eval: %s", vkmix_context_last_error(ctx)); break; }
         tok = argmax(logits, info.n_vocab);
         if (tok == want[i]) match++;
-        else { CHECK(0, "%s: token %d is %d, want %d", rel, i, tok, want[i]); break; }
+        else { CHECK(0, "%s: token %d is %d, want %d", path, i, tok, want[i]); break; }
     }
-    printf("%s: %d/32 greedy ids match\n", rel, match);
+    printf("%s: %d/32 greedy ids match\n", path, match);
+    free(path);
     free(logits);
     vkmix_session_free(s);
     vkmix_model_free(m);
@@ -171,14 +180,14 @@ static void synthetic_types(vkmix_context *ctx)
 
 static void real_vs_ref(vkmix_context *ctx, const char *rel)
 {
-    char *path = tu_shared_path(rel);
+    char *path = model_path(rel);
     if (!path) return;
     vkmix_model *m = NULL;
     if (vkmix_model_load(ctx, path, NULL, &m) == VKMIX_OK) {
         int32_t toks[12] = { 1 };
         for (int i = 1; i < 12; i++) toks[i] = ids_260k[i - 1] % (int32_t)m->hp.n_vocab;
         double e = compare_with_ref(ctx, m, toks, 12);
-        printf("%s: worst relative logit error vs CPU reference %.2e\n", rel, e);
+        printf("%s: worst relative logit error vs CPU reference %.2e\n", path, e);
         CHECK(e <= 1e-2, "%s: relative error %.3e", rel, e);
     } else CHECK(0, "load %s: %s", rel, vkmix_context_last_error(ctx));
     vkmix_model_free(m);

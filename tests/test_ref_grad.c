@@ -724,10 +724,8 @@ int main(void)
     test_synthetic();
     test_masking_threads_errors();
     test_single_shift();
-    if (!test_stories260k()) {
-        if (tu_failures) return tu_finish("test_ref_grad");
-        printf("test_ref_grad: ../shared missing, stories260K part skipped\n");
-        return TEST_SKIP;
-    }
+    if (!test_stories260k())
+        printf("test_ref_grad: skipped the stories260K part: it needs ../shared's llama2.c checkpoint "
+               "models/stories260K/stories260K.bin (the independent reference)\n");
     return tu_finish("test_ref_grad");
 }

@@ -421,10 +421,8 @@ int main(void)
     test_rope_llama3();
     test_attention();
     test_state();
-    if (!test_stories260k()) {
-        if (tu_failures) return tu_finish("test_ref_model");
-        printf("test_ref_model: ../shared missing, stories260K part skipped\n");
-        return TEST_SKIP;
-    }
+    if (!test_stories260k())
+        printf("test_ref_model: skipped the stories260K part: it needs ../shared's llama2.c checkpoint "
+               "models/stories260K/stories260K.bin (the independent reference)\n");
     return tu_finish("test_ref_model");
 }

@@ -1,4 +1,6 @@
+#define _POSIX_C_SOURCE 200809L /* mkstemp, fdopen, strdup */
 #include "testutil.h"
+#include "gguf/gguf.h"
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,6 +42,107 @@ char *tu_source_path(const char *rel)
     snprintf(p, n, "%s/%s", dir, rel);
     if (access(p, R_OK) != 0) { free(p); return NULL; }
     return p;
+}
+
+int tu_write_story_text(const char *path, size_t bytes, uint64_t seed)
+{
+    static const char *names[] = { "Lily", "Tom", "Ben", "Sue", "Max", "Mia" };
+    static const char *things[] = { "ball", "dog", "cat", "tree", "box", "cake", "toy", "bird", "park", "boat" };
+    static const char *adjs[] = { "big", "little", "red", "happy", "sad", "shiny", "soft", "funny" };
+    static const char *forms[] = {
+        "Once upon a time, there was a %a girl named %n. ",
+        "%n liked to play with a %a %t. ",
+        "One day, %n saw a %t in the garden. ",
+        "\"Look at the %a %t!\" said %n. ",
+        "%n and %m went to the %t together. ",
+        "The %t was very %a, and %n smiled. ",
+        "%n wanted to share the %t with %m. ",
+        "They played all day and were very %a. ",
+        "Mom said, \"Be careful with the %t, %n.\" ",
+        "At the end of the day, %n said thank you to %m.\n\n",
+    };
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    size_t n = 0;
+    while (n < bytes) {
+        const char *fm = forms[tu_rng_u32(&r) % (sizeof forms / sizeof forms[0])];
+        const char *nm = names[tu_rng_u32(&r) % 6], *other = names[tu_rng_u32(&r) % 6];
+        for (const char *c = fm; *c; c++) {
+            const char *w = NULL;
+            if (*c == '%' && c[1]) {
+                c++;
+                w = *c == 'n' ? nm : *c == 'm' ? other : *c == 't' ? things[tu_rng_u32(&r) % 10] : adjs[tu_rng_u32(&r) % 8];
+                n += (size_t)fprintf(f, "%s", w);
+            } else {
+                fputc(*c, f);
+                n++;
+            }
+        }
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+char *tu_stories260k(int *is_f16)
+{
+    char *p = tu_shared_path("models/stories260K/stories260K.gguf");
+    if (is_f16) *is_f16 = 0;
+    if (p) return p;
+    p = tu_source_path("assets/stories260K-f16.gguf");
+    if (p && is_f16) *is_f16 = 1;
+    return p;
+}
+
+char *tu_tok512(int *generated)
+{
+    if (generated) *generated = 0;
+    char *p = tu_shared_path("models/stories260K/tok512.bin");
+    if (p) return p;
+    char *src = tu_source_path("assets/stories260K-f16.gguf");
+    if (!src) return NULL;
+    char err[256];
+    vkm_gguf *g = NULL;
+    vkmix_error e = vkm_gguf_open(src, &g, err, sizeof err);
+    free(src);
+    if (e != VKMIX_OK) return NULL;
+    vkm_gguf_array toks, scores;
+    char path[] = "/tmp/vkmix_tok512_XXXXXX";
+    int fd = -1;
+    FILE *f = NULL;
+    int ok = vkm_gguf_get_arr(g, "tokenizer.ggml.tokens", VKM_GGUF_STRING, &toks, err, sizeof err) == VKMIX_OK &&
+             vkm_gguf_get_arr(g, "tokenizer.ggml.scores", VKM_GGUF_F32, &scores, err, sizeof err) == VKMIX_OK &&
+             toks.count == scores.count && (fd = mkstemp(path)) >= 0 && (f = fdopen(fd, "wb")) != NULL;
+    int32_t maxlen = 0;
+    ok = ok && fwrite(&maxlen, 4, 1, f) == 1; /* rewritten below */
+    for (uint64_t i = 0; ok && i < toks.count; i++) {
+        const char *t;
+        size_t n;
+        float sc;
+        char buf[512];
+        int32_t w = 0;
+        ok = vkm_gguf_arr_str(&toks, i, &t, &n) == VKMIX_OK && n < sizeof buf;
+        memcpy(&sc, (const char *)scores.data + 4 * i, 4);
+        for (size_t j = 0; ok && j < n; j++) {
+            if (j + 2 < n && (unsigned char)t[j] == 0xe2 && (unsigned char)t[j + 1] == 0x96 &&
+                (unsigned char)t[j + 2] == 0x81) {
+                buf[w++] = ' ';
+                j += 2;
+            } else buf[w++] = t[j];
+        }
+        maxlen = w > maxlen ? w : maxlen;
+        ok = ok && fwrite(&sc, 4, 1, f) == 1 && fwrite(&w, 4, 1, f) == 1 && fwrite(buf, 1, (size_t)w, f) == (size_t)w;
+    }
+    ok = ok && fseek(f, 0, SEEK_SET) == 0 && fwrite(&maxlen, 4, 1, f) == 1;
+    if (f) ok = fclose(f) == 0 && ok;
+    else if (fd >= 0) close(fd);
+    vkm_gguf_close(g);
+    if (!ok) {
+        if (fd >= 0) remove(path);
+        return NULL;
+    }
+    if (generated) *generated = 1;
+    return strdup(path);
 }
 
 /* The library prints nothing: the tests print its messages (validation). */

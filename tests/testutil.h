@@ -43,9 +43,26 @@ float tu_rng_normal(tu_rng *r);             /* N(0, 1) */
  * The returned string is malloc'ed. */
 char *tu_shared_path(const char *rel);
 
+/* stories260K as a GGUF file: ../shared's (f32 weights) when present, else the
+ * shipped assets/stories260K-f16.gguf (the same model with f16 matrices); NULL when
+ * neither exists. *is_f16 (may be NULL): 1 for the shipped copy. malloc'ed. */
+char *tu_stories260k(int *is_f16);
+
+/* stories260K's llama2.c tokenizer file (tok512.bin: int32 max length, then per
+ * token float score, int32 length, bytes): ../shared's when present, else written
+ * to a temporary file from the shipped GGUF's tokenizer.ggml.tokens and scores
+ * (the same vocabulary: "\u2581" back to " "). NULL when neither works. malloc'ed;
+ * *generated (may be NULL) is 1 for a temporary file (the caller may remove it). */
+char *tu_tok512(int *generated);
+
 /* Path of a file shipped in the repository (VKMIX_SOURCE_DIR/<rel>, e.g.
  * "assets/stories260K-f16.gguf"); NULL when it does not exist. malloc'ed. */
 char *tu_source_path(const char *rel);
+
+/* Writes at least `bytes` bytes of simple English story text (short sentences of a
+ * fixed, TinyStories-like vocabulary, chosen by a seeded PRNG) to path: a text
+ * fixture for the tests that need prose and not a particular corpus. 0 on success. */
+int tu_write_story_text(const char *path, size_t bytes, uint64_t seed);
 
 /* Create a context with validation on (VKMIX_VALIDATION=1 is set by ctest).
  * Returns NULL and prints why on failure. */

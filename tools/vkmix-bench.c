@@ -220,13 +220,41 @@ static int bench_attn(const opts *o, vkmix_context *ctx, vkmix_model *m, const c
     return rc;
 }
 
+/* ------------------------------------------------------------------ progress on stderr */
+
+/* A bar on a terminal, lines otherwise (tool_progress): one step per timed test. */
+static tool_progress g_pr;
+static uint64_t g_done, g_total;
+
+/* The timed tests of one (model, cache, depth). */
+static uint64_t tests_per_block(const opts *o)
+{
+    if (o->attn) return 1;
+    uint64_t n = 0;
+    for (int i = 0; i < o->np; i++) n += o->p[i] != 0;
+    for (int i = 0; i < o->nn; i++) n += (uint64_t)(o->n[i] != 0) * (uint64_t)o->nb;
+    return n;
+}
+
+static void bench_step(const char *mname, const char *kv, const char *test, uint32_t batch)
+{
+    static char what[200];
+    g_done++;
+    if (batch > 1) snprintf(what, sizeof what, "%s, %s, %s x%u", mname, kv, test, batch);
+    else snprintf(what, sizeof what, "%s, %s, %s", mname, kv, test);
+    g_pr.what = what;
+    if (g_total) tool_progress_update(&g_pr, g_done, g_total);
+}
+
 static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const char *mname)
 {
     vkmix_model_info mi;
     vkmix_model_get_info(m, &mi);
     int rc = 0;
+    const uint64_t base = g_done, per_block = tests_per_block(o);
     for (int ki = 0; ki < o->nkv; ki++)
         for (int di = 0; di < o->nd; di++) {
+            g_done = base + (uint64_t)(ki * o->nd + di) * per_block; /* a block that failed early skips its tests */
             uint32_t d = o->d[di];
             uint32_t need = 1;
             for (int i = 0; i < o->np; i++) need = o->p[i] + 1 > need ? o->p[i] + 1 : need;
@@ -243,6 +271,9 @@ static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const 
             /* check (and, with --attn, time) decode attention at this depth */
             if (o->attn) {
                 rc |= bench_attn(o, ctx, m, mname, o->kv[ki], d, &sp, &mem_d);
+                char t[32];
+                snprintf(t, sizeof t, "attention@d%u", d);
+                bench_step(mname, o->kv[ki], t, 1);
                 continue;
             }
             vkmix_session *s = NULL;
@@ -296,6 +327,9 @@ static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const 
                 }
                 free(ts);
                 free(toks);
+                char t[32];
+                snprintf(t, sizeof t, "pp%u@d%u", p, d);
+                bench_step(mname, o->kv[ki], t, 1);
             }
             /* decode tests */
             for (int ni = 0; ni < o->nn; ni++)
@@ -308,6 +342,7 @@ static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const 
                         fprintf(stderr, "vkmix-bench: no session fits: %s\n", vkmix_context_last_error(ctx));
                         free(ss);
                         rc = 1;
+                        bench_step(mname, o->kv[ki], "(failed)", 1);
                         continue;
                     }
                     double *ts = calloc(o->reps, sizeof *ts);
@@ -337,9 +372,13 @@ static int bench_model(const opts *o, vkmix_context *ctx, vkmix_model *m, const 
                     free(ts);
                     free(cur);
                     free_sessions(ss, b);
+                    char t[32];
+                    snprintf(t, sizeof t, "tg%u@d%u", n, d);
+                    bench_step(mname, o->kv[ki], t, b);
                 }
             fflush(stdout);
         }
+    g_done = base + (uint64_t)o->nkv * o->nd * per_block;
     return rc;
 }
 
@@ -729,6 +768,9 @@ int main(int argc, char **argv)
     vkmix_device_info info;
     vkmix_context_device_info(ctx, &info);
     int rc = 0;
+    g_total = (uint64_t)((o.model_path ? 1 : 0) + o.n_synth * o.n_wtypes) * o.nkv * o.nd * tests_per_block(&o);
+    tool_progress_start(&g_pr, "vkmix-bench");
+    if (g_total) tool_progress_update(&g_pr, 0, g_total);
     if (o.model_path) {
         vkmix_model *m = NULL;
         if ((e = vkmix_model_load(ctx, o.model_path, NULL, &m)) != VKMIX_OK) {

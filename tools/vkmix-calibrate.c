@@ -14,6 +14,7 @@
  */
 #include "common/tool.c" /* first: it sets the feature-test macros */
 #include "common/sha256.c"
+#include "common/llama_flags.c"
 
 #include <cjson/cJSON.h>
 
@@ -27,18 +28,21 @@ typedef struct opts {
     double target_bits, target_bits_v, budget_mib;
     int joint, device;
     long ablate; /* >= 0: permute the importance scores among layers with this seed (ablation) */
+    tool_compat compat; /* -ctk/-ctv (a --target-bits-of), -t, -fa, -ngl */
+    char bits_of_buf[32];
 } opts;
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: vkmix-calibrate -m model.gguf --text FILE -o profile.json [options]\n"
-            "  -m FILE             model (GGUF)\n"
-            "  --text FILE         calibration text (keep it apart from the evaluation text)\n"
+            "usage: vkmix-calibrate -m model.gguf -f FILE -o profile.json [options]\n"
+            "  -m, --model FILE    model (GGUF)\n"
+            "  -f, --file FILE     calibration text (keep it apart from the evaluation text; also --text FILE)\n"
             "  -N N                random windows (default 16)\n"
             "  -T N                tokens per window (default 128)\n"
-            "  --seed N            seed of the window draw (default 1)\n"
-            "  --threads N         CPU threads (default 2)\n"
+            "  -s, --seed N        seed of the window draw (default 1)\n"
+            "  -t, --threads N     CPU threads (default 2)\n"
+            "  -fa, -ngl           accepted (llama.cpp's flags); nothing to set\n"
             "  -o FILE             write the profile (JSON, for --kv / kv_profile)\n"
             "  --scores FILE       write the scores: importance, loss, measured errors, widths\n"
             "  --svg FILE          bar chart of K and V importance with the chosen widths\n"
@@ -51,11 +55,15 @@ static void usage(FILE *f)
             "  --target-bits-of C  the same, at the effective bits of cache C (kXvY or a profile .json) with\n"
             "                      this geometry and --ctx: K <= C's K bits and V <= C's V bits (--joint:\n"
             "                      (K + V) / 2 <= C's)\n"
+            "  -ctk T -ctv T       the same as --target-bits-of kXvY with llama.cpp's cache type names (f16,\n"
+            "                      q8_0, q4_0, ... as for vkmix -ctk; the one not given is f16)\n"
             "  --joint             with --target-bits: (K + V) / 2 <= B, one budget\n"
             "  --budget-mib M      the whole cache for --ctx tokens fits in M MiB (K and V together)\n"
-            "  --ctx C             context of the accounting (default: as a session chooses)\n"
+            "  -c, --ctx-size C    context of the accounting (default: as a session chooses; also --ctx C)\n"
+            "an unreachable target or budget (below the smallest cache, 2 bits everywhere, with this geometry\n"
+            "and context) is refused before calibrating\n"
             "cache geometry recorded in the profile (0: session defaults, G 32, R 128, S 0):\n"
-            "  --group G  --window R  --sinks S\n"
+            "  --group G  --window R  --sinks S   (also --kv-group, --kv-window, --kv-sinks as in vkmix)\n"
             "  --ablate-random S   ablation: shuffle the importance scores among layers (seed S) before\n"
             "                      allocating: same rule and bits, randomly chosen layers\n"
             "  --device N          Vulkan device index (loading the model needs one)\n");
@@ -76,12 +84,12 @@ static void parse(int argc, char **argv, opts *o)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
-        } else if (!strcmp(a, "-m")) o->model = tool_arg(argc, argv, &i);
-        else if (!strcmp(a, "--text")) o->text = tool_arg(argc, argv, &i);
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = tool_arg(argc, argv, &i);
+        else if (!strcmp(a, "--text") || !strcmp(a, "-f") || !strcmp(a, "--file")) o->text = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "-N")) o->N = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 1 << 20);
         else if (!strcmp(a, "-T")) o->T = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 2, 1 << 20);
-        else if (!strcmp(a, "--seed")) o->seed = (uint64_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, INT64_MAX);
-        else if (!strcmp(a, "--threads")) o->threads = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 64);
+        else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) o->seed = (uint64_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, INT64_MAX);
+        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) o->threads = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 64);
         else if (!strcmp(a, "-o")) o->out = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--scores")) o->scores = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--svg")) o->svg = tool_arg(argc, argv, &i);
@@ -103,22 +111,38 @@ static void parse(int argc, char **argv, opts *o)
             o->budget_mib = tool_parse_double(a, tool_arg(argc, argv, &i), 1e-6, 1e9);
             o->rule = RULE_BUDGET;
             have_rule++;
-        } else if (!strcmp(a, "--ctx")) o->ctx = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 1 << 24);
-        else if (!strcmp(a, "--group")) o->group = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 128);
-        else if (!strcmp(a, "--window")) o->window = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 1 << 20);
-        else if (!strcmp(a, "--sinks")) o->sinks = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 4096);
+        } else if (!strcmp(a, "--ctx") || !strcmp(a, "-c") || !strcmp(a, "--ctx-size")) o->ctx = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 1 << 24);
+        else if (!strcmp(a, "--group") || !strcmp(a, "--kv-group")) o->group = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 128);
+        else if (!strcmp(a, "--window") || !strcmp(a, "--kv-window")) o->window = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 1 << 20);
+        else if (!strcmp(a, "--sinks") || !strcmp(a, "--kv-sinks")) o->sinks = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 4096);
         else if (!strcmp(a, "--ablate-random")) o->ablate = tool_parse_long(a, tool_arg(argc, argv, &i), 0, INT32_MAX);
         else if (!strcmp(a, "--device")) o->device = (int)tool_parse_long(a, tool_arg(argc, argv, &i), -1, 64);
         else {
-            usage(stderr);
-            tool_die("unknown argument '%s'", a);
+            char cerr[512];
+            int r = tool_compat_flag(&o->compat, a, NULL, argc, argv, &i, cerr, sizeof cerr);
+            if (r < 0) tool_die("%s", cerr);
+            if (r == 0) {
+                usage(stderr);
+                tool_die("unknown argument '%s'", a);
+            }
+        }
+    }
+    {
+        char cerr[512];
+        int r = tool_compat_kv(&o->compat, o->bits_of_buf, sizeof o->bits_of_buf, cerr, sizeof cerr);
+        if (r < 0) tool_die("%s", cerr);
+        if (r > 0) {
+            if (!strcmp(o->bits_of_buf, "f16")) tool_die("-ctk/-ctv f16: a 16-bit target needs no calibration");
+            o->bits_of = o->bits_of_buf;
+            o->rule = RULE_TARGET;
+            have_rule++;
         }
     }
     if (!o->model || !o->text) {
         usage(stderr);
-        tool_die("-m and --text are required");
+        tool_die("-m and -f (--text) are required");
     }
-    if (have_rule > 1) tool_die("give one rule: --rule kvmix, --target-bits or --budget-mib");
+    if (have_rule > 1) tool_die("give one rule: --rule kvmix, --target-bits (-of, or -ctk/-ctv) or --budget-mib");
     if (o->joint && o->rule != RULE_TARGET) tool_die("--joint goes with --target-bits");
     if (o->rule == RULE_BUDGET && !o->ctx) tool_die("--budget-mib needs --ctx");
     if (!o->out && !o->scores && !o->svg) fprintf(stderr, "vkmix-calibrate: note: no -o, --scores or --svg: printing only\n");
@@ -234,6 +258,66 @@ static void write_svg(const char *path, const char *model_name, const char *rule
 
 /* ------------------------------------------------------------------ main */
 
+/* The cache of a uniform spec with the profile's geometry at its context. */
+static vkmix_error estimate_uniform(const opts *o, vkmix_context *ctx, const vkmix_model *m, const char *spec,
+                                    vkmix_kv_memory *mem)
+{
+    vkmix_kv_config rc;
+    char perr[512];
+    if (vkmix_kv_config_parse(spec, &rc, perr, sizeof perr) != VKMIX_OK) tool_die("%s: %s", spec, perr);
+    vkmix_session_params sp;
+    vkmix_session_default_params(&sp);
+    sp.kv_config = &rc;
+    sp.n_ctx = o->ctx;
+    sp.kv_group = o->group;
+    sp.kv_window = o->window;
+    sp.kv_sinks = o->sinks;
+    vkmix_error e = vkmix_kv_memory_estimate(m, &sp, 0, mem);
+    if (e != VKMIX_OK) tool_die("%s: %s: %s", spec, vkmix_strerror(e), vkmix_context_last_error(ctx));
+    return e;
+}
+
+/* Before any calibration: --target-bits-of (or -ctk/-ctv) into bits, and a target
+ * or budget below the smallest cache (2 bits everywhere, with this geometry and
+ * context) refused. */
+static void check_target(opts *o, vkmix_context *ctx, const vkmix_model *m)
+{
+    if (o->bits_of) {
+        /* the reference cache's effective bits with the same geometry and context */
+        vkmix_kv_memory rm;
+        estimate_uniform(o, ctx, m, o->bits_of, &rm);
+        if (o->joint) o->target_bits = (rm.k_bits + rm.v_bits) / 2;
+        else {
+            o->target_bits = rm.k_bits;
+            o->target_bits_v = rm.v_bits;
+        }
+    }
+    if (o->rule == RULE_KVMIX) return;
+    vkmix_kv_memory lo;
+    estimate_uniform(o, ctx, m, "k2v2", &lo);
+    char geo[160], cs[32] = "the session's";
+    if (o->ctx) snprintf(cs, sizeof cs, "%u", o->ctx);
+    snprintf(geo, sizeof geo, "FP16 window %u, group %u, sinks %u, context %s", o->window ? o->window : 128,
+             o->group ? o->group : 32, o->sinks, cs);
+    if (o->rule == RULE_BUDGET) {
+        if ((double)lo.total_bytes > o->budget_mib * 1048576.0)
+            tool_die("--budget-mib %g is unreachable: the smallest cache, 2 bits everywhere, takes %.4f MiB (%s); "
+                     "nothing was calibrated",
+                     o->budget_mib, (double)lo.total_bytes / 1048576.0, geo);
+        return;
+    }
+    const double tk = o->target_bits, tv = o->target_bits_v > 0 ? o->target_bits_v : o->target_bits;
+    const int bad = o->joint ? (lo.k_bits + lo.v_bits) / 2 > tk : lo.k_bits > tk || lo.v_bits > tv;
+    if (!bad) return;
+    if (o->joint)
+        tool_die("target %.4g bits (K and V jointly) is unreachable: the smallest cache, 2 bits everywhere, takes "
+                 "%.4f effective bits (%s); nothing was calibrated",
+                 tk, (lo.k_bits + lo.v_bits) / 2, geo);
+    tool_die("target K %.4g / V %.4g bits is unreachable: the smallest cache, 2 bits everywhere, takes K %.4f / V "
+             "%.4f effective bits (FP16 window and scales included; %s); nothing was calibrated",
+             tk, tv, lo.k_bits, lo.v_bits, geo);
+}
+
 int main(int argc, char **argv)
 {
     tool_name = "vkmix-calibrate";
@@ -251,6 +335,10 @@ int main(int argc, char **argv)
     vkmix_model_info info;
     vkmix_model_get_info(m, &info);
     const uint32_t L = info.n_layer;
+    if (o.ctx) tool_warn_context(tool_name, &info, o.ctx);
+    check_target(&o, ctx, m);
+    if (o.compat.fa_given || o.compat.ngl_given)
+        fprintf(stderr, "vkmix-calibrate: note: -fa and -ngl are accepted and change nothing\n");
 
     /* windows */
     double t0 = tool_now();
@@ -314,27 +402,7 @@ int main(int argc, char **argv)
     ap.rule = o.rule == RULE_KVMIX ? VKMIX_CALIB_RULE_KVMIX : o.rule == RULE_TARGET ? VKMIX_CALIB_RULE_TARGET_BITS
                                                                                      : VKMIX_CALIB_RULE_BUDGET;
     ap.target_bits = o.target_bits;
-    if (o.bits_of) {
-        /* the reference cache's effective bits with the same geometry and context */
-        vkmix_kv_config rc;
-        char perr[512];
-        if (vkmix_kv_config_parse(o.bits_of, &rc, perr, sizeof perr) != VKMIX_OK) tool_die("--target-bits-of: %s", perr);
-        vkmix_session_params sp;
-        vkmix_session_default_params(&sp);
-        sp.kv_config = &rc;
-        sp.n_ctx = o.ctx;
-        sp.kv_group = o.group;
-        sp.kv_window = o.window;
-        sp.kv_sinks = o.sinks;
-        vkmix_kv_memory rm;
-        e = vkmix_kv_memory_estimate(m, &sp, 0, &rm);
-        if (e != VKMIX_OK) tool_die("--target-bits-of %s: %s: %s", o.bits_of, vkmix_strerror(e), vkmix_context_last_error(ctx));
-        if (o.joint) ap.target_bits = o.target_bits = (rm.k_bits + rm.v_bits) / 2;
-        else {
-            ap.target_bits = o.target_bits = rm.k_bits;
-            ap.target_bits_v = o.target_bits_v = rm.v_bits;
-        }
-    }
+    ap.target_bits_v = o.target_bits_v;
     ap.joint = o.joint;
     ap.budget_bytes = (uint64_t)(o.budget_mib * 1048576.0);
     ap.n_ctx = o.ctx;

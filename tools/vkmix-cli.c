@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "chat_template.h"
+#include "common/llama_flags.c" /* llama.cpp's flag names, shared with vkmix-eval and vkmix-calibrate */
 #include "vkmix.h"
 
 #define PROG "vkmix"
@@ -39,6 +40,8 @@ typedef struct {
     int interactive, raw, greedy, no_bos, verbose, truncate, no_echo, list_devices, ignore_eos;
     int have_seed;
     vkmix_sampler_params sp;
+    tool_compat compat;     /* -ctk/-ctv, -t, -fa, -ngl */
+    char kv_buf[32];        /* --kv from -ctk/-ctv */
 } opts;
 
 static void usage(FILE *f)
@@ -54,12 +57,15 @@ static void usage(FILE *f)
             "  -b, --batch-size N      prompt chunk size in tokens (default 256)\n"
             "      --kv CONFIG         KV cache: f16 (default) or kXvY, uniform key/value bits, X, Y in\n"
             "                          {2, 3, 4, 8, 16} (e.g. k4v2)\n"
+            TOOL_COMPAT_HELP_CACHE
             "      --kv-profile FILE   KV cache profile: a JSON file of per-layer key/value bits\n"
             "      --kv-group G        quantization group: 32, 64 or 128 (default 32 or the profile's)\n"
             "      --kv-window R       newest tokens kept in FP16 (default 128 or the profile's)\n"
             "      --kv-sinks S        first tokens kept in FP16 forever (default 0 or the profile's)\n"
             "      --device N          Vulkan device index (default: automatic, discrete GPU first)\n"
             "      --list-devices      list Vulkan devices and exit\n"
+            "  -t, --threads N         accepted: vkmix runs the model on the GPU, with no CPU worker threads\n"
+            TOOL_COMPAT_HELP_FA
             "\n"
             "generation:\n"
             "  -p, --prompt TEXT       prompt (default: standard input when it is not a terminal)\n"
@@ -68,7 +74,8 @@ static void usage(FILE *f)
             "      --no-bos            do not add the BOS token to the prompt\n"
             "      --ignore-eos        never end a reply at an end-of-generation token\n"
             "      --truncate          keep the end of a prompt longer than the context instead of failing\n"
-            "      --no-echo           one-shot: print only the generated text, not the prompt\n"
+            "      --no-echo, --no-display-prompt\n"
+            "                          one-shot: print only the generated text, not the prompt\n"
             "\n"
             "sampling:\n"
             "      --temp T            temperature, 0 = greedy (default 0.8)\n"
@@ -78,7 +85,7 @@ static void usage(FILE *f)
             "      --min-p P           drop tokens below P * the top probability, 0 = off (default 0.05)\n"
             "      --repeat-penalty R  penalty for repeated tokens, 1 = off (default 1)\n"
             "      --repeat-last-n N   tokens the repeat penalty looks back over (default 64)\n"
-            "      --seed N            random seed (default: a new one each run)\n"
+            "  -s, --seed N            random seed (default: a new one each run)\n"
             "\n"
             "chat:\n"
             "  -i, --chat              interactive: type a message, get a reply; the conversation stays\n"
@@ -182,7 +189,7 @@ static void parse_args(int argc, char **argv, opts *o)
         else if (IS("--min-p")) o->sp.min_p = parse_float(a, VAL(), 0.0f, 1.0f);
         else if (IS("--repeat-penalty")) o->sp.repeat_penalty = parse_float(a, VAL(), 0.01f, 100.0f);
         else if (IS("--repeat-last-n")) o->sp.repeat_last_n = (int32_t)parse_long(a, VAL(), 0, 1 << 20);
-        else if (IS("--seed")) {
+        else if (IS("--seed") || IS("-s")) {
             const char *v = VAL();
             char *end;
             errno = 0;
@@ -193,13 +200,18 @@ static void parse_args(int argc, char **argv, opts *o)
         } else if (IS("--no-bos")) { NOVAL(); o->no_bos = 1; }
         else if (IS("--ignore-eos")) { NOVAL(); o->ignore_eos = 1; }
         else if (IS("--truncate")) { NOVAL(); o->truncate = 1; }
-        else if (IS("--no-echo")) { NOVAL(); o->no_echo = 1; }
+        else if (IS("--no-echo") || IS("--no-display-prompt")) { NOVAL(); o->no_echo = 1; }
         else if (IS("-i") || IS("--chat") || IS("--interactive")) { NOVAL(); o->interactive = 1; }
         else if (IS("--raw")) { NOVAL(); o->raw = 1; }
         else if (IS("--chat-template")) o->chat_template = VAL();
         else if (IS("--system")) o->system = VAL();
         else if (IS("-v") || IS("--verbose")) { NOVAL(); o->verbose = 1; }
-        else bad_usage("unknown option '%s'", argv[i], NULL);
+        else {
+            char cerr[512];
+            int r = tool_compat_flag(&o->compat, a, val, argc, argv, &i, cerr, sizeof cerr);
+            if (r < 0) bad_usage("%s", cerr, NULL);
+            if (r == 0) bad_usage("unknown option '%s'", argv[i], NULL);
+        }
 #undef IS
 #undef VAL
 #undef NOVAL
@@ -207,6 +219,18 @@ static void parse_args(int argc, char **argv, opts *o)
     if (o->greedy) o->sp.temperature = 0.0f;
     if (o->prompt && o->prompt_file) bad_usage("-p and -f cannot be used together", NULL, NULL);
     if (o->kv && o->kv_profile) bad_usage("--kv and --kv-profile cannot be used together", NULL, NULL);
+    if ((o->compat.ctk || o->compat.ctv) && (o->kv || o->kv_profile))
+        bad_usage("-ctk/-ctv and %s cannot be used together", o->kv ? "--kv" : "--kv-profile", NULL);
+    {
+        char cerr[512];
+        if (tool_compat_kv(&o->compat, o->kv_buf, sizeof o->kv_buf, cerr, sizeof cerr) < 0) bad_usage("%s", cerr, NULL);
+        if (o->kv_buf[0]) o->kv = o->kv_buf;
+    }
+    if (o->compat.threads)
+        fprintf(stderr, PROG ": note: -t %ld is accepted and unused: vkmix runs the model on the GPU, with no CPU "
+                        "worker threads\n", o->compat.threads);
+    if (o->compat.fa_off)
+        fprintf(stderr, PROG ": note: -fa off is ignored: vkmix's attention is always fused\n");
     if (o->raw && o->chat_template) bad_usage("--raw and --chat-template cannot be used together", NULL, NULL);
     if (o->chat_template && cli_template_from_name(o->chat_template) < 0)
         bad_usage("unknown chat template '%s' (known: %s)", o->chat_template, cli_template_names());
@@ -897,9 +921,15 @@ int main(int argc, char **argv)
         lib_error(a, what, e);
         goto done;
     }
-    if (o->n_ctx > a->info.n_ctx_train && a->info.n_ctx_train > 0)
-        fprintf(stderr, PROG ": warning: context %u is longer than the model's training context %u\n", o->n_ctx,
-                a->info.n_ctx_train);
+    tool_warn_context(PROG, &a->info, vkmix_session_n_ctx(a->sess));
+    if (o->kv || o->kv_profile) {
+        char what[300];
+        if (o->kv_profile) snprintf(what, sizeof what, "--kv-profile %.200s", o->kv_profile);
+        else if (o->kv == o->kv_buf) snprintf(what, sizeof what, "%s (-ctk %s -ctv %s)", o->kv,
+                                              o->compat.ctk ? o->compat.ctk : "f16", o->compat.ctv ? o->compat.ctv : "f16");
+        else snprintf(what, sizeof what, "%.200s", o->kv);
+        tool_warn_kv(PROG, a->model, &sp, what);
+    }
 
     if ((e = vkmix_sampler_create(&o->sp, &a->smp)) != VKMIX_OK ||
         (e = vkmix_detokenizer_create(a->model, &a->detok)) != VKMIX_OK) {
@@ -938,6 +968,12 @@ int main(int argc, char **argv)
             fprintf(stderr, PROG ": the model's chat template is not one vkmix knows (%s): raw mode; "
                             "--chat-template NAME picks one\n", cli_template_names());
     }
+    for (int k = 0; cli_template_special(tmpl, k); k++)
+        if (vkmix_token_find(a->model, cli_template_special(tmpl, k)) < 0)
+            fprintf(stderr,
+                    PROG ": warning: chat template %s: '%s' is not a token of the model's vocabulary: it is "
+                         "tokenized as plain text, and the model was not trained on this format\n",
+                    cli_template_name(tmpl), cli_template_special(tmpl, k));
     if (o->system && !o->interactive && tmpl == CLI_TMPL_RAW)
         fprintf(stderr, PROG ": warning: --system is used in chat mode (-i) or with --chat-template\n");
     if (o->verbose) print_info(a, model_path, tmpl, from_model);

@@ -22,6 +22,7 @@
  * a trial passes when the decoded text contains the number.
  */
 #include "common/tool.c" /* first: it sets the feature-test macros */
+#include "common/llama_flags.c"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -38,7 +39,8 @@ typedef struct cfg {
     vkmix_session *s;
     vkmix_kv_memory mem;    /* at the context C */
     /* perplexity and KL */
-    double nll;
+    double nll, nll2;
+    double *running;        /* --chunks: the running perplexity after each chunk */
     uint64_t n_tok, top1;
     float *kl;              /* [n_tok] */
     size_t kl_cap;
@@ -56,30 +58,40 @@ typedef struct opts {
     uint64_t seed;
     char *kv[MAX_CFG];
     int n_kv;
+    long chunks;            /* --chunks N: llama-perplexity's method; -1: every chunk; 0: off */
+    tool_compat compat;     /* -ctk/-ctv, -t, -fa, -ngl */
 } opts;
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: vkmix-eval -m model.gguf (--text FILE | --haystack DIR) [options]\n"
-            "  -m FILE             model (GGUF)\n"
+            "usage: vkmix-eval -m model.gguf (-f FILE | --haystack DIR) [options]\n"
+            "  -m, --model FILE    model (GGUF)\n"
             "  --kv LIST           comma list of caches to compare with f16: f16, kXvY, or profile .json files;\n"
             "                      an item may carry :w=R, :g=G, :s=S (window, group, sinks), e.g. k4v4:w=32\n"
             "                      (default k8v8,k4v4,k2v2)\n"
-            "  --group G --window R --sinks S   defaults for every item (0: the session's / profile's)\n"
-            "  -c N                context (window length) in tokens (default: as a session chooses)\n"
-            "  --chunk N           tokens per evaluation call (default 64)\n"
+            TOOL_COMPAT_HELP_CACHE
+            "                      -ctk/-ctv name one more cache to compare (without --kv: the only one)\n"
+            "  --group G --window R --sinks S   defaults for every item (0: the session's / profile's); also\n"
+            "                      --kv-group, --kv-window, --kv-sinks as in vkmix\n"
+            "  -c, --ctx-size N    context (window length) in tokens (default: as a session chooses)\n"
+            "  -b, --batch-size N  tokens per evaluation call (default 64; also --chunk N)\n"
+            "  -t, --threads N     accepted and unused: the model runs on the GPU\n"
+            TOOL_COMPAT_HELP_FA
             "perplexity and KL against the FP16 cache:\n"
-            "  --text FILE         text to score\n"
+            "  -f, --file FILE     text to score (also --text FILE)\n"
             "  --max-tokens N      first N tokens of the text (default 0: all)\n"
             "  --stride S          window start every S tokens (default C/2)\n"
+            "  --chunks N          llama-perplexity's method instead of --stride: N chunks of -c tokens (-1: all),\n"
+            "                      BOS first, each scoring its second half; prints the running perplexity after\n"
+            "                      each chunk, [1]p,[2]p,... and a final estimate (docs/QUALITY.md)\n"
             "needle in a haystack (passkey retrieval):\n"
             "  --haystack DIR      folder of .txt filler (e.g. PaulGrahamEssays)\n"
             "  --depths LIST       needle depths in [0, 1] (default 0,0.25,0.5,0.75,1)\n"
             "  --trials N          trials per depth (default 3)\n"
             "  --niah-ctx N        prompt length in tokens (default: -c)\n"
             "  --answer-tokens N   greedy tokens after the question (default 8)\n"
-            "  --seed N            seed of pass keys and filler offsets (default 1)\n"
+            "  -s, --seed N        seed of pass keys and filler offsets (default 1)\n"
             "output:\n"
             "  -o FILE             JSON results\n"
             "  --svg FILE          chart: KL (or --svg-metric ppl|niah) against effective bits, one point per cache\n"
@@ -104,8 +116,12 @@ static void parse(int argc, char **argv, opts *o)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
-        } else if (!strcmp(a, "-m")) o->model = tool_arg(argc, argv, &i);
-        else if (!strcmp(a, "--text")) o->text = tool_arg(argc, argv, &i);
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = tool_arg(argc, argv, &i);
+        else if (!strcmp(a, "--text") || !strcmp(a, "-f") || !strcmp(a, "--file")) o->text = tool_arg(argc, argv, &i);
+        else if (!strcmp(a, "--chunks")) {
+            o->chunks = tool_parse_long(a, tool_arg(argc, argv, &i), -1, INT32_MAX);
+            if (!o->chunks) tool_die("--chunks wants a count >= 1, or -1 for every chunk");
+        }
         else if (!strcmp(a, "--haystack")) o->haystack = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "-o")) o->out = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--svg")) o->svg = tool_arg(argc, argv, &i);
@@ -115,17 +131,17 @@ static void parse(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--kv")) {
             for (int k = 0; k < o->n_kv; k++) free(o->kv[k]);
             o->n_kv = tool_split(tool_arg(argc, argv, &i), o->kv, MAX_CFG);
-        } else if (!strcmp(a, "-c")) o->ctx = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 2, 1 << 20);
-        else if (!strcmp(a, "--chunk")) o->chunk = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 4096);
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) o->ctx = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 2, 1 << 20);
+        else if (!strcmp(a, "--chunk") || !strcmp(a, "-b") || !strcmp(a, "--batch-size")) o->chunk = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 4096);
         else if (!strcmp(a, "--max-tokens")) o->max_tokens = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, INT32_MAX);
         else if (!strcmp(a, "--stride")) o->stride = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 1 << 20);
         else if (!strcmp(a, "--trials")) o->trials = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 10000);
         else if (!strcmp(a, "--niah-ctx")) o->niah_ctx = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 32, 1 << 20);
         else if (!strcmp(a, "--answer-tokens")) o->answer_tokens = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 64);
-        else if (!strcmp(a, "--seed")) o->seed = (uint64_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, INT64_MAX);
-        else if (!strcmp(a, "--group")) o->group = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 128);
-        else if (!strcmp(a, "--window")) o->window = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 1 << 20);
-        else if (!strcmp(a, "--sinks")) o->sinks = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 4096);
+        else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) o->seed = (uint64_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, INT64_MAX);
+        else if (!strcmp(a, "--group") || !strcmp(a, "--kv-group")) o->group = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 128);
+        else if (!strcmp(a, "--window") || !strcmp(a, "--kv-window")) o->window = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 1 << 20);
+        else if (!strcmp(a, "--sinks") || !strcmp(a, "--kv-sinks")) o->sinks = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 0, 4096);
         else if (!strcmp(a, "--device")) o->device = (int)tool_parse_long(a, tool_arg(argc, argv, &i), -1, 64);
         else if (!strcmp(a, "--depths")) {
             char *items[MAX_DEPTHS];
@@ -136,8 +152,13 @@ static void parse(int argc, char **argv, opts *o)
             }
             if (!o->n_depths) tool_die("--depths: empty list");
         } else {
-            usage(stderr);
-            tool_die("unknown argument '%s'", a);
+            char cerr[512];
+            int r = tool_compat_flag(&o->compat, a, NULL, argc, argv, &i, cerr, sizeof cerr);
+            if (r < 0) tool_die("%s", cerr);
+            if (r == 0) {
+                usage(stderr);
+                tool_die("unknown argument '%s'", a);
+            }
         }
     }
     if (o->from_json) {
@@ -148,7 +169,19 @@ static void parse(int argc, char **argv, opts *o)
         usage(stderr);
         tool_die("-m and one of --text / --haystack are required");
     }
+    char kvc[32], cerr[512];
+    int have_ct = tool_compat_kv(&o->compat, kvc, sizeof kvc, cerr, sizeof cerr);
+    if (have_ct < 0) tool_die("%s", cerr);
+    if (have_ct && o->n_kv < MAX_CFG) {
+        o->kv[o->n_kv] = strdup(kvc);
+        if (!o->kv[o->n_kv++]) tool_die("out of memory");
+    }
     if (!o->n_kv) o->n_kv = tool_split("k8v8,k4v4,k2v2", o->kv, MAX_CFG);
+    if (o->compat.threads)
+        fprintf(stderr, "vkmix-eval: note: -t %ld is accepted and unused: the model runs on the GPU\n", o->compat.threads);
+    if (o->compat.fa_off) fprintf(stderr, "vkmix-eval: note: -fa off is ignored: vkmix's attention is always fused\n");
+    if (o->chunks && !o->text) tool_die("--chunks needs a text (-f FILE)");
+    if (o->chunks && o->stride) tool_die("--chunks and --stride cannot be used together");
     if (o->svg_metric && strcmp(o->svg_metric, "kl") && strcmp(o->svg_metric, "ppl") && strcmp(o->svg_metric, "niah"))
         tool_die("--svg-metric: kl, ppl or niah");
 }
@@ -257,11 +290,87 @@ static void eval_or_die(vkmix_session *s, const int32_t *t, uint32_t n, float *l
 /* ------------------------------------------------------------------ perplexity and KL */
 
 typedef struct ppl_ref {
-    double nll;
+    double nll, nll2;
     uint64_t n_tok;
     uint32_t windows;
+    double *running;        /* --chunks: the running perplexity after each chunk */
 } ppl_ref;
 
+typedef struct ppl_bufs {
+    float *lr, *lq;
+    double *lzr;
+    uint32_t *amr;
+    uint32_t V, ch;
+} ppl_bufs;
+
+/* Runs the window win[0, Lw) through the reference and every cache (reset
+ * first), in chunks of ch tokens, and scores the rows [row0, row1): row r
+ * predicts win[r + 1]. */
+static void score_window(vkmix_context *ctx, vkmix_session *ref, cfg *cf, int n_cf, const int32_t *win, uint32_t Lw,
+                         uint32_t row0, uint32_t row1, ppl_bufs *B, ppl_ref *R)
+{
+    const uint32_t V = B->V, ch = B->ch;
+    vkmix_session_reset(ref);
+    for (int k = 0; k < n_cf; k++) vkmix_session_reset(cf[k].s);
+    for (uint32_t p0 = 0; p0 < Lw; p0 += ch) {
+        const uint32_t c = Lw - p0 < ch ? Lw - p0 : ch;
+        const int want = p0 + c > row0 && p0 < row1;
+        eval_or_die(ref, win + p0, c, want ? B->lr : NULL, want, "f16 session", ctx);
+        if (want)
+            for (uint32_t i = 0; i < c; i++) B->lzr[i] = log_norm(B->lr + (size_t)i * V, V, &B->amr[i]);
+        for (uint32_t i = 0; want && i < c; i++) {
+            uint32_t r = p0 + i;
+            if (r < row0 || r >= row1) continue;
+            double nl = B->lzr[i] - B->lr[(size_t)i * V + win[r + 1]];
+            R->nll += nl;
+            R->nll2 += nl * nl;
+        }
+        for (int k = 0; k < n_cf; k++) {
+            cfg *q = &cf[k];
+            eval_or_die(q->s, win + p0, c, want ? B->lq : NULL, want, q->label, ctx);
+            for (uint32_t i = 0; want && i < c; i++) {
+                uint32_t r = p0 + i;
+                if (r < row0 || r >= row1) continue;
+                const float *zq = B->lq + (size_t)i * V;
+                uint32_t amq;
+                double lzq = log_norm(zq, V, &amq);
+                double nl = lzq - zq[win[r + 1]];
+                q->nll += nl;
+                q->nll2 += nl * nl;
+                double kl = kl_div(B->lr + (size_t)i * V, B->lzr[i], zq, lzq, V);
+                kl_push(q, (float)kl);
+                q->kl_sum += kl;
+                q->top1 += amq == B->amr[i];
+                q->n_tok++;
+            }
+        }
+    }
+    R->n_tok += row1 - row0;
+    R->windows++;
+}
+
+static void bufs_alloc(ppl_bufs *B, const vkmix_model *m, uint32_t ch)
+{
+    vkmix_model_info info;
+    vkmix_model_get_info(m, &info);
+    B->V = info.n_vocab;
+    B->ch = ch;
+    B->lr = malloc((size_t)ch * B->V * sizeof(float));
+    B->lq = malloc((size_t)ch * B->V * sizeof(float));
+    B->lzr = malloc(ch * sizeof(double));
+    B->amr = malloc(ch * sizeof(uint32_t));
+    if (!B->lr || !B->lq || !B->lzr || !B->amr) tool_die("out of memory");
+}
+
+static void bufs_free(ppl_bufs *B)
+{
+    free(B->lr);
+    free(B->lq);
+    free(B->lzr);
+    free(B->amr);
+}
+
+/* The perplexity of the windows of --stride (see the top of the file). */
 static void run_ppl(const opts *o, vkmix_context *ctx, const vkmix_model *m, int bos_id, uint32_t C, vkmix_session *ref,
                     cfg *cf, int n_cf, ppl_ref *R)
 {
@@ -275,14 +384,10 @@ static void run_ppl(const opts *o, vkmix_context *ctx, const vkmix_model *m, int
     const uint32_t bos = bos_id >= 0, Cb = C - bos, S = o->stride ? o->stride : (C / 2 ? C / 2 : 1);
     if (S > Cb) tool_die("--stride %u is longer than a window (%u text tokens)", S, Cb);
     if (n < 2) tool_die("the text has fewer than 2 tokens");
-    vkmix_model_info info;
-    vkmix_model_get_info(m, &info);
-    const uint32_t V = info.n_vocab, ch = o->chunk;
-    float *lr = malloc((size_t)ch * V * sizeof(float)), *lq = malloc((size_t)ch * V * sizeof(float));
+    ppl_bufs B;
+    bufs_alloc(&B, m, o->chunk);
     int32_t *win = malloc((size_t)C * sizeof(int32_t));
-    double *lzr = malloc(ch * sizeof(double));
-    uint32_t *amr = malloc(ch * sizeof(uint32_t));
-    if (!lr || !lq || !win || !lzr || !amr) tool_die("out of memory");
+    if (!win) tool_die("out of memory");
     /* windows: text [b, e); score j in [max(prev_end, b + 1), e) */
     uint64_t total_windows = 0;
     for (size_t b = 0;; b += S) {
@@ -300,48 +405,77 @@ static void run_ppl(const opts *o, vkmix_context *ctx, const vkmix_model *m, int
         const size_t first = prev_end > b + 1 ? prev_end : b + 1; /* first scored text index */
         /* the row predicting text index j is bos + j - 1 - b */
         const uint32_t row0 = (uint32_t)(bos + first - 1 - b), row1 = Lw - 1; /* scored rows [row0, row1) */
-        vkmix_session_reset(ref);
-        for (int k = 0; k < n_cf; k++) vkmix_session_reset(cf[k].s);
-        for (uint32_t p0 = 0; p0 < Lw; p0 += ch) {
-            const uint32_t c = Lw - p0 < ch ? Lw - p0 : ch;
-            const int want = p0 + c > row0 && p0 < row1;
-            eval_or_die(ref, win + p0, c, want ? lr : NULL, want, "f16 session", ctx);
-            if (want)
-                for (uint32_t i = 0; i < c; i++) lzr[i] = log_norm(lr + (size_t)i * V, V, &amr[i]);
-            for (uint32_t i = 0; want && i < c; i++) {
-                uint32_t r = p0 + i;
-                if (r >= row0 && r < row1) R->nll += lzr[i] - lr[(size_t)i * V + win[r + 1]];
-            }
-            for (int k = 0; k < n_cf; k++) {
-                cfg *q = &cf[k];
-                eval_or_die(q->s, win + p0, c, want ? lq : NULL, want, q->label, ctx);
-                for (uint32_t i = 0; want && i < c; i++) {
-                    uint32_t r = p0 + i;
-                    if (r < row0 || r >= row1) continue;
-                    const float *zq = lq + (size_t)i * V;
-                    uint32_t amq;
-                    double lzq = log_norm(zq, V, &amq);
-                    q->nll += lzq - zq[win[r + 1]];
-                    double kl = kl_div(lr + (size_t)i * V, lzr[i], zq, lzq, V);
-                    kl_push(q, (float)kl);
-                    q->kl_sum += kl;
-                    q->top1 += amq == amr[i];
-                    q->n_tok++;
-                }
-            }
-        }
-        R->n_tok += row1 - row0;
-        R->windows++;
+        score_window(ctx, ref, cf, n_cf, win, Lw, row0, row1, &B, R);
         tool_progress_update(&pr, R->windows, total_windows);
         prev_end = e;
         if (e >= n) break;
     }
     free(x);
-    free(lr);
-    free(lq);
     free(win);
-    free(lzr);
-    free(amr);
+    bufs_free(&B);
+}
+
+/* The standard error of exp(mean nll) over n scored tokens (first order: ppl x
+ * the standard error of the mean nll). */
+static double ppl_stderr(double nll, double nll2, uint64_t n)
+{
+    if (n < 2) return 0;
+    double mean = nll / (double)n, var = nll2 / (double)n - mean * mean;
+    return var > 0 ? exp(mean) * sqrt(var / (double)(n - 1)) : 0;
+}
+
+/* --chunks: llama-perplexity's method. The whole text is tokenized with BOS
+ * (when the vocabulary asks for it) and cut into consecutive chunks of C tokens;
+ * the first token of every chunk is replaced by BOS; each chunk runs in a fresh
+ * session and scores its second half, rows [C/2, C - 1) (row r predicts token
+ * r + 1), so each chunk scores C - 1 - C/2 tokens. The running perplexity is
+ * printed after each chunk: [1]p1,[2]p2,... */
+static void run_chunks(const opts *o, vkmix_context *ctx, const vkmix_model *m, int bos_id, uint32_t C,
+                       vkmix_session *ref, cfg *cf, int n_cf, ppl_ref *R)
+{
+    size_t text_len = 0;
+    char *text = tool_read_file(o->text, &text_len);
+    if (!text) tool_die("cannot read '%s'", o->text);
+    size_t n = 0;
+    int32_t *x = tool_tokenize(m, text, text_len, bos_id >= 0, &n);
+    free(text);
+    if (o->max_tokens && n > o->max_tokens) n = o->max_tokens;
+    if (C < 4) tool_die("--chunks needs -c >= 4");
+    if (n < 2 * (size_t)C)
+        tool_die("--chunks: the text has %zu tokens; a context of %u needs at least %u (two chunks)", n, C, 2 * C);
+    uint32_t n_chunks = (uint32_t)(n / C);
+    if (o->chunks > 0 && (uint32_t)o->chunks < n_chunks) n_chunks = (uint32_t)o->chunks;
+    R->running = calloc(n_chunks, sizeof(double));
+    for (int k = 0; k < n_cf; k++) cf[k].running = calloc(n_chunks, sizeof(double));
+    int32_t *win = malloc((size_t)C * sizeof(int32_t));
+    if (!R->running || !win) tool_die("out of memory");
+    ppl_bufs B;
+    bufs_alloc(&B, m, o->chunk);
+    const uint32_t first = C / 2;
+    fprintf(stderr, "vkmix-eval: perplexity over %u chunks of %u tokens (%zu tokens), scoring %u tokens per chunk\n",
+            n_chunks, C, n, C - 1 - first);
+    fprintf(stderr, "vkmix-eval: the f16 cache's running perplexity after each chunk (the caches' follow at the end):\n");
+    double t0 = tool_now();
+    for (uint32_t i = 0; i < n_chunks; i++) {
+        memcpy(win, x + (size_t)i * C, (size_t)C * sizeof *win);
+        if (bos_id >= 0) win[0] = bos_id;
+        score_window(ctx, ref, cf, n_cf, win, C, first, C - 1, &B, R);
+        R->running[i] = exp(R->nll / (double)R->n_tok);
+        for (int k = 0; k < n_cf; k++) cf[k].running[i] = exp(cf[k].nll / (double)cf[k].n_tok);
+        if (i == 0) {
+            char e[32];
+            tool_fmt_secs(e, sizeof e, (tool_now() - t0) * (n_chunks - 1));
+            fprintf(stderr, "vkmix-eval: %.2f s per chunk (%d caches), ETA %s\n", tool_now() - t0, n_cf + 1, e);
+        }
+        printf("[%u]%.4f,", i + 1, R->running[i]);
+        fflush(stdout);
+    }
+    printf("\n");
+    fflush(stdout);
+    R->windows = n_chunks;
+    free(x);
+    free(win);
+    bufs_free(&B);
 }
 
 /* ------------------------------------------------------------------ needle in a haystack */
@@ -777,7 +911,9 @@ int main(int argc, char **argv)
         sp.n_ctx = C;
         e = vkmix_kv_memory_estimate(m, &sp, 0, &cf[k].mem);
         if (e != VKMIX_OK) tool_die("--kv %s: %s: %s", o.kv[k], vkmix_strerror(e), vkmix_context_last_error(ctx));
+        tool_warn_kv(tool_name, m, &sp, cf[k].label);
     }
+    tool_warn_context(tool_name, &info, n_ctx);
     fprintf(stderr, "vkmix-eval: %s (%u layers), context %u, chunk %u, %d cache(s) against f16%s\n",
             tool_basename(o.model), info.n_layer, C, o.chunk, o.n_kv, bos_id >= 0 ? ", BOS first" : "");
 
@@ -792,11 +928,15 @@ int main(int argc, char **argv)
 
     ppl_ref R = { 0, 0, 0 };
     if (o.text) {
-        run_ppl(&o, ctx, m, bos_id, C, ref_cfg.s, cf, o.n_kv, &R);
+        if (o.chunks) run_chunks(&o, ctx, m, bos_id, C, ref_cfg.s, cf, o.n_kv, &R);
+        else run_ppl(&o, ctx, m, bos_id, C, ref_cfg.s, cf, o.n_kv, &R);
         cJSON *jt = cJSON_AddObjectToObject(root, "text");
         cJSON_AddStringToObject(jt, "file", o.text);
         cJSON_AddNumberToObject(jt, "max_tokens", o.max_tokens);
-        cJSON_AddNumberToObject(jt, "stride", o.stride ? o.stride : C / 2);
+        if (o.chunks) {
+            cJSON_AddStringToObject(jt, "method", "chunks (llama-perplexity)");
+            cJSON_AddNumberToObject(jt, "chunks", R.windows);
+        } else cJSON_AddNumberToObject(jt, "stride", o.stride ? o.stride : C / 2);
         cJSON_AddNumberToObject(jt, "windows", R.windows);
         cJSON_AddNumberToObject(jt, "scored_tokens", (double)R.n_tok);
     }
@@ -813,8 +953,20 @@ int main(int argc, char **argv)
 
     /* table */
     const double ref_ppl = R.n_tok ? exp(R.nll / (double)R.n_tok) : 0;
+    if (o.text && o.chunks) {
+        printf("Final estimate: PPL = %.4f +/- %.5f\n", ref_ppl, ppl_stderr(R.nll, R.nll2, R.n_tok));
+        for (int k = 0; k < o.n_kv; k++) {
+            printf("\n%s: ", cf[k].label);
+            for (uint32_t i = 0; i < R.windows; i++) printf("[%u]%.4f,", i + 1, cf[k].running[i]);
+            printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", exp(cf[k].nll / (double)cf[k].n_tok),
+                   ppl_stderr(cf[k].nll, cf[k].nll2, cf[k].n_tok));
+        }
+    }
     printf("\nmodel %s, context %u, chunk %u", tool_basename(o.model), C, o.chunk);
-    if (o.text)
+    if (o.text && o.chunks)
+        printf(", text %s: %llu tokens scored in %u chunks of %u (the second half of each)", o.text,
+               (unsigned long long)R.n_tok, R.windows, C);
+    else if (o.text)
         printf(", text %s: %llu tokens scored in %u windows (stride %u)", o.text, (unsigned long long)R.n_tok,
                R.windows, o.stride ? o.stride : C / 2);
     printf("\n\n%-28s %6s %6s %9s", "cache", "K bits", "V bits", "KV MiB");
@@ -855,6 +1007,13 @@ int main(int argc, char **argv)
                    100 * top1);
             cJSON_AddNumberToObject(j, "ppl", ppl);
             cJSON_AddNumberToObject(j, "nll_mean", log(ppl));
+            if (o.chunks) {
+                const double *run = k ? c->running : R.running;
+                cJSON_AddNumberToObject(j, "ppl_stderr", k ? ppl_stderr(c->nll, c->nll2, c->n_tok)
+                                                           : ppl_stderr(R.nll, R.nll2, R.n_tok));
+                cJSON *jr = cJSON_AddArrayToObject(j, "ppl_running");
+                for (uint32_t i = 0; run && i < R.windows; i++) cJSON_AddItemToArray(jr, cJSON_CreateNumber(run[i]));
+            }
             if (k) {
                 cJSON_AddNumberToObject(j, "kl_mean", klm);
                 cJSON_AddNumberToObject(j, "kl_p99", klp);
@@ -904,9 +1063,11 @@ int main(int argc, char **argv)
     for (int k = 0; k <= o.n_kv; k++) {
         vkmix_session_free(all[k]->s);
         free(all[k]->kl);
+        free(all[k]->running);
         cJSON_Delete(all[k]->answers);
     }
     for (int k = 0; k < o.n_kv; k++) free(o.kv[k]);
+    free(R.running);
     free(cf);
     free(all);
     free(pts);

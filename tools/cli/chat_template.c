@@ -19,6 +19,17 @@ cli_template cli_template_detect(const char *text)
     return CLI_TMPL_RAW;
 }
 
+const char *cli_template_special(cli_template t, int k)
+{
+    static const char *const chatml[] = { "<|im_start|>", "<|im_end|>", NULL };
+    static const char *const llama3[] = { "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", NULL };
+    const char *const *list = t == CLI_TMPL_CHATML ? chatml : t == CLI_TMPL_LLAMA3 ? llama3 : NULL;
+    if (!list || k < 0) return NULL;
+    for (int i = 0; i <= k; i++)
+        if (!list[i]) return NULL;
+    return list[k];
+}
+
 const char *cli_template_name(cli_template t)
 {
     return (unsigned)t < CLI_TMPL_COUNT_ ? k_names[t] : "?";

@@ -23,6 +23,13 @@ typedef enum cli_template {
  * "<|user|>" zephyr. */
 cli_template cli_template_detect(const char *text);
 
+/* The special tokens the family's turns are written with that a model of that
+ * family has as single tokens of its vocabulary (chatml: <|im_start|>,
+ * <|im_end|>; llama3: <|start_header_id|>, <|end_header_id|>, <|eot_id|>),
+ * NULL after the last. The llama2, mistral and zephyr markers ([INST],
+ * <|user|>) are plain text in many of their models: none are listed. */
+const char *cli_template_special(cli_template t, int k);
+
 /* "raw", "chatml", "llama3", "llama2", "mistral", "zephyr". */
 const char *cli_template_name(cli_template t);
 /* The family named `name` (case-insensitive), or -1. */
