@@ -318,6 +318,103 @@ static void check_target(opts *o, vkmix_context *ctx, const vkmix_model *m)
              tk, tv, lo.k_bits, lo.v_bits, geo);
 }
 
+/* The ablation: the same scores, shuffled among layers (Fisher-Yates, seeded). */
+static void ablate(float *use_k, float *use_v, uint32_t L, long seed)
+{
+    tool_rng ar = { (uint64_t)seed * 0x9E3779B97F4A7C15ull + 12345 };
+    for (int kv = 0; kv < 2; kv++) {
+        float *a = kv ? use_v : use_k;
+        for (uint32_t i = L; i > 1; i--) {
+            uint32_t j = (uint32_t)tool_rng_below(&ar, i);
+            float t = a[i - 1];
+            a[i - 1] = a[j];
+            a[j] = t;
+        }
+    }
+}
+
+/* The report on standard output: the rule, per layer the scores, the measured errors and the
+ * widths chosen, the effective bits. */
+static void print_report(const opts *o, const vkmix_model_info *info, const char *hash, const char *rbuf, float loss,
+                         double t_imp, double t_err, const float *imp_k, const float *imp_v, const float *err_k,
+                         const float *err_v, const uint8_t *kb, const uint8_t *vb, uint32_t n_ctx,
+                         const vkmix_kv_memory *mem, double objective)
+{
+    const uint32_t L = info->n_layer;
+    printf("model %s (%s)  sha256 %s\n", tool_basename(o->model), info->name, hash);
+    printf("loss %.4f over %u windows x %u tokens; importance %.1f s, measured error %.1f s (%u threads)\n", loss, o->N,
+           o->T, t_imp, t_err, o->threads);
+    if (o->rule == RULE_KVMIX) {
+        uint32_t ni, ng;
+        vkmix_calibrate_kvmix_counts(L, &ni, &ng);
+        printf("rule kvmix: %u layers -> %u important + %u general promoted to K3 / V4 (ranked separately for K "
+               "and V), %u at K2 / V2%s\n",
+               L, ni, ng, L - ni - ng,
+               L < 10 && L >= 2 ? "; fewer than 10 layers: one important layer instead of the paper's floor(0.1 n) = 0"
+                                : "");
+    } else printf("rule %s: dynamic program over the layers (exact bytes, grid 1/8192), then a greedy fill\n", rbuf);
+    if (o->ablate >= 0) printf("ablation: importance scores shuffled among layers (seed %ld)\n", o->ablate);
+    printf("\n%5s %11s %11s  %-31s  %-31s  %3s %3s\n", "layer", "I_K", "I_V", "rel. MSE of K at 2/3/4/8 bits",
+           "rel. MSE of V at 2/3/4/8 bits", "K", "V");
+    for (uint32_t l = 0; l < L; l++) {
+        printf("%5u %11.4g %11.4g ", l, imp_k[l], imp_v[l]);
+        for (int kv = 0; kv < 2; kv++) {
+            const float *er = (kv ? err_v : err_k) + (size_t)l * VKMIX_CALIB_N_WIDTHS;
+            printf(" %7.1e %7.1e %7.1e %7.1e", er[0], er[1], er[2], er[3]);
+        }
+        printf("  %3u %3u\n", kb[l], vb[l]);
+    }
+    printf("\neffective bits (metadata, FP16 window and sinks included) at context %u: K %.3f, V %.3f; cache %.3f MiB\n",
+           n_ctx, mem->k_bits, mem->v_bits, (double)mem->total_bytes / 1048576.0);
+    printf("objective sum importance x measured error: %.6g\n", objective);
+}
+
+/* The scores and their provenance (written with --scores, and into the profile). */
+static cJSON *scores_json(const opts *o, const char *hash, int bos, float loss, uint32_t L, const float *imp_k,
+                          const float *imp_v, const float *err_k, const float *err_v, const char *rbuf, uint32_t n_ctx,
+                          const uint8_t *kb, const uint8_t *vb, const vkmix_kv_memory *mem, double objective)
+{
+    cJSON *sc = cJSON_CreateObject();
+    cJSON_AddStringToObject(sc, "format", "vkmix-calibration-scores");
+    cJSON_AddStringToObject(sc, "model", tool_basename(o->model));
+    cJSON_AddStringToObject(sc, "model_sha256", hash);
+    cJSON_AddStringToObject(sc, "text", o->text);
+    cJSON_AddNumberToObject(sc, "N", o->N);
+    cJSON_AddNumberToObject(sc, "T", o->T);
+    cJSON_AddNumberToObject(sc, "seed", (double)o->seed);
+    cJSON_AddBoolToObject(sc, "bos", bos);
+    cJSON_AddNumberToObject(sc, "loss", loss);
+    cJSON_AddItemToObject(sc, "imp_k", float_array(imp_k, L));
+    cJSON_AddItemToObject(sc, "imp_v", float_array(imp_v, L));
+    cJSON *wl = cJSON_CreateArray();
+    for (int i = 0; i < VKMIX_CALIB_N_WIDTHS; i++) cJSON_AddItemToArray(wl, cJSON_CreateNumber(vkmix_calibrate_width((uint32_t)i)));
+    cJSON_AddItemToObject(sc, "err_widths", wl);
+    cJSON *ek = cJSON_CreateArray(), *ev = cJSON_CreateArray();
+    for (uint32_t l = 0; l < L; l++) {
+        cJSON_AddItemToArray(ek, float_array(err_k + (size_t)l * VKMIX_CALIB_N_WIDTHS, VKMIX_CALIB_N_WIDTHS));
+        cJSON_AddItemToArray(ev, float_array(err_v + (size_t)l * VKMIX_CALIB_N_WIDTHS, VKMIX_CALIB_N_WIDTHS));
+    }
+    cJSON_AddItemToObject(sc, "err_k", ek);
+    cJSON_AddItemToObject(sc, "err_v", ev);
+    cJSON_AddStringToObject(sc, "rule", rbuf);
+    if (o->ablate >= 0) cJSON_AddNumberToObject(sc, "ablate_random_seed", (double)o->ablate);
+    cJSON_AddNumberToObject(sc, "n_ctx", n_ctx);
+    cJSON_AddNumberToObject(sc, "group", o->group);
+    cJSON_AddNumberToObject(sc, "window", o->window);
+    cJSON_AddNumberToObject(sc, "sinks", o->sinks);
+    cJSON *kl = cJSON_CreateArray(), *vl = cJSON_CreateArray();
+    for (uint32_t l = 0; l < L; l++) {
+        cJSON_AddItemToArray(kl, cJSON_CreateNumber(kb[l]));
+        cJSON_AddItemToArray(vl, cJSON_CreateNumber(vb[l]));
+    }
+    cJSON_AddItemToObject(sc, "k_bits", kl);
+    cJSON_AddItemToObject(sc, "v_bits", vl);
+    cJSON_AddNumberToObject(sc, "k_bits_effective", mem->k_bits);
+    cJSON_AddNumberToObject(sc, "v_bits_effective", mem->v_bits);
+    cJSON_AddNumberToObject(sc, "objective", objective);
+    return sc;
+}
+
 int main(int argc, char **argv)
 {
     tool_name = "vkmix-calibrate";
@@ -383,18 +480,7 @@ int main(int argc, char **argv)
     if (!use_k || !use_v) tool_die("out of memory");
     memcpy(use_k, imp_k, L * sizeof(float));
     memcpy(use_v, imp_v, L * sizeof(float));
-    if (o.ablate >= 0) {
-        tool_rng ar = { (uint64_t)o.ablate * 0x9E3779B97F4A7C15ull + 12345 };
-        for (int kv = 0; kv < 2; kv++) {
-            float *a = kv ? use_v : use_k;
-            for (uint32_t i = L; i > 1; i--) { /* Fisher-Yates */
-                uint32_t j = (uint32_t)tool_rng_below(&ar, i);
-                float t = a[i - 1];
-                a[i - 1] = a[j];
-                a[j] = t;
-            }
-        }
-    }
+    if (o.ablate >= 0) ablate(use_k, use_v, L, o.ablate);
 
     /* allocation */
     vkmix_calib_alloc_params ap;
@@ -421,76 +507,12 @@ int main(int argc, char **argv)
     if (e != VKMIX_OK) tool_die("allocation: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
     const uint32_t n_ctx = o.ctx ? o.ctx : (info.n_ctx_train && info.n_ctx_train < 4096 ? info.n_ctx_train : 4096);
 
-    /* report */
     char rbuf[128];
     rule_text(&o, rbuf, sizeof rbuf);
-    printf("model %s (%s)  sha256 %s\n", tool_basename(o.model), info.name, hash);
-    printf("loss %.4f over %u windows x %u tokens; importance %.1f s, measured error %.1f s (%u threads)\n", loss, o.N,
-           o.T, t_imp, t_err, o.threads);
-    if (o.rule == RULE_KVMIX) {
-        uint32_t ni, ng;
-        vkmix_calibrate_kvmix_counts(L, &ni, &ng);
-        printf("rule kvmix: %u layers -> %u important + %u general promoted to K3 / V4 (ranked separately for K "
-               "and V), %u at K2 / V2%s\n",
-               L, ni, ng, L - ni - ng,
-               L < 10 && L >= 2 ? "; fewer than 10 layers: one important layer instead of the paper's floor(0.1 n) = 0"
-                                : "");
-    } else printf("rule %s: dynamic program over the layers (exact bytes, grid 1/8192), then a greedy fill\n", rbuf);
-    if (o.ablate >= 0) printf("ablation: importance scores shuffled among layers (seed %ld)\n", o.ablate);
-    printf("\n%5s %11s %11s  %-31s  %-31s  %3s %3s\n", "layer", "I_K", "I_V", "rel. MSE of K at 2/3/4/8 bits",
-           "rel. MSE of V at 2/3/4/8 bits", "K", "V");
-    for (uint32_t l = 0; l < L; l++) {
-        printf("%5u %11.4g %11.4g ", l, imp_k[l], imp_v[l]);
-        for (int kv = 0; kv < 2; kv++) {
-            const float *er = (kv ? err_v : err_k) + (size_t)l * VKMIX_CALIB_N_WIDTHS;
-            printf(" %7.1e %7.1e %7.1e %7.1e", er[0], er[1], er[2], er[3]);
-        }
-        printf("  %3u %3u\n", kb[l], vb[l]);
-    }
-    printf("\neffective bits (metadata, FP16 window and sinks included) at context %u: K %.3f, V %.3f; cache %.3f MiB\n",
-           n_ctx, mem.k_bits, mem.v_bits, (double)mem.total_bytes / 1048576.0);
-    printf("objective sum importance x measured error: %.6g\n", objective);
+    print_report(&o, &info, hash, rbuf, loss, t_imp, t_err, imp_k, imp_v, err_k, err_v, kb, vb, n_ctx, &mem, objective);
     fprintf(stderr, "vkmix-calibrate: done in %.1f s\n", tool_now() - t0);
 
-    /* scores and provenance */
-    cJSON *sc = cJSON_CreateObject();
-    cJSON_AddStringToObject(sc, "format", "vkmix-calibration-scores");
-    cJSON_AddStringToObject(sc, "model", tool_basename(o.model));
-    cJSON_AddStringToObject(sc, "model_sha256", hash);
-    cJSON_AddStringToObject(sc, "text", o.text);
-    cJSON_AddNumberToObject(sc, "N", o.N);
-    cJSON_AddNumberToObject(sc, "T", o.T);
-    cJSON_AddNumberToObject(sc, "seed", (double)o.seed);
-    cJSON_AddBoolToObject(sc, "bos", bos);
-    cJSON_AddNumberToObject(sc, "loss", loss);
-    cJSON_AddItemToObject(sc, "imp_k", float_array(imp_k, L));
-    cJSON_AddItemToObject(sc, "imp_v", float_array(imp_v, L));
-    cJSON *wl = cJSON_CreateArray();
-    for (int i = 0; i < VKMIX_CALIB_N_WIDTHS; i++) cJSON_AddItemToArray(wl, cJSON_CreateNumber(vkmix_calibrate_width((uint32_t)i)));
-    cJSON_AddItemToObject(sc, "err_widths", wl);
-    cJSON *ek = cJSON_CreateArray(), *ev = cJSON_CreateArray();
-    for (uint32_t l = 0; l < L; l++) {
-        cJSON_AddItemToArray(ek, float_array(err_k + (size_t)l * VKMIX_CALIB_N_WIDTHS, VKMIX_CALIB_N_WIDTHS));
-        cJSON_AddItemToArray(ev, float_array(err_v + (size_t)l * VKMIX_CALIB_N_WIDTHS, VKMIX_CALIB_N_WIDTHS));
-    }
-    cJSON_AddItemToObject(sc, "err_k", ek);
-    cJSON_AddItemToObject(sc, "err_v", ev);
-    cJSON_AddStringToObject(sc, "rule", rbuf);
-    if (o.ablate >= 0) cJSON_AddNumberToObject(sc, "ablate_random_seed", (double)o.ablate);
-    cJSON_AddNumberToObject(sc, "n_ctx", n_ctx);
-    cJSON_AddNumberToObject(sc, "group", o.group);
-    cJSON_AddNumberToObject(sc, "window", o.window);
-    cJSON_AddNumberToObject(sc, "sinks", o.sinks);
-    cJSON *kl = cJSON_CreateArray(), *vl = cJSON_CreateArray();
-    for (uint32_t l = 0; l < L; l++) {
-        cJSON_AddItemToArray(kl, cJSON_CreateNumber(kb[l]));
-        cJSON_AddItemToArray(vl, cJSON_CreateNumber(vb[l]));
-    }
-    cJSON_AddItemToObject(sc, "k_bits", kl);
-    cJSON_AddItemToObject(sc, "v_bits", vl);
-    cJSON_AddNumberToObject(sc, "k_bits_effective", mem.k_bits);
-    cJSON_AddNumberToObject(sc, "v_bits_effective", mem.v_bits);
-    cJSON_AddNumberToObject(sc, "objective", objective);
+    cJSON *sc = scores_json(&o, hash, bos, loss, L, imp_k, imp_v, err_k, err_v, rbuf, n_ctx, kb, vb, &mem, objective);
     if (o.scores) {
         char *s = cJSON_Print(sc);
         FILE *f = fopen(o.scores, "w");

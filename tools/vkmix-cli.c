@@ -809,62 +809,40 @@ static void print_info(const app *a, const char *path, cli_template tmpl, int tm
         fprintf(stderr, "chat template: %s%s\n", cli_template_name(tmpl), tmpl_from_model ? " (from the model)" : "");
 }
 
-int main(int argc, char **argv)
+/* The prompt: -f FILE, -p TEXT, or standard input when it is not a terminal (a final newline is
+ * not part of it). *buf holds what was read; 0 on success. */
+static int read_prompt(opts *o, char **buf)
 {
-    app A;
-    memset(&A, 0, sizeof A);
-    app *a = &A;
-    a->pending = -1;
-    parse_args(argc, argv, &a->o);
-    opts *o = &a->o;
-    if (o->list_devices) return list_devices();
-    if (!o->have_seed) o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-
-    /* the prompt */
-    char *prompt_buf = NULL;
+    *buf = NULL;
     if (o->prompt_file) {
         FILE *f = fopen(o->prompt_file, "rb");
         if (!f) {
             fprintf(stderr, PROG ": cannot open prompt file '%s': %s\n", o->prompt_file, strerror(errno));
             return 1;
         }
-        prompt_buf = read_stream(f);
+        *buf = read_stream(f);
         fclose(f);
-        if (!prompt_buf) {
+        if (!*buf) {
             fprintf(stderr, PROG ": cannot read prompt file '%s'\n", o->prompt_file);
             return 1;
         }
-        /* a file's final newline is not part of the prompt */
-        size_t k = strlen(prompt_buf);
-        if (k && prompt_buf[k - 1] == '\n') prompt_buf[--k] = 0;
-        o->prompt = prompt_buf;
     } else if (!o->prompt && !o->interactive && !isatty(STDIN_FILENO)) {
-        prompt_buf = read_stream(stdin);
-        if (prompt_buf) {
-            size_t k = strlen(prompt_buf);
-            if (k && prompt_buf[k - 1] == '\n') prompt_buf[--k] = 0;
-        }
-        o->prompt = prompt_buf;
+        *buf = read_stream(stdin);
+        if (!*buf) return 0;
+    } else {
+        return 0;
     }
+    size_t k = strlen(*buf);
+    if (k && (*buf)[k - 1] == '\n') (*buf)[--k] = 0;
+    o->prompt = *buf;
+    return 0;
+}
 
-    /* the model file */
-    char *model_path = o->model ? strdup(o->model) : default_model();
-    if (!model_path) {
-        fprintf(stderr, PROG ": no model: pass -m FILE.gguf (or set VKMIX_MODEL); the default "
-                        "../shared/models/stories260K/stories260K.gguf and assets/stories260K-f16.gguf "
-                        "were not found\n");
-        free(prompt_buf);
-        return 1;
-    }
-    if (!o->model) fprintf(stderr, PROG ": model %s\n", model_path);
-    if (!readable(model_path)) {
-        fprintf(stderr, PROG ": cannot read model file '%s': %s\n", model_path, strerror(errno));
-        free(model_path);
-        free(prompt_buf);
-        return 1;
-    }
-
-    int rc = 1;
+/* The context, the model, the session (with the warnings about its context and cache), the
+ * sampler and the detokenizer; 0 on success. */
+static int open_all(app *a, const char *model_path)
+{
+    opts *o = &a->o;
     char err[1024] = "";
     vkmix_context_params cp;
     vkmix_context_default_params(&cp);
@@ -874,7 +852,7 @@ int main(int argc, char **argv)
     vkmix_error e = vkmix_context_create(&cp, &a->ctx);
     if (e != VKMIX_OK) {
         fprintf(stderr, PROG ": creating the Vulkan context: %s%s%s\n", vkmix_strerror(e), *err ? ": " : "", err);
-        goto done;
+        return 1;
     }
 
     vkmix_model_params mp;
@@ -891,11 +869,11 @@ int main(int argc, char **argv)
         char what[4200];
         snprintf(what, sizeof what, "loading model '%s'", model_path);
         lib_error(a, what, e);
-        goto done;
+        return 1;
     }
     if ((e = vkmix_model_get_info(a->model, &a->info)) != VKMIX_OK) {
         lib_error(a, "model info", e);
-        goto done;
+        return 1;
     }
 
     vkmix_session_params sp;
@@ -919,7 +897,7 @@ int main(int argc, char **argv)
         else
             snprintf(what, sizeof what, "creating the session");
         lib_error(a, what, e);
-        goto done;
+        return 1;
     }
     tool_warn_context(PROG, &a->info, vkmix_session_n_ctx(a->sess));
     if (o->kv || o->kv_profile) {
@@ -934,12 +912,12 @@ int main(int argc, char **argv)
     if ((e = vkmix_sampler_create(&o->sp, &a->smp)) != VKMIX_OK ||
         (e = vkmix_detokenizer_create(a->model, &a->detok)) != VKMIX_OK) {
         lib_error(a, "creating the sampler", e);
-        goto done;
+        return 1;
     }
     a->logits = malloc((size_t)a->info.n_vocab * sizeof *a->logits);
     if (!a->logits) {
         fprintf(stderr, PROG ": out of memory\n");
-        goto done;
+        return 1;
     }
 
     if (o->ignore_eos) {
@@ -948,22 +926,30 @@ int main(int argc, char **argv)
                 int32_t *g = realloc(a->eog, (a->n_eog + 1) * sizeof *g);
                 if (!g) {
                     fprintf(stderr, PROG ": out of memory\n");
-                    goto done;
+                    return 1;
                 }
                 a->eog = g;
                 a->eog[a->n_eog++] = (int32_t)t;
             }
     }
 
+    return 0;
+}
+
+/* The chat template: --raw, --chat-template, the model's, or raw; warns about markers that are
+ * not tokens of the vocabulary. */
+static cli_template choose_template(app *a, int *from_model)
+{
+    opts *o = &a->o;
     /* the chat template: --raw, --chat-template, the model's, or raw */
     cli_template tmpl = CLI_TMPL_RAW;
-    int from_model = 0;
+    *from_model = 0;
     if (o->chat_template) {
         tmpl = (cli_template)cli_template_from_name(o->chat_template);
     } else if (o->interactive && !o->raw) {
         const char *t = vkmix_model_chat_template(a->model);
         tmpl = cli_template_detect(t);
-        from_model = t != NULL;
+        *from_model = t != NULL;
         if (t && tmpl == CLI_TMPL_RAW)
             fprintf(stderr, PROG ": the model's chat template is not one vkmix knows (%s): raw mode; "
                             "--chat-template NAME picks one\n", cli_template_names());
@@ -976,15 +962,53 @@ int main(int argc, char **argv)
                     cli_template_name(tmpl), cli_template_special(tmpl, k));
     if (o->system && !o->interactive && tmpl == CLI_TMPL_RAW)
         fprintf(stderr, PROG ": warning: --system is used in chat mode (-i) or with --chat-template\n");
-    if (o->verbose) print_info(a, model_path, tmpl, from_model);
 
-    install_sigint();
-    if (o->interactive)
-        rc = run_chat(a, tmpl);
-    else
-        rc = run_oneshot(a, o->prompt ? o->prompt : "", tmpl);
+    return tmpl;
+}
 
-done:
+int main(int argc, char **argv)
+{
+    app A;
+    memset(&A, 0, sizeof A);
+    app *a = &A;
+    a->pending = -1;
+    parse_args(argc, argv, &a->o);
+    opts *o = &a->o;
+    if (o->list_devices) return list_devices();
+    if (!o->have_seed) o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+
+    char *prompt_buf = NULL;
+    if (read_prompt(o, &prompt_buf)) return 1;
+
+    /* the model file */
+    char *model_path = o->model ? strdup(o->model) : default_model();
+    if (!model_path) {
+        fprintf(stderr, PROG ": no model: pass -m FILE.gguf (or set VKMIX_MODEL); the default "
+                        "../shared/models/stories260K/stories260K.gguf and assets/stories260K-f16.gguf "
+                        "were not found\n");
+        free(prompt_buf);
+        return 1;
+    }
+    if (!o->model) fprintf(stderr, PROG ": model %s\n", model_path);
+    if (!readable(model_path)) {
+        fprintf(stderr, PROG ": cannot read model file '%s': %s\n", model_path, strerror(errno));
+        free(model_path);
+        free(prompt_buf);
+        return 1;
+    }
+
+    int rc = 1;
+    if (open_all(a, model_path) == 0) {
+        int from_model = 0;
+        cli_template tmpl = choose_template(a, &from_model);
+        if (o->verbose) print_info(a, model_path, tmpl, from_model);
+        install_sigint();
+        if (o->interactive)
+            rc = run_chat(a, tmpl);
+        else
+            rc = run_oneshot(a, o->prompt ? o->prompt : "", tmpl);
+    }
+
     if (a->ctx) {
         /* with VKMIX_VALIDATION=1: any message of the Khronos layer is a bug worth a non-zero exit */
         uint32_t nv = vkmix_context_validation_messages(a->ctx);

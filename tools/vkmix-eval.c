@@ -875,6 +875,78 @@ static int replot(const opts *o)
     return 0;
 }
 
+/* One cache's row of the table and its JSON object (k = 0: the f16 reference); its point of the
+ * chart, unless excluded. */
+static void cache_row(const opts *o, cfg *c, int k, const ppl_ref *R, double ref_ppl, const char *metric, cJSON *jc,
+                      point *pts, int *n_pts)
+{
+    printf("%-28s %6.2f %6.2f %9.3f", c->label, c->mem.k_bits, c->mem.v_bits, (double)c->mem.total_bytes / 1048576.0);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "name", c->label);
+    cJSON_AddStringToObject(j, "spec", c->spec);
+    if (c->group) cJSON_AddNumberToObject(j, "group", c->group);
+    if (c->window) cJSON_AddNumberToObject(j, "window", c->window);
+    if (c->sinks) cJSON_AddNumberToObject(j, "sinks", c->sinks);
+    cJSON_AddBoolToObject(j, "reference", k == 0);
+    cJSON_AddNumberToObject(j, "k_bits", c->mem.k_bits);
+    cJSON_AddNumberToObject(j, "v_bits", c->mem.v_bits);
+    cJSON_AddNumberToObject(j, "kv_bytes", (double)c->mem.total_bytes);
+    double ppl = 0, klm = 0, klp = 0, klmax = 0, top1 = 0;
+    if (o->text) {
+        if (k == 0) {
+            ppl = ref_ppl;
+            top1 = 1;
+        } else {
+            ppl = c->n_tok ? exp(c->nll / (double)c->n_tok) : 0;
+            klm = c->n_tok ? c->kl_sum / (double)c->n_tok : 0;
+            klp = quantile(c->kl, c->n_tok, 0.99);
+            klmax = c->n_tok ? c->kl[c->n_tok - 1] : 0; /* sorted by quantile() */
+            top1 = c->n_tok ? (double)c->top1 / (double)c->n_tok : 0;
+        }
+        printf(" %9.4f %+8.3f %10.3e %10.3e %6.2f%%", ppl, ref_ppl > 0 ? 100 * (ppl / ref_ppl - 1) : 0, klm, klp,
+               100 * top1);
+        cJSON_AddNumberToObject(j, "ppl", ppl);
+        cJSON_AddNumberToObject(j, "nll_mean", log(ppl));
+        if (o->chunks) {
+            const double *run = k ? c->running : R->running;
+            cJSON_AddNumberToObject(j, "ppl_stderr", k ? ppl_stderr(c->nll, c->nll2, c->n_tok)
+                                                       : ppl_stderr(R->nll, R->nll2, R->n_tok));
+            cJSON *jr = cJSON_AddArrayToObject(j, "ppl_running");
+            for (uint32_t i = 0; run && i < R->windows; i++) cJSON_AddItemToArray(jr, cJSON_CreateNumber(run[i]));
+        }
+        if (k) {
+            cJSON_AddNumberToObject(j, "kl_mean", klm);
+            cJSON_AddNumberToObject(j, "kl_p99", klp);
+            cJSON_AddNumberToObject(j, "kl_max", klmax);
+            cJSON_AddNumberToObject(j, "top1_agreement", top1);
+        }
+    }
+    double niah_mean = 0;
+    if (o->haystack) {
+        cJSON *acc = cJSON_AddArrayToObject(j, "niah_accuracy");
+        for (int i = 0; i < o->n_depths; i++) {
+            double a = c->niah_n[i] ? (double)c->niah_ok[i] / c->niah_n[i] : 0;
+            niah_mean += a / o->n_depths;
+            printf("  %5.0f%%", 100 * a);
+            cJSON_AddItemToArray(acc, cJSON_CreateNumber(a));
+        }
+        if (c->answers) {
+            cJSON_AddItemToObject(j, "niah_answers", c->answers);
+            c->answers = NULL;
+        }
+    }
+    printf("\n");
+    cJSON_AddItemToArray(jc, j);
+    if ((k > 0 || strcmp(metric, "kl")) && !(o->svg_exclude && strstr(c->label, o->svg_exclude))) {
+        pts[*n_pts].x = (c->mem.k_bits + c->mem.v_bits) / 2;
+        pts[*n_pts].y = !strcmp(metric, "kl") ? klm : !strcmp(metric, "ppl") ? ppl : 100 * niah_mean;
+        pts[*n_pts].label = c->label;
+        pts[*n_pts].profile = c->is_profile;
+        pts[*n_pts].small_win = c->window != 0 && c->window != o->window;
+        (*n_pts)++;
+    }
+}
+
 int main(int argc, char **argv)
 {
     tool_name = "vkmix-eval";
@@ -978,74 +1050,7 @@ int main(int argc, char **argv)
     point *pts = malloc(((size_t)o.n_kv + 1) * sizeof *pts);
     int n_pts = 0;
     const char *metric = o.svg_metric ? o.svg_metric : o.text ? "kl" : "niah";
-    for (int k = 0; k <= o.n_kv; k++) {
-        cfg *c = all[k];
-        printf("%-28s %6.2f %6.2f %9.3f", c->label, c->mem.k_bits, c->mem.v_bits, (double)c->mem.total_bytes / 1048576.0);
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "name", c->label);
-        cJSON_AddStringToObject(j, "spec", c->spec);
-        if (c->group) cJSON_AddNumberToObject(j, "group", c->group);
-        if (c->window) cJSON_AddNumberToObject(j, "window", c->window);
-        if (c->sinks) cJSON_AddNumberToObject(j, "sinks", c->sinks);
-        cJSON_AddBoolToObject(j, "reference", k == 0);
-        cJSON_AddNumberToObject(j, "k_bits", c->mem.k_bits);
-        cJSON_AddNumberToObject(j, "v_bits", c->mem.v_bits);
-        cJSON_AddNumberToObject(j, "kv_bytes", (double)c->mem.total_bytes);
-        double ppl = 0, klm = 0, klp = 0, klmax = 0, top1 = 0;
-        if (o.text) {
-            if (k == 0) {
-                ppl = ref_ppl;
-                top1 = 1;
-            } else {
-                ppl = c->n_tok ? exp(c->nll / (double)c->n_tok) : 0;
-                klm = c->n_tok ? c->kl_sum / (double)c->n_tok : 0;
-                klp = quantile(c->kl, c->n_tok, 0.99);
-                klmax = c->n_tok ? c->kl[c->n_tok - 1] : 0; /* sorted by quantile() */
-                top1 = c->n_tok ? (double)c->top1 / (double)c->n_tok : 0;
-            }
-            printf(" %9.4f %+8.3f %10.3e %10.3e %6.2f%%", ppl, ref_ppl > 0 ? 100 * (ppl / ref_ppl - 1) : 0, klm, klp,
-                   100 * top1);
-            cJSON_AddNumberToObject(j, "ppl", ppl);
-            cJSON_AddNumberToObject(j, "nll_mean", log(ppl));
-            if (o.chunks) {
-                const double *run = k ? c->running : R.running;
-                cJSON_AddNumberToObject(j, "ppl_stderr", k ? ppl_stderr(c->nll, c->nll2, c->n_tok)
-                                                           : ppl_stderr(R.nll, R.nll2, R.n_tok));
-                cJSON *jr = cJSON_AddArrayToObject(j, "ppl_running");
-                for (uint32_t i = 0; run && i < R.windows; i++) cJSON_AddItemToArray(jr, cJSON_CreateNumber(run[i]));
-            }
-            if (k) {
-                cJSON_AddNumberToObject(j, "kl_mean", klm);
-                cJSON_AddNumberToObject(j, "kl_p99", klp);
-                cJSON_AddNumberToObject(j, "kl_max", klmax);
-                cJSON_AddNumberToObject(j, "top1_agreement", top1);
-            }
-        }
-        double niah_mean = 0;
-        if (o.haystack) {
-            cJSON *acc = cJSON_AddArrayToObject(j, "niah_accuracy");
-            for (int i = 0; i < o.n_depths; i++) {
-                double a = c->niah_n[i] ? (double)c->niah_ok[i] / c->niah_n[i] : 0;
-                niah_mean += a / o.n_depths;
-                printf("  %5.0f%%", 100 * a);
-                cJSON_AddItemToArray(acc, cJSON_CreateNumber(a));
-            }
-            if (c->answers) {
-                cJSON_AddItemToObject(j, "niah_answers", c->answers);
-                c->answers = NULL;
-            }
-        }
-        printf("\n");
-        cJSON_AddItemToArray(jc, j);
-        if ((k > 0 || strcmp(metric, "kl")) && !(o.svg_exclude && strstr(c->label, o.svg_exclude))) {
-            pts[n_pts].x = (c->mem.k_bits + c->mem.v_bits) / 2;
-            pts[n_pts].y = !strcmp(metric, "kl") ? klm : !strcmp(metric, "ppl") ? ppl : 100 * niah_mean;
-            pts[n_pts].label = c->label;
-            pts[n_pts].profile = c->is_profile;
-            pts[n_pts].small_win = c->window != 0 && c->window != o.window;
-            n_pts++;
-        }
-    }
+    for (int k = 0; k <= o.n_kv; k++) cache_row(&o, all[k], k, &R, ref_ppl, metric, jc, pts, &n_pts);
     fprintf(stderr, "vkmix-eval: done in %.1f s\n", tool_now() - t0);
     if (o.out) {
         char *s = cJSON_Print(root);
