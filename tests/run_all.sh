@@ -42,4 +42,4 @@ if [ "${VKMIX_SKIP_FUZZ:-0}" != 1 ] && [ -x tests/fuzz/run.sh ] && command -v cl
 fi
 echo "== all tests passed"
 # the last line: what ran and what was skipped (the -Werror build's suite)
-[ -f build/ctest-summary.txt ] && tail -n 1 build/ctest-summary.txt
+if [ -f build/ctest-summary.txt ]; then tail -n 1 build/ctest-summary.txt; fi
