@@ -20,7 +20,7 @@ ctest_summary() {
   rm -f "$dir/ctest-junit.xml"
   ctest --test-dir "$dir" --output-on-failure -j"$JOBS" --output-junit ctest-junit.xml "$@" || rc=$?
   if [ -f "$dir/ctest-junit.xml" ] && command -v python3 >/dev/null; then
-    python3 tests/summary.py "$dir/ctest-junit.xml" "$label" | tee "$dir/ctest-summary.txt"
+    python3 tests/summary.py "$dir/ctest-junit.xml" "$label" | tee "$dir/ctest-summary.txt" || true
   fi
   return $rc
 }
