@@ -3,11 +3,14 @@
 #   - one-shot: Ctrl-C ends the generation, the statistics are still printed, exit 0;
 #   - chat: Ctrl-C stops the reply and the prompt comes back; the conversation goes on;
 #     Ctrl-C twice at the prompt quits; Ctrl-D at the prompt quits.
-# usage: cli_sigint.sh path/to/vkmix [model.gguf]   (default: TinyStories-656K; the model is
-# asked for a whole context without end-of-story tokens, and Ctrl-C comes well before that)
+# usage: cli_sigint.sh path/to/vkmix [model.gguf]   (default: TinyStories-656K, else the shipped
+# stories260K; the model is asked for a whole context without end-of-story tokens, and Ctrl-C
+# comes well before that)
 set -u
 VKMIX=$1
 M=${2:-${VKMIX_SHARED_DIR:-../shared}/models/tinystories-656k/TinyStories-656K-Q8_0.gguf}
+# without ../shared: the shipped stories260K (a 2048-token context: still well after Ctrl-C)
+[ -f "$M" ] || [ -n "${2:-}" ] || M=${VKMIX_SOURCE_DIR:-.}/assets/stories260K-f16.gguf
 [ -f "$M" ] || { echo "skip: $M missing"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
 exec python3 - "$VKMIX" "$M" <<'PY'

@@ -62,16 +62,17 @@ fi
 # GREEDY: the prompt and its 20-token greedy continuation by the fp32 CPU reference
 # (src/ref_model.c) of each model; P: prompt tokens with BOS; KV: the f16 cache at the
 # default context (min(training context, 4096)); ENDS: its greedy story from BOS ends with
-# an end-of-generation token (stories260K starts the next story with BOS instead).
+# an end-of-generation token (stories260K starts the next story with BOS instead); CTXT: the
+# training context; KVMEM: the k8v8 cache against f16 at -c 400 (vkmix_kv_memory_estimate).
 case "$(basename "$M")" in
   stories260K.gguf|stories260K-f16.gguf)
     GREEDY="Once upon a time, there was a little girl named Lily. She loved to play outsid"
     P=5 NL=5 ENDS=0 KV="KV 1.25 MiB, K 16.00 / V 16.00 bits"
-    TRAIN=2048 KVMEM="the k8v8 cache takes 0.303 MiB at context 400, more than the f16 cache's 0.244 MiB" ;;
+    CTXT=2048 KVMEM="takes 0.303 MiB at context 400, more than the f16 cache's 0.244 MiB" ;;
   TinyStories-656K-Q8_0.gguf)
     GREEDY="Once upon a time, a little girl named Lily lived in a small house. She loved to eat yummy food. One day, she saw a small bird on the ground. The bird was sad because "
     P=6 NL=2 ENDS=1 KV="KV 0.25 MiB, K 16.00 / V 16.00 bits"
-    TRAIN=512 KVMEM="the k8v8 cache takes 0.230 MiB at context 400, more than the f16 cache's 0.195 MiB" ;;
+    CTXT=512 KVMEM="takes 0.230 MiB at context 400, more than the f16 cache's 0.195 MiB" ;;
   *) echo "no reference text for $M"; exit 1 ;;
 esac
 run greedy -m "$M" -p "Once upon a time" -n 20 --greedy
@@ -217,20 +218,20 @@ run s42 -m "$M" -p "Once upon a time" -n 24 -s 42 --temp 1
 cmp -s "$T/seed1.out" "$T/s42.out" || fail "-s 42 differs from --seed 42"
 
 # ---- warnings: the training context, and quantized caches that do not pay ------------
-run ctxlong -m "$M" -p "Once upon a time" -n 1 -c $((2 * TRAIN))
-[ $rc = 0 ] || fail "-c $((2 * TRAIN)) exited $rc"
-has ctxlong.err "warning: context $((2 * TRAIN)) is longer than the model's training context $TRAIN"
-run ctxok -m "$M" -p "Once upon a time" -n 1 -c $TRAIN --kv k4v4
-grep -q "warning" "$T/ctxok.err" && fail "k4v4 at -c $TRAIN warned: $(cat "$T/ctxok.err")"
+run ctxlong -m "$M" -p "Once upon a time" -n 1 -c 4096
+[ $rc = 0 ] || fail "-c 4096 exited $rc"
+has ctxlong.err "warning: context 4096 is longer than the model's training context $CTXT"
+run ctxok -m "$M" -p "Once upon a time" -n 1 -c "$CTXT" --kv k4v4
+grep -q "warning" "$T/ctxok.err" && fail "k4v4 at -c $CTXT warned: $(cat "$T/ctxok.err")"
 # -c 100 < sinks 0 + window 128 + group 32: nothing is ever packed, and the ring costs more than f16
 run kvwin -m "$M" -p "Once upon a time" -n 1 -c 100 -ctk q4_0 -ctv q4_0
 [ $rc = 0 ] || fail "-c 100 -ctk q4_0 -ctv q4_0 exited $rc"
 has kvwin.err "warning: the k4v4 (-ctk q4_0 -ctv q4_0) cache never quantizes a token at context 100"
 has kvwin.err "the first at 160 tokens"
 has kvwin.err "more than the f16 cache's"
-# -c 400: k8v8 packs tokens but still takes more than f16 (stories260K: 0.303 against 0.244 MiB); k4v4 does not
+# -c 400: k8v8 packs tokens but still takes more than f16; k4v4 does not
 run kvmem -m "$M" -p "Once upon a time" -n 1 -c 400 --kv k8v8
-has kvmem.err "warning: $KVMEM"
+has kvmem.err "warning: the k8v8 cache $KVMEM"
 grep -q "never quantizes" "$T/kvmem.err" && fail "k8v8 at -c 400 said it never quantizes"
 run kvmem2 -m "$M" -p "Once upon a time" -n 1 -c 400 --kv k4v4
 grep -q "warning" "$T/kvmem2.err" && fail "k4v4 at -c 400 warned: $(cat "$T/kvmem2.err")"

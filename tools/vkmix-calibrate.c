@@ -144,7 +144,7 @@ static void parse(int argc, char **argv, opts *o)
     }
     if (have_rule > 1) tool_die("give one rule: --rule kvmix, --target-bits (-of, or -ctk/-ctv) or --budget-mib");
     if (o->joint && o->rule != RULE_TARGET) tool_die("--joint goes with --target-bits");
-    if (o->rule == RULE_BUDGET && !o->ctx) tool_die("--budget-mib needs --ctx");
+    if (o->rule == RULE_BUDGET && !o->ctx) tool_die("--budget-mib needs the context of the accounting: -c N (--ctx N)");
     if (!o->out && !o->scores && !o->svg) fprintf(stderr, "vkmix-calibrate: note: no -o, --scores or --svg: printing only\n");
 }
 

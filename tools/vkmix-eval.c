@@ -998,7 +998,8 @@ int main(int argc, char **argv)
     vkmix_device_info dev;
     if (vkmix_context_device_info(ctx, &dev) == VKMIX_OK) cJSON_AddStringToObject(root, "device", dev.name);
 
-    ppl_ref R = { 0, 0, 0 };
+    ppl_ref R;
+    memset(&R, 0, sizeof R);
     if (o.text) {
         if (o.chunks) run_chunks(&o, ctx, m, bos_id, C, ref_cfg.s, cf, o.n_kv, &R);
         else run_ppl(&o, ctx, m, bos_id, C, ref_cfg.s, cf, o.n_kv, &R);
