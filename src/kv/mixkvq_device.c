@@ -116,6 +116,14 @@ vkmix_error vkm_mixkvq_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hpa
     return VKMIX_OK;
 }
 
+uint64_t vkm_mixkvq_bytes(const vkm_kv_cache *c)
+{
+    const mixkvq_dev *m = dev_of(c);
+    uint64_t n = 0;
+    for (uint32_t l = 0; m && l < c->n_layer; l++) n += m->layer[l].map.size + m->layer[l].qstat.size;
+    return n;
+}
+
 const vkm_buffer *vkm_mixkvq_map(const vkm_kv_cache *c, uint32_t layer)
 {
     const mixkvq_dev *m = dev_of(c);
