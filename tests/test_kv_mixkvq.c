@@ -627,6 +627,7 @@ int main(void)
         { "k3v3 kbits2.5 q32 S1", 6, 2, 16, "k3v3:policy=mixkvq:kbits=2.5:queries=32", 32, 64, 1, 300, 1, 5 },
         { "k16v2", 4, 2, 16, "k16v2:policy=mixkvq", 32, 32, 0, 200, 1, 6 },
         { "k2v16 kbits3 S3", 4, 2, 16, "k2v16:policy=mixkvq:kbits=3", 32, 32, 3, 250, 1, 7 },
+        { "k2v3 long: 4 splits", 4, 2, 8, "k2v3:policy=mixkvq:kbits=3", 32, 32, 1, 1000, 1, 11 },
         { "prefill k2v2 kbits3 S4", 8, 4, 16, "k2v2:policy=mixkvq:kbits=3", 32, 32, 4, 400, 64, 8 },
         { "prefill k2v4 G64 37", 4, 1, 64, "k2v4:policy=mixkvq:kbits=4:queries=64", 64, 64, 0, 400, 37, 9 },
         { "prefill k4v2 D8 13", 8, 4, 8, "k4v2:policy=mixkvq:kbits=6:t16=20:t4=2", 32, 32, 2, 300, 13, 10 },

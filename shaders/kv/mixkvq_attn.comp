@@ -1,5 +1,5 @@
 #version 450
-// MixKVQ attention over one layer: one workgroup per (query head, query row); row i
+// MixKVQ attention over one layer: one workgroup per (query head, query row, split); row i
 // is the query of position pos0 + i and sees positions 0 .. pos0 + i (decode is the
 // case of one row; prefill runs one row per workgroup: the history as packed before
 // the step, the step's own tokens in FP16 as the ring holds them).
@@ -10,7 +10,8 @@
 // then each invocation (one token) runs three partial dot products of uniform width over
 // the tiers' words. Values are per token at the layer's width (the per-layer format).
 // Softmax online over the tiles. A side of 16 bits (KB or VB 16) is one FP16 array of
-// n_ctx positions.
+// n_ctx positions. Split-K: workgroup z takes tiles [z tps, (z + 1) tps) of its row; with
+// one split it writes the output, with several a partial that mixkvq_combine.comp merges.
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_GOOGLE_include_directive : require
@@ -39,9 +40,10 @@ layout(std430, binding = 7) restrict readonly buffer VM { uint vmeta[]; };
 layout(std430, binding = 8) restrict readonly buffer VR { float16_t vring[]; };
 layout(std430, binding = 9) restrict readonly buffer VS { float16_t vsinks[]; };
 layout(std430, binding = 10) restrict readonly buffer MP { uint kmap[]; };        // kvl_mix_map
+layout(std430, binding = 11) restrict writeonly buffer PT { float part[]; };      // [rows][n_head][n_splits][D + 2]
 
 layout(push_constant) uniform P {
-    uint S, ring, nq, n_blocks, pos0, n_head, n_ctx, region_words;
+    uint S, ring, nq, n_blocks, pos0, n_head, n_ctx, region_words, n_splits, tiles_per_split;
     float scale;
 } pc;
 
@@ -152,26 +154,24 @@ void tile_update(uint h, uint p0, uint nt, float s)
 
 void main()
 {
-    const uint hq = gl_WorkGroupID.x, row = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x;
+    const uint hq = gl_WorkGroupID.x, row = gl_WorkGroupID.y, split = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
     const uint h = hq / NREP, p_end = pc.pos0 + row + 1u, qbase = (row * pc.n_head + hq) * D;
     for (uint d = tid; d < D; d += WG) s_q[d] = q[qbase + d];
     M = -1.0 / 0.0;
     L = 0.0;
     for (uint k = 0u; k < DPT; k++) acc[k] = 0.0;
     barrier();
-    if (KB >= 16u) {
-        for (uint t0 = 0u; t0 < p_end; t0 += WG) {
-            const uint nt = min(WG, p_end - t0);
+    // the row's tiles: [sinks][packed blocks][ring] (a 16-bit key side: tiles of WG positions)
+    const uint ns = KB >= 16u ? 0u : min(pc.S, p_end), n_s = (ns + WG - 1u) / WG;
+    const uint nq = KB >= 16u ? 0u : pc.nq, r0 = KB >= 16u ? 0u : pc.S + nq * G;
+    const uint n_r = p_end > r0 ? (p_end - r0 + WG - 1u) / WG : 0u, n_tiles = n_s + nq + n_r;
+    const uint tau1 = min(n_tiles, (split + 1u) * pc.tiles_per_split);
+    for (uint tau = split * pc.tiles_per_split; tau < tau1; tau++) {   // uniform in the workgroup
+        if (tau < n_s) {                                                // sinks
+            const uint t0 = tau * WG, nt = min(WG, ns - t0);
             tile_update(h, t0, nt, tid < nt ? fp16_dot(h, t0 + tid) * pc.scale : -1.0 / 0.0);
-        }
-    } else {
-        const uint ns = min(pc.S, p_end);
-        for (uint t0 = 0u; t0 < ns; t0 += WG) {   // sinks
-            const uint nt = min(WG, ns - t0);
-            tile_update(h, t0, nt, tid < nt ? fp16_dot(h, t0 + tid) * pc.scale : -1.0 / 0.0);
-        }
-        for (uint b = 0u; b < pc.nq; b++) {        // packed blocks: G tokens each
-            const uint hb = uint(kvl_k_block(h, b, pc.n_blocks));
+        } else if (tau < n_s + nq) {                                    // a packed block: G tokens
+            const uint b = tau - n_s, hb = uint(kvl_k_block(h, b, pc.n_blocks));
             for (uint w = tid; w < 2u * MW; w += WG) s_map[w] = kmap[kvl_mix_map(hb, w / MW, w % MW, D)];
             barrier();
             uint n16 = 0u, n4 = 0u;
@@ -198,14 +198,26 @@ void main()
             }
             barrier();
             tile_update(h, pc.S + b * G, G, packed_dot(hb, tid, n16, n4) * pc.scale);
-        }
-        for (uint t0 = pc.S + pc.nq * G; t0 < p_end; t0 += WG) {   // the ring
-            const uint nt = min(WG, p_end - t0);
+        } else {                                                        // the ring (or a 16-bit side)
+            const uint t0 = r0 + (tau - n_s - nq) * WG, nt = min(WG, p_end - t0);
             tile_update(h, t0, nt, tid < nt ? fp16_dot(h, t0 + tid) * pc.scale : -1.0 / 0.0);
         }
     }
+    if (pc.n_splits == 1u) {
+        for (uint k = 0u; k < DPT; k++) {
+            const uint d = tid + k * WG;
+            if (d < D) o[qbase + d] = acc[k] / L;
+        }
+        return;
+    }
+    // a split of several: its partial (unnormalized values, max, sum; an empty split: -inf, 0)
+    const uint pbase = ((row * pc.n_head + hq) * pc.n_splits + split) * (D + 2u);
     for (uint k = 0u; k < DPT; k++) {
         const uint d = tid + k * WG;
-        if (d < D) o[qbase + d] = acc[k] / L;
+        if (d < D) part[pbase + d] = acc[k];
+    }
+    if (tid == 0u) {
+        part[pbase + D] = M;
+        part[pbase + D + 1u] = L;
     }
 }

@@ -44,6 +44,7 @@ typedef enum vkm_shader {
     VKM_SH_MIXKVQ_ATTN,
     VKM_SH_MIXKVQ_QSTAT,
     VKM_SH_MIXKVQ_AGE,
+    VKM_SH_MIXKVQ_COMBINE,
     VKM_SH_COUNT_
 } vkm_shader;
 

@@ -103,5 +103,5 @@ void vkm_kv_cache_bytes(const vkm_kv_cache *c, uint64_t *cache, uint64_t *linear
     if (c->cfg.policy == VKMIX_KV_POLICY_MIXKVQ) kv += vkm_mixkvq_bytes(c); /* tier maps, query statistics */
     *cache = kv;
     *linear = c->klin.size + c->vlin.size;
-    *partials = c->part.size;
+    *partials = c->part.size + (c->cfg.policy == VKMIX_KV_POLICY_MIXKVQ ? vkm_mixkvq_work_bytes(c) : 0);
 }

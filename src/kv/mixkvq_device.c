@@ -5,8 +5,9 @@
  * statistics (sums of |q_d| per query block, a ring of ring / G blocks per KV head).
  * Values are the per-layer policy's (per token at the layer's width). A step:
  *   store    the FP16 ring (vkm_kv_ring_store);
- *   attend   mixkvq_attn.comp, one workgroup per (query head, query row), every tier
- *            in one pass; and mixkvq_qstat.comp adds the step's queries to the
+ *   attend   mixkvq_attn.comp, one workgroup per (query head, query row, split of the
+ *            history), every tier in one pass, then mixkvq_combine.comp merges the
+ *            splits (when there are several); and mixkvq_qstat.comp adds the step's queries to the
  *            statistics (on the GPU, never read back). Prefill is this same kernel
  *            with one workgroup row per query row (no linear FP16 copy of the
  *            history): simple, and it reads exactly what decode reads, so the CPU
@@ -29,8 +30,16 @@ typedef struct mixkvq_layer {
 
 typedef struct mixkvq_dev {
     mixkvq_layer *layer;     /* [n_layer] */
+    vkm_buffer part;         /* [MIX_PART_SLOTS][D + 2] f32: split-K partials of the attention */
     uint32_t n_qb;           /* query blocks in the statistics ring: ring / G */
 } mixkvq_dev;
+
+/* Split-K of the attention: about MIX_TARGET_WGS workgroups per dispatch, at least
+ * MIX_MIN_TILES tiles (of G tokens) per split, at most MIX_PART_SLOTS (row, head, split)
+ * partials. */
+#define MIX_TARGET_WGS 1024u
+#define MIX_MIN_TILES 8u
+#define MIX_PART_SLOTS 2048u
 
 static mixkvq_dev *dev_of(const vkm_kv_cache *c) { return c->policy_state; }
 static int keys_on(const vkm_kv_cache *c, uint32_t l) { return c->cfg.quantized && c->k[l].bits < 16; }
@@ -73,6 +82,7 @@ void vkm_mixkvq_destroy(vkm_device *dev, vkm_kv_cache *c)
             vkm_buffer_destroy(dev, &m->layer[l].map);
             vkm_buffer_destroy(dev, &m->layer[l].qstat);
         }
+    vkm_buffer_destroy(dev, &m->part);
     free(m->layer);
     free(m);
     c->policy_state = NULL;
@@ -86,7 +96,7 @@ vkmix_error vkm_mixkvq_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hpa
     for (uint32_t l = 0; l < hp->n_layer; l++) {
         if ((e = side_create(ctx, c, hp, l, 0, &c->k[l], &z)) != VKMIX_OK) return e;
         if ((e = side_create(ctx, c, hp, l, 1, &c->v[l], &z)) != VKMIX_OK) return e;
-        any |= keys_on(c, l);
+        any |= any_on(c, l);
     }
     if (!any) return VKMIX_OK;
     const uint32_t D = c->head_dim, G = c->cfg.group;
@@ -103,6 +113,9 @@ vkmix_error vkm_mixkvq_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hpa
     if (!(m->layer = calloc(hp->n_layer, sizeof *m->layer))) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
     m->n_qb = c->cfg.ring / G;
     const uint64_t H = c->n_kv_head;
+    if ((e = vkm_kv_alloc(ctx, &m->part, (uint64_t)MIX_PART_SLOTS * (D + 2) * 4, "MixKVQ attention partials", 0)) !=
+        VKMIX_OK)
+        return e;
     for (uint32_t l = 0; l < hp->n_layer; l++) {
         if (!keys_on(c, l)) continue;
         /* the two parts of mixkvq_sizes' aux_bytes */
@@ -122,6 +135,12 @@ uint64_t vkm_mixkvq_bytes(const vkm_kv_cache *c)
     uint64_t n = 0;
     for (uint32_t l = 0; m && l < c->n_layer; l++) n += m->layer[l].map.size + m->layer[l].qstat.size;
     return n;
+}
+
+uint64_t vkm_mixkvq_work_bytes(const vkm_kv_cache *c)
+{
+    const mixkvq_dev *m = dev_of(c);
+    return m ? m->part.size : 0;
 }
 
 const vkm_buffer *vkm_mixkvq_map(const vkm_kv_cache *c, uint32_t layer)
@@ -159,19 +178,43 @@ vkmix_error vkm_mixkvq_prefill(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t l, vkm_bi
     const vkm_buffer *map = kon ? &m->layer[l].map : &K->ring;
     const vkm_pipeline *p;
     vkmix_error e;
+    /* the tiles of the last row (the longest history): sinks, packed blocks, ring (mixkvq_attn.comp) */
+    const uint32_t nq = vkm_kv_blocks_at(cf, pos0), p_end = pos0 + n;
+    uint32_t n_tiles;
+    if (K->bits >= 16) n_tiles = (p_end + G - 1) / G;
+    else {
+        const uint32_t ns = cf->sinks < p_end ? cf->sinks : p_end, r0 = cf->sinks + nq * G;
+        n_tiles = (ns + G - 1) / G + nq + (p_end > r0 ? (p_end - r0 + G - 1) / G : 0);
+    }
+    const uint32_t rows_heads = n * c->n_q_head;
+    uint32_t want = MIX_TARGET_WGS / rows_heads;
+    if (want > MIX_PART_SLOTS / rows_heads) want = MIX_PART_SLOTS / rows_heads;
+    if (want < 1) want = 1;
+    uint32_t tps = (n_tiles + want - 1) / want;
+    if (tps < MIX_MIN_TILES) tps = MIX_MIN_TILES;
+    const uint32_t n_splits = n_tiles > tps ? (n_tiles + tps - 1) / tps : 1;
     uint32_t spec[7] = { G, K->bits, V->bits, G, D, cf->v_group, nrep };
     if ((e = vkm_pipe(ctx, VKM_SH_MIXKVQ_ATTN, spec, 7, &p)) != VKMIX_OK) return e;
     struct {
-        uint32_t S, ring, nq, n_blocks, pos0, n_head, n_ctx, region_words;
+        uint32_t S, ring, nq, n_blocks, pos0, n_head, n_ctx, region_words, n_splits, tiles_per_split;
         float scale;
-    } push = { cf->sinks, cf->ring, vkm_kv_blocks_at(cf, pos0), c->n_blocks, pos0, c->n_q_head, c->n_ctx,
-               kon ? (uint32_t)kvl_mix_words(vkm_mixkvq_budget(cf, l, D), G) : 0, 1.0f / sqrtf((float)D) };
-    vkm_binding b[11] = { q, out,
+    } push = { cf->sinks, cf->ring, nq, c->n_blocks, pos0, c->n_q_head, c->n_ctx,
+               kon ? (uint32_t)kvl_mix_words(vkm_mixkvq_budget(cf, l, D), G) : 0, n_splits, tps,
+               1.0f / sqrtf((float)D) };
+    vkm_binding b[12] = { q, out,
                           VKM_BIND(*or_ring(&K->codes, K)), VKM_BIND(*or_ring(&K->meta, K)),
                           VKM_BIND(K->ring), VKM_BIND(*sinks_or_ring(K)),
                           VKM_BIND(*or_ring(&V->codes, V)), VKM_BIND(*or_ring(&V->meta, V)),
-                          VKM_BIND(V->ring), VKM_BIND(*sinks_or_ring(V)), VKM_BIND(*map) };
-    vkm_cmd_dispatch(cmd, p, b, 11, &push, sizeof push, c->n_q_head, n, 1);
+                          VKM_BIND(V->ring), VKM_BIND(*sinks_or_ring(V)), VKM_BIND(*map), VKM_BIND(m->part) };
+    vkm_cmd_dispatch(cmd, p, b, 12, &push, sizeof push, c->n_q_head, n, n_splits);
+    if (n_splits > 1) {
+        vkm_cmd_barrier(cmd);
+        uint32_t wg = wg_of(ctx, 64), spec3[2] = { wg, D };
+        if ((e = vkm_pipe(ctx, VKM_SH_MIXKVQ_COMBINE, spec3, 2, &p)) != VKMIX_OK) return e;
+        struct { uint32_t n_head, n_splits; } push3 = { c->n_q_head, n_splits };
+        vkm_binding b3[2] = { VKM_BIND(m->part), out };
+        vkm_cmd_dispatch(cmd, p, b3, 2, &push3, sizeof push3, c->n_q_head, n, 1);
+    }
     if (!kon) return VKMIX_OK;
     /* the step's queries into the statistics (independent of the attention: both only read q) */
     uint32_t wg = wg_of(ctx, 64), spec2[3] = { wg, nrep, D };

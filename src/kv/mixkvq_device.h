@@ -17,6 +17,8 @@ vkmix_error vkm_mixkvq_age(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, uint32
 
 /* Device bytes of the policy's own data (tier maps, query statistics): part of the cache. */
 uint64_t vkm_mixkvq_bytes(const vkm_kv_cache *c);
+/* Device bytes of its working memory (the attention's split-K partials). */
+uint64_t vkm_mixkvq_work_bytes(const vkm_kv_cache *c);
 
 /* Test access: the tier maps of a layer (kvl_mix_map, NULL when its keys are not packed). */
 const vkm_buffer *vkm_mixkvq_map(const vkm_kv_cache *c, uint32_t layer);
