@@ -1,5 +1,6 @@
 #version 450
-// MixKVQ attention over one layer: one workgroup per (query head, query row, split); row i
+// MixKVQ attention over one layer: one workgroup per (KV head, query row, split): it serves
+// the NREP query heads of the KV head's GQA group, so every key and value is read once; row i
 // is the query of position pos0 + i and sees positions 0 .. pos0 + i (decode is the
 // case of one row; prefill runs one row per workgroup: the history as packed before
 // the step, the step's own tokens in FP16 as the ring holds them).
@@ -8,7 +9,7 @@
 // the invocations first permute q by the block's tier map (FP16 channels, then 4-bit,
 // then 2-bit, each in channel order) and load the scale/min of each permuted position;
 // then each invocation (one token) runs three partial dot products of uniform width over
-// the tiers' words. Values are per token at the layer's width (the per-layer format).
+// the tiers' words (each word dequantized once for the NREP heads). Values are per token at the layer's width (the per-layer format).
 // Softmax online over the tiles. A side of 16 bits (KB or VB 16) is one FP16 array of
 // n_ctx positions. Split-K: workgroup z takes tiles [z tps, (z + 1) tps) of its row; with
 // one split it writes the output, with several a partial that mixkvq_combine.comp merges.
@@ -47,13 +48,13 @@ layout(push_constant) uniform P {
     float scale;
 } pc;
 
-shared float s_q[D];
-shared float s_qp[D];    // q permuted by the current block's tiers
-shared float s_sc[D];    // scale of permuted position p (4- and 2-bit tiers)
-shared float s_mn[D];    // min of permuted position p
+shared float s_q[NREP * D];
+shared float s_qp[NREP * D];   // q permuted by the current block's tiers, per head
+shared float s_sc[D];          // scale of permuted position p (4- and 2-bit tiers)
+shared float s_mn[D];          // min of permuted position p
 shared uint s_map[2u * MW];
-shared float s_p[WG];
-shared float s_red[WG];
+shared float s_p[NREP * WG];   // probabilities of the tile's tokens, per head
+shared float s_red[NREP * WG];
 
 float value_at(uint h, uint p, uint d)
 {
@@ -69,39 +70,42 @@ float value_at(uint h, uint p, uint d)
     return float(kvl_extract(w0, w1, off, VB)) * mixkvq_h2f(kvl_meta_scale(mv)) + mixkvq_h2f(kvl_meta_min(mv));
 }
 
-// q . k of an FP16 token (sinks, ring, or a 16-bit side).
-float fp16_dot(uint h, uint p)
+float sc[NREP];   // this invocation's token's scores, per head
+
+// q . k of an FP16 token (sinks, ring, or a 16-bit side), for the NREP heads.
+void fp16_dot(uint h, uint p)
 {
-    float acc = 0.0;
-    if (KB >= 16u) {
-        for (uint d = 0u; d < D; d++) acc += s_q[d] * float(kring[kvl_f16(h, p, d, pc.n_ctx, D)]);
-    } else if (p < pc.S) {
-        for (uint d = 0u; d < D; d++) acc += s_q[d] * float(ksinks[kvl_f16(h, p, d, pc.S, D)]);
-    } else {
-        const uint slot = (p - pc.S) % pc.ring;
-        for (uint d = 0u; d < D; d++) acc += s_q[d] * float(kring[kvl_f16(h, slot, d, pc.ring, D)]);
+    for (uint r = 0u; r < NREP; r++) sc[r] = 0.0;
+    for (uint d = 0u; d < D; d++) {
+        float k;
+        if (KB >= 16u) k = float(kring[kvl_f16(h, p, d, pc.n_ctx, D)]);
+        else if (p < pc.S) k = float(ksinks[kvl_f16(h, p, d, pc.S, D)]);
+        else k = float(kring[kvl_f16(h, (p - pc.S) % pc.ring, d, pc.ring, D)]);
+        for (uint r = 0u; r < NREP; r++) sc[r] += s_q[r * D + d] * k;
     }
-    return acc;
 }
 
-// q . k of token t of packed head-block hb: three uniform partial dot products over the
-// permuted channels (s_qp, s_sc, s_mn hold the block's permutation).
-float packed_dot(uint hb, uint t, uint n16, uint n4)
+// q . k of token t of packed head-block hb for the NREP heads: three uniform partial dot
+// products over the permuted channels (s_qp, s_sc, s_mn hold the block's permutation).
+void packed_dot(uint hb, uint t, uint n16, uint n4)
 {
     const uint n2 = D - n16 - n4;
-    float acc = 0.0;
+    for (uint r = 0u; r < NREP; r++) sc[r] = 0.0;
     uint base = uint(kvl_mix_tier_base(hb, pc.region_words, 0u, n16, n4, G));
     {   // FP16: token t at bit 16 t
         const uint w = t / 2u, sh = 16u * (t % 2u);
-        for (uint j = 0u; j < n16; j++)
-            acc += s_qp[j] * mixkvq_h2f(kcodes[kvl_mix_code(base, w, j, n16)] >> sh & 0xffffu);
+        for (uint j = 0u; j < n16; j++) {
+            const float k = mixkvq_h2f(kcodes[kvl_mix_code(base, w, j, n16)] >> sh & 0xffffu);
+            for (uint r = 0u; r < NREP; r++) sc[r] += s_qp[r * D + j] * k;
+        }
     }
     base = uint(kvl_mix_tier_base(hb, pc.region_words, 1u, n16, n4, G));
     {   // 4 bits
         const uint w = t / 8u, sh = 4u * (t % 8u);
         for (uint j = 0u; j < n4; j++) {
             const uint p = n16 + j;
-            acc += s_qp[p] * (float(kcodes[kvl_mix_code(base, w, j, n4)] >> sh & 15u) * s_sc[p] + s_mn[p]);
+            const float k = float(kcodes[kvl_mix_code(base, w, j, n4)] >> sh & 15u) * s_sc[p] + s_mn[p];
+            for (uint r = 0u; r < NREP; r++) sc[r] += s_qp[r * D + p] * k;
         }
     }
     base = uint(kvl_mix_tier_base(hb, pc.region_words, 2u, n16, n4, G));
@@ -109,57 +113,71 @@ float packed_dot(uint hb, uint t, uint n16, uint n4)
         const uint w = t / 16u, sh = 2u * (t % 16u);
         for (uint j = 0u; j < n2; j++) {
             const uint p = n16 + n4 + j;
-            acc += s_qp[p] * (float(kcodes[kvl_mix_code(base, w, j, n2)] >> sh & 3u) * s_sc[p] + s_mn[p]);
+            const float k = float(kcodes[kvl_mix_code(base, w, j, n2)] >> sh & 3u) * s_sc[p] + s_mn[p];
+            for (uint r = 0u; r < NREP; r++) sc[r] += s_qp[r * D + p] * k;
         }
     }
-    return acc;
 }
 
-float M, L;      // the running max and sum of the softmax
-float acc[DPT];  // the weighted values of this invocation's channels
+float M[NREP], L[NREP];     // the running max and sum of each head's softmax
+float acc[NREP * DPT];      // the weighted values of this invocation's channels, per head
 
-// The online softmax over one tile of nt tokens starting at position p0 (score s of
-// this invocation's token, -inf when it has none).
-void tile_update(uint h, uint p0, uint nt, float s)
+// The online softmax over one tile of nt tokens starting at position p0 (sc: the scores of
+// this invocation's token, unscaled; none when tid >= nt).
+void tile_update(uint h, uint p0, uint nt)
 {
     const uint tid = gl_LocalInvocationID.x;
-    s_red[tid] = s;
+    for (uint r = 0u; r < NREP; r++) s_red[r * WG + tid] = tid < nt ? sc[r] * pc.scale : -1.0 / 0.0;
     barrier();
     for (uint w = WG / 2u; w > 0u; w /= 2u) {
-        if (tid < w) s_red[tid] = max(s_red[tid], s_red[tid + w]);
+        if (tid < w)
+            for (uint r = 0u; r < NREP; r++) s_red[r * WG + tid] = max(s_red[r * WG + tid], s_red[r * WG + tid + w]);
         barrier();
     }
-    const float Mn = max(M, s_red[0]);
+    float Mn[NREP];
+    for (uint r = 0u; r < NREP; r++) Mn[r] = max(M[r], s_red[r * WG]);
     barrier();
-    const float e = tid < nt ? exp(s - Mn) : 0.0;
-    s_p[tid] = e;
-    s_red[tid] = e;
+    for (uint r = 0u; r < NREP; r++) {
+        const float e = tid < nt ? exp(sc[r] * pc.scale - Mn[r]) : 0.0;
+        s_p[r * WG + tid] = e;
+        s_red[r * WG + tid] = e;
+    }
     barrier();
     for (uint w = WG / 2u; w > 0u; w /= 2u) {
-        if (tid < w) s_red[tid] += s_red[tid + w];
+        if (tid < w)
+            for (uint r = 0u; r < NREP; r++) s_red[r * WG + tid] += s_red[r * WG + tid + w];
         barrier();
     }
-    const float alpha = exp(M - Mn);
-    L = L * alpha + s_red[0];
-    M = Mn;
+    float alpha[NREP];
+    for (uint r = 0u; r < NREP; r++) {
+        alpha[r] = exp(M[r] - Mn[r]);
+        L[r] = L[r] * alpha[r] + s_red[r * WG];
+        M[r] = Mn[r];
+    }
     for (uint k = 0u; k < DPT; k++) {
         const uint d = tid + k * WG;
         if (d >= D) break;
-        float a = acc[k] * alpha;
-        for (uint j = 0u; j < nt; j++) a += s_p[j] * value_at(h, p0 + j, d);
-        acc[k] = a;
+        float a[NREP];
+        for (uint r = 0u; r < NREP; r++) a[r] = acc[r * DPT + k] * alpha[r];
+        for (uint j = 0u; j < nt; j++) {
+            const float v = value_at(h, p0 + j, d);
+            for (uint r = 0u; r < NREP; r++) a[r] += s_p[r * WG + j] * v;
+        }
+        for (uint r = 0u; r < NREP; r++) acc[r * DPT + k] = a[r];
     }
     barrier();
 }
 
 void main()
 {
-    const uint hq = gl_WorkGroupID.x, row = gl_WorkGroupID.y, split = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
-    const uint h = hq / NREP, p_end = pc.pos0 + row + 1u, qbase = (row * pc.n_head + hq) * D;
-    for (uint d = tid; d < D; d += WG) s_q[d] = q[qbase + d];
-    M = -1.0 / 0.0;
-    L = 0.0;
-    for (uint k = 0u; k < DPT; k++) acc[k] = 0.0;
+    const uint h = gl_WorkGroupID.x, row = gl_WorkGroupID.y, split = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
+    const uint p_end = pc.pos0 + row + 1u, qbase = (row * pc.n_head + h * NREP) * D;   // the group's heads are adjacent
+    for (uint i = tid; i < NREP * D; i += WG) s_q[i] = q[qbase + i];
+    for (uint r = 0u; r < NREP; r++) {
+        M[r] = -1.0 / 0.0;
+        L[r] = 0.0;
+    }
+    for (uint k = 0u; k < NREP * DPT; k++) acc[k] = 0.0;
     barrier();
     // the row's tiles: [sinks][packed blocks][ring] (a 16-bit key side: tiles of WG positions)
     const uint ns = KB >= 16u ? 0u : min(pc.S, p_end), n_s = (ns + WG - 1u) / WG;
@@ -169,7 +187,8 @@ void main()
     for (uint tau = split * pc.tiles_per_split; tau < tau1; tau++) {   // uniform in the workgroup
         if (tau < n_s) {                                                // sinks
             const uint t0 = tau * WG, nt = min(WG, ns - t0);
-            tile_update(h, t0, nt, tid < nt ? fp16_dot(h, t0 + tid) * pc.scale : -1.0 / 0.0);
+            if (tid < nt) fp16_dot(h, t0 + tid);
+            tile_update(h, t0, nt);
         } else if (tau < n_s + nq) {                                    // a packed block: G tokens
             const uint b = tau - n_s, hb = uint(kvl_k_block(h, b, pc.n_blocks));
             for (uint w = tid; w < 2u * MW; w += WG) s_map[w] = kmap[kvl_mix_map(hb, w / MW, w % MW, D)];
@@ -189,7 +208,7 @@ void main()
                 }
                 const bool is16 = (m16 >> (d % 32u) & 1u) != 0u, is4 = (m4 >> (d % 32u) & 1u) != 0u;
                 const uint p = is16 ? r16 : is4 ? n16 + r4 : n16 + n4 + (d - r16 - r4);
-                s_qp[p] = s_q[d];
+                for (uint r = 0u; r < NREP; r++) s_qp[r * D + p] = s_q[r * D + d];
             }
             for (uint p = tid; p < D; p += WG) {
                 const uint mv = kmeta[kvl_mix_meta(hb, p, D)];
@@ -197,27 +216,32 @@ void main()
                 s_mn[p] = mixkvq_h2f(kvl_meta_min(mv));
             }
             barrier();
-            tile_update(h, pc.S + b * G, G, packed_dot(hb, tid, n16, n4) * pc.scale);
+            packed_dot(hb, tid, n16, n4);
+            tile_update(h, pc.S + b * G, G);
         } else {                                                        // the ring (or a 16-bit side)
             const uint t0 = r0 + (tau - n_s - nq) * WG, nt = min(WG, p_end - t0);
-            tile_update(h, t0, nt, tid < nt ? fp16_dot(h, t0 + tid) * pc.scale : -1.0 / 0.0);
+            if (tid < nt) fp16_dot(h, t0 + tid);
+            tile_update(h, t0, nt);
         }
     }
     if (pc.n_splits == 1u) {
-        for (uint k = 0u; k < DPT; k++) {
-            const uint d = tid + k * WG;
-            if (d < D) o[qbase + d] = acc[k] / L;
-        }
+        for (uint r = 0u; r < NREP; r++)
+            for (uint k = 0u; k < DPT; k++) {
+                const uint d = tid + k * WG;
+                if (d < D) o[qbase + r * D + d] = acc[r * DPT + k] / L[r];
+            }
         return;
     }
-    // a split of several: its partial (unnormalized values, max, sum; an empty split: -inf, 0)
-    const uint pbase = ((row * pc.n_head + hq) * pc.n_splits + split) * (D + 2u);
-    for (uint k = 0u; k < DPT; k++) {
-        const uint d = tid + k * WG;
-        if (d < D) part[pbase + d] = acc[k];
-    }
-    if (tid == 0u) {
-        part[pbase + D] = M;
-        part[pbase + D + 1u] = L;
+    // a split of several: its partial per head (unnormalized values, max, sum; an empty split: -inf, 0)
+    for (uint r = 0u; r < NREP; r++) {
+        const uint pbase = ((row * pc.n_head + h * NREP + r) * pc.n_splits + split) * (D + 2u);
+        for (uint k = 0u; k < DPT; k++) {
+            const uint d = tid + k * WG;
+            if (d < D) part[pbase + d] = acc[r * DPT + k];
+        }
+        if (tid == 0u) {
+            part[pbase + D] = M[r];
+            part[pbase + D + 1u] = L[r];
+        }
     }
 }

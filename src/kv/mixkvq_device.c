@@ -5,8 +5,8 @@
  * statistics (sums of |q_d| per query block, a ring of ring / G blocks per KV head).
  * Values are the per-layer policy's (per token at the layer's width). A step:
  *   store    the FP16 ring (vkm_kv_ring_store);
- *   attend   mixkvq_attn.comp, one workgroup per (query head, query row, split of the
- *            history), every tier in one pass, then mixkvq_combine.comp merges the
+ *   attend   mixkvq_attn.comp, one workgroup per (KV head, query row, split of the
+ *            history) serving the GQA group's query heads, every tier in one pass, then mixkvq_combine.comp merges the
  *            splits (when there are several); and mixkvq_qstat.comp adds the step's queries to the
  *            statistics (on the GPU, never read back). Prefill is this same kernel
  *            with one workgroup row per query row (no linear FP16 copy of the
@@ -54,7 +54,10 @@ static uint32_t wg_of(const vkmix_context *ctx, uint32_t want)
 /* Shared memory of mixkvq_age.comp (min, max, salience, order, bits, positions) and
  * mixkvq_attn.comp (q, permuted q, scale, min, map, probabilities, reduction). */
 static uint64_t age_shared(uint32_t D) { return (uint64_t)D * 4 * 7 + 8; }
-static uint64_t attn_shared(uint32_t D, uint32_t G) { return (uint64_t)D * 4 * 4 + 8 * ((D + 31) / 32) + 8 * G; }
+static uint64_t attn_shared(uint32_t D, uint32_t G, uint32_t nrep)
+{
+    return (uint64_t)(2 * nrep + 2) * D * 4 + 8 * ((D + 31) / 32) + (uint64_t)8 * nrep * G;
+}
 
 /* ------------------------------------------------------------------ storage */
 
@@ -100,7 +103,8 @@ vkmix_error vkm_mixkvq_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hpa
     }
     if (!any) return VKMIX_OK;
     const uint32_t D = c->head_dim, G = c->cfg.group;
-    const uint64_t shared = age_shared(D) > attn_shared(D, G) ? age_shared(D) : attn_shared(D, G);
+    const uint32_t nrep = c->n_q_head / c->n_kv_head;
+    const uint64_t shared = age_shared(D) > attn_shared(D, G, nrep) ? age_shared(D) : attn_shared(D, G, nrep);
     if (shared > ctx->dev.caps.max_shared_bytes || G > ctx->dev.caps.max_wg_invocations)
         return vkm_fail(&ctx->dev, VKMIX_ERROR_UNSUPPORTED_DEVICE,
                         "MixKVQ: head_dim %u and group %u need %llu bytes of shared memory and %u invocations per "
@@ -186,9 +190,9 @@ vkmix_error vkm_mixkvq_prefill(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t l, vkm_bi
         const uint32_t ns = cf->sinks < p_end ? cf->sinks : p_end, r0 = cf->sinks + nq * G;
         n_tiles = (ns + G - 1) / G + nq + (p_end > r0 ? (p_end - r0 + G - 1) / G : 0);
     }
-    const uint32_t rows_heads = n * c->n_q_head;
-    uint32_t want = MIX_TARGET_WGS / rows_heads;
-    if (want > MIX_PART_SLOTS / rows_heads) want = MIX_PART_SLOTS / rows_heads;
+    /* workgroups: one per (KV head, row, split); partials: one per (query head, row, split) */
+    uint32_t want = MIX_TARGET_WGS / (n * c->n_kv_head);
+    if (want > MIX_PART_SLOTS / (n * c->n_q_head)) want = MIX_PART_SLOTS / (n * c->n_q_head);
     if (want < 1) want = 1;
     uint32_t tps = (n_tiles + want - 1) / want;
     if (tps < MIX_MIN_TILES) tps = MIX_MIN_TILES;
@@ -206,7 +210,7 @@ vkmix_error vkm_mixkvq_prefill(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t l, vkm_bi
                           VKM_BIND(K->ring), VKM_BIND(*sinks_or_ring(K)),
                           VKM_BIND(*or_ring(&V->codes, V)), VKM_BIND(*or_ring(&V->meta, V)),
                           VKM_BIND(V->ring), VKM_BIND(*sinks_or_ring(V)), VKM_BIND(*map), VKM_BIND(m->part) };
-    vkm_cmd_dispatch(cmd, p, b, 12, &push, sizeof push, c->n_q_head, n, n_splits);
+    vkm_cmd_dispatch(cmd, p, b, 12, &push, sizeof push, c->n_kv_head, n, n_splits);
     if (n_splits > 1) {
         vkm_cmd_barrier(cmd);
         uint32_t wg = wg_of(ctx, 64), spec3[2] = { wg, D };
