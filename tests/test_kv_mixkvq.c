@@ -6,9 +6,10 @@
  * K/V, lets the simulation observe every query (the query statistics), ages the same
  * blocks into the same tiers, and runs a plain attention. Every step's output must
  * match, and every tier map the GPU chose must equal the simulation's. Options
- * covered: target key bits (none, 2.5, 3, 4, 6), thresholds, G 32/64, head_dim
- * 8/16/64, GQA, sinks, recent queries below the window, the ring wrapped many times,
- * value widths 2/3/4/16, 16-bit keys, prefill chunks of odd sizes. Where the target
+ * covered: target key bits (none, 2.5, 3, 4, 6), thresholds, G 32/64/128, head_dim
+ * 8/16/64, GQA, sinks, recent queries below the window and at its most (R + G), the
+ * ring wrapped many times, 1000 tokens (4 splits of the attention), value widths
+ * 2/3/4/16, 16-bit keys, prefill chunks of odd sizes. Where the target
  * is above the layer's key width the per-layer policy's simulation with the same
  * widths is run too: the GPU must be far closer to the MixKVQ reference than to it.
  * Then batched decode attention against the same rows alone, and a model:
@@ -630,6 +631,9 @@ int main(void)
         { "k2v3 long: 4 splits", 4, 2, 8, "k2v3:policy=mixkvq:kbits=3", 32, 32, 1, 1000, 1, 11 },
         { "prefill k2v2 kbits3 S4", 8, 4, 16, "k2v2:policy=mixkvq:kbits=3", 32, 32, 4, 400, 64, 8 },
         { "prefill k2v4 G64 37", 4, 1, 64, "k2v4:policy=mixkvq:kbits=4:queries=64", 64, 64, 0, 400, 37, 9 },
+        /* queries = R + G with chunks of 64: the statistics ring (ring / G query blocks) is exactly full at aging */
+        { "prefill q=R+G 64", 8, 4, 16, "k2v2:policy=mixkvq:kbits=3:queries=64", 32, 32, 3, 400, 64, 12 },
+        { "prefill G128 37", 4, 2, 16, "k2v4:policy=mixkvq:kbits=3", 128, 128, 0, 700, 37, 13 },
         { "prefill k4v2 D8 13", 8, 4, 8, "k4v2:policy=mixkvq:kbits=6:t16=20:t4=2", 32, 32, 2, 300, 13, 10 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) REQUIRE(!run_case(ctx, &cases[i]), "%s", cases[i].name);
