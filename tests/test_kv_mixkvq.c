@@ -615,6 +615,75 @@ static void refusals(vkmix_model *m)
     vkmix_session_free(s);
 }
 
+/* The typed public configuration (vkmix_session_params.kv_config). MixKVQ with its
+ * parameters set as fields against the same configuration as a spec string: identical
+ * logits (the same kernels on the same inputs). And MixKVQ on top of a per-layer profile
+ * (keys 2/4/16 and values 4/2 by layer, the budget from each layer's key width): it runs,
+ * its logits are finite, and exactly the layers with packed keys keep tier maps (the
+ * model-level accuracy of the policy is checked above against the CPU reference). */
+static void typed_config(vkmix_model *m)
+{
+    const uint32_t V = m->hp.n_vocab, T = 120;
+    vkmix_kv_config kc;
+    vkmix_kv_config_default(&kc);
+    kc.policy = VKMIX_KV_POLICY_MIXKVQ;
+    kc.n_layer = 0; /* uniform: every entry */
+    for (uint32_t l = 0; l < VKMIX_KV_MAX_LAYERS; l++) {
+        kc.k_bits[l] = 2;
+        kc.v_bits[l] = 2;
+    }
+    kc.group = 32;
+    kc.window = 32;
+    kc.mixkvq.target_key_bits = 3.0f;
+    snprintf(kc.name, sizeof kc.name, "typed");
+    vkmix_session_params p;
+    vkmix_session_default_params(&p);
+    p.n_ctx = T;
+    p.kv_config = &kc;
+    vkmix_session *a = NULL, *b = mixkvq_session(m, "k2v2:policy=mixkvq:kbits=3", T, 0, 0);
+    CHECK(vkmix_session_create(m, &p, &a) == VKMIX_OK && b, "typed session: %s", vkmix_context_last_error(m->ctx));
+    /* a per-layer profile under MixKVQ: keys 2, 4, 16, ... and values 4, 2, ... by layer */
+    vkmix_kv_config kp = kc;
+    kp.n_layer = m->hp.n_layer;
+    for (uint32_t l = 0; l < kp.n_layer; l++) {
+        kp.k_bits[l] = l % 3 == 0 ? 2 : l % 3 == 1 ? 4 : 16;
+        kp.v_bits[l] = l % 2 ? 2 : 4;
+    }
+    kp.mixkvq.target_key_bits = 0; /* the layer's key width is the budget */
+    kp.mixkvq.recent_queries = 64;
+    p.kv_config = &kp;
+    vkmix_session *c = NULL;
+    CHECK(vkmix_session_create(m, &p, &c) == VKMIX_OK, "typed profile session: %s", vkmix_context_last_error(m->ctx));
+    if (!a || !b || !c) {
+        vkmix_session_free(a);
+        vkmix_session_free(b);
+        vkmix_session_free(c);
+        return;
+    }
+    float *la = malloc((size_t)T * V * 4), *lb = malloc((size_t)T * V * 4), *lc = malloc((size_t)T * V * 4);
+    int32_t toks[T];
+    for (uint32_t i = 0; i < T; i++) toks[i] = 3 + (int32_t)((i * 41) % 250);
+    int ok = vkmix_session_eval(a, toks, T, la, 1) == VKMIX_OK && vkmix_session_eval(b, toks, T, lb, 1) == VKMIX_OK &&
+             vkmix_session_eval(c, toks, T, lc, 1) == VKMIX_OK;
+    int finite = 1;
+    for (size_t i = 0; ok && i < (size_t)T * V; i++) finite &= isfinite(lc[i]) != 0;
+    uint32_t maps = 0;
+    for (uint32_t l = 0; l < m->hp.n_layer; l++) maps += vkm_mixkvq_map(&c->cache, l) != NULL;
+    printf("typed configuration: MixKVQ k2v2 kbits=3 typed against the spec: logits %s; a per-layer profile under "
+           "MixKVQ (keys 2/4/16, values 4/2 by layer): %u of %u layers with tier maps, logits %s\n",
+           ok && !memcmp(la, lb, (size_t)T * V * 4) ? "identical" : "DIFFERENT", maps, m->hp.n_layer,
+           finite ? "finite" : "NOT FINITE");
+    CHECK(ok && !memcmp(la, lb, (size_t)T * V * 4), "typed config and spec differ");
+    CHECK(ok && finite && maps == m->hp.n_layer - m->hp.n_layer / 3, "profile under MixKVQ: %u maps, finite %d", maps,
+          finite);
+    free(la);
+    free(lb);
+    free(lc);
+    vkmix_session_free(a);
+    vkmix_session_free(b);
+    vkmix_session_free(c);
+}
+
 int main(void)
 {
     vkmix_context *ctx = tu_context();
@@ -652,6 +721,7 @@ int main(void)
     model_vs_reference(ctx, m, "k2v2:policy=mixkvq:kbits=3", 2);
     model_vs_reference(ctx, m, "k4v2:policy=mixkvq:kbits=5:queries=64", 0);
     batch_vs_alone(ctx, m);
+    typed_config(m);
     refusals(m);
     ctx->tune.kvq_f32 = f32_was;
     vkmix_model_free(m);
