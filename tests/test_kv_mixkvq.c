@@ -79,8 +79,9 @@ typedef struct mcase {
     uint64_t seed;
 } mcase;
 
-/* Channel scales of the test data: queries 0.5 .. 2.5 with channel 3 at 3x, keys 0.25 ..
- * 2.9 with channel 3 at 8x (an outlier channel), both varying across channels. */
+/* Channel scales of the test data: queries 0.5 .. 2.5 with channels 3, 11, 19, .. at 3x,
+ * keys 0.25 .. 2.9 with those channels at 8x (outlier channels), both varying across
+ * channels. */
 static float q_scale(uint32_t d) { return (d % 8 == 3 ? 3.0f : 1.0f) * (0.5f + (float)((d * 5) % 9) / 4.0f); }
 static float k_scale(uint32_t d) { return (d % 8 == 3 ? 8.0f : 1.0f) * (0.25f + (float)((d * 7) % 11) / 3.8f); }
 
@@ -90,9 +91,9 @@ static float k_scale(uint32_t d) { return (d % 8 == 3 ? 8.0f : 1.0f) * (0.25f + 
  * order on the CPU; the online softmax's sum; the weighted values: ~1e-6 relative, as the
  * per-layer test; up to 2.2e-5 measured at head_dim 128, where the outlier channels make
  * scores of tens and the softmax amplifies their rounding) and exp in the shader (a few
- * ulp). A block with wrong tiers (2-bit
- * against 4-bit or FP16 channels) costs ~1e-2 on the rows that attend to it, so 1e-4
- * separates rounding from a wrong decision (and the maps are compared exactly besides). */
+ * ulp). A block with wrong tiers (2-bit against 4-bit or FP16 channels) costs ~1e-2 on
+ * the rows that attend to it, so 1e-4 separates rounding from a wrong decision (and the
+ * maps are compared exactly besides). */
 #define TOL 1e-4
 
 static int run_case(vkmix_context *ctx, const mcase *mc)
