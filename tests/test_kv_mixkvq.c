@@ -7,8 +7,9 @@
  * blocks into the same tiers, and runs a plain attention. Every step's output must
  * match, and every tier map the GPU chose must equal the simulation's. Options
  * covered: target key bits (none, 2.5, 3, 4, 6), thresholds, G 32/64/128, head_dim
- * 8/16/64/128, GQA (1 to 4 query heads per KV head), sinks, recent queries below the
- * window and at its most (R + G), the ring wrapped many times, 1000 tokens (4 splits of the attention), value widths
+ * 8/16/64/80/128 (80: maps of 3 words, one value scale per head), GQA (1 to 4 query
+ * heads per KV head), sinks, recent queries below the window and at its most (R + G),
+ * the ring wrapped many times, 1000 tokens (4 splits of the attention), value widths
  * 2/3/4/16, 16-bit keys, prefill chunks of odd sizes. Where the target
  * is above the layer's key width the per-layer policy's simulation with the same
  * widths is run too: the GPU must be far closer to the MixKVQ reference than to it.
@@ -701,6 +702,7 @@ int main(void)
         { "k16v2", 4, 2, 16, "k16v2:policy=mixkvq", 32, 32, 0, 200, 1, 6 },
         { "k2v16 kbits3 S3", 4, 2, 16, "k2v16:policy=mixkvq:kbits=3", 32, 32, 3, 250, 1, 7 },
         { "k2v2 MHA D128", 4, 4, 128, "k2v2:policy=mixkvq:kbits=2.5", 32, 32, 2, 300, 1, 14 },
+        { "k2v2 D80 VG=D", 4, 2, 80, "k2v2:policy=mixkvq:kbits=3", 32, 32, 0, 220, 1, 15 },
         { "k2v3 long: 4 splits", 4, 2, 8, "k2v3:policy=mixkvq:kbits=3", 32, 32, 1, 1000, 1, 11 },
         { "prefill k2v2 kbits3 S4", 8, 4, 16, "k2v2:policy=mixkvq:kbits=3", 32, 32, 4, 400, 64, 8 },
         { "prefill k2v4 G64 37", 4, 1, 64, "k2v4:policy=mixkvq:kbits=4:queries=64", 64, 64, 0, 400, 37, 9 },
