@@ -308,7 +308,7 @@ vkmix_error vkmix_detokenizer_flush(vkmix_detokenizer *d, const char **text, siz
 typedef enum vkmix_kv_policy {
     VKMIX_KV_POLICY_LAYER = 0,   /* a key and a value width per layer (uniform, or a profile: KVmix) */
     VKMIX_KV_POLICY_MIKV = 1,    /* reserved: precision per token by attention received (MiKV); not implemented yet */
-    VKMIX_KV_POLICY_MIXKVQ = 2,  /* reserved: precision per key channel by salience (MixKVQ); not implemented yet */
+    VKMIX_KV_POLICY_MIXKVQ = 2,  /* precision per key channel by salience (MixKVQ) */
     VKMIX_KV_POLICY_COUNT_ = 3
 } vkmix_kv_policy;
 
@@ -326,7 +326,7 @@ typedef struct vkmix_kv_mikv_params {
  * queries times the channel's quantization step); values keep the layer's width. */
 typedef struct vkmix_kv_mixkvq_params {
     float target_key_bits;       /* average key code width of a block's channels, in [2, 16]; 0 (default): the layer's key width */
-    float threshold_fp16;        /* > 0: explicit thresholds instead of the target: salience >= threshold_fp16 is FP16, */
+    float threshold_fp16;        /* > 0: explicit thresholds, capped by the target's budget: salience >= threshold_fp16 is FP16, */
     float threshold_4bit;        /*      >= threshold_4bit is 4 bits, the rest 2 bits (threshold_fp16 >= threshold_4bit) */
     uint32_t block;              /* tokens per tier decision, a multiple of the group; 0 (default): the group */
     uint32_t recent_queries;     /* query positions averaged into the channel importance; 0 (default): the window */

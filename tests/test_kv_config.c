@@ -83,7 +83,9 @@ static void test_parser(void)
     refused("k4v2:policy=mikv:kbits=3", "options of policy=mixkvq");
     /* reserved policies: their parameters are checked (naming the field), then refused */
     refused("k4v2:policy=mikv", "the mikv policy is not implemented yet");
-    refused("k4v2:policy=mixkvq", "the mixkvq policy is not implemented yet");
+    CHECK(vkmix_kv_config_parse("k4v2:policy=mixkvq", &c, err, sizeof err) == VKMIX_OK &&
+              c.policy == VKMIX_KV_POLICY_MIXKVQ,
+          "mixkvq (implemented): %s", err);
     refused("k4v2:policy=mikv:frac=1.5", "important_fraction 1.5");
     refused("k4v2:policy=mikv:hi=4", "high_bits 4 must be 8 or 16");
     refused("k4v2:policy=mikv:balance=2", "option balance");

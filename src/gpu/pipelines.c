@@ -44,6 +44,11 @@ const vkm_shader_desc vkm_shader_table[VKM_SH_COUNT_] = {
     [VKM_SH_KV_STORE]      = { "kv_store",      SPV(kv_store),      4, 28, { "local_size" } },
     [VKM_SH_ATTN]          = { "attn",          SPV(attn),          5, 40, { "local_size", "head_dim", "heads_per_group", "key_lanes", "keys_per_lane", "prefetch" } },
     [VKM_SH_ATTN_REDUCE]   = { "attn_reduce",   SPV(attn_reduce),   2, 8,  { "local_size", "head_dim" } },
+    [VKM_SH_MIXKVQ_ATTN]   = { "mixkvq_attn",   SPV(mixkvq_attn),  12, 44,
+                               { "local_size", "key bits", "value bits", "group", "head_dim", "value group", "query heads per KV head" } },
+    [VKM_SH_MIXKVQ_QSTAT]  = { "mixkvq_qstat",  SPV(mixkvq_qstat),  2, 28, { "local_size", "query heads per KV head", "head_dim" } },
+    [VKM_SH_MIXKVQ_AGE]    = { "mixkvq_age",    SPV(mixkvq_age),    5, 48, { "local_size", "group", "head_dim" } },
+    [VKM_SH_MIXKVQ_COMBINE] = { "mixkvq_combine", SPV(mixkvq_combine), 2, 8, { "local_size", "head_dim" } },
 };
 
 static void destroy_one(vkm_device *dev, vkm_pipeline *p)

@@ -40,6 +40,11 @@ typedef enum vkm_shader {
     VKM_SH_KV_STORE,
     VKM_SH_ATTN,
     VKM_SH_ATTN_REDUCE,
+    /* the MixKVQ cache policy (src/kv/mixkvq_device.c) */
+    VKM_SH_MIXKVQ_ATTN,
+    VKM_SH_MIXKVQ_QSTAT,
+    VKM_SH_MIXKVQ_AGE,
+    VKM_SH_MIXKVQ_COMBINE,
     VKM_SH_COUNT_
 } vkm_shader;
 

@@ -8,7 +8,8 @@
  *   kv_policy.c        the table of cache policies
  *   kv_policy_layer.c  the per-layer policy (the first entry)
  *   kv_policy_mikv.c, kv_policy_mixkvq.c   MiKV and MixKVQ: checks, accounting, rules and
- *                      CPU simulation; no device operations yet
+ *                      CPU simulation (MiKV: no device operations yet)
+ *   mixkvq_device.c    MixKVQ's device operations (mixkvq_device.h)
  *   kv_cache.c         a session's cache: storage and the three phases of a step,
  *                      dispatched to the configured policy
  *   kv_attn.c          the fused decode attention
@@ -309,8 +310,10 @@ void vkm_mikv_accumulate(const vkm_kv_config *c, float *imp, const float *probs,
 uint32_t vkm_mixkvq_budget(const vkm_kv_config *c, uint32_t layer, uint32_t head_dim);
 /* Recent query positions averaged into the channel importance (0 in the config: the window). */
 uint32_t vkm_mixkvq_queries(const vkm_kv_config *c);
-/* Salience of each channel of a block: A_d = I_d * (max_d - min_d) / 3, with I_d the mean |q_d|
- * (imp) and min/max over the block's tokens. */
+/* fp32(1 / (Q NREP)): the importance is the sum of |q_d| over the recent queries times this. */
+float vkm_mixkvq_rcp(const vkm_kv_config *c, const vkm_hparams *hp);
+/* Salience of each channel of a block: A_d = I_d * ((max_d - min_d) * fp32(1/3)), with I_d the
+ * mean |q_d| (imp) and min/max over the block's tokens. */
 void vkm_mixkvq_salience(const float *imp, const float *mn, const float *mx, uint32_t D, float *A);
 /* Widths (2, 4, 16) per channel with sum <= budget bits: greedy on the error
  * sum_d (A_d * 3 / (2^b_d - 1))^2 (FP16: 0). Upgrades 2->4 (2 bits, key 12 A_d) and 4->16
@@ -327,6 +330,9 @@ void vkm_mixkvq_permutation(const uint8_t *bits, uint32_t D, uint16_t *perm, uin
  * position), map[kvl_mix_map_words(D)]; unpack gives y[G][D] as the attention reads it. */
 void vkm_mixkvq_pack(const float *x, const uint8_t *bits, uint32_t G, uint32_t D, uint32_t budget, uint32_t *region,
                      uint32_t *meta, uint32_t *map);
+/* The simulation's tier map of (layer, KV head, block) (kvl_mix_map_words(D) words, as
+ * kvl_mix_map with hb = 0), set when the block was aged (state from sim_create). */
+const uint32_t *vkm_mixkvq_sim_map(const void *state, uint32_t layer, uint32_t head, uint32_t block);
 void vkm_mixkvq_unpack(const uint32_t *region, const uint32_t *meta, const uint32_t *map, uint32_t G, uint32_t D,
                        float *y);
 

@@ -1,13 +1,16 @@
 /* MixKVQ (arXiv 2512.19206): query-aware key-channel precision. This file has the
  * host side that does not depend on the attention kernels: checks, accounting,
  * the tier rules, the packed block format on the CPU, and the CPU simulation.
- * The device operations are not written yet (create == NULL), so sessions refuse
- * the policy. docs/KVCACHE.md, "MixKVQ", has the rules and the GPU data; in short:
+ * The device operations are in mixkvq_device.c. docs/KVCACHE.md, "MixKVQ", has the
+ * rules and the GPU data; in short:
  *
  *   importance   I_d = mean |q_d| over the Q recent query positions [e - Q, e) and the GQA
  *                group's heads, e = S + R + (b + 1) G the token count at which block b leaves
- *                the window (Q = recent_queries, or R; a multiple of G, at most R + G)
- *   sensitivity  S_d = (max_d - min_d) / 3 over the block's G keys (the 2-bit step)
+ *                the window (Q = recent_queries, or R; a multiple of G, at most R + G); the
+ *                mean is the sum times fp32(1 / (Q NREP))
+ *   sensitivity  S_d = (max_d - min_d) * fp32(1 / 3) over the block's G keys (the 2-bit step)
+ *                (products by fp32 reciprocals, not divisions: Vulkan rounds products exactly
+ *                and divisions not, and the GPU must reproduce these values bit for bit)
  *   salience     A_d = I_d S_d
  *   tiers        FP16 / 4 / 2 bits per channel, at most `budget` code bits per token
  *                (floor(T D), T the target or the layer's key width), chosen by
@@ -22,6 +25,7 @@
 #include <string.h>
 
 #include "kv/kv.h"
+#include "kv/mixkvq_device.h"
 
 static vkmix_error mixkvq_check(const vkmix_kv_config *c, const vkm_hparams *hp, char *err, size_t errlen)
 {
@@ -69,9 +73,14 @@ uint32_t vkm_mixkvq_queries(const vkm_kv_config *c)
     return c->mixkvq.recent_queries ? c->mixkvq.recent_queries : c->window;
 }
 
+float vkm_mixkvq_rcp(const vkm_kv_config *c, const vkm_hparams *hp)
+{
+    return 1.0f / (float)(vkm_mixkvq_queries(c) * (hp->n_head / hp->n_head_kv));
+}
+
 void vkm_mixkvq_salience(const float *imp, const float *mn, const float *mx, uint32_t D, float *A)
 {
-    for (uint32_t d = 0; d < D; d++) A[d] = imp[d] * ((mx[d] - mn[d]) / 3.0f);
+    for (uint32_t d = 0; d < D; d++) A[d] = imp[d] * ((mx[d] - mn[d]) * (1.0f / 3.0f));
 }
 
 /* An upgrade of one channel: 2 -> 4 bits (step 0) or 4 -> 16 (step 1). */
@@ -231,7 +240,15 @@ typedef struct mixkvq_sim {
     float *qsum;       /* [L][H][n_qb][D]: sum |q_d| per query block (positions S + i G ..) */
     float *scratch;    /* [G][D] + [4][D] */
     uint8_t *bits;     /* [D] */
+    uint32_t *maps;    /* [L][H][n_qb][kvl_mix_map_words(D)]: the tier map of each packed block */
 } mixkvq_sim;
+
+const uint32_t *vkm_mixkvq_sim_map(const void *state, uint32_t layer, uint32_t head, uint32_t block)
+{
+    const mixkvq_sim *s = state;
+    if (!s || layer >= s->L || head >= s->H || block >= s->n_qb) return NULL;
+    return s->maps + (((size_t)layer * s->H + head) * s->n_qb + block) * kvl_mix_map_words(s->D);
+}
 
 static void mixkvq_sim_free(void *state)
 {
@@ -240,6 +257,7 @@ static void mixkvq_sim_free(void *state)
     free(s->qsum);
     free(s->scratch);
     free(s->bits);
+    free(s->maps);
     free(s);
 }
 
@@ -255,7 +273,8 @@ static vkmix_error mixkvq_sim_create(const vkm_kv_config *c, const vkm_hparams *
     s->qsum = calloc((size_t)s->L * s->H * s->n_qb * s->D, sizeof *s->qsum);
     s->scratch = malloc(((size_t)c->group + 4) * s->D * sizeof *s->scratch);
     s->bits = malloc(s->D);
-    if (!s->qsum || !s->scratch || !s->bits) {
+    s->maps = calloc((size_t)s->L * s->H * s->n_qb * kvl_mix_map_words(s->D), sizeof *s->maps);
+    if (!s->qsum || !s->scratch || !s->bits || !s->maps) {
         mixkvq_sim_free(s);
         return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
     }
@@ -308,6 +327,7 @@ static vkmix_error mixkvq_sim_age(void *state, const vkm_kv_config *c, const vkm
     }
     if (c->k_bits[l] >= 16 || e != VKMIX_OK) return e;
     const uint32_t Q = vkm_mixkvq_queries(c), budget = vkm_mixkvq_budget(c, l, D);
+    const float rcp = vkm_mixkvq_rcp(c, hp);
     float *x = s->scratch, *imp = x + (size_t)G * D, *mn = imp + D, *mx = mn + D, *A = mx + D;
     for (uint32_t blk = b0; blk < b1; blk++) {
         const uint32_t pos = S + blk * G, last_qb = blk + c->window / G, first_qb = last_qb + 1 - Q / G;
@@ -316,7 +336,7 @@ static vkmix_error mixkvq_sim_age(void *state, const vkm_kv_config *c, const vkm
                 float a = 0.0f;
                 for (uint32_t qb = first_qb; qb <= last_qb; qb++)
                     a += s->qsum[(((size_t)l * H + h) * s->n_qb + qb) * D + d];
-                imp[d] = a / (float)(Q * s->nrep);
+                imp[d] = a * rcp;
             }
             for (uint32_t i = 0; i < G; i++)
                 memcpy(x + (size_t)i * D, k + (size_t)(pos + i) * H * D + (size_t)h * D, D * sizeof *x);
@@ -329,6 +349,14 @@ static vkmix_error mixkvq_sim_age(void *state, const vkm_kv_config *c, const vkm
             }
             vkm_mixkvq_salience(imp, mn, mx, D, A);
             vkm_mixkvq_tiers(A, D, budget, c->mixkvq.threshold_fp16, c->mixkvq.threshold_4bit, s->bits);
+            if (blk < s->n_qb) {
+                uint32_t *map = s->maps + (((size_t)l * H + h) * s->n_qb + blk) * kvl_mix_map_words(D);
+                memset(map, 0, 4 * kvl_mix_map_words(D));
+                for (uint32_t d = 0; d < D; d++) {
+                    if (s->bits[d] == 16) map[kvl_mix_map(0, 0, d / 32, D)] |= 1u << (d % 32);
+                    if (s->bits[d] == 4) map[kvl_mix_map(0, 1, d / 32, D)] |= 1u << (d % 32);
+                }
+            }
             for (uint32_t d = 0; d < D; d++) {
                 const uint32_t b = s->bits[d];
                 uint32_t mv = b < 16 ? channel_meta(x + d, D, G, b) : 0;
@@ -348,13 +376,12 @@ const vkm_kv_policy_ops vkm_kv_policy_mixkvq = {
     .name = "mixkvq",
     .check = mixkvq_check,
     .sizes = mixkvq_sizes,
-    /* device operations: not written yet (the kernels are the lead's; docs/KVCACHE.md lists the GPU data) */
-    .create = NULL,
-    .destroy = NULL,
-    .store = NULL,
-    .decode = NULL,
-    .prefill = NULL,
-    .age = NULL,
+    .create = vkm_mixkvq_create,
+    .destroy = vkm_mixkvq_destroy,
+    .store = vkm_mixkvq_store,
+    .decode = vkm_mixkvq_decode,
+    .prefill = vkm_mixkvq_prefill,
+    .age = vkm_mixkvq_age,
     .sim_create = mixkvq_sim_create,
     .sim_free = mixkvq_sim_free,
     .sim_observe = mixkvq_sim_observe,

@@ -15,6 +15,18 @@
 #include "kv/kv_state.h"
 #include "runtime/session.h"
 
+/* MixKVQ keeps statistics of past queries (summed per query block) and packs keys in its
+ * own format: dropping tokens would leave their queries in the sums, and the state's
+ * regions (kv/kv_state.h) do not hold the statistics or the tier maps. So a MixKVQ session
+ * refuses to rewind (except to its own length) and to save or load its state. */
+static vkmix_error policy_refuses(const vkmix_session *s, const char *what)
+{
+    if (s->cache.cfg.policy != VKMIX_KV_POLICY_MIXKVQ) return VKMIX_OK;
+    return vkm_fail(&s->model->ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
+                    "%s: not supported with the mixkvq KV policy (its query statistics and tier maps are not part of "
+                    "the session state)", what);
+}
+
 /* ------------------------------------------------------------------ rewind */
 
 void vkm_session_will_write(vkmix_session *s, uint32_t end)
@@ -26,6 +38,7 @@ void vkm_session_will_write(vkmix_session *s, uint32_t end)
 int vkmix_session_rewind_is_exact(const vkmix_session *s, uint32_t n)
 {
     if (!s || n > s->n_past) return 0;
+    if (n < s->n_past && s->cache.cfg.policy == VKMIX_KV_POLICY_MIXKVQ) return 0; /* refused: policy_refuses */
     uint32_t b0, b1;
     vkm_kv_rewind_span(&s->cache, n, s->ring_from, &b0, &b1);
     return b0 >= b1;
@@ -38,6 +51,9 @@ vkmix_error vkmix_session_rewind(vkmix_session *s, uint32_t n)
     vkm_device *dev = &s->model->ctx->dev;
     if (n > s->n_past)
         return vkm_fail(dev, VKMIX_ERROR_INVALID_ARGUMENT, "rewind to %u: the session holds %u tokens", n, s->n_past);
+    if (n == s->n_past) return VKMIX_OK;
+    vkmix_error pe = policy_refuses(s, "rewind");
+    if (pe != VKMIX_OK) return pe;
     uint32_t b0, b1;
     vkm_kv_rewind_span(&s->cache, n, s->ring_from, &b0, &b1);
     if (b0 < b1) {
@@ -291,6 +307,8 @@ vkmix_error vkmix_session_state_save(vkmix_session *s, void *buf, size_t cap, si
 {
     if (!s || (!buf && cap)) return VKMIX_ERROR_INVALID_ARGUMENT;
     vkm_err_clear();
+    vkmix_error pe = policy_refuses(s, "saving the session state");
+    if (pe != VKMIX_OK) return pe;
     size_t need;
     vkmix_session_state_size(s, &need);
     if (written) *written = need;
@@ -308,7 +326,8 @@ vkmix_error vkmix_session_state_save(vkmix_session *s, void *buf, size_t cap, si
 /* Header checked against `available` bytes, then the payload from io. */
 static vkmix_error load(vkmix_session *s, const state_header *h, uint64_t available, io_fn io, void *user)
 {
-    vkmix_error e = check_header(s, h, available);
+    vkmix_error e = policy_refuses(s, "loading a session state");
+    if (e == VKMIX_OK) e = check_header(s, h, available);
     if (e != VKMIX_OK) return e;
     vkmix_session_reset(s); /* a failure part-way leaves an empty session, never a mixed one */
     e = transfer(s, h->n_past, 0, io, user);
@@ -334,6 +353,8 @@ vkmix_error vkmix_session_state_save_file(vkmix_session *s, const char *path)
     if (!s || !path) return VKMIX_ERROR_INVALID_ARGUMENT;
     vkm_err_clear();
     vkm_device *dev = &s->model->ctx->dev;
+    vkmix_error pe = policy_refuses(s, "saving the session state");
+    if (pe != VKMIX_OK) return pe;
     FILE *f = fopen(path, "wb");
     if (!f) return vkm_fail(dev, VKMIX_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
     state_header h;
