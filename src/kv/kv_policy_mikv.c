@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "kv/kv.h"
+#include "kv/mikv_device.h"
 
 static vkmix_error mikv_check(const vkmix_kv_config *c, const vkm_hparams *hp, char *err, size_t errlen)
 {
@@ -296,13 +297,12 @@ const vkm_kv_policy_ops vkm_kv_policy_mikv = {
     .name = "mikv",
     .check = mikv_check,
     .sizes = mikv_sizes,
-    /* device operations: not written yet (the kernels are the lead's; docs/KVCACHE.md lists the GPU data) */
-    .create = NULL,
-    .destroy = NULL,
-    .store = NULL,
-    .decode = NULL,
-    .prefill = NULL,
-    .age = NULL,
+    .create = vkm_mikv_create,
+    .destroy = vkm_mikv_destroy,
+    .store = vkm_mikv_store,
+    .decode = vkm_mikv_decode,
+    .prefill = vkm_mikv_prefill,
+    .age = vkm_mikv_age,
     .sim_create = mikv_sim_create,
     .sim_free = mikv_sim_free,
     .sim_observe = mikv_sim_observe,

@@ -1,0 +1,188 @@
+#version 450
+// MiKV attention over one layer: one workgroup per (query head, query row); row
+// i is the query of position pos0 + i and sees positions 0 .. pos0 + i (the decode
+// step is the case of one row; prefill runs one row per workgroup, the history
+// as packed before the step, its own tokens in FP16 as the ring holds them).
+// Both tiers in one pass: a packed token reads its block's tier mask; high: its
+// row (8 bits per token in groups of VG channels, or FP16), low: the layer's
+// codes. Packed keys hold fp16(k b) (the outlier balancer), so they are read
+// with q / b; the sinks and the ring are read with q.
+// Softmax online over tiles of WG tokens (one score per invocation, then each
+// invocation accumulates its channels). For the importance kernel
+// (mikv_importance.comp) the raw scores of the ring tokens go to sc[row][head][slot]
+// and the row's final max and sum to sc[o_ml + (row n_head + head) 2].
+// A side of 16 bits (KB or VB 16) is one FP16 array of n_ctx positions.
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_GOOGLE_include_directive : require
+#include "mikv.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint KB = 2;      // key bits (16: FP16 side)
+layout(constant_id = 2) const uint VB = 2;      // value bits
+layout(constant_id = 3) const uint G = 32;      // group
+layout(constant_id = 4) const uint D = 64;      // head_dim
+layout(constant_id = 5) const uint VG = 32;     // value group (channels per scale)
+layout(constant_id = 6) const uint NREP = 1;    // query heads per KV head
+layout(constant_id = 7) const uint KH = 3;      // high rows per (head, block)
+layout(constant_id = 8) const uint HB = 8;      // high bits: 8 or 16
+
+const uint WG = gl_WorkGroupSize.x;
+const uint MW = (G + 31u) / 32u;
+const uint DPT = (D + WG - 1u) / WG;
+
+layout(std430, binding = 0) restrict readonly buffer Q { float q[]; };            // [rows][n_head][D]
+layout(std430, binding = 1) restrict writeonly buffer O { float o[]; };           // [rows][n_head][D]
+layout(std430, binding = 2) restrict readonly buffer KC { uint kcodes[]; };
+layout(std430, binding = 3) restrict readonly buffer KM { uint kmeta[]; };
+layout(std430, binding = 4) restrict readonly buffer KR { float16_t kring[]; };
+layout(std430, binding = 5) restrict readonly buffer KS { float16_t ksinks[]; };
+layout(std430, binding = 6) restrict readonly buffer VC { uint vcodes[]; };
+layout(std430, binding = 7) restrict readonly buffer VM { uint vmeta[]; };
+layout(std430, binding = 8) restrict readonly buffer VR { float16_t vring[]; };
+layout(std430, binding = 9) restrict readonly buffer VS { float16_t vsinks[]; };
+layout(std430, binding = 10) restrict readonly buffer A { uint aux[]; };
+layout(std430, binding = 11) restrict writeonly buffer SC { float sc[]; };
+
+layout(push_constant) uniform P {
+    uint S, ring, nq, n_blocks, pos0, n_head, n_ctx, bal_on;
+    uint o_mask, o_bal, o_hk, o_hkm, o_hv, o_hvm, o_ml;
+    float scale;
+} pc;
+
+shared float s_q[D];
+shared float s_qb[D];
+shared float s_p[WG];
+shared float s_red[WG];
+
+// The high row of token t of head-block hb, or -1 when the token is in the low tier.
+int high_row(uint hb, uint t)
+{
+    uint w = t / 32u, m = aux[pc.o_mask + kvl_mikv_mask(hb, w, G)];
+    if ((m >> (t % 32u) & 1u) == 0u) return -1;
+    uint r = bitCount(m & ((1u << (t % 32u)) - 1u));
+    for (uint i = 0u; i < w; i++) r += bitCount(aux[pc.o_mask + kvl_mikv_mask(hb, i, G)]);
+    return int(r);
+}
+
+float deq(uint code, uint mv) { return float(code) * mikv_h2f(kvl_meta_scale(mv)) + mikv_h2f(kvl_meta_min(mv)); }
+
+// Channel d of high row r (keys: o_c = o_hk, o_m = o_hkm; values: o_hv, o_hvm).
+float high_at(uint oc, uint om, uint r, uint d)
+{
+    if (HB >= 16u) {
+        vec2 x = unpackHalf2x16(aux[oc + kvl_v_code(r, d / 2u, 16u, D)]);
+        return (d & 1u) == 0u ? x.x : x.y;
+    }
+    uint code = aux[oc + kvl_v_code(r, d / 4u, 8u, D)] >> (8u * (d % 4u)) & 255u;
+    return deq(code, aux[om + kvl_v_meta(r, d / VG, D, VG)]);
+}
+
+float key_dot(uint h, uint p)
+{
+    float acc = 0.0;
+    if (KB >= 16u) {
+        for (uint d = 0u; d < D; d++) acc += s_q[d] * float(kring[kvl_f16(h, p, d, pc.n_ctx, D)]);
+        return acc;
+    }
+    if (p < pc.S) {
+        for (uint d = 0u; d < D; d++) acc += s_q[d] * float(ksinks[kvl_f16(h, p, d, pc.S, D)]);
+        return acc;
+    }
+    uint t = p - pc.S;
+    if (t >= pc.nq * G) {
+        uint slot = t % pc.ring;
+        for (uint d = 0u; d < D; d++) acc += s_q[d] * float(kring[kvl_f16(h, slot, d, pc.ring, D)]);
+        return acc;
+    }
+    uint b = t / G, tt = t % G, hb = kvl_k_block(h, b, pc.n_blocks);
+    int row = high_row(hb, tt);
+    if (row >= 0) {
+        uint r = uint(kvl_mikv_row(hb, uint(row), KH));
+        for (uint d = 0u; d < D; d++) acc += s_qb[d] * high_at(pc.o_hk, pc.o_hkm, r, d);
+        return acc;
+    }
+    uint bit = uint(kvl_k_bit(tt, KB)), w = bit / 32u, off = bit % 32u;
+    for (uint d = 0u; d < D; d++) {
+        uint w0 = kcodes[kvl_k_code(hb, w, d, KB, G, D)];
+        uint w1 = off + KB > 32u ? kcodes[kvl_k_code(hb, w + 1u, d, KB, G, D)] : 0u;
+        acc += s_qb[d] * deq(kvl_extract(w0, w1, off, KB), kmeta[kvl_k_meta(hb, d, D)]);
+    }
+    return acc;
+}
+
+float value_at(uint h, uint p, uint d)
+{
+    if (VB >= 16u) return float(vring[kvl_f16(h, p, d, pc.n_ctx, D)]);
+    if (p < pc.S) return float(vsinks[kvl_f16(h, p, d, pc.S, D)]);
+    uint t = p - pc.S;
+    if (t >= pc.nq * G) return float(vring[kvl_f16(h, t % pc.ring, d, pc.ring, D)]);
+    uint b = t / G, tt = t % G, hb = kvl_k_block(h, b, pc.n_blocks);
+    int row = high_row(hb, tt);
+    if (row >= 0) return high_at(pc.o_hv, pc.o_hvm, uint(kvl_mikv_row(hb, uint(row), KH)), d);
+    uint ht = kvl_v_slot(h, b * G + tt, pc.n_blocks * G);
+    uint bit = uint(kvl_v_bit(d, VB)), w = bit / 32u, off = bit % 32u;
+    uint w0 = vcodes[kvl_v_code(ht, w, VB, D)];
+    uint w1 = off + VB > 32u ? vcodes[kvl_v_code(ht, w + 1u, VB, D)] : 0u;
+    return deq(kvl_extract(w0, w1, off, VB), vmeta[kvl_v_meta(ht, d / VG, D, VG)]);
+}
+
+void main()
+{
+    const uint hq = gl_WorkGroupID.x, row = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x;
+    const uint h = hq / NREP, p_end = pc.pos0 + row + 1u, qbase = (row * pc.n_head + hq) * D;
+    for (uint d = tid; d < D; d += WG) {
+        float x = q[qbase + d];
+        s_q[d] = x;
+        s_qb[d] = KB < 16u && pc.bal_on != 0u ? x / uintBitsToFloat(aux[pc.o_bal + kvl_head_channel(h, d, D)]) : x;
+    }
+    barrier();
+    const uint tail0 = pc.S + pc.nq * G;   // the ring's tokens: positions >= tail0
+    float M = -1.0 / 0.0, L = 0.0;
+    float acc[DPT];
+    for (uint k = 0u; k < DPT; k++) acc[k] = 0.0;
+    for (uint t0 = 0u; t0 < p_end; t0 += WG) {
+        const uint p = t0 + tid;
+        float s = -1.0 / 0.0;
+        if (p < p_end) {
+            s = key_dot(h, p) * pc.scale;
+            if (p >= tail0) sc[(row * pc.n_head + hq) * pc.ring + (p - pc.S) % pc.ring] = s;
+        }
+        s_red[tid] = s;
+        barrier();
+        for (uint w = WG / 2u; w > 0u; w /= 2u) {
+            if (tid < w) s_red[tid] = max(s_red[tid], s_red[tid + w]);
+            barrier();
+        }
+        const float Mn = max(M, s_red[0]);
+        barrier();
+        const float e = p < p_end ? exp(s - Mn) : 0.0;
+        s_p[tid] = e;
+        s_red[tid] = e;
+        barrier();
+        for (uint w = WG / 2u; w > 0u; w /= 2u) {
+            if (tid < w) s_red[tid] += s_red[tid + w];
+            barrier();
+        }
+        const float alpha = exp(M - Mn);
+        L = L * alpha + s_red[0];
+        M = Mn;
+        const uint nt = min(WG, p_end - t0);
+        for (uint k = 0u; k < DPT; k++) {
+            const uint d = tid + k * WG;
+            if (d >= D) break;
+            float a = acc[k] * alpha;
+            for (uint j = 0u; j < nt; j++) a += s_p[j] * value_at(h, t0 + j, d);
+            acc[k] = a;
+        }
+        barrier();
+    }
+    for (uint k = 0u; k < DPT; k++) {
+        const uint d = tid + k * WG;
+        if (d < D) o[qbase + d] = acc[k] / L;
+    }
+    if (tid == 0u) {
+        sc[pc.o_ml + (row * pc.n_head + hq) * 2u] = M;
+        sc[pc.o_ml + (row * pc.n_head + hq) * 2u + 1u] = L;
+    }
+}
