@@ -132,6 +132,13 @@ typedef struct mikv_sim {
     float *tmp;        /* [G][D] scratch */
 } mikv_sim;
 
+const float *vkm_mikv_sim_importance(const void *state, uint32_t layer, uint32_t head)
+{
+    const mikv_sim *s = state;
+    if (!s || layer >= s->L || head >= s->H) return NULL;
+    return s->imp + ((size_t)layer * s->H + head) * s->n_ctx;
+}
+
 static void mikv_sim_free(void *state)
 {
     mikv_sim *s = state;

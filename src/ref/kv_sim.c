@@ -76,3 +76,5 @@ vkmix_error vkm_kv_sim_advance(vkm_kv_sim *s, uint32_t n_old, uint32_t n_new, in
 {
     return age_all(s->ops, s->state, &s->cfg, s->st, n_old, n_new, fp16_dequant);
 }
+
+void *vkm_kv_sim_state(vkm_kv_sim *s) { return s ? s->state : NULL; }

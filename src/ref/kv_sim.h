@@ -23,6 +23,8 @@ vkmix_error vkm_kv_sim_create(const vkm_kv_config *cfg, vkm_ref_state *st, vkm_k
 void vkm_kv_sim_free(vkm_kv_sim *s);
 /* q [n_head*head_dim] of `pos` (after RoPE) is about to attend over the layer's cache. */
 vkmix_error vkm_kv_sim_observe(vkm_kv_sim *s, uint32_t layer, uint32_t pos, const float *q);
+/* The policy's simulation state (tests look into it: vkm_mikv_sim_importance). */
+void *vkm_kv_sim_state(vkm_kv_sim *s);
 /* As vkm_kv_sim_step. */
 vkmix_error vkm_kv_sim_advance(vkm_kv_sim *s, uint32_t n_old, uint32_t n_new, int fp16_dequant);
 #endif
