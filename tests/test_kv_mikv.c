@@ -524,6 +524,33 @@ static void batch_vs_alone(vkmix_context *ctx, vkmix_model *m)
     }
 }
 
+/* What a MiKV session refuses: dropping tokens (rewind) and saving or loading its state,
+ * whose regions do not hold the policy's importance and balancer (they would come back
+ * silently wrong). A rewind to the current length is a no-op and allowed. */
+static void refusals(vkmix_model *m)
+{
+    vkmix_session *s = mikv_session(m, "k2v2:policy=mikv", 128, 0, 0);
+    CHECK(s != NULL, "session");
+    if (!s) return;
+    int32_t toks[40];
+    for (int i = 0; i < 40; i++) toks[i] = 3 + i;
+    CHECK(vkmix_session_eval(s, toks, 40, NULL, 0) == VKMIX_OK, "eval");
+    CHECK(vkmix_session_rewind_is_exact(s, 40) && !vkmix_session_rewind_is_exact(s, 39), "rewind_is_exact");
+    CHECK(vkmix_session_rewind(s, 40) == VKMIX_OK, "rewind to the current length");
+    vkmix_error e = vkmix_session_rewind(s, 39);
+    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT && strstr(vkmix_context_last_error(m->ctx), "mikv"), "rewind: %d %s", e,
+          vkmix_context_last_error(m->ctx));
+    size_t need = 0;
+    vkmix_session_state_size(s, &need);
+    void *buf = malloc(need ? need : 1);
+    e = vkmix_session_state_save(s, buf, need, NULL);
+    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT && strstr(vkmix_context_last_error(m->ctx), "mikv"), "save: %d %s", e,
+          vkmix_context_last_error(m->ctx));
+    CHECK(s->n_past == 40, "the session is untouched: %u tokens", s->n_past);
+    free(buf);
+    vkmix_session_free(s);
+}
+
 int main(void)
 {
     vkmix_context *ctx = tu_context();
@@ -551,6 +578,7 @@ int main(void)
     model_vs_reference(ctx, m, "k2v2:policy=mikv:hi=8:balance=1", 2);
     model_vs_reference(ctx, m, "k4v2:policy=mikv:hi=16:frac=0.2:balance=0", 0);
     batch_vs_alone(ctx, m);
+    refusals(m);
     vkmix_model_free(m);
     CHECK(tu_context_done(ctx) == 0, "validation messages");
     return tu_finish("test_kv_mikv");

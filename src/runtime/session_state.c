@@ -23,9 +23,21 @@ void vkm_session_will_write(vkmix_session *s, uint32_t end)
     if (s->cache.cfg.quantized && end > ring && end - ring > s->ring_from) s->ring_from = end - ring;
 }
 
+/* A cache policy with device state of its own (MiKV: importance that covers every query
+ * asked, the balancer's statistics) can neither drop tokens nor be saved by the regions of
+ * kv_state.h: those operations refuse it rather than give a cache that is silently wrong. */
+static vkmix_error stateful_policy(const vkmix_session *s, const char *what)
+{
+    if (!s->cache.policy_state) return VKMIX_OK;
+    return vkm_fail(&s->model->ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
+                    "%s: not supported with the %s KV policy (its importance and balancer state on the device would "
+                    "not match the tokens kept)", what, vkm_kv_policy_name(s->cache.cfg.policy));
+}
+
 int vkmix_session_rewind_is_exact(const vkmix_session *s, uint32_t n)
 {
     if (!s || n > s->n_past) return 0;
+    if (s->cache.policy_state && n < s->n_past) return 0;
     uint32_t b0, b1;
     vkm_kv_rewind_span(&s->cache, n, s->ring_from, &b0, &b1);
     return b0 >= b1;
@@ -38,6 +50,10 @@ vkmix_error vkmix_session_rewind(vkmix_session *s, uint32_t n)
     vkm_device *dev = &s->model->ctx->dev;
     if (n > s->n_past)
         return vkm_fail(dev, VKMIX_ERROR_INVALID_ARGUMENT, "rewind to %u: the session holds %u tokens", n, s->n_past);
+    if (n < s->n_past) {
+        vkmix_error pe = stateful_policy(s, "rewind");
+        if (pe != VKMIX_OK) return pe;
+    }
     uint32_t b0, b1;
     vkm_kv_rewind_span(&s->cache, n, s->ring_from, &b0, &b1);
     if (b0 < b1) {
@@ -291,6 +307,8 @@ vkmix_error vkmix_session_state_save(vkmix_session *s, void *buf, size_t cap, si
 {
     if (!s || (!buf && cap)) return VKMIX_ERROR_INVALID_ARGUMENT;
     vkm_err_clear();
+    vkmix_error pe = stateful_policy(s, "saving the session state");
+    if (pe != VKMIX_OK) return pe;
     size_t need;
     vkmix_session_state_size(s, &need);
     if (written) *written = need;
@@ -308,7 +326,8 @@ vkmix_error vkmix_session_state_save(vkmix_session *s, void *buf, size_t cap, si
 /* Header checked against `available` bytes, then the payload from io. */
 static vkmix_error load(vkmix_session *s, const state_header *h, uint64_t available, io_fn io, void *user)
 {
-    vkmix_error e = check_header(s, h, available);
+    vkmix_error e = stateful_policy(s, "loading a session state");
+    if (e == VKMIX_OK) e = check_header(s, h, available);
     if (e != VKMIX_OK) return e;
     vkmix_session_reset(s); /* a failure part-way leaves an empty session, never a mixed one */
     e = transfer(s, h->n_past, 0, io, user);
@@ -334,6 +353,8 @@ vkmix_error vkmix_session_state_save_file(vkmix_session *s, const char *path)
     if (!s || !path) return VKMIX_ERROR_INVALID_ARGUMENT;
     vkm_err_clear();
     vkm_device *dev = &s->model->ctx->dev;
+    vkmix_error pe = stateful_policy(s, "saving the session state");
+    if (pe != VKMIX_OK) return pe;
     FILE *f = fopen(path, "wb");
     if (!f) return vkm_fail(dev, VKMIX_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
     state_header h;
