@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kv/kv_state.h"
 #include "kv/mikv_device.h"
 #include "model/model.h"
 #include "ops/ops.h"
@@ -125,6 +126,19 @@ static int run_case(vkmix_context *ctx, const mcase *mc)
         vkm_buffer_create(dev, &bo, NR * Q * 4, VKM_MEM_READBACK) || vkm_buffer_create(dev, &scratch, 16, VKM_MEM_DEVICE)) {
         fprintf(stderr, "%s: alloc: %s\n", mc->name, vkm_err_buf());
         return 1;
+    }
+    /* the accounting (the policy's sizes, which the effective bits use) against the buffers:
+     * equal but for the alignment of the regions of the MiKV buffer (9 regions of < 256 bytes) */
+    {
+        uint64_t counted = 0, held = 0, lin = 0, work = 0;
+        for (int is_v = 0; is_v < 2; is_v++) {
+            vkm_kv_sizes z;
+            vkm_kv_layer_sizes(&c.cfg, &hp, T, 0, 0, is_v, &z);
+            counted += z.code_bytes + z.meta_bytes + z.ring_bytes + z.sink_bytes + z.fp16_bytes + z.aux_bytes;
+        }
+        vkm_kv_cache_bytes(&c, &held, &lin, &work);
+        CHECK(held >= counted && held - counted < 9 * 256, "%s: %llu bytes counted, %llu held", mc->name,
+              (unsigned long long)counted, (unsigned long long)held);
     }
     vkm_ref_state *st, *stl;
     vkm_kv_sim *sim = NULL;

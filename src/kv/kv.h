@@ -8,7 +8,8 @@
  *   kv_policy.c        the table of cache policies
  *   kv_policy_layer.c  the per-layer policy (the first entry)
  *   kv_policy_mikv.c, kv_policy_mixkvq.c   MiKV and MixKVQ: checks, accounting, rules and
- *                      CPU simulation; no device operations yet
+ *                      CPU simulation (MixKVQ: no device operations yet)
+ *   mikv_device.c      MiKV's device operations (mikv_device.h)
  *   kv_cache.c         a session's cache: storage and the three phases of a step,
  *                      dispatched to the configured policy
  *   kv_attn.c          the fused decode attention

@@ -3,6 +3,7 @@
 #include "kv/kv_state.h"
 
 #include "kv/kv.h"
+#include "kv/mikv_device.h"
 
 static uint32_t side_regions(const vkm_kv_cache *c, const vkm_kv_side *s, int is_v, uint32_t n, vkm_kv_region *out,
                              uint32_t k, uint32_t cap)
@@ -79,6 +80,7 @@ vkmix_error vkm_kv_cache_reserve(vkmix_context *ctx, vkm_kv_cache *c)
 {
     int any = 0;
     for (uint32_t l = 0; l < c->n_layer; l++) any |= c->k[l].bits < 16 || c->v[l].bits < 16;
+    if (c->cfg.policy == VKMIX_KV_POLICY_MIKV) any = 0; /* MiKV's prefill reads the packed store: no linear copy */
     if (!any || c->klin.buf) return VKMIX_OK;
     uint64_t lin = (uint64_t)c->n_kv_head * c->n_ctx * c->head_dim * 2;
     if (lin > ctx->dev.caps.max_storage_range)
@@ -98,7 +100,9 @@ void vkm_kv_cache_bytes(const vkm_kv_cache *c, uint64_t *cache, uint64_t *linear
             const vkm_kv_side *s = is_v ? &c->v[l] : &c->k[l];
             kv += s->codes.size + s->meta.size + s->ring.size + s->sinks.size;
         }
-    *cache = kv;
+    uint64_t pdata = 0, pwork = 0;
+    if (c->cfg.policy == VKMIX_KV_POLICY_MIKV) vkm_mikv_bytes(c, &pdata, &pwork);
+    *cache = kv + pdata;
     *linear = c->klin.size + c->vlin.size;
-    *partials = c->part.size;
+    *partials = c->part.size + pwork;
 }

@@ -149,6 +149,15 @@ vkmix_error vkm_mikv_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hpara
     return vkm_kv_alloc(ctx, &m->shv, hi, "MiKV staging", 0);
 }
 
+void vkm_mikv_bytes(const vkm_kv_cache *c, uint64_t *data, uint64_t *work)
+{
+    const mikv_dev *m = dev_of(c);
+    *data = *work = 0;
+    if (!m) return;
+    for (uint32_t l = 0; l < c->n_layer; l++) *data += m->layer[l].aux.size;
+    *work = m->sc.size + m->stk.size + m->shk.size + m->shv.size;
+}
+
 const vkm_buffer *vkm_mikv_aux(const vkm_kv_cache *c, uint32_t layer, uint32_t *mask_off, uint32_t *score_off)
 {
     const mikv_dev *m = dev_of(c);

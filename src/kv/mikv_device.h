@@ -15,6 +15,10 @@ vkmix_error vkm_mikv_prefill(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_
                              vkm_binding scratch, uint32_t n, uint32_t pos0);
 vkmix_error vkm_mikv_age(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, uint32_t n, uint32_t pos0, int *recorded);
 
+/* Device bytes: the policy's data (masks, importance, balancer, high rows: part of the
+ * cache) and its working memory (scores of a step, staging of the age step). */
+void vkm_mikv_bytes(const vkm_kv_cache *c, uint64_t *data, uint64_t *work);
+
 /* Test access: the tier mask words of (layer, KV head, block) are at word
  * *mask_off + kvl_mikv_mask(hb, w, G) of *aux (NULL when the layer keeps no MiKV state). */
 const vkm_buffer *vkm_mikv_aux(const vkm_kv_cache *c, uint32_t layer, uint32_t *mask_off, uint32_t *score_off);
