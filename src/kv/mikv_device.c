@@ -149,6 +149,25 @@ vkmix_error vkm_mikv_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hpara
     return vkm_kv_alloc(ctx, &m->shv, hi, "MiKV staging", 0);
 }
 
+vkmix_error vkm_mikv_fill_synthetic(vkm_cmd *cmd, vkm_kv_cache *c)
+{
+    mikv_dev *m = dev_of(c);
+    if (!m) return VKMIX_OK;
+    vkmix_error e = vkm_cmd_begin(cmd);
+    for (uint32_t l = 0; l < c->n_layer && e == VKMIX_OK; l++)
+        if (m->layer[l].aux.buf) vkm_cmd_fill(cmd, &m->layer[l].aux, 0);
+    if (e == VKMIX_OK) e = vkm_cmd_submit(cmd);
+    const uint64_t hd = (uint64_t)c->n_kv_head * c->head_dim;
+    float *one = malloc(hd * 4);
+    if (!one) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    for (uint64_t i = 0; i < hd; i++) one[i] = 1.0f;
+    for (uint32_t l = 0; l < c->n_layer && e == VKMIX_OK; l++)
+        if (m->layer[l].aux.buf && c->k[l].bits < 16 && c->cfg.mikv.outlier_balancer)
+            e = vkm_buffer_upload(cmd, &m->layer[l].aux, (uint64_t)m->layer[l].o_bal * 4, one, hd * 4);
+    free(one);
+    return e;
+}
+
 void vkm_mikv_bytes(const vkm_kv_cache *c, uint64_t *data, uint64_t *work)
 {
     const mikv_dev *m = dev_of(c);
