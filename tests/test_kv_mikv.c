@@ -578,6 +578,8 @@ int main(void)
         { "k3v3 hi8 S1", 6, 2, 16, "k3v3:policy=mikv:hi=8:frac=0.2:balance=1", 32, 64, 1, 300, 1, 5 },
         { "k16v2 hi8", 4, 2, 16, "k16v2:policy=mikv:hi=8", 32, 32, 0, 250, 1, 6 },
         { "k2v16 hi16 bal", 4, 2, 16, "k2v16:policy=mikv:hi=16:balance=1", 32, 32, 3, 250, 1, 7 },
+        /* a long decode: the attention splits (at least 256 tokens each) into 6 */
+        { "k2v4 long, 6 splits", 4, 2, 16, "k2v4:policy=mikv:hi=8:balance=1", 32, 64, 2, 1400, 1, 11 },
         { "prefill k2v2 hi8 bal", 8, 4, 16, "k2v2:policy=mikv:hi=8:balance=1", 32, 32, 4, 400, 64, 8 },
         { "prefill k2v4 G64 37", 4, 1, 64, "k2v4:policy=mikv:hi=16:frac=0.15", 64, 64, 0, 400, 37, 9 },
         { "prefill k4v2 D8 13", 8, 4, 8, "k4v2:policy=mikv:hi=8:frac=0.3:balance=1", 32, 32, 2, 300, 13, 10 },

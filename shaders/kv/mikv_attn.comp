@@ -1,8 +1,10 @@
 #version 450
-// MiKV attention over one layer: one workgroup per (query head, query row); row
-// i is the query of position pos0 + i and sees positions 0 .. pos0 + i (the decode
-// step is the case of one row; prefill runs one row per workgroup, the history
-// as packed before the step, its own tokens in FP16 as the ring holds them).
+// MiKV attention over one layer: one workgroup per (query head, query row, split);
+// row i is the query of position pos0 + i and sees positions 0 .. pos0 + i (the
+// decode step is the case of one row; prefill runs one row per workgroup row, the
+// history as packed before the step, its own tokens in FP16 as the ring holds
+// them). Split z covers positions [z split_len, (z + 1) split_len) and writes its
+// partial (max, sum, unnormalized weighted values) for mikv_combine.comp.
 // Both tiers in one pass: a packed token reads its block's tier mask; high: its
 // row (8 bits per token in groups of VG channels, or FP16), low: the layer's
 // codes. Packed keys hold fp16(k b) (the outlier balancer), so they are read
@@ -10,7 +12,7 @@
 // Softmax online over tiles of WG tokens (one score per invocation, then each
 // invocation accumulates its channels). For the importance kernel
 // (mikv_importance.comp) the raw scores of the ring tokens go to sc[row][head][slot]
-// and the row's final max and sum to sc[o_ml + (row n_head + head) 2].
+// (mikv_combine.comp writes the row's final max and sum).
 // A side of 16 bits (KB or VB 16) is one FP16 array of n_ctx positions.
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
@@ -32,7 +34,7 @@ const uint MW = (G + 31u) / 32u;
 const uint DPT = (D + WG - 1u) / WG;
 
 layout(std430, binding = 0) restrict readonly buffer Q { float q[]; };            // [rows][n_head][D]
-layout(std430, binding = 1) restrict writeonly buffer O { float o[]; };           // [rows][n_head][D]
+layout(std430, binding = 1) restrict writeonly buffer O { float o[]; };           // unused (mikv_combine writes the output)
 layout(std430, binding = 2) restrict readonly buffer KC { uint kcodes[]; };
 layout(std430, binding = 3) restrict readonly buffer KM { uint kmeta[]; };
 layout(std430, binding = 4) restrict readonly buffer KR { float16_t kring[]; };
@@ -46,14 +48,16 @@ layout(std430, binding = 11) restrict writeonly buffer SC { float sc[]; };
 
 layout(push_constant) uniform P {
     uint S, ring, nq, n_blocks, pos0, n_head, n_ctx, bal_on;
-    uint o_mask, o_bal, o_hk, o_hkm, o_hv, o_hvm, o_ml;
+    uint o_mask, o_bal, o_hk, o_hkm, o_hv, o_hvm, o_part;
     float scale;
+    uint split_len, n_splits;
 } pc;
 
 shared float s_q[D];
 shared float s_qb[D];
 shared float s_p[WG];
 shared float s_red[WG];
+shared int s_row[WG];   // the tile's tokens: high row, -1 low tier, -2 FP16
 
 // The high row of token t of head-block hb, or -1 when the token is in the low tier.
 int high_row(uint hb, uint t)
@@ -78,9 +82,17 @@ float high_at(uint oc, uint om, uint r, uint d)
     return deq(code, aux[om + kvl_v_meta(r, d / VG, D, VG)]);
 }
 
-float key_dot(uint h, uint p)
+// Sets row to the token's high row, -1 (low tier) or -2 (FP16: sinks, ring, a 16-bit side).
+float key_dot(uint h, uint p, out int row)
 {
     float acc = 0.0;
+    row = -2;
+    if (KB < 16u || VB < 16u) {
+        if (p >= pc.S && p - pc.S < pc.nq * G) {
+            uint t = p - pc.S;
+            row = high_row(kvl_k_block(h, t / G, pc.n_blocks), t % G);
+        }
+    }
     if (KB >= 16u) {
         for (uint d = 0u; d < D; d++) acc += s_q[d] * float(kring[kvl_f16(h, p, d, pc.n_ctx, D)]);
         return acc;
@@ -96,7 +108,6 @@ float key_dot(uint h, uint p)
         return acc;
     }
     uint b = t / G, tt = t % G, hb = kvl_k_block(h, b, pc.n_blocks);
-    int row = high_row(hb, tt);
     if (row >= 0) {
         uint r = uint(kvl_mikv_row(hb, uint(row), KH));
         for (uint d = 0u; d < D; d++) acc += s_qb[d] * high_at(pc.o_hk, pc.o_hkm, r, d);
@@ -111,14 +122,13 @@ float key_dot(uint h, uint p)
     return acc;
 }
 
-float value_at(uint h, uint p, uint d)
+float value_at(uint h, uint p, uint d, int row)
 {
     if (VB >= 16u) return float(vring[kvl_f16(h, p, d, pc.n_ctx, D)]);
     if (p < pc.S) return float(vsinks[kvl_f16(h, p, d, pc.S, D)]);
     uint t = p - pc.S;
     if (t >= pc.nq * G) return float(vring[kvl_f16(h, t % pc.ring, d, pc.ring, D)]);
     uint b = t / G, tt = t % G, hb = kvl_k_block(h, b, pc.n_blocks);
-    int row = high_row(hb, tt);
     if (row >= 0) return high_at(pc.o_hv, pc.o_hvm, uint(kvl_mikv_row(hb, uint(row), KH)), d);
     uint ht = kvl_v_slot(h, b * G + tt, pc.n_blocks * G);
     uint bit = uint(kvl_v_bit(d, VB)), w = bit / 32u, off = bit % 32u;
@@ -129,8 +139,14 @@ float value_at(uint h, uint p, uint d)
 
 void main()
 {
-    const uint hq = gl_WorkGroupID.x, row = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x;
+    const uint hq = gl_WorkGroupID.x, row = gl_WorkGroupID.y, z = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
     const uint h = hq / NREP, p_end = pc.pos0 + row + 1u, qbase = (row * pc.n_head + hq) * D;
+    const uint pbase = pc.o_part + ((row * pc.n_head + hq) * pc.n_splits + z) * (D + 2u);
+    const uint t_begin = z * pc.split_len, t_end = min(t_begin + pc.split_len, p_end);
+    if (t_begin >= p_end) {   // a split past this row's end (prefill rows are of different lengths)
+        for (uint d = tid; d < D + 2u; d += WG) sc[pbase + d] = d == 0u ? -1.0 / 0.0 : 0.0;
+        return;
+    }
     for (uint d = tid; d < D; d += WG) {
         float x = q[qbase + d];
         s_q[d] = x;
@@ -141,13 +157,15 @@ void main()
     float M = -1.0 / 0.0, L = 0.0;
     float acc[DPT];
     for (uint k = 0u; k < DPT; k++) acc[k] = 0.0;
-    for (uint t0 = 0u; t0 < p_end; t0 += WG) {
+    for (uint t0 = t_begin; t0 < t_end; t0 += WG) {
         const uint p = t0 + tid;
         float s = -1.0 / 0.0;
-        if (p < p_end) {
-            s = key_dot(h, p) * pc.scale;
+        int rw = -2;
+        if (p < t_end) {
+            s = key_dot(h, p, rw) * pc.scale;
             if (p >= tail0) sc[(row * pc.n_head + hq) * pc.ring + (p - pc.S) % pc.ring] = s;
         }
+        s_row[tid] = rw;
         s_red[tid] = s;
         barrier();
         for (uint w = WG / 2u; w > 0u; w /= 2u) {
@@ -156,7 +174,7 @@ void main()
         }
         const float Mn = max(M, s_red[0]);
         barrier();
-        const float e = p < p_end ? exp(s - Mn) : 0.0;
+        const float e = p < t_end ? exp(s - Mn) : 0.0;
         s_p[tid] = e;
         s_red[tid] = e;
         barrier();
@@ -167,22 +185,22 @@ void main()
         const float alpha = exp(M - Mn);
         L = L * alpha + s_red[0];
         M = Mn;
-        const uint nt = min(WG, p_end - t0);
+        const uint nt = min(WG, t_end - t0);
         for (uint k = 0u; k < DPT; k++) {
             const uint d = tid + k * WG;
             if (d >= D) break;
             float a = acc[k] * alpha;
-            for (uint j = 0u; j < nt; j++) a += s_p[j] * value_at(h, t0 + j, d);
+            for (uint j = 0u; j < nt; j++) a += s_p[j] * value_at(h, t0 + j, d, s_row[j]);
             acc[k] = a;
         }
         barrier();
     }
     for (uint k = 0u; k < DPT; k++) {
         const uint d = tid + k * WG;
-        if (d < D) o[qbase + d] = acc[k] / L;
+        if (d < D) sc[pbase + 2u + d] = acc[k];
     }
     if (tid == 0u) {
-        sc[pc.o_ml + (row * pc.n_head + hq) * 2u] = M;
-        sc[pc.o_ml + (row * pc.n_head + hq) * 2u + 1u] = L;
+        sc[pbase] = M;
+        sc[pbase + 1u] = L;
     }
 }

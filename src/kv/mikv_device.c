@@ -4,8 +4,9 @@
  * buffer `aux` with its tier masks, the importance of the ring's tokens, the
  * balancer (b, max|q|, max|k|) and the high rows of keys and values. A step:
  *   store    the FP16 ring (vkm_kv_ring_store);
- *   attend   mikv_attn.comp, one workgroup per (query head, query row), both tiers in
- *            one pass, the raw scores of the ring's tokens into `sc`; then
+ *   attend   mikv_attn.comp, one workgroup per (query head, query row, split), both tiers
+ *            in one pass, the raw scores of the ring's tokens into `sc`; mikv_combine.comp
+ *            merges the splits; then
  *            mikv_importance.comp adds each token's probabilities (never read back)
  *            and, over the first window, mikv_qmax.comp the balancer's max|q|.
  *            Prefill is this same kernel with one workgroup row per query row (no
@@ -29,11 +30,17 @@ typedef struct mikv_layer {
 
 typedef struct mikv_dev {
     mikv_layer *layer;       /* [n_layer] */
-    vkm_buffer sc;           /* [KVL_CHUNK][n_head][ring] f32 scores, then [KVL_CHUNK][n_head] (max, sum) at o_ml */
+    vkm_buffer sc;           /* [KVL_CHUNK][n_head][ring] f32 scores, then [KVL_CHUNK][n_head] (max, sum) at o_ml,
+                              * then the splits' partials [rows][n_head][splits][D + 2] at o_part (rows splits <= MAX_PARTS) */
     vkm_buffer stk;          /* [H][nst G][D] f16: low keys to pack */
     vkm_buffer shk, shv;     /* [H][nst kh][D] f16: high rows to pack at 8 bits */
-    uint32_t o_ml, nst, kh;
+    uint32_t o_ml, o_part, nst, kh;
 } mikv_dev;
+
+/* Splits of one attention call: rows x splits <= MAX_PARTS (a decode row gets up to 64 splits
+ * of at least SPLIT_MIN tokens; a prefill chunk of 64 rows one split per row). */
+#define MAX_PARTS 64u
+#define SPLIT_MIN 256u
 
 static int layer_on(const vkm_kv_cache *c, uint32_t l) { return c->k[l].bits < 16 || c->v[l].bits < 16; }
 
@@ -139,10 +146,11 @@ vkmix_error vkm_mikv_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hpara
     m->nst = KVL_CHUNK / c->cfg.group + 1; /* blocks one step can age: n <= KVL_CHUNK tokens */
     for (uint32_t l = 0; l < hp->n_layer; l++)
         if (layer_on(c, l) && (e = layer_create(ctx, c, m, l)) != VKMIX_OK) return e;
-    const uint64_t sc = (uint64_t)KVL_CHUNK * c->n_q_head * c->cfg.ring;
+    const uint64_t sc = (uint64_t)KVL_CHUNK * c->n_q_head * c->cfg.ring, ml = (uint64_t)KVL_CHUNK * c->n_q_head * 2;
+    const uint64_t parts = (uint64_t)MAX_PARTS * c->n_q_head * (D + 2);
     m->o_ml = (uint32_t)sc;
-    if ((e = vkm_kv_alloc(ctx, &m->sc, (sc + (uint64_t)KVL_CHUNK * c->n_q_head * 2) * 4, "MiKV scores", 0)) != VKMIX_OK)
-        return e;
+    m->o_part = (uint32_t)(sc + ml);
+    if ((e = vkm_kv_alloc(ctx, &m->sc, (sc + ml + parts) * 4, "MiKV scores", 0)) != VKMIX_OK) return e;
     if ((e = vkm_kv_alloc(ctx, &m->stk, H * m->nst * G * D * 2, "MiKV staging", 0)) != VKMIX_OK) return e;
     const uint64_t hi = H * m->nst * (m->kh ? m->kh : 1) * D * 2;
     if ((e = vkm_kv_alloc(ctx, &m->shk, hi, "MiKV staging", 0)) != VKMIX_OK) return e;
@@ -224,19 +232,34 @@ vkmix_error vkm_mikv_prefill(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t l, vkm_bind
     uint32_t wg = wg_of(ctx, 64);
     uint32_t spec[9] = { wg, K->bits, V->bits, G, D, cf->v_group, nrep, m->kh, cf->mikv.high_bits >= 16 ? 16 : 8 };
     if ((e = vkm_pipe(ctx, VKM_SH_MIKV_ATTN, spec, 9, &p)) != VKMIX_OK) return e;
+    /* splits: the longest row (pos0 + n positions) in at most MAX_PARTS / n splits of at least
+     * SPLIT_MIN tokens, a multiple of the workgroup (a function of the row count and position only) */
+    const uint32_t p_max = pos0 + n, max_splits = MAX_PARTS / n ? MAX_PARTS / n : 1;
+    uint32_t split_len = (p_max + max_splits - 1) / max_splits;
+    if (split_len < SPLIT_MIN) split_len = SPLIT_MIN;
+    split_len = (split_len + wg - 1) / wg * wg;
+    const uint32_t n_splits = (p_max + split_len - 1) / split_len;
     struct {
         uint32_t S, ring, nq, n_blocks, pos0, n_head, n_ctx, bal_on;
-        uint32_t o_mask, o_bal, o_hk, o_hkm, o_hv, o_hvm, o_ml;
+        uint32_t o_mask, o_bal, o_hk, o_hkm, o_hv, o_hvm, o_part;
         float scale;
+        uint32_t split_len, n_splits;
     } push = { cf->sinks, cf->ring, nq, c->n_blocks, pos0, c->n_q_head, c->n_ctx, bal && nq > 0,
-               ml->o_mask, ml->o_bal, ml->o_hk, ml->o_hkm, ml->o_hv, ml->o_hvm, m->o_ml, 1.0f / sqrtf((float)D) };
+               ml->o_mask, ml->o_bal, ml->o_hk, ml->o_hkm, ml->o_hv, ml->o_hvm, m->o_part, 1.0f / sqrtf((float)D),
+               split_len, n_splits };
     vkm_binding b[12] = { q, out,
                           VKM_BIND(*codes_or_ring(&K->codes, K)), VKM_BIND(*codes_or_ring(&K->meta, K)),
                           VKM_BIND(K->ring), VKM_BIND(*sinks_or_ring(K)),
                           VKM_BIND(*codes_or_ring(&V->codes, V)), VKM_BIND(*codes_or_ring(&V->meta, V)),
                           VKM_BIND(V->ring), VKM_BIND(*sinks_or_ring(V)),
                           VKM_BIND(ml->aux), VKM_BIND(m->sc) };
-    vkm_cmd_dispatch(cmd, p, b, 12, &push, sizeof push, c->n_q_head, n, 1);
+    vkm_cmd_dispatch(cmd, p, b, 12, &push, sizeof push, c->n_q_head, n, n_splits);
+    vkm_cmd_barrier(cmd);
+    uint32_t specc[2] = { wg, D };
+    if ((e = vkm_pipe(ctx, VKM_SH_MIKV_COMBINE, specc, 2, &p)) != VKMIX_OK) return e;
+    struct { uint32_t n_head, n_splits, o_part, o_ml; } pushc = { c->n_q_head, n_splits, m->o_part, m->o_ml };
+    vkm_binding bc[2] = { VKM_BIND(m->sc), out };
+    vkm_cmd_dispatch(cmd, p, bc, 2, &pushc, sizeof pushc, c->n_q_head, n, 1);
     vkm_cmd_barrier(cmd);
     /* importance of the ring's tokens */
     uint32_t wg2 = wg_of(ctx, 64), spec2[2] = { wg2, nrep };
