@@ -593,6 +593,23 @@ int main(void)
     model_vs_reference(ctx, m, "k2v2", 2);
     model_vs_reference(ctx, m, "k2v2:policy=mikv:hi=8:balance=1", 2);
     model_vs_reference(ctx, m, "k4v2:policy=mikv:hi=16:frac=0.2:balance=0", 0);
+    {
+        /* a profile: widths per layer (an FP16 layer, 3-bit sides, a 16-bit side) under MiKV */
+        static const char *lw[5] = { "{\"k\":16,\"v\":16}", "{\"k\":2,\"v\":2}", "{\"k\":4,\"v\":3}",
+                                     "{\"k\":16,\"v\":4}", "{\"k\":3,\"v\":16}" };
+        const char *ppath = "/tmp/vkmix_test_kv_mikv_profile.json";
+        char text[1024];
+        int at = snprintf(text, sizeof text, "{\"version\":2,\"policy\":\"mikv\",\"n_layer\":%u,\"layers\":[",
+                          m->hp.n_layer);
+        for (uint32_t l = 0; l < m->hp.n_layer && at < (int)sizeof text - 128; l++)
+            at += snprintf(text + at, sizeof text - at, "%s%s", l ? "," : "", lw[l % 5]);
+        snprintf(text + at, sizeof text - at,
+                 "],\"mikv\":{\"important_fraction\":0.15,\"high_bits\":8,\"outlier_balancer\":true}}");
+        FILE *f = fopen(ppath, "w");
+        CHECK(f && fputs(text, f) >= 0 && fclose(f) == 0, "write %s", ppath);
+        model_vs_reference(ctx, m, ppath, 2);
+        remove(ppath);
+    }
     batch_vs_alone(ctx, m);
     refusals(m);
     vkmix_model_free(m);
