@@ -1,5 +1,6 @@
 #version 450
-// MiKV attention over one layer: one workgroup per (query head, query row, split);
+// MiKV attention over one layer: one workgroup per (KV head, query row, split),
+// serving the NREP query heads of the KV head (each key and value is read once);
 // row i is the query of position pos0 + i and sees positions 0 .. pos0 + i (the
 // decode step is the case of one row; prefill runs one row per workgroup row, the
 // history as packed before the step, its own tokens in FP16 as the ring holds
@@ -53,10 +54,10 @@ layout(push_constant) uniform P {
     uint split_len, n_splits;
 } pc;
 
-shared float s_q[D];
-shared float s_qb[D];
-shared float s_p[WG];
-shared float s_red[WG];
+shared float s_q[NREP * D];     // [head][channel]
+shared float s_qb[NREP * D];    // q / b (packed keys)
+shared float s_p[NREP * WG];    // [head][token]: the tile's probabilities
+shared float s_red[NREP * WG];  // [head][token]: reductions
 shared int s_row[WG];   // the tile's tokens: high row, -1 low tier, -2 FP16
 
 // The high row of token t of head-block hb, or -1 when the token is in the low tier.
@@ -82,10 +83,12 @@ float high_at(uint oc, uint om, uint r, uint d)
     return deq(code, aux[om + kvl_v_meta(r, d / VG, D, VG)]);
 }
 
-// Sets row to the token's high row, -1 (low tier) or -2 (FP16: sinks, ring, a 16-bit side).
-float key_dot(uint h, uint p, out int row)
+// The token's raw scores for the NREP heads into s_red[r WG + tid] (times scale); sets row to
+// its high row, -1 (low tier) or -2 (FP16: sinks, ring, a 16-bit side).
+void key_dots(uint h, uint p, uint tid, out int row)
 {
-    float acc = 0.0;
+    float acc[NREP];
+    for (uint r = 0u; r < NREP; r++) acc[r] = 0.0;
     row = -2;
     if (KB < 16u || VB < 16u) {
         if (p >= pc.S && p - pc.S < pc.nq * G) {
@@ -94,32 +97,40 @@ float key_dot(uint h, uint p, out int row)
         }
     }
     if (KB >= 16u) {
-        for (uint d = 0u; d < D; d++) acc += s_q[d] * float(kring[kvl_f16(h, p, d, pc.n_ctx, D)]);
-        return acc;
+        for (uint d = 0u; d < D; d++) {
+            float x = float(kring[kvl_f16(h, p, d, pc.n_ctx, D)]);
+            for (uint r = 0u; r < NREP; r++) acc[r] += s_q[r * D + d] * x;
+        }
+    } else if (p < pc.S) {
+        for (uint d = 0u; d < D; d++) {
+            float x = float(ksinks[kvl_f16(h, p, d, pc.S, D)]);
+            for (uint r = 0u; r < NREP; r++) acc[r] += s_q[r * D + d] * x;
+        }
+    } else if (p - pc.S >= pc.nq * G) {
+        uint slot = (p - pc.S) % pc.ring;
+        for (uint d = 0u; d < D; d++) {
+            float x = float(kring[kvl_f16(h, slot, d, pc.ring, D)]);
+            for (uint r = 0u; r < NREP; r++) acc[r] += s_q[r * D + d] * x;
+        }
+    } else {
+        uint t = p - pc.S, b = t / G, tt = t % G, hb = kvl_k_block(h, b, pc.n_blocks);
+        if (row >= 0) {
+            uint hr = uint(kvl_mikv_row(hb, uint(row), KH));
+            for (uint d = 0u; d < D; d++) {
+                float x = high_at(pc.o_hk, pc.o_hkm, hr, d);
+                for (uint r = 0u; r < NREP; r++) acc[r] += s_qb[r * D + d] * x;
+            }
+        } else {
+            uint bit = uint(kvl_k_bit(tt, KB)), w = bit / 32u, off = bit % 32u;
+            for (uint d = 0u; d < D; d++) {
+                uint w0 = kcodes[kvl_k_code(hb, w, d, KB, G, D)];
+                uint w1 = off + KB > 32u ? kcodes[kvl_k_code(hb, w + 1u, d, KB, G, D)] : 0u;
+                float x = deq(kvl_extract(w0, w1, off, KB), kmeta[kvl_k_meta(hb, d, D)]);
+                for (uint r = 0u; r < NREP; r++) acc[r] += s_qb[r * D + d] * x;
+            }
+        }
     }
-    if (p < pc.S) {
-        for (uint d = 0u; d < D; d++) acc += s_q[d] * float(ksinks[kvl_f16(h, p, d, pc.S, D)]);
-        return acc;
-    }
-    uint t = p - pc.S;
-    if (t >= pc.nq * G) {
-        uint slot = t % pc.ring;
-        for (uint d = 0u; d < D; d++) acc += s_q[d] * float(kring[kvl_f16(h, slot, d, pc.ring, D)]);
-        return acc;
-    }
-    uint b = t / G, tt = t % G, hb = kvl_k_block(h, b, pc.n_blocks);
-    if (row >= 0) {
-        uint r = uint(kvl_mikv_row(hb, uint(row), KH));
-        for (uint d = 0u; d < D; d++) acc += s_qb[d] * high_at(pc.o_hk, pc.o_hkm, r, d);
-        return acc;
-    }
-    uint bit = uint(kvl_k_bit(tt, KB)), w = bit / 32u, off = bit % 32u;
-    for (uint d = 0u; d < D; d++) {
-        uint w0 = kcodes[kvl_k_code(hb, w, d, KB, G, D)];
-        uint w1 = off + KB > 32u ? kcodes[kvl_k_code(hb, w + 1u, d, KB, G, D)] : 0u;
-        acc += s_qb[d] * deq(kvl_extract(w0, w1, off, KB), kmeta[kvl_k_meta(hb, d, D)]);
-    }
-    return acc;
+    for (uint r = 0u; r < NREP; r++) s_red[r * WG + tid] = acc[r] * pc.scale;
 }
 
 float value_at(uint h, uint p, uint d, int row)
@@ -139,68 +150,91 @@ float value_at(uint h, uint p, uint d, int row)
 
 void main()
 {
-    const uint hq = gl_WorkGroupID.x, row = gl_WorkGroupID.y, z = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
-    const uint h = hq / NREP, p_end = pc.pos0 + row + 1u, qbase = (row * pc.n_head + hq) * D;
-    const uint pbase = pc.o_part + ((row * pc.n_head + hq) * pc.n_splits + z) * (D + 2u);
+    const uint h = gl_WorkGroupID.x, row = gl_WorkGroupID.y, z = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
+    const uint p_end = pc.pos0 + row + 1u, hq0 = h * NREP;
     const uint t_begin = z * pc.split_len, t_end = min(t_begin + pc.split_len, p_end);
+    // partial of query head hq0 + r at pbase + r n_splits (D + 2)
+    const uint pbase = pc.o_part + ((row * pc.n_head + hq0) * pc.n_splits + z) * (D + 2u);
+    const uint pstride = pc.n_splits * (D + 2u);
     if (t_begin >= p_end) {   // a split past this row's end (prefill rows are of different lengths)
-        for (uint d = tid; d < D + 2u; d += WG) sc[pbase + d] = d == 0u ? -1.0 / 0.0 : 0.0;
+        for (uint i = tid; i < NREP * (D + 2u); i += WG) {
+            const uint r = i / (D + 2u), d = i % (D + 2u);
+            sc[pbase + r * pstride + d] = d == 0u ? -1.0 / 0.0 : 0.0;
+        }
         return;
     }
-    for (uint d = tid; d < D; d += WG) {
-        float x = q[qbase + d];
-        s_q[d] = x;
-        s_qb[d] = KB < 16u && pc.bal_on != 0u ? x / uintBitsToFloat(aux[pc.o_bal + kvl_head_channel(h, d, D)]) : x;
+    for (uint i = tid; i < NREP * D; i += WG) {
+        const uint r = i / D, d = i % D;
+        float x = q[(row * pc.n_head + hq0 + r) * D + d];
+        s_q[i] = x;
+        s_qb[i] = KB < 16u && pc.bal_on != 0u ? x / uintBitsToFloat(aux[pc.o_bal + kvl_head_channel(h, d, D)]) : x;
     }
     barrier();
     const uint tail0 = pc.S + pc.nq * G;   // the ring's tokens: positions >= tail0
-    float M = -1.0 / 0.0, L = 0.0;
-    float acc[DPT];
-    for (uint k = 0u; k < DPT; k++) acc[k] = 0.0;
+    float M[NREP], L[NREP], alpha[NREP];
+    float acc[NREP * DPT];                 // [head][k]: channel tid + k WG
+    for (uint r = 0u; r < NREP; r++) {
+        M[r] = -1.0 / 0.0;
+        L[r] = 0.0;
+    }
+    for (uint i = 0u; i < NREP * DPT; i++) acc[i] = 0.0;
     for (uint t0 = t_begin; t0 < t_end; t0 += WG) {
         const uint p = t0 + tid;
-        float s = -1.0 / 0.0;
         int rw = -2;
         if (p < t_end) {
-            s = key_dot(h, p, rw) * pc.scale;
-            if (p >= tail0) sc[(row * pc.n_head + hq) * pc.ring + (p - pc.S) % pc.ring] = s;
-        }
+            key_dots(h, p, tid, rw);
+            if (p >= tail0)
+                for (uint r = 0u; r < NREP; r++)
+                    sc[(row * pc.n_head + hq0 + r) * pc.ring + (p - pc.S) % pc.ring] = s_red[r * WG + tid];
+        } else
+            for (uint r = 0u; r < NREP; r++) s_red[r * WG + tid] = -1.0 / 0.0;
         s_row[tid] = rw;
-        s_red[tid] = s;
+        for (uint r = 0u; r < NREP; r++) s_p[r * WG + tid] = s_red[r * WG + tid];   // the raw scores
         barrier();
         for (uint w = WG / 2u; w > 0u; w /= 2u) {
-            if (tid < w) s_red[tid] = max(s_red[tid], s_red[tid + w]);
+            if (tid < w)
+                for (uint r = 0u; r < NREP; r++) s_red[r * WG + tid] = max(s_red[r * WG + tid], s_red[r * WG + tid + w]);
             barrier();
         }
-        const float Mn = max(M, s_red[0]);
+        float Mn[NREP];
+        for (uint r = 0u; r < NREP; r++) Mn[r] = max(M[r], s_red[r * WG]);
         barrier();
-        const float e = p < t_end ? exp(s - Mn) : 0.0;
-        s_p[tid] = e;
-        s_red[tid] = e;
+        for (uint r = 0u; r < NREP; r++) {
+            const float e = p < t_end ? exp(s_p[r * WG + tid] - Mn[r]) : 0.0;
+            s_p[r * WG + tid] = e;
+            s_red[r * WG + tid] = e;
+        }
         barrier();
         for (uint w = WG / 2u; w > 0u; w /= 2u) {
-            if (tid < w) s_red[tid] += s_red[tid + w];
+            if (tid < w)
+                for (uint r = 0u; r < NREP; r++) s_red[r * WG + tid] += s_red[r * WG + tid + w];
             barrier();
         }
-        const float alpha = exp(M - Mn);
-        L = L * alpha + s_red[0];
-        M = Mn;
+        for (uint r = 0u; r < NREP; r++) {
+            alpha[r] = exp(M[r] - Mn[r]);
+            L[r] = L[r] * alpha[r] + s_red[r * WG];
+            M[r] = Mn[r];
+        }
         const uint nt = min(WG, t_end - t0);
         for (uint k = 0u; k < DPT; k++) {
             const uint d = tid + k * WG;
             if (d >= D) break;
-            float a = acc[k] * alpha;
-            for (uint j = 0u; j < nt; j++) a += s_p[j] * value_at(h, t0 + j, d, s_row[j]);
-            acc[k] = a;
+            for (uint r = 0u; r < NREP; r++) acc[r * DPT + k] *= alpha[r];
+            for (uint j = 0u; j < nt; j++) {
+                const float v = value_at(h, t0 + j, d, s_row[j]);
+                for (uint r = 0u; r < NREP; r++) acc[r * DPT + k] += s_p[r * WG + j] * v;
+            }
         }
         barrier();
     }
-    for (uint k = 0u; k < DPT; k++) {
-        const uint d = tid + k * WG;
-        if (d < D) sc[pbase + 2u + d] = acc[k];
-    }
-    if (tid == 0u) {
-        sc[pbase] = M;
-        sc[pbase + 1u] = L;
-    }
+    for (uint r = 0u; r < NREP; r++)
+        for (uint k = 0u; k < DPT; k++) {
+            const uint d = tid + k * WG;
+            if (d < D) sc[pbase + r * pstride + 2u + d] = acc[r * DPT + k];
+        }
+    if (tid == 0u)
+        for (uint r = 0u; r < NREP; r++) {
+            sc[pbase + r * pstride] = M[r];
+            sc[pbase + r * pstride + 1u] = L[r];
+        }
 }

@@ -4,7 +4,7 @@
  * buffer `aux` with its tier masks, the importance of the ring's tokens, the
  * balancer (b, max|q|, max|k|) and the high rows of keys and values. A step:
  *   store    the FP16 ring (vkm_kv_ring_store);
- *   attend   mikv_attn.comp, one workgroup per (query head, query row, split), both tiers
+ *   attend   mikv_attn.comp, one workgroup per (KV head, query row, split), both tiers
  *            in one pass, the raw scores of the ring's tokens into `sc`; mikv_combine.comp
  *            merges the splits; then
  *            mikv_importance.comp adds each token's probabilities (never read back)
@@ -253,7 +253,7 @@ vkmix_error vkm_mikv_prefill(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t l, vkm_bind
                           VKM_BIND(*codes_or_ring(&V->codes, V)), VKM_BIND(*codes_or_ring(&V->meta, V)),
                           VKM_BIND(V->ring), VKM_BIND(*sinks_or_ring(V)),
                           VKM_BIND(ml->aux), VKM_BIND(m->sc) };
-    vkm_cmd_dispatch(cmd, p, b, 12, &push, sizeof push, c->n_q_head, n, n_splits);
+    vkm_cmd_dispatch(cmd, p, b, 12, &push, sizeof push, c->n_kv_head, n, n_splits);
     vkm_cmd_barrier(cmd);
     uint32_t specc[2] = { wg, D };
     if ((e = vkm_pipe(ctx, VKM_SH_MIKV_COMBINE, specc, 2, &p)) != VKMIX_OK) return e;
