@@ -32,7 +32,9 @@ layout(constant_id = 8) const uint HB = 8;      // high bits: 8 or 16
 
 const uint WG = gl_WorkGroupSize.x;
 const uint MW = (G + 31u) / 32u;
-const uint DPT = (D + WG - 1u) / WG;
+const uint CW = D < WG ? D : WG;          // values: channels side by side
+const uint TPC = WG / CW;                  // values: token parts per channel (heads smaller than WG)
+const uint DPT = (D + CW - 1u) / CW;       // values: channels per invocation (1 when TPC > 1)
 
 layout(std430, binding = 0) restrict readonly buffer Q { float q[]; };            // [rows][n_head][D]
 layout(std430, binding = 1) restrict writeonly buffer O { float o[]; };           // unused (mikv_combine writes the output)
@@ -172,7 +174,7 @@ void main()
     barrier();
     const uint tail0 = pc.S + pc.nq * G;   // the ring's tokens: positions >= tail0
     float M[NREP], L[NREP], alpha[NREP];
-    float acc[NREP * DPT];                 // [head][k]: channel tid + k WG
+    float acc[NREP * DPT];                 // [head][k]: channel tid % CW + k CW, tokens tid / CW + i TPC
     for (uint r = 0u; r < NREP; r++) {
         M[r] = -1.0 / 0.0;
         L[r] = 0.0;
@@ -215,22 +217,33 @@ void main()
             L[r] = L[r] * alpha[r] + s_red[r * WG];
             M[r] = Mn[r];
         }
-        const uint nt = min(WG, t_end - t0);
+        const uint nt = min(WG, t_end - t0), part = tid / CW;
         for (uint k = 0u; k < DPT; k++) {
-            const uint d = tid + k * WG;
-            if (d >= D) break;
+            const uint d = tid % CW + k * CW;
+            // (a loop condition `k < DPT && part < TPC` computed wrong results on lavapipe: a break)
+            if (d >= D || part >= TPC) break;
             for (uint r = 0u; r < NREP; r++) acc[r * DPT + k] *= alpha[r];
-            for (uint j = 0u; j < nt; j++) {
+            for (uint j = part; j < nt; j += TPC) {
                 const float v = value_at(h, t0 + j, d, s_row[j]);
                 for (uint r = 0u; r < NREP; r++) acc[r * DPT + k] += s_p[r * WG + j] * v;
             }
         }
         barrier();
     }
+    if (TPC > 1u) {   // DPT == 1: the token parts' sums through s_p
+        for (uint r = 0u; r < NREP; r++) s_p[r * WG + tid] = tid / CW < TPC ? acc[r] : 0.0;
+        barrier();
+        if (tid < CW)
+            for (uint r = 0u; r < NREP; r++) {
+                float a = 0.0;
+                for (uint i = 0u; i < TPC; i++) a += s_p[r * WG + i * CW + tid];
+                acc[r] = a;
+            }
+    }
     for (uint r = 0u; r < NREP; r++)
         for (uint k = 0u; k < DPT; k++) {
-            const uint d = tid + k * WG;
-            if (d < D) sc[pbase + r * pstride + 2u + d] = acc[r * DPT + k];
+            const uint d = tid + k * CW;
+            if (tid < CW && d < D) sc[pbase + r * pstride + 2u + d] = acc[r * DPT + k];
         }
     if (tid == 0u)
         for (uint r = 0u; r < NREP; r++) {
