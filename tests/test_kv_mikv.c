@@ -575,6 +575,7 @@ int main(void)
         { "k2v2 hi8 bal", 8, 4, 16, "k2v2:policy=mikv:hi=8:balance=1", 32, 32, 0, 400, 1, 1 },
         { "k2v2 hi16 nobal", 8, 4, 16, "k2v2:policy=mikv:hi=16:balance=0", 32, 32, 0, 400, 1, 2 },
         { "k4v2 hi16 f.25 S4", 8, 4, 8, "k4v2:policy=mikv:hi=16:frac=0.25:balance=1", 32, 32, 4, 300, 1, 3 },
+        { "k2v2 D32", 8, 4, 32, "k2v2:policy=mikv:hi=8:balance=1", 32, 128, 0, 300, 1, 13 },
         { "k2v4 G64 GQA4", 4, 1, 64, "k2v4:policy=mikv:hi=8:frac=0.1:balance=1", 64, 64, 2, 350, 1, 4 },
         { "k3v3 hi8 S1", 6, 2, 16, "k3v3:policy=mikv:hi=8:frac=0.2:balance=1", 32, 64, 1, 300, 1, 5 },
         { "k16v2 hi8", 4, 2, 16, "k16v2:policy=mikv:hi=8", 32, 32, 0, 250, 1, 6 },

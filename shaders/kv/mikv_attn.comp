@@ -60,7 +60,8 @@ shared float s_q[NREP * D];     // [head][channel]
 shared float s_qb[NREP * D];    // q / b (packed keys)
 shared float s_p[NREP * WG];    // [head][token]: the tile's probabilities
 shared float s_red[NREP * WG];  // [head][token]: reductions
-shared int s_row[WG];   // the tile's tokens: high row, -1 low tier, -2 FP16
+shared int s_row[WG];
+shared float s_acc[TPC > 1u ? NREP * WG : 1u];   // the values' token parts, summed at the end   // the tile's tokens: high row, -1 low tier, -2 FP16
 
 // The high row of token t of head-block hb, or -1 when the token is in the low tier.
 int high_row(uint hb, uint t)
@@ -230,13 +231,13 @@ void main()
         }
         barrier();
     }
-    if (TPC > 1u) {   // DPT == 1: the token parts' sums through s_p
-        for (uint r = 0u; r < NREP; r++) s_p[r * WG + tid] = tid / CW < TPC ? acc[r] : 0.0;
+    if (TPC > 1u) {   // DPT == 1: the token parts' sums
+        for (uint r = 0u; r < NREP; r++) s_acc[r * WG + tid] = tid / CW < TPC ? acc[r] : 0.0;
         barrier();
         if (tid < CW)
             for (uint r = 0u; r < NREP; r++) {
                 float a = 0.0;
-                for (uint i = 0u; i < TPC; i++) a += s_p[r * WG + i * CW + tid];
+                for (uint i = 0u; i < TPC; i++) a += s_acc[r * WG + i * CW + tid];
                 acc[r] = a;
             }
     }
