@@ -81,8 +81,9 @@ static void test_parser(void)
     refused("k4v2:frac=0.2", "options of policy=mikv");
     refused("k4v2:kbits=3", "options of policy=mixkvq");
     refused("k4v2:policy=mikv:kbits=3", "options of policy=mixkvq");
-    /* reserved policies: their parameters are checked (naming the field), then refused */
-    refused("k4v2:policy=mikv", "the mikv policy is not implemented yet");
+    /* policies' parameters are checked (naming the field); both policies are implemented */
+    CHECK(vkmix_kv_config_parse("k4v2:policy=mikv", &c, err, sizeof err) == VKMIX_OK && c.policy == VKMIX_KV_POLICY_MIKV,
+          "mikv (implemented): %s", err);
     CHECK(vkmix_kv_config_parse("k4v2:policy=mixkvq", &c, err, sizeof err) == VKMIX_OK &&
               c.policy == VKMIX_KV_POLICY_MIXKVQ,
           "mixkvq (implemented): %s", err);
@@ -205,8 +206,8 @@ static void test_profiles(void)
     CHECK(vkm_kv_profile_read(path, &b, err, sizeof err) == VKMIX_OK && b.policy == VKMIX_KV_POLICY_MIKV &&
               b.mikv.important_fraction == 0.25f && b.mikv.high_bits == 16 && b.mikv.outlier_balancer == 0,
           "mikv fields: %s", err);
-    profile_refused(path, "{\"version\": 2, \"policy\": \"mikv\", \"layers\": [{\"k\": 2, \"v\": 2}]}",
-                    "not implemented yet");
+    CHECK(vkmix_kv_profile_read(path, &b, err, sizeof err) == VKMIX_OK && b.policy == VKMIX_KV_POLICY_MIKV,
+          "mikv profile (implemented): %s", err);
     write_text(path, "{\"version\": 2, \"policy\": \"mixkvq\", \"layers\": [{\"k\": 2, \"v\": 2}], \"group\": 64, "
                      "\"mixkvq\": {\"target_key_bits\": 3, \"threshold_fp16\": 0, \"threshold_4bit\": 0, "
                      "\"block\": 128, \"recent_queries\": 32}}");

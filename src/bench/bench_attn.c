@@ -6,6 +6,7 @@
 
 #include "gguf/ggml_types.h"
 #include "kv/kv.h"
+#include "kv/mikv_device.h"
 #include "ops/ops.h"
 #include "runtime/session.h"
 #include "vkmix_bench.h"
@@ -49,6 +50,7 @@ vkmix_error vkmix_session_fill_synthetic(vkmix_session *s, uint32_t n_tokens, ui
         }
     }
     if (e == VKMIX_OK) e = vkm_cmd_submit(&s->cmd);
+    if (e == VKMIX_OK && c->cfg.policy == VKMIX_KV_POLICY_MIKV) e = vkm_mikv_fill_synthetic(&s->cmd, c);
     if (e == VKMIX_OK) s->n_past = n_tokens;
     return e;
 }

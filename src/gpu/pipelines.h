@@ -24,6 +24,13 @@ typedef enum vkm_shader {
     VKM_SH_ATTN_DECODE,
     VKM_SH_ATTN_COMBINE,
     VKM_SH_FILL_RANDOM,
+    /* the MiKV cache policy (src/kv/mikv_device.c) */
+    VKM_SH_MIKV_ATTN,
+    VKM_SH_MIKV_COMBINE,
+    VKM_SH_MIKV_IMPORTANCE,
+    VKM_SH_MIKV_QMAX,
+    VKM_SH_MIKV_BALANCE,
+    VKM_SH_MIKV_AGE,
     /* forward-pass ops (src/ops.c) */
     VKM_SH_RMSNORM,
     VKM_SH_MATVEC,

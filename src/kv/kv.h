@@ -8,7 +8,8 @@
  *   kv_policy.c        the table of cache policies
  *   kv_policy_layer.c  the per-layer policy (the first entry)
  *   kv_policy_mikv.c, kv_policy_mixkvq.c   MiKV and MixKVQ: checks, accounting, rules and
- *                      CPU simulation (MiKV: no device operations yet)
+ *                      CPU simulation
+ *   mikv_device.c      MiKV's device operations (mikv_device.h)
  *   mixkvq_device.c    MixKVQ's device operations (mixkvq_device.h)
  *   kv_cache.c         a session's cache: storage and the three phases of a step,
  *                      dispatched to the configured policy
@@ -302,6 +303,8 @@ float vkm_mikv_balance(float qmax, float kmax);
  * softmax probabilities of its query heads; imp[p] (p < j + 1) gains sum_r probs[r][p] for the
  * tokens p >= S whose block has not left the window when j is queried: j < S + R + (block(p)+1) G. */
 void vkm_mikv_accumulate(const vkm_kv_config *c, float *imp, const float *probs, uint32_t nrep, uint32_t j);
+/* The simulation's importance of (layer, KV head): [n_ctx] by position (state from sim_create). */
+const float *vkm_mikv_sim_importance(const void *state, uint32_t layer, uint32_t head);
 
 /* ------------------------------------------------------------------ MixKVQ host logic (kv_policy_mixkvq.c) */
 

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "kv/kv.h"
+#include "kv/mikv_device.h"
 
 static vkmix_error mikv_check(const vkmix_kv_config *c, const vkm_hparams *hp, char *err, size_t errlen)
 {
@@ -130,6 +131,13 @@ typedef struct mikv_sim {
     float *probs;      /* [nrep][n_ctx] scratch */
     float *tmp;        /* [G][D] scratch */
 } mikv_sim;
+
+const float *vkm_mikv_sim_importance(const void *state, uint32_t layer, uint32_t head)
+{
+    const mikv_sim *s = state;
+    if (!s || layer >= s->L || head >= s->H) return NULL;
+    return s->imp + ((size_t)layer * s->H + head) * s->n_ctx;
+}
 
 static void mikv_sim_free(void *state)
 {
@@ -296,13 +304,12 @@ const vkm_kv_policy_ops vkm_kv_policy_mikv = {
     .name = "mikv",
     .check = mikv_check,
     .sizes = mikv_sizes,
-    /* device operations: not written yet (the kernels are the lead's; docs/KVCACHE.md lists the GPU data) */
-    .create = NULL,
-    .destroy = NULL,
-    .store = NULL,
-    .decode = NULL,
-    .prefill = NULL,
-    .age = NULL,
+    .create = vkm_mikv_create,
+    .destroy = vkm_mikv_destroy,
+    .store = vkm_mikv_store,
+    .decode = vkm_mikv_decode,
+    .prefill = vkm_mikv_prefill,
+    .age = vkm_mikv_age,
     .sim_create = mikv_sim_create,
     .sim_free = mikv_sim_free,
     .sim_observe = mikv_sim_observe,

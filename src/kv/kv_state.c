@@ -3,6 +3,7 @@
 #include "kv/kv_state.h"
 
 #include "kv/kv.h"
+#include "kv/mikv_device.h"
 #include "kv/mixkvq_device.h"
 
 static uint32_t side_regions(const vkm_kv_cache *c, const vkm_kv_side *s, int is_v, uint32_t n, vkm_kv_region *out,
@@ -80,7 +81,8 @@ vkmix_error vkm_kv_cache_reserve(vkmix_context *ctx, vkm_kv_cache *c)
 {
     int any = 0;
     for (uint32_t l = 0; l < c->n_layer; l++) any |= c->k[l].bits < 16 || c->v[l].bits < 16;
-    if (c->cfg.policy == VKMIX_KV_POLICY_MIXKVQ) any = 0; /* MixKVQ's prefill reads the packed store: no linear copy */
+    /* MiKV's and MixKVQ's prefill read the packed store: no linear copy */
+    if (c->cfg.policy == VKMIX_KV_POLICY_MIKV || c->cfg.policy == VKMIX_KV_POLICY_MIXKVQ) any = 0;
     if (!any || c->klin.buf) return VKMIX_OK;
     uint64_t lin = (uint64_t)c->n_kv_head * c->n_ctx * c->head_dim * 2;
     if (lin > ctx->dev.caps.max_storage_range)
@@ -100,8 +102,13 @@ void vkm_kv_cache_bytes(const vkm_kv_cache *c, uint64_t *cache, uint64_t *linear
             const vkm_kv_side *s = is_v ? &c->v[l] : &c->k[l];
             kv += s->codes.size + s->meta.size + s->ring.size + s->sinks.size;
         }
-    if (c->cfg.policy == VKMIX_KV_POLICY_MIXKVQ) kv += vkm_mixkvq_bytes(c); /* tier maps, query statistics */
-    *cache = kv;
+    uint64_t pdata = 0, pwork = 0;
+    if (c->cfg.policy == VKMIX_KV_POLICY_MIKV) vkm_mikv_bytes(c, &pdata, &pwork);
+    if (c->cfg.policy == VKMIX_KV_POLICY_MIXKVQ) {
+        pdata = vkm_mixkvq_bytes(c);       /* tier maps, query statistics */
+        pwork = vkm_mixkvq_work_bytes(c);
+    }
+    *cache = kv + pdata;
     *linear = c->klin.size + c->vlin.size;
-    *partials = c->part.size + (c->cfg.policy == VKMIX_KV_POLICY_MIXKVQ ? vkm_mixkvq_work_bytes(c) : 0);
+    *partials = c->part.size + pwork;
 }

@@ -19,12 +19,20 @@
  * own format: dropping tokens would leave their queries in the sums, and the state's
  * regions (kv/kv_state.h) do not hold the statistics or the tier maps. So a MixKVQ session
  * refuses to rewind (except to its own length) and to save or load its state. */
+/* MiKV (policy_state: importance that covers every query asked, the balancer's statistics) is
+ * in the same position: those operations refuse both policies rather than give a cache that is
+ * silently wrong. */
 static vkmix_error policy_refuses(const vkmix_session *s, const char *what)
 {
-    if (s->cache.cfg.policy != VKMIX_KV_POLICY_MIXKVQ) return VKMIX_OK;
-    return vkm_fail(&s->model->ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
-                    "%s: not supported with the mixkvq KV policy (its query statistics and tier maps are not part of "
-                    "the session state)", what);
+    if (s->cache.cfg.policy == VKMIX_KV_POLICY_MIXKVQ)
+        return vkm_fail(&s->model->ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
+                        "%s: not supported with the mixkvq KV policy (its query statistics and tier maps are not "
+                        "part of the session state)", what);
+    if (s->cache.policy_state)
+        return vkm_fail(&s->model->ctx->dev, VKMIX_ERROR_INVALID_ARGUMENT,
+                        "%s: not supported with the %s KV policy (its importance and balancer state on the device "
+                        "would not match the tokens kept)", what, vkm_kv_policy_name(s->cache.cfg.policy));
+    return VKMIX_OK;
 }
 
 /* ------------------------------------------------------------------ rewind */
@@ -38,7 +46,8 @@ void vkm_session_will_write(vkmix_session *s, uint32_t end)
 int vkmix_session_rewind_is_exact(const vkmix_session *s, uint32_t n)
 {
     if (!s || n > s->n_past) return 0;
-    if (n < s->n_past && s->cache.cfg.policy == VKMIX_KV_POLICY_MIXKVQ) return 0; /* refused: policy_refuses */
+    if (n < s->n_past && (s->cache.cfg.policy == VKMIX_KV_POLICY_MIXKVQ || s->cache.policy_state))
+        return 0; /* refused: policy_refuses */
     uint32_t b0, b1;
     vkm_kv_rewind_span(&s->cache, n, s->ring_from, &b0, &b1);
     return b0 >= b1;
