@@ -351,7 +351,7 @@ vkmix_error vkmix_bench_attention(vkmix_session *const *ss, uint32_t n, uint32_t
     /* FP16 arithmetic of the packed kernel (2/4-bit keys): about 1e-2 (tests/test_kv_attn.c) */
     int half = 0;
     for (uint32_t i = 0; i < n; i++)
-        half |= variant == VKMIX_ATTN_V2 && w.use_f16 && ss[i]->cache.k[0].bits < 8 && ss[i]->cache.v[0].bits < 16;
+        half |= variant == VKMIX_ATTN_V2 && w.use_f16 && ss[i]->cache.head_dim >= 64 && ss[i]->cache.k[0].bits < 8 && ss[i]->cache.v[0].bits < 16;
     out->check_bound = half ? 3e-2 : 1e-3;
     for (uint32_t i = 0; i < n && i < 4; i++) {
         double rel = 0;
