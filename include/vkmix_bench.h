@@ -29,7 +29,7 @@ vkmix_error vkmix_session_fill_synthetic(vkmix_session *s, uint32_t n_tokens, ui
 typedef enum vkmix_attn_variant {
     VKMIX_ATTN_V2 = 0,        /* the library's decode attention (kvq_decode / attn_decode / attn_combine) */
     VKMIX_ATTN_V1 = 1,        /* the previous kernels (kvq_attn.comp, attn.comp), one session at a time */
-    VKMIX_ATTN_V2_F32 = 2,    /* v2 with FP32 arithmetic in the packed kernel (the default is FP16 for 2/4-bit keys) */
+    VKMIX_ATTN_V2_F32 = 2,    /* v2 with FP32 arithmetic in the packed kernel (the default is FP16 for 2/4-bit keys on heads of 64+ channels) */
     VKMIX_ATTN_VARIANTS_ = 3
 } vkmix_attn_variant;
 /* "v2", "v1", "v2-f32"; NULL for an unknown value. */

@@ -200,7 +200,7 @@ typedef struct vkm_attn_work {
     uint32_t cap_rows;       /* rows whose partials fit at once (larger batches run in chunks of these) */
     uint32_t table_rows;     /* rows per layer the table holds: the most rows one call may pass */
     uint32_t n_layer, n_head, head_dim, cap_splits, max_splits_row;
-    int use_f16;             /* FP16 arithmetic for 2/4-bit keys (the default; VKMIX_KVQ_F32=1 turns it off) */
+    int use_f16;             /* FP16 arithmetic for 2/4-bit keys (the default, on heads of 64+ channels; VKMIX_KVQ_F32=1 turns it off) */
     vkm_buffer table;        /* [n_layer][table_rows] vkm_attn_seq, host-visible, written while recording */
     vkm_buffer part;         /* [cap_splits][n_head][head_dim + 2] f32 partials */
 } vkm_attn_work;
