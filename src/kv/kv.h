@@ -171,6 +171,13 @@ vkmix_error vkm_kv_ring_gather(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_kv
 vkmix_error vkm_kv_attention_linear(vkm_cmd *cmd, const vkm_kv_cache *c, vkm_binding q, const vkm_buffer *k,
                                     const vkm_buffer *v, vkm_binding out, vkm_binding scratch, uint32_t n, uint32_t pos0);
 
+/* The per-layer policy's pieces that other policies reuse: the device buffers of one side of a
+ * layer sized by z (codes, meta, ring, sinks; a 16-bit side: its FP16 store), and the step's
+ * store of k and v into the FP16 rings (kv_policy_layer.c). */
+vkmix_error vkm_kv_side_alloc(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_sizes *z, uint32_t l, int is_v,
+                              vkm_kv_side *s);
+vkmix_error vkm_kv_store_layer(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v, uint32_t n,
+                               uint32_t pos0);
 /* The per-layer accounting (codes, meta, ring, sinks, FP16 sides), which other policies extend. */
 void vkm_kv_sizes_layer(const vkm_kv_config *c, const vkm_hparams *hp, uint32_t n_ctx, uint32_t n_tokens, uint32_t layer,
                         int is_v, vkm_kv_sizes *out);

@@ -43,11 +43,10 @@ void vkm_kv_sizes_layer(const vkm_kv_config *c, const vkm_hparams *hp, uint32_t 
 
 /* ------------------------------------------------------------------ storage */
 
-static vkmix_error side_create(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_hparams *hp, uint32_t l, int is_v,
-                               vkm_kv_side *s)
+vkmix_error vkm_kv_side_alloc(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_kv_sizes *zp, uint32_t l, int is_v,
+                              vkm_kv_side *s)
 {
-    vkm_kv_sizes z;
-    vkm_kv_layer_sizes(&c->cfg, hp, c->n_ctx, 0, l, is_v, &z);
+    const vkm_kv_sizes z = *zp;
     s->bits = is_v ? c->cfg.v_bits[l] : c->cfg.k_bits[l];
     const char *nm = is_v ? "values" : "keys";
     vkmix_error e;
@@ -57,6 +56,14 @@ static vkmix_error side_create(vkmix_context *ctx, const vkm_kv_cache *c, const 
     if ((e = vkm_kv_alloc(ctx, &s->ring, z.ring_bytes, nm, l)) != VKMIX_OK) return e;
     if (z.sink_bytes && (e = vkm_kv_alloc(ctx, &s->sinks, z.sink_bytes, nm, l)) != VKMIX_OK) return e;
     return VKMIX_OK;
+}
+
+static vkmix_error side_create(vkmix_context *ctx, const vkm_kv_cache *c, const vkm_hparams *hp, uint32_t l, int is_v,
+                               vkm_kv_side *s)
+{
+    vkm_kv_sizes z;
+    vkm_kv_layer_sizes(&c->cfg, hp, c->n_ctx, 0, l, is_v, &z);
+    return vkm_kv_side_alloc(ctx, c, &z, l, is_v, s);
 }
 
 static vkmix_error layer_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hparams *hp)
@@ -118,8 +125,8 @@ static vkmix_error quantize_aged(vkm_cmd *cmd, const vkm_kv_cache *c, const vkm_
     return VKMIX_OK;
 }
 
-static vkmix_error layer_store(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v,
-                               uint32_t n, uint32_t pos0)
+vkmix_error vkm_kv_store_layer(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v, uint32_t n,
+                               uint32_t pos0)
 {
     vkmix_error e = vkm_kv_ring_store(cmd, c, &c->k[layer], k, n, pos0);
     return e == VKMIX_OK ? vkm_kv_ring_store(cmd, c, &c->v[layer], v, n, pos0) : e;
@@ -253,7 +260,7 @@ const vkm_kv_policy_ops vkm_kv_policy_layer = {
     .sizes = vkm_kv_sizes_layer,
     .create = layer_create,
     .destroy = NULL, /* the cache frees the sides' buffers */
-    .store = layer_store,
+    .store = vkm_kv_store_layer,
     .decode = layer_decode,
     .prefill = layer_prefill,
     .age = layer_age,

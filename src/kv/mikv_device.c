@@ -53,15 +53,7 @@ static vkmix_error side_create(vkmix_context *ctx, const vkm_kv_cache *c, const 
 {
     vkm_kv_sizes z;
     vkm_kv_sizes_layer(&c->cfg, hp, c->n_ctx, 0, l, is_v, &z); /* the low tier: the per-layer policy's store */
-    s->bits = is_v ? c->cfg.v_bits[l] : c->cfg.k_bits[l];
-    const char *nm = is_v ? "values" : "keys";
-    vkmix_error e;
-    if (s->bits >= 16) return vkm_kv_alloc(ctx, &s->ring, z.fp16_bytes, nm, l);
-    if ((e = vkm_kv_alloc(ctx, &s->codes, z.code_bytes, nm, l)) != VKMIX_OK) return e;
-    if ((e = vkm_kv_alloc(ctx, &s->meta, z.meta_bytes, nm, l)) != VKMIX_OK) return e;
-    if ((e = vkm_kv_alloc(ctx, &s->ring, z.ring_bytes, nm, l)) != VKMIX_OK) return e;
-    if (z.sink_bytes && (e = vkm_kv_alloc(ctx, &s->sinks, z.sink_bytes, nm, l)) != VKMIX_OK) return e;
-    return VKMIX_OK;
+    return vkm_kv_side_alloc(ctx, c, &z, l, is_v, s);
 }
 
 /* 64 words: offsets that satisfy any minStorageBufferOffsetAlignment (at most 256 bytes). */
@@ -200,8 +192,7 @@ vkmix_error vkm_mikv_store(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_bi
                            uint32_t pos0)
 {
     /* the importance of a reused ring slot restarts in mikv_importance.comp */
-    vkmix_error e = vkm_kv_ring_store(cmd, c, &c->k[layer], k, n, pos0);
-    return e == VKMIX_OK ? vkm_kv_ring_store(cmd, c, &c->v[layer], v, n, pos0) : e;
+    return vkm_kv_store_layer(cmd, c, layer, k, v, n, pos0);
 }
 
 static const vkm_buffer *sinks_or_ring(const vkm_kv_side *s) { return s->sinks.buf ? &s->sinks : &s->ring; }

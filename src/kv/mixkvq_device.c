@@ -65,15 +65,7 @@ static vkmix_error side_create(vkmix_context *ctx, const vkm_kv_cache *c, const 
                                vkm_kv_side *s, vkm_kv_sizes *z)
 {
     vkm_kv_layer_sizes(&c->cfg, hp, c->n_ctx, 0, l, is_v, z); /* keys: mixkvq_sizes (regions, meta, maps, statistics) */
-    s->bits = is_v ? c->cfg.v_bits[l] : c->cfg.k_bits[l];
-    const char *nm = is_v ? "values" : "keys";
-    vkmix_error e;
-    if (s->bits >= 16) return vkm_kv_alloc(ctx, &s->ring, z->fp16_bytes, nm, l);
-    if ((e = vkm_kv_alloc(ctx, &s->codes, z->code_bytes, nm, l)) != VKMIX_OK) return e;
-    if ((e = vkm_kv_alloc(ctx, &s->meta, z->meta_bytes, nm, l)) != VKMIX_OK) return e;
-    if ((e = vkm_kv_alloc(ctx, &s->ring, z->ring_bytes, nm, l)) != VKMIX_OK) return e;
-    if (z->sink_bytes && (e = vkm_kv_alloc(ctx, &s->sinks, z->sink_bytes, nm, l)) != VKMIX_OK) return e;
-    return VKMIX_OK;
+    return vkm_kv_side_alloc(ctx, c, z, l, is_v, s);
 }
 
 void vkm_mixkvq_destroy(vkm_device *dev, vkm_kv_cache *c)
@@ -159,8 +151,7 @@ const vkm_buffer *vkm_mixkvq_map(const vkm_kv_cache *c, uint32_t layer)
 vkmix_error vkm_mixkvq_store(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v, uint32_t n,
                              uint32_t pos0)
 {
-    vkmix_error e = vkm_kv_ring_store(cmd, c, &c->k[layer], k, n, pos0);
-    return e == VKMIX_OK ? vkm_kv_ring_store(cmd, c, &c->v[layer], v, n, pos0) : e;
+    return vkm_kv_store_layer(cmd, c, layer, k, v, n, pos0);
 }
 
 static const vkm_buffer *sinks_or_ring(const vkm_kv_side *s) { return s->sinks.buf ? &s->sinks : &s->ring; }
