@@ -42,7 +42,7 @@ typedef struct vkmix_attn_bench {
     double read_gbps;        /* the read kernel (uvec4 loads), same run: the ceiling */
     double copy_gbps;        /* the copy kernel, bytes read + written, same run */
     double cache_read_gbps;  /* the read kernel over the caches' own buffers (all layers), same run */
-    double check_rel_err;    /* layer 0 against the CPU reference (worst of the checked sessions) */
+    double check_rel_err;    /* layer 0 against the CPU reference (worst of the checked sessions); -1: not checked here (a MiKV or MixKVQ cache: its own tests check it against its CPU simulation) */
     double check_bound;      /* the bound the check used */
     uint32_t dispatches_per_layer;
 } vkmix_attn_bench;

@@ -27,7 +27,7 @@ has() { grep -qF -- "$2" "$T/$1" || fail "$1 lacks '$2': $(head -c 600 "$T/$1")"
 run help --help
 [ $rc = 0 ] || fail "--help exited $rc"
 has help.out "--kv-profile"
-for f in -ctk -ctv --cache-type-k -t --threads -fa --flash-attn -ngl --no-display-prompt -s,; do has help.out "$f"; done
+for f in -ctk -ctv --cache-type-k -t --threads -fa --flash-attn -ngl --no-display-prompt -s, --kv-policy; do has help.out "$f"; done
 run badflag --no-such-flag
 [ $rc = 2 ] || fail "a bad flag exited $rc, want 2"
 has badflag.err "unknown option '--no-such-flag'"

@@ -218,9 +218,44 @@ int main(void)
     }
 
     /* calibrate a profile (4 windows of 64 tokens) */
-    snprintf(cmd, sizeof cmd, "'%s/vkmix-calibrate' -m '%s' --text '%s' -N 4 -T 64 --seed 3 -o '%s' > /dev/null 2>&1",
-             bindir, model, text, prof);
+    char scores[600], prof_t[600], prof_r[600], errr[600];
+    snprintf(scores, sizeof scores, "%s/scores.json", tmp);
+    snprintf(prof_t, sizeof prof_t, "%s/target.json", tmp);
+    snprintf(prof_r, sizeof prof_r, "%s/target-reused.json", tmp);
+    snprintf(errr, sizeof errr, "%s/reuse.err", tmp);
+    snprintf(cmd, sizeof cmd,
+             "'%s/vkmix-calibrate' -m '%s' --text '%s' -N 4 -T 64 --seed 3 -o '%s' --scores '%s' > /dev/null 2>&1",
+             bindir, model, text, prof, scores);
     CHECK(sh(cmd) == 0, "vkmix-calibrate: %s", cmd);
+    /* --reuse-scores: another rule from the same calibration equals a fresh calibration */
+    snprintf(cmd, sizeof cmd,
+             "'%s/vkmix-calibrate' -m '%s' --text '%s' -N 4 -T 64 --seed 3 --target-bits-of k3v3 -o '%s' > /dev/null 2>&1",
+             bindir, model, text, prof_t);
+    CHECK(sh(cmd) == 0, "vkmix-calibrate --target-bits-of k3v3: %s", cmd);
+    snprintf(cmd, sizeof cmd, "'%s/vkmix-calibrate' -m '%s' --reuse-scores '%s' --target-bits-of k3v3 -o '%s' > /dev/null 2>'%s'",
+             bindir, model, scores, prof_r, errr);
+    CHECK(sh(cmd) == 0, "vkmix-calibrate --reuse-scores: %s", cmd);
+    CHECK(file_has(errr, "importance and measured errors from") && !file_has(errr, "importance: "),
+          "--reuse-scores computes nothing");
+    {
+        cJSON *a = load_json(prof_t), *b = load_json(prof_r);
+        const char *keys[] = { "k_bits", "v_bits", "objective", "imp_k", "err_v", "N", "T", "seed", "loss", "text" };
+        const cJSON *pa = cJSON_GetObjectItem(a, "provenance"), *pb = cJSON_GetObjectItem(b, "provenance");
+        CHECK(a && b && cJSON_GetObjectItem(a, "layers") &&
+                  cJSON_Compare(cJSON_GetObjectItem(a, "layers"), cJSON_GetObjectItem(b, "layers"), 1),
+              "--reuse-scores: the same widths as a fresh calibration");
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            CHECK(pa && pb && cJSON_Compare(cJSON_GetObjectItem(pa, keys[k]), cJSON_GetObjectItem(pb, keys[k]), 1),
+                  "--reuse-scores: provenance '%s' equal", keys[k]);
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+    }
+    snprintf(cmd, sizeof cmd, "'%s/vkmix-calibrate' -m '%s' --reuse-scores '%s' --group 64 -o '%s' > /dev/null 2>'%s'",
+             bindir, model, scores, prof_r, errr);
+    CHECK(sh(cmd) == 1 && file_has(errr, "measured its errors with group 0"), "--reuse-scores with another group");
+    snprintf(cmd, sizeof cmd, "'%s/vkmix-calibrate' -m '%s' --reuse-scores '%s' -o '%s' > /dev/null 2>'%s'", bindir, model,
+             prof, prof_r, errr);
+    CHECK(sh(cmd) == 1 && file_has(errr, "is not a vkmix-calibrate --scores file"), "--reuse-scores of a profile");
 
     /* evaluate */
     snprintf(cmd, sizeof cmd,
@@ -244,7 +279,7 @@ int main(void)
           "f16 vs f16: KL %g (max %g), top-1 %g", num(f16, "kl_mean"), num(f16, "kl_max"),
           num(f16, "top1_agreement"));
     CHECK(num(f16, "ppl") == num(ref, "ppl"), "f16 vs f16: same PPL");
-    double kl8 = num(k8, "kl_mean"), kl2 = num(k2, "kl_mean");
+    double kl8 = num(k8, "kl_mean"), kl2 = num(k2, "kl_mean"), k2_bits = num(k2, "k_bits");
     CHECK(kl8 >= 0 && kl8 < 1e-3, "k8v8 KL %.3g is small", kl8);
     CHECK(kl2 > 0 && kl8 < kl2, "k8v8 KL %.3g below k2v2's %.3g", kl8, kl2);
     CHECK(num(k8, "top1_agreement") > 0.97, "k8v8 top-1 %.4f", num(k8, "top1_agreement"));
@@ -282,6 +317,28 @@ int main(void)
               cJSON_GetArraySize(cJSON_GetObjectItem(cache_named(j, "k4v4"), "niah_answers")) == 2,
           "needle accuracy per depth and the answers");
     cJSON_Delete(j);
+
+    /* --kv-policy: onto every quantized item, as its :policy= option; f16 untouched */
+    {
+        char pol[600];
+        snprintf(pol, sizeof pol, "%s/policy.json", tmp);
+        snprintf(cmd, sizeof cmd,
+                 "'%s/vkmix-eval' -m '%s' --text '%s' --max-tokens 120 -c 128 --kv f16,k2v2:w=32 --kv-policy mikv:frac=0.25 "
+                 "-o '%s' > /dev/null 2>&1",
+                 bindir, model, text, pol);
+        CHECK(sh(cmd) == 0, "vkmix-eval --kv-policy: %s", cmd);
+        cJSON *pj2 = load_json(pol);
+        REQUIRE(pj2, "--kv-policy JSON");
+        const cJSON *mk = cache_named(pj2, "k2v2:w=32:policy=mikv:frac=0.25"), *f = cache_named(pj2, "f16");
+        CHECK(mk && f, "--kv-policy: the cache is named with its policy, f16 stays f16");
+        CHECK(mk && num(mk, "k_bits") > k2_bits + 0.5 && num(mk, "kl_mean") > 0,
+              "--kv-policy mikv: more bits than k2v2 (%.3f vs %.3f), KL %.3g", mk ? num(mk, "k_bits") : 0, k2_bits,
+              mk ? num(mk, "kl_mean") : 0);
+        cJSON_Delete(pj2);
+        snprintf(cmd, sizeof cmd, "'%s/vkmix-eval' -m '%s' --text '%s' --kv k2v2 --kv-policy evict > /dev/null 2>'%s'",
+                 bindir, model, text, errr);
+        CHECK(sh(cmd) == 1 && file_has(errr, "is not layer, mikv or mixkvq"), "--kv-policy evict is refused");
+    }
 
     /* bad arguments */
     snprintf(cmd, sizeof cmd, "'%s/vkmix-eval' -m '%s/none.gguf' --text '%s' > /dev/null 2>&1", bindir, tmp, text);

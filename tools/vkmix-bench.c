@@ -25,6 +25,7 @@ typedef struct {
     uint32_t p[MAXL], n[MAXL], d[MAXL], b[MAXL];
     int np, nn, nd, nb;
     char *kv[MAXL];
+    const char *kv_policy;  /* --kv-policy, NULL: not given */
     int nkv;
     uint32_t reps, group, window, sinks;
     int attn;
@@ -63,6 +64,8 @@ static void usage(FILE *f)
             "  -b LIST           sequences decoding together, or 'max' (as many as fit), default 1\n"
             "  --kv LIST         KV configs: f16, kXvY (X,Y in 2,3,4,8,16), or profile .json files; default f16\n"
             "  --kv-group N --kv-window N --kv-sinks N   cache options for quantized configs\n"
+            "  --kv-policy P[:opts]  policy of every quantized --kv item: layer, mikv, mixkvq (e.g.\n"
+            "                    mikv:frac=0.05, mixkvq:kbits=3; docs/KVCACHE.md)\n"
             "  -r N              repetitions, default 3\n"
             "  --attn            time decode attention alone (GB/s against the read kernel of the same run);\n"
             "                    -b LIST sets the batch (one dispatch set for all its sequences)\n"
@@ -416,9 +419,12 @@ static void print_rows(const opts *o, const char *device)
             printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
             for (int i = 0; i < n_rows; i++) {
                 row *r = &rows[i];
-                printf("| %s | %s | %.2f | %.2f | %.1f | %s | %u | %s | %.2f | %.0f | %.0f | %.2f | %.0f | %.1e |\n", r->model,
+                char chk[32];
+                if (r->check < 0) snprintf(chk, sizeof chk, "its tests"); /* a policy: checked by its own tests */
+                else snprintf(chk, sizeof chk, "%.1e", r->check);
+                printf("| %s | %s | %.2f | %.2f | %.1f | %s | %u | %s | %.2f | %.0f | %.0f | %.2f | %.0f | %s |\n", r->model,
                        r->kv, r->k_bits, r->v_bits, r->kv_mib, r->test, r->batch, r->variant, r->us, r->mean, r->read_gbps,
-                       r->read_frac, r->copy_gbps, r->check);
+                       r->read_frac, r->copy_gbps, chk);
             }
         } else {
             printf("| model | kv | K bits | V bits | KV MiB | test | batch | t/s | dispatches/token | barriers/token |\n"
@@ -699,6 +705,27 @@ static int list_devices(void)
     return 0;
 }
 
+/* --kv-policy P[:opts]: appended as :policy=P[:opts] to every quantized --kv item that
+ * names no policy (as vkmix and vkmix-eval do). 0, or 1 after a message. */
+static int apply_policy(opts *o)
+{
+    size_t k = strcspn(o->kv_policy, ":");
+    if (!((k == 5 && !strncmp(o->kv_policy, "layer", 5)) || (k == 4 && !strncmp(o->kv_policy, "mikv", 4)) ||
+          (k == 6 && !strncmp(o->kv_policy, "mixkvq", 6)))) {
+        fprintf(stderr, "vkmix-bench: --kv-policy: '%s' is not layer, mikv or mixkvq\n", o->kv_policy);
+        return 1;
+    }
+    for (int i = 0; i < o->nkv; i++) {
+        if (!strcmp(o->kv[i], "f16") || strstr(o->kv[i], "policy=")) continue;
+        size_t n = strlen(o->kv[i]) + strlen(o->kv_policy) + 9;
+        char *w = malloc(n);
+        if (!w) return 1;
+        snprintf(w, n, "%s:policy=%s", o->kv[i], o->kv_policy);
+        o->kv[i] = w; /* lives until exit, as argv does */
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     tool_name = "vkmix-bench";
@@ -748,6 +775,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-d")) bad = (o.nd = parse_u32_list(v, o.d, MAXL, 0)) <= 0;
         else if (!strcmp(a, "-b")) bad = (o.nb = parse_u32_list(v, o.b, MAXL, 1)) <= 0;
         else if (!strcmp(a, "--kv")) o.nkv = split_list(v, o.kv, MAXL);
+        else if (!strcmp(a, "--kv-policy")) o.kv_policy = v;
         else if (!strcmp(a, "--kv-group")) o.group = (uint32_t)atoi(v);
         else if (!strcmp(a, "--kv-window")) o.window = (uint32_t)atoi(v);
         else if (!strcmp(a, "--kv-sinks")) o.sinks = (uint32_t)atoi(v);
@@ -762,6 +790,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "vkmix-bench: -o must be md, json or csv\n");
         return 2;
     }
+    if (o.kv_policy && apply_policy(&o)) return 2;
     if (!o.model_path && !o.n_synth) { fprintf(stderr, "vkmix-bench: give -m FILE or --synthetic NAME\n"); usage(stderr); return 2; }
     vkmix_context *ctx = tool_context(o.device);
     vkmix_error e;

@@ -21,7 +21,7 @@
 typedef enum { RULE_KVMIX, RULE_TARGET, RULE_BUDGET } rule_kind;
 
 typedef struct opts {
-    const char *model, *text, *out, *scores, *svg, *bits_of;
+    const char *model, *text, *out, *scores, *svg, *bits_of, *reuse;
     uint32_t N, T, threads, group, window, sinks, ctx;
     uint64_t seed;
     rule_kind rule;
@@ -45,6 +45,9 @@ static void usage(FILE *f)
             "  -fa, -ngl           accepted (llama.cpp's flags); nothing to set\n"
             "  -o FILE             write the profile (JSON, for --kv / kv_profile)\n"
             "  --scores FILE       write the scores: importance, loss, measured errors, widths\n"
+            "  --reuse-scores FILE take importance and measured errors from an earlier --scores file of\n"
+            "                      the same model, group and sinks instead of computing them (no -f):\n"
+            "                      several rules or targets from one calibration\n"
             "  --svg FILE          bar chart of K and V importance with the chosen widths\n"
             "rules (one):\n"
             "  --rule kvmix        KVmix: top 10%% + next 10%% of layers by importance get K3 / V4, the rest\n"
@@ -92,6 +95,7 @@ static void parse(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) o->threads = (uint32_t)tool_parse_long(a, tool_arg(argc, argv, &i), 1, 64);
         else if (!strcmp(a, "-o")) o->out = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--scores")) o->scores = tool_arg(argc, argv, &i);
+        else if (!strcmp(a, "--reuse-scores")) o->reuse = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--svg")) o->svg = tool_arg(argc, argv, &i);
         else if (!strcmp(a, "--rule")) {
             const char *r = tool_arg(argc, argv, &i);
@@ -138,10 +142,11 @@ static void parse(int argc, char **argv, opts *o)
             have_rule++;
         }
     }
-    if (!o->model || !o->text) {
+    if (!o->model || (!o->text && !o->reuse)) {
         usage(stderr);
-        tool_die("-m and -f (--text) are required");
+        tool_die("-m and -f (--text) are required (or --reuse-scores instead of -f)");
     }
+    if (o->text && o->reuse) tool_die("give -f (calibrate) or --reuse-scores (reuse a calibration), not both");
     if (have_rule > 1) tool_die("give one rule: --rule kvmix, --target-bits (-of, or -ctk/-ctv) or --budget-mib");
     if (o->joint && o->rule != RULE_TARGET) tool_die("--joint goes with --target-bits");
     if (o->rule == RULE_BUDGET && !o->ctx) tool_die("--budget-mib needs the context of the accounting: -c N (--ctx N)");
@@ -415,6 +420,106 @@ static cJSON *scores_json(const opts *o, const char *hash, int bos, float loss, 
     return sc;
 }
 
+/* Windows of the text, then importance and measured error on them. */
+static void measure(opts *o, vkmix_context *ctx, vkmix_model *m, const vkmix_model_info *info, int *bos_out, float *loss,
+                    float *imp_k, float *imp_v, float *err_k, float *err_v, double *t_imp, double *t_err)
+{
+    size_t text_len = 0;
+    char *text = tool_read_file(o->text, &text_len);
+    if (!text) tool_die("cannot read '%s'", o->text);
+    size_t n_text = 0;
+    int32_t *all = tool_tokenize(m, text, text_len, 0, &n_text);
+    free(text);
+    const int bos = tool_wants_bos(m) && info->bos >= 0;
+    const uint32_t body = o->T - (uint32_t)bos;
+    if (n_text < body) tool_die("the text has %zu tokens, fewer than a window of %u", n_text, body);
+    int32_t *toks = malloc((size_t)o->N * o->T * sizeof *toks);
+    if (!toks) tool_die("out of memory");
+    tool_rng rng = { o->seed };
+    for (uint32_t s = 0; s < o->N; s++) {
+        uint64_t start = tool_rng_below(&rng, n_text - body + 1);
+        int32_t *w = toks + (size_t)s * o->T;
+        if (bos) w[0] = info->bos;
+        memcpy(w + bos, all + start, body * sizeof *w);
+    }
+    free(all);
+    fprintf(stderr, "vkmix-calibrate: %s (%u layers, %u KV heads x %u), text %s: %zu tokens, %u windows of %u (seed %llu%s)\n",
+            tool_basename(o->model), info->n_layer, info->n_head_kv, info->head_dim, o->text, n_text, o->N, o->T,
+            (unsigned long long)o->seed, bos ? ", BOS first" : "");
+    tool_progress pr;
+    tool_progress_start(&pr, "importance");
+    vkmix_error e = vkmix_calibrate_importance(m, toks, o->N, o->T, (int)o->threads, progress_cb, &pr, loss, imp_k, imp_v);
+    if (e != VKMIX_OK) tool_die("importance: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
+    *t_imp = tool_now() - pr.t0;
+    tool_progress_start(&pr, "kv error");
+    e = vkmix_calibrate_kv_error(m, toks, o->N, o->T, o->group, o->sinks, (int)o->threads, progress_cb, &pr, err_k, err_v);
+    if (e != VKMIX_OK) tool_die("measured error: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
+    *t_err = tool_now() - pr.t0;
+    free(toks);
+    *bos_out = bos;
+}
+
+/* n numbers of a JSON array into out, or die. */
+static void json_floats(const cJSON *a, const char *what, uint32_t n, float *out)
+{
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != (int)n) tool_die("--reuse-scores: '%s' is not an array of %u numbers", what, n);
+    for (uint32_t i = 0; i < n; i++) {
+        const cJSON *x = cJSON_GetArrayItem(a, (int)i);
+        if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble) || x->valuedouble < 0)
+            tool_die("--reuse-scores: '%s'[%u] is not a finite number >= 0", what, i);
+        out[i] = (float)x->valuedouble;
+    }
+}
+
+static double json_num(const cJSON *j, const char *key)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(x)) tool_die("--reuse-scores: no number '%s'", key);
+    return x->valuedouble;
+}
+
+/* An earlier --scores file: the same model (SHA-256), group and sinks (the measured
+ * error depends on both); the provenance (text, N, T, seed) is taken from it. */
+static void reuse_scores(opts *o, const char *hash, uint32_t L, int *bos, float *loss, float *imp_k, float *imp_v,
+                         float *err_k, float *err_v)
+{
+    size_t len = 0;
+    char *t = tool_read_file(o->reuse, &len);
+    if (!t) tool_die("cannot read '%s'", o->reuse);
+    cJSON *j = cJSON_Parse(t);
+    free(t);
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "format");
+    if (!j || !cJSON_IsString(fmt) || strcmp(fmt->valuestring, "vkmix-calibration-scores"))
+        tool_die("--reuse-scores: '%s' is not a vkmix-calibrate --scores file", o->reuse);
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(j, "model_sha256");
+    if (!cJSON_IsString(sha) || strcmp(sha->valuestring, hash))
+        tool_die("--reuse-scores: '%s' was calibrated on another model (SHA-256 differs)", o->reuse);
+    if ((uint32_t)json_num(j, "group") != o->group || (uint32_t)json_num(j, "sinks") != o->sinks)
+        tool_die("--reuse-scores: '%s' measured its errors with group %u and sinks %u; give the same --group and --sinks",
+                 o->reuse, (unsigned)json_num(j, "group"), (unsigned)json_num(j, "sinks"));
+    json_floats(cJSON_GetObjectItemCaseSensitive(j, "imp_k"), "imp_k", L, imp_k);
+    json_floats(cJSON_GetObjectItemCaseSensitive(j, "imp_v"), "imp_v", L, imp_v);
+    const cJSON *ek = cJSON_GetObjectItemCaseSensitive(j, "err_k"), *ev = cJSON_GetObjectItemCaseSensitive(j, "err_v");
+    if (!cJSON_IsArray(ek) || !cJSON_IsArray(ev) || cJSON_GetArraySize(ek) != (int)L || cJSON_GetArraySize(ev) != (int)L)
+        tool_die("--reuse-scores: 'err_k' and 'err_v' need %u rows", L);
+    for (uint32_t l = 0; l < L; l++) {
+        json_floats(cJSON_GetArrayItem(ek, (int)l), "err_k", VKMIX_CALIB_N_WIDTHS, err_k + (size_t)l * VKMIX_CALIB_N_WIDTHS);
+        json_floats(cJSON_GetArrayItem(ev, (int)l), "err_v", VKMIX_CALIB_N_WIDTHS, err_v + (size_t)l * VKMIX_CALIB_N_WIDTHS);
+    }
+    *loss = (float)json_num(j, "loss");
+    *bos = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "bos"));
+    o->N = (uint32_t)json_num(j, "N");
+    o->T = (uint32_t)json_num(j, "T");
+    o->seed = (uint64_t)json_num(j, "seed");
+    const cJSON *tx = cJSON_GetObjectItemCaseSensitive(j, "text");
+    static char text[1024];
+    snprintf(text, sizeof text, "%s", cJSON_IsString(tx) ? tx->valuestring : "?");
+    o->text = text;
+    cJSON_Delete(j);
+    fprintf(stderr, "vkmix-calibrate: importance and measured errors from %s (text %s, %u windows of %u)\n", o->reuse,
+            o->text, o->N, o->T);
+}
+
 int main(int argc, char **argv)
 {
     tool_name = "vkmix-calibrate";
@@ -423,10 +528,6 @@ int main(int argc, char **argv)
 
     char hash[65];
     if (sha256_file(o.model, hash)) tool_die("cannot read '%s'", o.model);
-    size_t text_len = 0;
-    char *text = tool_read_file(o.text, &text_len);
-    if (!text) tool_die("cannot read '%s'", o.text);
-
     vkmix_context *ctx = tool_context(o.device);
     vkmix_model *m = tool_model(ctx, o.model);
     vkmix_model_info info;
@@ -437,43 +538,16 @@ int main(int argc, char **argv)
     if (o.compat.fa_given || o.compat.ngl_given)
         fprintf(stderr, "vkmix-calibrate: note: -fa and -ngl are accepted and change nothing\n");
 
-    /* windows */
-    double t0 = tool_now();
-    size_t n_text = 0;
-    int32_t *all = tool_tokenize(m, text, text_len, 0, &n_text);
-    free(text);
-    const int bos = tool_wants_bos(m) && info.bos >= 0;
-    const uint32_t body = o.T - (uint32_t)bos;
-    if (n_text < body) tool_die("the text has %zu tokens, fewer than a window of %u", n_text, body);
-    int32_t *toks = malloc((size_t)o.N * o.T * sizeof *toks);
-    uint64_t *starts = malloc(o.N * sizeof *starts);
-    if (!toks || !starts) tool_die("out of memory");
-    tool_rng rng = { o.seed };
-    for (uint32_t s = 0; s < o.N; s++) {
-        starts[s] = tool_rng_below(&rng, n_text - body + 1);
-        int32_t *w = toks + (size_t)s * o.T;
-        if (bos) w[0] = info.bos;
-        memcpy(w + bos, all + starts[s], body * sizeof *w);
-    }
-    fprintf(stderr, "vkmix-calibrate: %s (%u layers, %u KV heads x %u), text %s: %zu tokens, %u windows of %u (seed %llu%s)\n",
-            tool_basename(o.model), L, info.n_head_kv, info.head_dim, o.text, n_text, o.N, o.T, (unsigned long long)o.seed,
-            bos ? ", BOS first" : "");
-
-    /* importance and measured error */
+    /* importance and measured error: computed, or an earlier calibration's */
+    double t0 = tool_now(), t_imp = 0, t_err = 0;
     float loss = 0;
+    int bos = 0;
     float *imp_k = calloc(L, sizeof(float)), *imp_v = calloc(L, sizeof(float));
     float *err_k = calloc((size_t)L * VKMIX_CALIB_N_WIDTHS, sizeof(float));
     float *err_v = calloc((size_t)L * VKMIX_CALIB_N_WIDTHS, sizeof(float));
     if (!imp_k || !imp_v || !err_k || !err_v) tool_die("out of memory");
-    tool_progress pr;
-    tool_progress_start(&pr, "importance");
-    vkmix_error e = vkmix_calibrate_importance(m, toks, o.N, o.T, (int)o.threads, progress_cb, &pr, &loss, imp_k, imp_v);
-    if (e != VKMIX_OK) tool_die("importance: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
-    double t_imp = tool_now() - pr.t0;
-    tool_progress_start(&pr, "kv error");
-    e = vkmix_calibrate_kv_error(m, toks, o.N, o.T, o.group, o.sinks, (int)o.threads, progress_cb, &pr, err_k, err_v);
-    if (e != VKMIX_OK) tool_die("measured error: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
-    double t_err = tool_now() - pr.t0;
+    if (o.reuse) reuse_scores(&o, hash, L, &bos, &loss, imp_k, imp_v, err_k, err_v);
+    else measure(&o, ctx, m, &info, &bos, &loss, imp_k, imp_v, err_k, err_v, &t_imp, &t_err);
 
     /* the ablation: same scores, shuffled among layers */
     float *use_k = malloc(L * sizeof(float)), *use_v = malloc(L * sizeof(float));
@@ -503,7 +577,7 @@ int main(int argc, char **argv)
     const uint8_t *kb = prof.k_bits, *vb = prof.v_bits;
     vkmix_kv_memory mem;
     double objective = 0;
-    e = vkmix_calibrate_allocate(m, &ap, &prof, &mem, &objective);
+    vkmix_error e = vkmix_calibrate_allocate(m, &ap, &prof, &mem, &objective);
     if (e != VKMIX_OK) tool_die("allocation: %s: %s", vkmix_strerror(e), vkmix_context_last_error(ctx));
     const uint32_t n_ctx = o.ctx ? o.ctx : (info.n_ctx_train && info.n_ctx_train < 4096 ? info.n_ctx_train : 4096);
 
@@ -534,9 +608,6 @@ int main(int argc, char **argv)
     if (o.svg) write_svg(o.svg, tool_basename(o.model), rbuf, L, imp_k, imp_v, err_k, err_v, kb, vb, &mem, n_ctx);
     cJSON_Delete(sc);
 
-    free(all);
-    free(toks);
-    free(starts);
     free(imp_k);
     free(imp_v);
     free(err_k);

@@ -42,6 +42,7 @@ typedef struct {
     vkmix_sampler_params sp;
     tool_compat compat;     /* -ctk/-ctv, -t, -fa, -ngl */
     char kv_buf[32];        /* --kv from -ctk/-ctv */
+    char kv_pol[1100];      /* --kv (or the profile) with --kv-policy applied */
 } opts;
 
 static void usage(FILE *f)
@@ -59,6 +60,7 @@ static void usage(FILE *f)
             "                          {2, 3, 4, 8, 16} (e.g. k4v2)\n"
             TOOL_COMPAT_HELP_CACHE
             "      --kv-profile FILE   KV cache profile: a JSON file of per-layer key/value bits\n"
+            TOOL_COMPAT_HELP_POLICY
             "      --kv-group G        quantization group: 32, 64 or 128 (default 32 or the profile's)\n"
             "      --kv-window R       newest tokens kept in FP16 (default 128 or the profile's)\n"
             "      --kv-sinks S        first tokens kept in FP16 forever (default 0 or the profile's)\n"
@@ -225,6 +227,15 @@ static void parse_args(int argc, char **argv, opts *o)
         char cerr[512];
         if (tool_compat_kv(&o->compat, o->kv_buf, sizeof o->kv_buf, cerr, sizeof cerr) < 0) bad_usage("%s", cerr, NULL);
         if (o->kv_buf[0]) o->kv = o->kv_buf;
+    }
+    if (o->compat.kv_policy) {
+        const char *base = o->kv_profile ? o->kv_profile : o->kv;
+        if (!base || !strcmp(base, "f16"))
+            bad_usage("--kv-policy %s needs a quantized cache (--kv, --kv-profile or -ctk/-ctv)", o->compat.kv_policy, NULL);
+        if (tool_kv_with_policy(&o->compat, base, o->kv_pol, sizeof o->kv_pol) < 0)
+            bad_usage("--kv-policy: the cache spec is too long", NULL, NULL);
+        o->kv = o->kv_pol;
+        o->kv_profile = NULL;
     }
     if (o->compat.threads)
         fprintf(stderr, PROG ": note: -t %ld is accepted and unused: vkmix runs the model on the GPU, with no CPU "

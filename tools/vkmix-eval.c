@@ -71,6 +71,7 @@ static void usage(FILE *f)
             "                      an item may carry :w=R, :g=G, :s=S (window, group, sinks), e.g. k4v4:w=32\n"
             "                      (default k8v8,k4v4,k2v2)\n"
             TOOL_COMPAT_HELP_CACHE
+            TOOL_COMPAT_HELP_POLICY
             "                      -ctk/-ctv name one more cache to compare (without --kv: the only one)\n"
             "  --group G --window R --sinks S   defaults for every item (0: the session's / profile's); also\n"
             "                      --kv-group, --kv-window, --kv-sinks as in vkmix\n"
@@ -177,6 +178,12 @@ static void parse(int argc, char **argv, opts *o)
         if (!o->kv[o->n_kv++]) tool_die("out of memory");
     }
     if (!o->n_kv) o->n_kv = tool_split("k8v8,k4v4,k2v2", o->kv, MAX_CFG);
+    for (int k = 0; k < o->n_kv && o->compat.kv_policy; k++) { /* --kv-policy: onto every quantized item */
+        char *w = malloc(1100);
+        if (!w || tool_kv_with_policy(&o->compat, o->kv[k], w, 1100) < 0) tool_die("--kv-policy: out of memory or too long");
+        free(o->kv[k]);
+        o->kv[k] = w;
+    }
     if (o->compat.threads)
         fprintf(stderr, "vkmix-eval: note: -t %ld is accepted and unused: the model runs on the GPU\n", o->compat.threads);
     if (o->compat.fa_off) fprintf(stderr, "vkmix-eval: note: -fa off is ignored: vkmix's attention is always fused\n");

@@ -149,7 +149,7 @@ vkmix_error vkm_mikv_create(vkmix_context *ctx, vkm_kv_cache *c, const vkm_hpara
     return vkm_kv_alloc(ctx, &m->shv, hi, "MiKV staging", 0);
 }
 
-vkmix_error vkm_mikv_fill_synthetic(vkm_cmd *cmd, vkm_kv_cache *c)
+vkmix_error vkm_mikv_fill_synthetic(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t seed)
 {
     mikv_dev *m = dev_of(c);
     if (!m) return VKMIX_OK;
@@ -158,13 +158,30 @@ vkmix_error vkm_mikv_fill_synthetic(vkm_cmd *cmd, vkm_kv_cache *c)
         if (m->layer[l].aux.buf) vkm_cmd_fill(cmd, &m->layer[l].aux, 0);
     if (e == VKMIX_OK) e = vkm_cmd_submit(cmd);
     const uint64_t hd = (uint64_t)c->n_kv_head * c->head_dim;
+    /* tier masks: high_rows random tokens of every block are high, as after the age step */
+    const uint32_t G = c->cfg.group, kh = vkm_mikv_high_rows(&c->cfg);
+    const uint64_t nhb = (uint64_t)c->n_kv_head * c->n_blocks, mw = kvl_mikv_mask(nhb, 0, G);
     float *one = malloc(hd * 4);
-    if (!one) return VKMIX_ERROR_OUT_OF_HOST_MEMORY;
-    for (uint64_t i = 0; i < hd; i++) one[i] = 1.0f;
-    for (uint32_t l = 0; l < c->n_layer && e == VKMIX_OK; l++)
-        if (m->layer[l].aux.buf && c->k[l].bits < 16 && c->cfg.mikv.outlier_balancer)
+    uint32_t *mask = calloc(mw, 4);
+    if (!one || !mask) e = VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    for (uint64_t i = 0; one && i < hd; i++) one[i] = 1.0f;
+    uint64_t st = 0x9e3779b97f4a7c15ull ^ seed;
+    for (uint64_t hb = 0; mask && hb < nhb; hb++)
+        for (uint32_t j = 0; j < kh;) {
+            st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+            uint32_t t = (uint32_t)((st >> 33) % G), *w = &mask[kvl_mikv_mask(hb, t / 32, G)];
+            if (*w & (1u << (t % 32))) continue;
+            *w |= 1u << (t % 32);
+            j++;
+        }
+    for (uint32_t l = 0; l < c->n_layer && e == VKMIX_OK; l++) {
+        if (!m->layer[l].aux.buf) continue;
+        if (c->k[l].bits < 16 && c->cfg.mikv.outlier_balancer)
             e = vkm_buffer_upload(cmd, &m->layer[l].aux, (uint64_t)m->layer[l].o_bal * 4, one, hd * 4);
+        if (e == VKMIX_OK) e = vkm_buffer_upload(cmd, &m->layer[l].aux, (uint64_t)m->layer[l].o_mask * 4, mask, mw * 4);
+    }
     free(one);
+    free(mask);
     return e;
 }
 

@@ -19,11 +19,11 @@ vkmix_error vkm_mikv_age(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, uint32_t
  * cache) and its working memory (scores of a step, staging of the age step). */
 void vkm_mikv_bytes(const vkm_kv_cache *c, uint64_t *data, uint64_t *work);
 
-/* The benchmark's synthetic cache (random codes written straight into the store): every
- * packed token in the low tier (masks 0) and the balancer at 1, so that the attention reads
- * the per-layer format the benchmark's CPU check knows (the tier test still runs per token).
- * Records and submits on cmd. */
-vkmix_error vkm_mikv_fill_synthetic(vkm_cmd *cmd, vkm_kv_cache *c);
+/* The benchmark's synthetic cache (random codes written straight into the store): in every
+ * block, vkm_mikv_high_rows random tokens are marked high (as the age step would; their
+ * high rows hold zeros), the balancer at 1, so that decode reads both tiers as it would
+ * after a real prefill. Records and submits on cmd. */
+vkmix_error vkm_mikv_fill_synthetic(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t seed);
 
 /* Test access: the tier mask words of (layer, KV head, block) are at word
  * *mask_off + kvl_mikv_mask(hb, w, G) of *aux (NULL when the layer keeps no MiKV state). */

@@ -146,6 +146,41 @@ const vkm_buffer *vkm_mixkvq_map(const vkm_kv_cache *c, uint32_t layer)
     return &m->layer[layer].map;
 }
 
+vkmix_error vkm_mixkvq_fill_synthetic(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t seed)
+{
+    const mixkvq_dev *m = dev_of(c);
+    if (!m) return VKMIX_OK;
+    const uint32_t D = c->head_dim;
+    const uint64_t nhb = (uint64_t)c->n_kv_head * c->n_blocks, words = kvl_mix_map(nhb, 0, 0, D);
+    uint32_t *map = malloc(words * 4);
+    float *A = malloc(D * sizeof *A);
+    uint8_t *bits = malloc(D);
+    vkmix_error e = map && A && bits ? VKMIX_OK : VKMIX_ERROR_OUT_OF_HOST_MEMORY;
+    uint64_t st = 0x9e3779b97f4a7c15ull ^ seed;
+    for (uint32_t l = 0; l < c->n_layer && e == VKMIX_OK; l++) {
+        if (!m->layer[l].map.buf) continue;
+        const uint32_t budget = vkm_mixkvq_budget(&c->cfg, l, D);
+        memset(map, 0, words * 4);
+        for (uint64_t hb = 0; hb < nhb; hb++) {
+            for (uint32_t d = 0; d < D; d++) { /* salience with a heavy tail, as outlier channels give */
+                st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+                float u = (float)(st >> 40) / 16777216.0f;
+                A[d] = u * u * u * u;
+            }
+            vkm_mixkvq_tiers(A, D, budget, c->cfg.mixkvq.threshold_fp16, c->cfg.mixkvq.threshold_4bit, bits);
+            for (uint32_t d = 0; d < D; d++) {
+                if (bits[d] == 16) map[kvl_mix_map(hb, 0, d / 32, D)] |= 1u << (d % 32);
+                if (bits[d] == 4) map[kvl_mix_map(hb, 1, d / 32, D)] |= 1u << (d % 32);
+            }
+        }
+            e = vkm_buffer_upload(cmd, &m->layer[l].map, 0, map, words * 4);
+    }
+    free(map);
+    free(A);
+    free(bits);
+    return e;
+}
+
 /* ------------------------------------------------------------------ steps */
 
 vkmix_error vkm_mixkvq_store(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t layer, vkm_binding k, vkm_binding v, uint32_t n,

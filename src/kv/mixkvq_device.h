@@ -20,6 +20,10 @@ uint64_t vkm_mixkvq_bytes(const vkm_kv_cache *c);
 /* Device bytes of its working memory (the attention's split-K partials). */
 uint64_t vkm_mixkvq_work_bytes(const vkm_kv_cache *c);
 
+/* Benchmarks: tier maps as the age step would write them for random salience (seeded),
+ * within each layer's key budget, for a cache whose codes were filled with random bits. */
+vkmix_error vkm_mixkvq_fill_synthetic(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t seed);
+
 /* Test access: the tier maps of a layer (kvl_mix_map, NULL when its keys are not packed). */
 const vkm_buffer *vkm_mixkvq_map(const vkm_kv_cache *c, uint32_t layer);
 

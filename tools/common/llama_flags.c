@@ -11,6 +11,8 @@
  *   -t, --threads N          CPU threads (where a tool has CPU work; otherwise accepted and unused)
  *   -fa, --flash-attn [on|off|auto]   accepted: vkmix's attention is always fused
  *   -ngl, --n-gpu-layers N   accepted: every layer runs on the GPU
+ *   --kv-policy P[:opts]     the cache policy of every quantized cache the tool builds
+ *                            (layer, mikv, mixkvq; appended as :policy=P[:opts] to each spec)
  */
 #ifndef VKMIX_TOOL_LLAMA_FLAGS_C
 #define VKMIX_TOOL_LLAMA_FLAGS_C
@@ -32,6 +34,7 @@ typedef struct tool_compat {
     long threads;           /* -t, 0: not given */
     int fa_given, fa_off;   /* -fa, and -fa off */
     int ngl_given;
+    const char *kv_policy;  /* --kv-policy as given, NULL: not given */
 } tool_compat;
 
 /* The help lines of the flags above (the tool's usage prints them). threads_line:
@@ -41,6 +44,10 @@ typedef struct tool_compat {
     "                          and vkmix's q3_0, q2_0; the codes are vkmix's own groupwise formats of\n"     \
     "                          that width (docs/KVCACHE.md), not ggml's blocks\n"                            \
     "  -ctv, --cache-type-v T  value cache type, as -ctk (the one not given stays f16)\n"
+#define TOOL_COMPAT_HELP_POLICY                                                                            \
+    "  --kv-policy P[:opts]    cache policy of every quantized cache: layer (per-layer widths), mikv\n"     \
+    "                          (per token: frac=F hi=8|16 balance=0|1) or mixkvq (per key channel:\n"      \
+    "                          kbits=B t16=T t4=T block=N queries=N); e.g. mikv:frac=0.05 (docs/KVCACHE.md)\n"
 #define TOOL_COMPAT_HELP_FA                                                                                \
     "  -fa, --flash-attn [on|off|auto]  accepted: vkmix's attention is always fused (flash-style)\n"         \
     "  -ngl, --n-gpu-layers N  accepted: every layer runs on the GPU\n"
@@ -89,6 +96,16 @@ static TOOL_FN int tool_compat_kv(const tool_compat *c, char *out, size_t n, cha
     return 1;
 }
 
+/* spec with --kv-policy applied: spec:policy=P[:opts] in out when a policy was given and
+ * spec is not "f16" and names no policy itself; otherwise spec unchanged. 0, or -1 when
+ * out is too small. */
+static TOOL_FN int tool_kv_with_policy(const tool_compat *c, const char *spec, char *out, size_t n)
+{
+    int add = c->kv_policy && spec && strcmp(spec, "f16") && !strstr(spec, "policy=");
+    int w = add ? snprintf(out, n, "%s:policy=%s", spec, c->kv_policy) : snprintf(out, n, "%s", spec ? spec : "");
+    return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
 static TOOL_FN int tool_compat_is(const char *a, const char *s1, const char *s2)
 {
     return !strcmp(a, s1) || (s2 && !strcmp(a, s2));
@@ -102,8 +119,8 @@ static TOOL_FN int tool_compat_flag(tool_compat *c, const char *a, const char *v
 {
     int is_ctk = tool_compat_is(a, "-ctk", "--cache-type-k"), is_ctv = tool_compat_is(a, "-ctv", "--cache-type-v");
     int is_t = tool_compat_is(a, "-t", "--threads"), is_ngl = tool_compat_is(a, "-ngl", "--n-gpu-layers");
-    int is_fa = tool_compat_is(a, "-fa", "--flash-attn");
-    if (!is_ctk && !is_ctv && !is_t && !is_ngl && !is_fa) return 0;
+    int is_fa = tool_compat_is(a, "-fa", "--flash-attn"), is_pol = !strcmp(a, "--kv-policy");
+    if (!is_ctk && !is_ctv && !is_t && !is_ngl && !is_fa && !is_pol) return 0;
     if (is_fa) {
         /* a value is optional (llama.cpp took none before it took on|off|auto) */
         static const char *vals[] = { "on", "off", "auto", "1", "0", "true", "false", "enabled", "disabled" };
@@ -128,6 +145,17 @@ static TOOL_FN int tool_compat_flag(tool_compat *c, const char *a, const char *v
             return -1;
         }
         val = argv[++*i];
+    }
+    if (is_pol) {
+        size_t k = strcspn(val, ":");
+        if (!((k == 5 && !strncmp(val, "layer", 5)) || (k == 4 && !strncmp(val, "mikv", 4)) ||
+              (k == 6 && !strncmp(val, "mixkvq", 6)))) {
+            snprintf(err, errlen, "--kv-policy: '%s' is not layer, mikv or mixkvq (options after ':', e.g. mikv:frac=0.05)",
+                     val);
+            return -1;
+        }
+        c->kv_policy = val;
+        return 1;
     }
     if (is_ctk || is_ctv) {
         char e[256];
