@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* setenv */
 /* The MixKVQ cache policy on the GPU against its CPU simulation (vkm_kv_sim, the
  * math of kv_policy_mixkvq.c on the fp32 reference): random queries, keys and values
  * (channels of different scales, as real keys and queries have, so that the salience
@@ -18,6 +19,7 @@
  * simulation (decode, chunked prefill), and vkmix_batch_decode against the same rows
  * decoded alone. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/context.h"
@@ -690,6 +692,11 @@ static void typed_config(vkmix_model *m)
 
 int main(void)
 {
+    /* The stories260K comparison holds prefill to the reference's exact math: scalar weight
+     * products. On a device with matrix units their FP16 operands moved the 2-bit prefill by
+     * 6.8e-3 for the per-layer control and 5.9e-3 for MixKVQ on the H200 (2026-12-02; decode
+     * 6e-4 to 1e-3); test_model bounds that path. lavapipe has no matrix units: no change. */
+    setenv("VKMIX_MATMUL", "scalar", 1);
     vkmix_context *ctx = tu_context();
     REQUIRE(ctx, "context");
     static const mcase cases[] = {
