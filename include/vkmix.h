@@ -307,7 +307,7 @@ vkmix_error vkmix_detokenizer_flush(vkmix_detokenizer *d, const char **text, siz
 
 typedef enum vkmix_kv_policy {
     VKMIX_KV_POLICY_LAYER = 0,   /* a key and a value width per layer (uniform, or a profile: KVmix) */
-    VKMIX_KV_POLICY_MIKV = 1,    /* reserved: precision per token by attention received (MiKV); not implemented yet */
+    VKMIX_KV_POLICY_MIKV = 1,    /* precision per token by attention received (MiKV) */
     VKMIX_KV_POLICY_MIXKVQ = 2,  /* precision per key channel by salience (MixKVQ) */
     VKMIX_KV_POLICY_COUNT_ = 3
 } vkmix_kv_policy;

@@ -14,6 +14,7 @@ import glob
 import json
 import math
 import os
+import re
 import sys
 
 
@@ -26,21 +27,36 @@ def label_of(spec):
 
 
 def load(pattern):
-    caches, ref = {}, None
-    meta = None
+    """Caches by name over every file; a cache in several files (passkey runs with different
+    seeds: ev_niah_s<seed>_<g>.json) has its answers joined. Every file carries its own f16
+    reference: those of one seed must agree, those of several seeds are joined too."""
+    caches, refs, meta = {}, {}, None
     for f in sorted(glob.glob(pattern)):
         d = json.load(open(f))
         meta = meta or d
+        m = re.search(r'_s(\d+)_', os.path.basename(f))
+        seed = m.group(1) if m else ''
         for c in d['caches']:
             if c.get('reference'):
-                if ref is None:
-                    ref = c
+                r = refs.get(seed)
+                if r is None:
+                    refs[seed] = c
                 else:  # every process ran the same reference: it must agree
                     for k in ('ppl', 'niah_accuracy'):
-                        if k in c and c[k] != ref.get(k):
+                        if k in c and c[k] != r.get(k):
                             raise SystemExit('%s: the f16 reference differs from another file (%s)' % (f, k))
                 continue
-            caches[c['name']] = c
+            old = caches.get(c['name'])
+            if old is not None and 'niah_answers' in c:
+                old['niah_answers'] = old.get('niah_answers', []) + c['niah_answers']
+            else:
+                caches[c['name']] = c
+    ref = None
+    for seed in sorted(refs):
+        if ref is None:
+            ref = dict(refs[seed])
+        elif 'niah_answers' in refs[seed]:
+            ref['niah_answers'] = ref.get('niah_answers', []) + refs[seed]['niah_answers']
     return ref, caches, meta
 
 
