@@ -130,12 +130,11 @@ def svg_chart(path, title, ylabel, series, logy, refline=None):
     if refline is not None:
         o.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="black" stroke-dasharray="6 4"/>' % (
             L, Y(refline), W - R, Y(refline)))
-        o.append('<text x="%d" y="%.1f">f16 cache</text>' % (W - R + 6, Y(refline) + 4))
+        o.append('<text x="%d" y="%.1f">f16 cache</text>' % (L + 6, Y(refline) - 5))
+    series = [(n, sorted(p for p in pts if p[1] is not None and (p[1] > 0 or not logy))) for n, pts in series]
+    series = [(n, pts) for n, pts in series if pts]
     for i, (name, pts) in enumerate(series):
         col = COLORS[i % len(COLORS)]
-        pts = sorted(p for p in pts if p[1] is not None and (p[1] > 0 or not logy))
-        if not pts:
-            continue
         if len(pts) > 1:
             o.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (
                 col, ' '.join('%.1f,%.1f' % (X(p[0]), Y(p[1])) for p in pts)))
