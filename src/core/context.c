@@ -47,6 +47,7 @@ vkmix_error vkmix_context_create(const vkmix_context_params *params, vkmix_conte
     ctx->tune.kvq_kp = env_u32("VKMIX_KVQ_KP");
     ctx->tune.kvq_vp = env_u32("VKMIX_KVQ_VP");
     ctx->tune.attn_split_batch = env_u32("VKMIX_ATTN_SPLIT_BATCH");
+    ctx->tune.policy_splits = env_u32("VKMIX_POLICY_SPLITS");
     const char *mm = getenv("VKMIX_MATMUL");
     ctx->tune.matmul = mm && !strcmp(mm, "coopmat") ? 1 : mm && !strcmp(mm, "scalar") ? 2 : 0;
     vkm_err_clear();

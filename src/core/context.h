@@ -20,6 +20,8 @@ typedef struct vkm_tuning {
     uint32_t attn_split_batch; /* VKMIX_ATTN_SPLIT_BATCH=1: a batched decode shares the target number of
                                   workgroups among its rows (fewer splits per row; a row's result then
                                   differs from the same row alone by rounding, not only by nothing) */
+    uint32_t policy_splits;  /* VKMIX_POLICY_SPLITS: most splits of one decode row in the MiKV and MixKVQ
+                                attention (0: their default, 512) */
 } vkm_tuning;
 
 struct vkmix_context {

@@ -34,12 +34,19 @@ typedef struct mixkvq_dev {
     uint32_t n_qb;           /* query blocks in the statistics ring: ring / G */
 } mixkvq_dev;
 
-/* Split-K of the attention: about MIX_TARGET_WGS workgroups per dispatch, at least
- * MIX_MIN_TILES tiles (of G tokens) per split, at most MIX_PART_SLOTS (row, head, split)
- * partials. */
-#define MIX_TARGET_WGS 1024u
-#define MIX_MIN_TILES 8u
-#define MIX_PART_SLOTS 2048u
+/* Split-K of the attention: a decode row in up to MIX_SPLITS splits (VKMIX_POLICY_SPLITS) of
+ * at least MIX_MIN_TILES tiles (of G tokens), at most MIX_PART_SLOTS (row, query head, split)
+ * partials. 64 splits (the first version) left 512 workgroups of 32 invocations for a 32k
+ * decode of 8 KV heads: 4 per SM on an H200, 648 us per layer (2026-12-02). */
+#define MIX_SPLITS 512u
+#define MIX_MIN_TILES 2u
+#define MIX_PART_SLOTS 16384u
+/* Several rows (prefill), as first written: about MIX_PREFILL_WGS workgroups, splits of at least
+ * MIX_PREFILL_MIN_TILES tiles, rows x query heads x splits <= MIX_PREFILL_SLOTS (a chunk of 64
+ * rows: one split per row). */
+#define MIX_PREFILL_WGS 1024u
+#define MIX_PREFILL_MIN_TILES 8u
+#define MIX_PREFILL_SLOTS 2048u
 
 static mixkvq_dev *dev_of(const vkm_kv_cache *c) { return c->policy_state; }
 static int keys_on(const vkm_kv_cache *c, uint32_t l) { return c->cfg.quantized && c->k[l].bits < 16; }
@@ -217,11 +224,19 @@ vkmix_error vkm_mixkvq_prefill(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t l, vkm_bi
         n_tiles = (ns + G - 1) / G + nq + (p_end > r0 ? (p_end - r0 + G - 1) / G : 0);
     }
     /* workgroups: one per (KV head, row, split); partials: one per (query head, row, split) */
-    uint32_t want = MIX_TARGET_WGS / (n * c->n_kv_head);
-    if (want > MIX_PART_SLOTS / (n * c->n_q_head)) want = MIX_PART_SLOTS / (n * c->n_q_head);
+    uint32_t want, min_tiles;
+    if (n == 1) {
+        want = ctx->tune.policy_splits ? ctx->tune.policy_splits : MIX_SPLITS;
+        if (want > MIX_PART_SLOTS / c->n_q_head) want = MIX_PART_SLOTS / c->n_q_head;
+        min_tiles = MIX_MIN_TILES;
+    } else {
+        want = MIX_PREFILL_WGS / (n * c->n_kv_head);
+        if (want > MIX_PREFILL_SLOTS / (n * c->n_q_head)) want = MIX_PREFILL_SLOTS / (n * c->n_q_head);
+        min_tiles = MIX_PREFILL_MIN_TILES;
+    }
     if (want < 1) want = 1;
     uint32_t tps = (n_tiles + want - 1) / want;
-    if (tps < MIX_MIN_TILES) tps = MIX_MIN_TILES;
+    if (tps < min_tiles) tps = min_tiles;
     const uint32_t n_splits = n_tiles > tps ? (n_tiles + tps - 1) / tps : 1;
     uint32_t spec[7] = { G, K->bits, V->bits, G, D, cf->v_group, nrep };
     if ((e = vkm_pipe(ctx, VKM_SH_MIXKVQ_ATTN, spec, 7, &p)) != VKMIX_OK) return e;
