@@ -424,12 +424,8 @@ static cJSON *scores_json(const opts *o, const char *hash, int bos, float loss, 
 static void measure(opts *o, vkmix_context *ctx, vkmix_model *m, const vkmix_model_info *info, int *bos_out, float *loss,
                     float *imp_k, float *imp_v, float *err_k, float *err_v, double *t_imp, double *t_err)
 {
-    size_t text_len = 0;
-    char *text = tool_read_file(o->text, &text_len);
-    if (!text) tool_die("cannot read '%s'", o->text);
     size_t n_text = 0;
-    int32_t *all = tool_tokenize(m, text, text_len, 0, &n_text);
-    free(text);
+    int32_t *all = tool_tokenize_file(m, o->text, 0, &n_text);
     const int bos = tool_wants_bos(m) && info->bos >= 0;
     const uint32_t body = o->T - (uint32_t)bos;
     if (n_text < body) tool_die("the text has %zu tokens, fewer than a window of %u", n_text, body);

@@ -381,12 +381,8 @@ static void bufs_free(ppl_bufs *B)
 static void run_ppl(const opts *o, vkmix_context *ctx, const vkmix_model *m, int bos_id, uint32_t C, vkmix_session *ref,
                     cfg *cf, int n_cf, ppl_ref *R)
 {
-    size_t text_len = 0;
-    char *text = tool_read_file(o->text, &text_len);
-    if (!text) tool_die("cannot read '%s'", o->text);
     size_t n = 0;
-    int32_t *x = tool_tokenize(m, text, text_len, 0, &n);
-    free(text);
+    int32_t *x = tool_tokenize_file(m, o->text, 0, &n);
     if (o->max_tokens && n > o->max_tokens) n = o->max_tokens;
     const uint32_t bos = bos_id >= 0, Cb = C - bos, S = o->stride ? o->stride : (C / 2 ? C / 2 : 1);
     if (S > Cb) tool_die("--stride %u is longer than a window (%u text tokens)", S, Cb);
@@ -440,12 +436,8 @@ static double ppl_stderr(double nll, double nll2, uint64_t n)
 static void run_chunks(const opts *o, vkmix_context *ctx, const vkmix_model *m, int bos_id, uint32_t C,
                        vkmix_session *ref, cfg *cf, int n_cf, ppl_ref *R)
 {
-    size_t text_len = 0;
-    char *text = tool_read_file(o->text, &text_len);
-    if (!text) tool_die("cannot read '%s'", o->text);
     size_t n = 0;
-    int32_t *x = tool_tokenize(m, text, text_len, bos_id >= 0, &n);
-    free(text);
+    int32_t *x = tool_tokenize_file(m, o->text, bos_id >= 0, &n);
     if (o->max_tokens && n > o->max_tokens) n = o->max_tokens;
     if (C < 4) tool_die("--chunks needs -c >= 4");
     if (n < 2 * (size_t)C)

@@ -161,6 +161,17 @@ static TOOL_FN int32_t *tool_tokenize(const vkmix_model *m, const char *text, si
     return t;
 }
 
+/* Tokens of a text file (BOS first when add_bos); malloc'ed; dies when it cannot be read. */
+static TOOL_FN int32_t *tool_tokenize_file(const vkmix_model *m, const char *path, int add_bos, size_t *n_out)
+{
+    size_t len = 0;
+    char *text = tool_read_file(path, &len);
+    if (!text) tool_die("cannot read '%s'", path);
+    int32_t *t = tool_tokenize(m, text, len, add_bos, n_out);
+    free(text);
+    return t;
+}
+
 /* 1 when the vocabulary asks for BOS at the start of a text. */
 static TOOL_FN int tool_wants_bos(const vkmix_model *m)
 {

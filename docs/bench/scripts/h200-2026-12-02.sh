@@ -8,14 +8,7 @@
 #   .device-kit/ (the Vulkan loader kit: cp -r ../shared/device .device-kit)
 # Call: device run, carry [".devbuild", ".device-kit"], command `bash docs/bench/scripts/h200-2026-12-02.sh`.
 # Every step has a timeout, and steps are skipped once BUDGET seconds have passed.
-set -u
-root=$PWD
-source .device-kit/vk-env.sh
-export LD_LIBRARY_PATH=$root/.devbuild/lib:$LD_LIBRARY_PATH
-export VKMIX_SHARED_DIR=$root/.devbuild/shared VKMIX_SOURCE_DIR=$root VKMIX_BINARY_DIR=/tmp
-B=$root/.devbuild
-O=${OUT:-/tmp/out}/h200
-mkdir -p "$O"
+source docs/bench/scripts/h200-env.sh h200
 BUDGET=${BUDGET:-420}
 t0=$(date +%s)
 step() {   # step NAME TIMEOUT CMD...: output to $O/NAME.txt, a status line on stdout

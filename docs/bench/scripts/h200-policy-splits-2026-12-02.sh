@@ -6,14 +6,7 @@
 # (4 per SM) at 2-3% of the read ceiling, so they are latency bound; 8x the workgroups should
 # give 3-5x: MixKVQ 648 -> 130-220 us per layer, MiKV 784 -> 160-260 us.
 # Same layout and call as h200-quality-2026-12-02.sh.
-set -u
-root=$PWD
-source .device-kit/vk-env.sh
-export LD_LIBRARY_PATH=$root/.devbuild/lib:$LD_LIBRARY_PATH
-export VKMIX_SHARED_DIR=$root/.devbuild/shared VKMIX_SOURCE_DIR=$root VKMIX_BINARY_DIR=/tmp
-B=$root/.devbuild
-O=${OUT:-/tmp/out}/s
-mkdir -p "$O"
+source docs/bench/scripts/h200-env.sh s
 A="$B/vkmix-bench --synthetic llama3-8b --wtype q4_0"
 KV=k2v2,k2v2:policy=mikv:frac=0.0625,k2v2:policy=mixkvq:kbits=3
 VKMIX_POLICY_SPLITS=64 timeout 50 $A --kv $KV -d 32768 --attn -r 5 -o json > "$O/attn_splits64.txt" 2>&1; echo "== 64 rc=$?"

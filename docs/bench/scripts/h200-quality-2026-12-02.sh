@@ -13,14 +13,7 @@
 # The bench runs alone first (timings); then the tests and the evaluations run side by
 # side (correctness and quality only: the model is small and its steps are short, so
 # several processes keep the GPU busy). Every step has a timeout.
-set -u
-root=$PWD
-source .device-kit/vk-env.sh
-export LD_LIBRARY_PATH=$root/.devbuild/lib:$LD_LIBRARY_PATH
-export VKMIX_SHARED_DIR=$root/.devbuild/shared VKMIX_SOURCE_DIR=$root VKMIX_BINARY_DIR=/tmp
-B=$root/.devbuild
-O=${OUT:-/tmp/out}/q
-mkdir -p "$O"
+source docs/bench/scripts/h200-env.sh q
 t0=$(date +%s)
 BUDGET=${BUDGET:-540}
 left() { echo $(( BUDGET - ($(date +%s) - t0) )); }

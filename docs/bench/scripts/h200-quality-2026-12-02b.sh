@@ -9,14 +9,7 @@
 #   passkey: 20 caches, 65 trials (5 depths x 13) at 2040 prompt tokens, 8 processes; each runs
 #     seed 1 (7 trials per depth) then seed 2 (6 per depth), so a timeout keeps the first half.
 # Same layout and call as h200-quality-2026-12-02.sh, command `bash THIS`.
-set -u
-root=$PWD
-source .device-kit/vk-env.sh
-export LD_LIBRARY_PATH=$root/.devbuild/lib:$LD_LIBRARY_PATH
-export VKMIX_SHARED_DIR=$root/.devbuild/shared VKMIX_SOURCE_DIR=$root VKMIX_BINARY_DIR=/tmp
-B=$root/.devbuild
-O=${OUT:-/tmp/out}/q
-mkdir -p "$O"
+source docs/bench/scripts/h200-env.sh q
 t0=$(date +%s)
 BUDGET=${BUDGET:-530}
 left() { echo $(( BUDGET - ($(date +%s) - t0) )); }
