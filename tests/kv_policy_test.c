@@ -1,0 +1,126 @@
+/* What the MiKV and MixKVQ tests share (kv_policy_test.h). */
+#include "kv_policy_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "ref/ref_from_model.h"
+#include "runtime/session.h"
+#include "testutil.h"
+
+double kvp_rel(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i])) return INFINITY;
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1e-30));
+}
+
+int kvp_argmax(const float *x, uint32_t n)
+{
+    int best = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = (int)i;
+    return best;
+}
+
+vkmix_session *kvp_session(vkmix_model *m, const char *spec, uint32_t n_ctx, uint32_t S, uint32_t batch_rows)
+{
+    vkmix_session_params p;
+    vkmix_session_default_params(&p);
+    p.n_ctx = n_ctx;
+    p.kv = spec;
+    p.kv_group = 32;
+    p.kv_window = 32;
+    p.kv_sinks = S;
+    p.batch_rows = batch_rows;
+    vkmix_session *s = NULL;
+    if (vkmix_session_create(m, &p, &s) != VKMIX_OK) {
+        fprintf(stderr, "session %s: %s\n", spec, vkmix_context_last_error(m->ctx));
+        return NULL;
+    }
+    return s;
+}
+
+void kvp_model_vs_reference(vkmix_context *ctx, vkmix_model *m, const char *spec, uint32_t S, kvp_tiers_fn tiers,
+                            kvp_model_result *r)
+{
+    memset(r, 0, sizeof *r);
+    const uint32_t V = m->hp.n_vocab, T = 300;
+    r->T = T;
+    vkmix_session *s = kvp_session(m, spec, T, S, 0);
+    CHECK(s != NULL, "session %s", spec);
+    if (!s) return;
+    r->ran = 1;
+    /* the per-layer policy's prefill attends over an FP16 copy of the history; MiKV's and MixKVQ's read the codes */
+    const int fp16_pre = s->cache.cfg.policy == VKMIX_KV_POLICY_LAYER;
+    if (fp16_pre) tiers = NULL;
+    vkm_ref_model rm;
+    vkm_ref_state *st = NULL;
+    vkm_kv_sim *sim = NULL;
+    CHECK(vkm_model_ref_weights(m, &rm) == VKMIX_OK, "ref weights");
+    CHECK(vkm_ref_state_create(&m->hp, T, 1, &st) == VKMIX_OK && vkm_kv_sim_create(&s->cache.cfg, st, &sim) == VKMIX_OK,
+          "reference state");
+    float *ref = malloc((size_t)T * V * 4), *gpu = malloc((size_t)T * V * 4);
+    int32_t *toks = malloc(T * 4);
+    CHECK(ref && gpu && toks, "out of memory");
+    if (!ref || !gpu || !toks) {
+        free(ref);
+        free(gpu);
+        free(toks);
+        vkm_kv_sim_free(sim);
+        vkm_ref_state_free(st);
+        vkm_ref_model_free(&rm);
+        vkmix_session_free(s);
+        return;
+    }
+    toks[0] = 1;
+    for (uint32_t i = 0; i < T; i++) {
+        vkm_ref_forward(&rm.w, st, toks[i], i, ref + (size_t)i * V);
+        vkm_kv_sim_advance(sim, i, i + 1, 0);
+        if (vkmix_session_eval(s, &toks[i], 1, gpu, 0) != VKMIX_OK) {
+            fprintf(stderr, "%s\n", vkmix_context_last_error(ctx));
+            r->worst_dec = INFINITY;
+            break;
+        }
+        double e = kvp_rel(gpu, ref + (size_t)i * V, V);
+        if (!(e <= r->worst_dec)) r->worst_dec = e;
+        int next = kvp_argmax(gpu, V);
+        r->agree += next == kvp_argmax(ref + (size_t)i * V, V);
+        if (i + 1 < T) toks[i + 1] = i < 20 ? 3 + (int32_t)((i * 37) % 200) : next; /* a prompt, then greedy */
+    }
+    if (tiers) r->wrong_dec = tiers(&s->cmd, &s->cache, sim, T, &r->n_dec, &r->n_up);
+    /* the same tokens as a prompt in chunks of n_batch (64): the reference ages after each chunk */
+    vkmix_session_reset(s);
+    vkm_kv_sim_free(sim);
+    vkm_ref_state_free(st);
+    sim = NULL;
+    CHECK(vkm_ref_state_create(&m->hp, T, 1, &st) == VKMIX_OK && vkm_kv_sim_create(&s->cache.cfg, st, &sim) == VKMIX_OK,
+          "reference state");
+    r->chunk = s->n_batch;
+    for (uint32_t i0 = 0; i0 < T; i0 += r->chunk) {
+        uint32_t n = T - i0 < r->chunk ? T - i0 : r->chunk;
+        for (uint32_t i = i0; i < i0 + n; i++) vkm_ref_forward(&rm.w, st, toks[i], i, ref + (size_t)i * V);
+        vkm_kv_sim_advance(sim, i0, i0 + n, fp16_pre);
+    }
+    if (vkmix_session_eval(s, toks, T, gpu, 1) == VKMIX_OK) {
+        for (uint32_t i = 0; i < T; i++) {
+            double e = kvp_rel(gpu + (size_t)i * V, ref + (size_t)i * V, V);
+            if (!(e <= r->worst_pre)) r->worst_pre = e;
+        }
+        if (tiers) r->wrong_pre = tiers(&s->cmd, &s->cache, sim, T, &r->n_pre, &r->n_up);
+    } else r->worst_pre = INFINITY;
+    free(ref);
+    free(gpu);
+    free(toks);
+    vkm_kv_sim_free(sim);
+    vkm_ref_state_free(st);
+    vkm_ref_model_free(&rm);
+    vkmix_session_free(s);
+}
