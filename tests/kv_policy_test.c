@@ -124,3 +124,83 @@ void kvp_model_vs_reference(vkmix_context *ctx, vkmix_model *m, const char *spec
     vkm_ref_model_free(&rm);
     vkmix_session_free(s);
 }
+
+void kvp_batch_vs_alone(vkmix_context *ctx, vkmix_model *m, const char *const specs[5], kvp_tiers_equal_fn tiers,
+                        const char *what)
+{
+    enum { NB = 5, STEPS = 100 };
+    const uint32_t V = m->hp.n_vocab;
+    vkmix_session *ss[NB] = { 0 }, *solo[NB] = { 0 };
+    int ok = 1;
+    for (int i = 0; i < NB; i++) {
+        ss[i] = kvp_session(m, specs[i], 256, i % 2 ? 2 : 0, i == 0 ? 3 : 0); /* the lead: 3 rows at a time */
+        solo[i] = kvp_session(m, specs[i], 256, i % 2 ? 2 : 0, 0);
+        ok &= ss[i] && solo[i];
+    }
+    CHECK(ok, "batch sessions");
+    float *lb = malloc((size_t)NB * V * 4), *ls = malloc(V * 4);
+    double worst[NB] = { 0 };
+    int32_t cur[NB], prompt[80];
+    for (int i = 0; i < 80; i++) prompt[i] = 3 + (i * 53) % 250;
+    for (int i = 0; ok && i < NB; i++) {
+        /* different depths: 40 .. 72 tokens (blocks packed from 64 + S on) */
+        ok &= vkmix_session_eval(ss[i], prompt, 40 + 8 * (uint32_t)i, NULL, 0) == VKMIX_OK;
+        ok &= vkmix_session_eval(solo[i], prompt, 40 + 8 * (uint32_t)i, NULL, 0) == VKMIX_OK;
+        cur[i] = prompt[i];
+    }
+    for (int step = 0; ok && step < STEPS; step++) {
+        if (vkmix_batch_decode(ss, cur, NB, lb) != VKMIX_OK) {
+            fprintf(stderr, "batch: %s\n", vkmix_context_last_error(ctx));
+            worst[0] = INFINITY;
+            break;
+        }
+        for (int i = 0; i < NB; i++) {
+            if (vkmix_session_eval(solo[i], &cur[i], 1, ls, 0) != VKMIX_OK) worst[i] = INFINITY;
+            double e = kvp_rel(lb + (size_t)i * V, ls, V);
+            if (!(e <= worst[i])) worst[i] = e;
+            cur[i] = kvp_argmax(lb + (size_t)i * V, V);
+        }
+    }
+    for (int i = 0; ok && i < NB; i++) {
+        uint32_t n = 0, differ = tiers(ss[i], solo[i], &n);
+        printf("batch row %d (%s) vs alone over %d steps: worst relative logit error %.2e; tier %s differing %u of %u\n",
+               i, specs[i], STEPS, worst[i], what, differ, n);
+        CHECK(worst[i] <= 2e-3 && differ == 0, "batch decode row %d (%s): %.3e, %u tier %s differ", i, specs[i], worst[i],
+              differ, what);
+        if (ss[i]->cache.cfg.policy != VKMIX_KV_POLICY_LAYER && ss[i]->cache.cfg.k_bits[0] < 16)
+            CHECK(n > 0, "batch row %d: no tier %s compared", i, what);
+    }
+    free(lb);
+    free(ls);
+    for (int i = 0; i < NB; i++) {
+        vkmix_session_free(ss[i]);
+        vkmix_session_free(solo[i]);
+    }
+}
+
+void kvp_refusals(vkmix_model *m, const char *spec, const char *name)
+{
+    vkmix_session *s = kvp_session(m, spec, 128, 0, 0);
+    CHECK(s != NULL, "session");
+    if (!s) return;
+    int32_t toks[40];
+    for (int i = 0; i < 40; i++) toks[i] = 3 + i;
+    CHECK(vkmix_session_eval(s, toks, 40, NULL, 0) == VKMIX_OK, "eval");
+    CHECK(vkmix_session_rewind_is_exact(s, 40) && !vkmix_session_rewind_is_exact(s, 39), "rewind_is_exact");
+    CHECK(vkmix_session_rewind(s, 40) == VKMIX_OK, "rewind to the current length");
+    vkmix_error e = vkmix_session_rewind(s, 39);
+    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT && strstr(vkmix_context_last_error(m->ctx), name), "rewind: %d %s", e,
+          vkmix_context_last_error(m->ctx));
+    size_t need = 0;
+    vkmix_session_state_size(s, &need);
+    void *buf = malloc(need ? need : 1);
+    e = vkmix_session_state_save(s, buf, need, NULL);
+    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT && strstr(vkmix_context_last_error(m->ctx), name), "save: %d %s", e,
+          vkmix_context_last_error(m->ctx));
+    e = vkmix_session_state_load(s, buf, need);
+    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT && strstr(vkmix_context_last_error(m->ctx), name), "load: %d %s", e,
+          vkmix_context_last_error(m->ctx));
+    CHECK(s->n_past == 40, "the session is untouched: %u tokens", s->n_past);
+    free(buf);
+    vkmix_session_free(s);
+}

@@ -39,4 +39,19 @@ typedef struct kvp_model_result {
 void kvp_model_vs_reference(vkmix_context *ctx, vkmix_model *m, const char *spec, uint32_t S, kvp_tiers_fn tiers,
                             kvp_model_result *r);
 
+/* The tier decisions of a batch row's session a against the same row's session alone b:
+ * how many differ; *n_compared counts those compared. */
+typedef uint32_t (*kvp_tiers_equal_fn)(vkmix_session *a, vkmix_session *b, uint32_t *n_compared);
+
+/* vkmix_batch_decode of the 5 sessions of specs (the first decoding 3 rows at a time, sinks 2
+ * on the odd ones, prompts of 40..72 tokens so blocks are packed and tiered) against twin
+ * sessions decoding alone, 100 greedy steps: every row's logits within 2e-3 and its tier
+ * decisions equal (what: "masks" or "maps", in the messages). */
+void kvp_batch_vs_alone(vkmix_context *ctx, vkmix_model *m, const char *const specs[5], kvp_tiers_equal_fn tiers,
+                        const char *what);
+
+/* A session of spec (a stateful policy named `name`) refuses rewinding below its length and
+ * saving or loading its state, with an error that names the policy, and stays untouched. */
+void kvp_refusals(vkmix_model *m, const char *spec, const char *name);
+
 #endif

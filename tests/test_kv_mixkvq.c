@@ -437,104 +437,39 @@ static void model_vs_reference(vkmix_context *ctx, vkmix_model *m, const char *s
  * the same batch shows that floor (~3e-4 relative on the logits of this tiny model on
  * lavapipe). So: the logits within 2e-3, and every tier map identical (the decisions did
  * not move with that rounding). */
+/* The MixKVQ tier maps of a batch row against the same row alone (kvp_batch_vs_alone). */
+static uint32_t maps_equal(vkmix_session *sa, vkmix_session *sb, uint32_t *n)
+{
+    uint32_t differ = 0;
+    *n = 0;
+    for (uint32_t l = 0; l < sa->model->hp.n_layer; l++) {
+        const vkm_buffer *a = vkm_mixkvq_map(&sa->cache, l), *b = vkm_mixkvq_map(&sb->cache, l);
+        if (!a || !b) continue;
+        const vkm_kv_cache *c = &sa->cache;
+        const uint32_t D = c->head_dim, words = (uint32_t)kvl_mix_map(c->n_kv_head * c->n_blocks, 0, 0, D);
+        uint32_t *ma = malloc(words * 4), *mb = malloc(words * 4);
+        if (ma && mb && vkm_buffer_download(&sa->cmd, a, 0, ma, words * 4) == VKMIX_OK &&
+            vkm_buffer_download(&sb->cmd, b, 0, mb, words * 4) == VKMIX_OK)
+            for (uint32_t h = 0; h < c->n_kv_head; h++)
+                for (uint32_t blk = 0; blk < vkm_kv_blocks_at(&c->cfg, sa->n_past); blk++, (*n)++)
+                    differ += memcmp(ma + kvl_mix_map(h * c->n_blocks + blk, 0, 0, D),
+                                     mb + kvl_mix_map(h * c->n_blocks + blk, 0, 0, D), kvl_mix_map_words(D) * 4) != 0;
+        free(ma);
+        free(mb);
+    }
+    return differ;
+}
+
 static void batch_vs_alone(vkmix_context *ctx, vkmix_model *m)
 {
-    static const char *specs[] = { "k2v2:policy=mixkvq:kbits=3", "k3v4:policy=mixkvq:kbits=4", "k2v2",
-                                   "k4v2:policy=mixkvq:kbits=6:t16=20:t4=2", "k16v2:policy=mixkvq" };
-    enum { NB = 5, STEPS = 100 };
-    const uint32_t V = m->hp.n_vocab;
-    vkmix_session *ss[NB] = { 0 }, *solo[NB] = { 0 };
-    int ok = 1;
-    for (int i = 0; i < NB; i++) {
-        ss[i] = kvp_session(m, specs[i], 256, i % 2 ? 2 : 0, i == 0 ? 3 : 0); /* the lead: 3 rows at a time */
-        solo[i] = kvp_session(m, specs[i], 256, i % 2 ? 2 : 0, 0);
-        ok &= ss[i] && solo[i];
-    }
-    CHECK(ok, "batch sessions");
-    float *lb = malloc((size_t)NB * V * 4), *ls = malloc(V * 4);
-    double worst[NB] = { 0 };
-    int32_t cur[NB], prompt[80];
-    for (int i = 0; i < 80; i++) prompt[i] = 3 + (i * 53) % 250;
-    for (int i = 0; ok && i < NB; i++) {
-        /* different depths: 40 .. 72 tokens (blocks packed from 64 + S on) */
-        ok &= vkmix_session_eval(ss[i], prompt, 40 + 8 * (uint32_t)i, NULL, 0) == VKMIX_OK;
-        ok &= vkmix_session_eval(solo[i], prompt, 40 + 8 * (uint32_t)i, NULL, 0) == VKMIX_OK;
-        cur[i] = prompt[i];
-    }
-    for (int step = 0; ok && step < STEPS; step++) {
-        if (vkmix_batch_decode(ss, cur, NB, lb) != VKMIX_OK) {
-            fprintf(stderr, "batch: %s\n", vkmix_context_last_error(ctx));
-            worst[0] = INFINITY;
-            break;
-        }
-        for (int i = 0; i < NB; i++) {
-            if (vkmix_session_eval(solo[i], &cur[i], 1, ls, 0) != VKMIX_OK) worst[i] = INFINITY;
-            double e = kvp_rel(lb + (size_t)i * V, ls, V);
-            if (!(e <= worst[i])) worst[i] = e;
-            cur[i] = kvp_argmax(lb + (size_t)i * V, V);
-        }
-    }
-    for (int i = 0; ok && i < NB; i++) {
-        uint32_t n_maps = 0, differ = 0;
-        for (uint32_t l = 0; l < m->hp.n_layer; l++) {
-            const vkm_buffer *a = vkm_mixkvq_map(&ss[i]->cache, l), *b = vkm_mixkvq_map(&solo[i]->cache, l);
-            if (!a || !b) continue;
-            const vkm_kv_cache *c = &ss[i]->cache;
-            const uint32_t D = c->head_dim, words = (uint32_t)kvl_mix_map(c->n_kv_head * c->n_blocks, 0, 0, D);
-            uint32_t *ma = malloc(words * 4), *mb = malloc(words * 4);
-            if (vkm_buffer_download(&ss[i]->cmd, a, 0, ma, words * 4) == VKMIX_OK &&
-                vkm_buffer_download(&solo[i]->cmd, b, 0, mb, words * 4) == VKMIX_OK)
-                for (uint32_t h = 0; h < c->n_kv_head; h++)
-                    for (uint32_t blk = 0; blk < vkm_kv_blocks_at(&c->cfg, ss[i]->n_past); blk++, n_maps++)
-                        differ += memcmp(ma + kvl_mix_map(h * c->n_blocks + blk, 0, 0, D),
-                                         mb + kvl_mix_map(h * c->n_blocks + blk, 0, 0, D), kvl_mix_map_words(D) * 4) != 0;
-            free(ma);
-            free(mb);
-        }
-        printf("batch row %d (%s) vs alone over %d steps: worst relative logit error %.2e; tier maps differing %u of %u\n",
-               i, specs[i], STEPS, worst[i], differ, n_maps);
-        CHECK(worst[i] <= 2e-3 && differ == 0, "batch decode row %d (%s): %.3e, %u tier maps differ", i, specs[i],
-              worst[i], differ);
-        if (ss[i]->cache.cfg.policy == VKMIX_KV_POLICY_MIXKVQ && ss[i]->cache.cfg.k_bits[0] < 16)
-            CHECK(n_maps > 0, "batch row %d: no maps compared", i);
-    }
-    free(lb);
-    free(ls);
-    for (int i = 0; i < NB; i++) {
-        vkmix_session_free(ss[i]);
-        vkmix_session_free(solo[i]);
-    }
+    static const char *const specs[5] = { "k2v2:policy=mixkvq:kbits=3", "k3v4:policy=mixkvq:kbits=4", "k2v2",
+                                          "k4v2:policy=mixkvq:kbits=6:t16=20:t4=2", "k16v2:policy=mixkvq" };
+    kvp_batch_vs_alone(ctx, m, specs, maps_equal, "maps");
 }
 
 /* What a MixKVQ session refuses: dropping tokens (rewind) and saving or loading its state,
  * whose regions do not hold the query statistics and tier maps (they would come back
  * silently wrong). A rewind to the current length is a no-op and allowed. */
-static void refusals(vkmix_model *m)
-{
-    vkmix_session *s = kvp_session(m, "k2v2:policy=mixkvq:kbits=3", 128, 0, 0);
-    CHECK(s != NULL, "session");
-    if (!s) return;
-    int32_t toks[40];
-    for (int i = 0; i < 40; i++) toks[i] = 3 + i;
-    CHECK(vkmix_session_eval(s, toks, 40, NULL, 0) == VKMIX_OK, "eval");
-    CHECK(vkmix_session_rewind_is_exact(s, 40) && !vkmix_session_rewind_is_exact(s, 39), "rewind_is_exact");
-    CHECK(vkmix_session_rewind(s, 40) == VKMIX_OK, "rewind to the current length");
-    vkmix_error e = vkmix_session_rewind(s, 39);
-    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT && strstr(vkmix_context_last_error(m->ctx), "mixkvq"), "rewind: %d %s", e,
-          vkmix_context_last_error(m->ctx));
-    size_t need = 0;
-    vkmix_session_state_size(s, &need);
-    void *buf = malloc(need ? need : 1);
-    e = vkmix_session_state_save(s, buf, need, NULL);
-    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT && strstr(vkmix_context_last_error(m->ctx), "mixkvq"), "save: %d %s", e,
-          vkmix_context_last_error(m->ctx));
-    e = vkmix_session_state_load(s, buf, need);
-    CHECK(e == VKMIX_ERROR_INVALID_ARGUMENT && strstr(vkmix_context_last_error(m->ctx), "mixkvq"), "load: %d %s", e,
-          vkmix_context_last_error(m->ctx));
-    CHECK(s->n_past == 40, "the session is untouched: %u tokens", s->n_past);
-    free(buf);
-    vkmix_session_free(s);
-}
 
 /* The typed public configuration (vkmix_session_params.kv_config). MixKVQ with its
  * parameters set as fields against the same configuration as a spec string: identical
@@ -650,7 +585,7 @@ int main(void)
     model_vs_reference(ctx, m, "k4v2:policy=mixkvq:kbits=5:queries=64", 0);
     batch_vs_alone(ctx, m);
     typed_config(m);
-    refusals(m);
+    kvp_refusals(m, "k2v2:policy=mixkvq:kbits=3", "mixkvq");
     ctx->tune.kvq_f32 = f32_was;
     vkmix_model_free(m);
     CHECK(tu_context_done(ctx) == 0, "validation messages");
