@@ -246,8 +246,10 @@ vkmix_error vkm_mikv_prefill(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t l, vkm_bind
     uint32_t wg = wg_of(ctx, 64);
     uint32_t spec[9] = { wg, K->bits, V->bits, G, D, cf->v_group, nrep, m->kh, cf->mikv.high_bits >= 16 ? 16 : 8 };
     if ((e = vkm_pipe(ctx, VKM_SH_MIKV_ATTN, spec, 9, &p)) != VKMIX_OK) return e;
-    /* splits: the longest row (pos0 + n positions) in at most MAX_PARTS / n splits of at least
-     * SPLIT_MIN tokens, a multiple of the workgroup (a function of the row count and position only) */
+    /* splits: a decode row in at most MAX_PARTS (or VKMIX_POLICY_SPLITS) splits of at least
+     * SPLIT_MIN tokens; n rows: the longest (pos0 + n positions) in at most PREFILL_PARTS / n
+     * splits of at least PREFILL_SPLIT_MIN; a multiple of the workgroup (a function of the row
+     * count and position only) */
     const uint32_t cap = ctx->tune.policy_splits && ctx->tune.policy_splits < MAX_PARTS ? ctx->tune.policy_splits : MAX_PARTS;
     const uint32_t p_max = pos0 + n;
     const uint32_t max_splits = n == 1 ? cap : PREFILL_PARTS / n ? PREFILL_PARTS / n : 1;

@@ -180,7 +180,7 @@ vkmix_error vkm_mixkvq_fill_synthetic(vkm_cmd *cmd, vkm_kv_cache *c, uint32_t se
                 if (bits[d] == 4) map[kvl_mix_map(hb, 1, d / 32, D)] |= 1u << (d % 32);
             }
         }
-            e = vkm_buffer_upload(cmd, &m->layer[l].map, 0, map, words * 4);
+        e = vkm_buffer_upload(cmd, &m->layer[l].map, 0, map, words * 4);
     }
     free(map);
     free(A);
