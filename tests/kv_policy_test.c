@@ -11,17 +11,6 @@
 #include "runtime/session.h"
 #include "testutil.h"
 
-double kvp_rel(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(a[i])) return INFINITY;
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1e-30));
-}
-
 int kvp_argmax(const float *x, uint32_t n)
 {
     int best = 0;
@@ -70,16 +59,7 @@ void kvp_model_vs_reference(vkmix_context *ctx, vkmix_model *m, const char *spec
     float *ref = malloc((size_t)T * V * 4), *gpu = malloc((size_t)T * V * 4);
     int32_t *toks = malloc(T * 4);
     CHECK(ref && gpu && toks, "out of memory");
-    if (!ref || !gpu || !toks) {
-        free(ref);
-        free(gpu);
-        free(toks);
-        vkm_kv_sim_free(sim);
-        vkm_ref_state_free(st);
-        vkm_ref_model_free(&rm);
-        vkmix_session_free(s);
-        return;
-    }
+    if (!ref || !gpu || !toks) goto done;
     toks[0] = 1;
     for (uint32_t i = 0; i < T; i++) {
         vkm_ref_forward(&rm.w, st, toks[i], i, ref + (size_t)i * V);
@@ -89,7 +69,7 @@ void kvp_model_vs_reference(vkmix_context *ctx, vkmix_model *m, const char *spec
             r->worst_dec = INFINITY;
             break;
         }
-        double e = kvp_rel(gpu, ref + (size_t)i * V, V);
+        double e = tu_rel_err(gpu, ref + (size_t)i * V, V);
         if (!(e <= r->worst_dec)) r->worst_dec = e;
         int next = kvp_argmax(gpu, V);
         r->agree += next == kvp_argmax(ref + (size_t)i * V, V);
@@ -111,11 +91,12 @@ void kvp_model_vs_reference(vkmix_context *ctx, vkmix_model *m, const char *spec
     }
     if (vkmix_session_eval(s, toks, T, gpu, 1) == VKMIX_OK) {
         for (uint32_t i = 0; i < T; i++) {
-            double e = kvp_rel(gpu + (size_t)i * V, ref + (size_t)i * V, V);
+            double e = tu_rel_err(gpu + (size_t)i * V, ref + (size_t)i * V, V);
             if (!(e <= r->worst_pre)) r->worst_pre = e;
         }
         if (tiers) r->wrong_pre = tiers(&s->cmd, &s->cache, sim, T, &r->n_pre, &r->n_up);
     } else r->worst_pre = INFINITY;
+done:
     free(ref);
     free(gpu);
     free(toks);
@@ -156,7 +137,7 @@ void kvp_batch_vs_alone(vkmix_context *ctx, vkmix_model *m, const char *const sp
         }
         for (int i = 0; i < NB; i++) {
             if (vkmix_session_eval(solo[i], &cur[i], 1, ls, 0) != VKMIX_OK) worst[i] = INFINITY;
-            double e = kvp_rel(lb + (size_t)i * V, ls, V);
+            double e = tu_rel_err(lb + (size_t)i * V, ls, V);
             if (!(e <= worst[i])) worst[i] = e;
             cur[i] = kvp_argmax(lb + (size_t)i * V, V);
         }

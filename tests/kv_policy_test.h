@@ -1,5 +1,5 @@
-/* What the MiKV and MixKVQ tests (test_kv_mikv.c, test_kv_mixkvq.c) share: the relative
- * error, sessions of the policy on stories260K's geometry, and the model against the CPU
+/* What the MiKV and MixKVQ tests (test_kv_mikv.c, test_kv_mixkvq.c) share: argmax,
+ * sessions of the policy on stories260K's geometry, and the model against the CPU
  * reference model running the policy's simulation. */
 #ifndef VKMIX_KV_POLICY_TEST_H
 #define VKMIX_KV_POLICY_TEST_H
@@ -11,8 +11,6 @@
 #include "ref/kv_sim.h"
 #include "vkmix.h"
 
-/* Relative L2 error of a against the reference b (INFINITY when a holds a NaN). */
-double kvp_rel(const float *a, const float *b, size_t n);
 int kvp_argmax(const float *x, uint32_t n);
 
 /* A session of spec with G 32, R 32, S sinks (NULL after a message on stderr). */

@@ -20,17 +20,6 @@
 #include "runtime/session.h"
 #include "testutil.h"
 
-static double rel(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(a[i])) return INFINITY;
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1e-30));
-}
-
 typedef struct { uint32_t n_head, n_kv, head_dim; } heads;
 typedef struct { uint32_t kb, vb, sinks, start; } row_cfg;
 
@@ -129,7 +118,7 @@ static int run_batch(vkmix_context *ctx, heads hd, uint32_t G, const row_cfg *rc
         for (uint32_t i = 0; i < n; i++) {
             uint32_t b = which[i], pos = rows[i].pos0;
             vkm_ref_attention(ref, q + (size_t)b * Q, st[b]->k_cache, st[b]->v_cache, pos + 1, &hp, scores);
-            double err = rel((const float *)bo.mapped + (size_t)b * Q, ref, Q);
+            double err = tu_rel_err((const float *)bo.mapped + (size_t)b * Q, ref, Q);
             if (err > worst[b]) worst[b] = err;
             /* FP32 arithmetic: 1e-5; one side FP16 and the other packed: the per-row path, which
              * attends over an FP16 copy of the history; the FP16-arithmetic variant (2/4-bit keys) */

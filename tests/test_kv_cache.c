@@ -12,17 +12,6 @@
 #include "runtime/session.h"
 #include "testutil.h"
 
-static double rel(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(a[i])) return INFINITY;
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1e-30));
-}
-
 typedef struct { uint32_t n_head, n_kv, head_dim; } heads;
 
 static int run_case(vkmix_context *ctx, heads hd, uint32_t kb, uint32_t vb, uint32_t G, uint32_t S, uint32_t T, uint64_t seed)
@@ -97,7 +86,7 @@ static int run_case(vkmix_context *ctx, heads hd, uint32_t kb, uint32_t vb, uint
             return 1;
         }
         vkm_ref_attention(ref, q, st->k_cache, st->v_cache, pos + 1, &hp, scores);
-        double e = rel(bo.mapped, ref, Q);
+        double e = tu_rel_err(bo.mapped, ref, Q);
         if (e > worst) worst = e;
         if (!(e <= 1e-3) && bad++ < 3) fprintf(stderr, "  k%uv%u G%u S%u pos %u: relative error %.3e\n", kb, vb, G, S, pos, e);
         vkm_kv_sim_step(&c.cfg, st, pos, pos + 1, 0);

@@ -170,7 +170,7 @@ static int run_case(vkmix_context *ctx, const mcase *mc)
             vkm_ref_attention(ref + (size_t)i * Q, q + (size_t)i * Q, st->k_cache, st->v_cache, pos + 1, &hp, scores);
             vkm_ref_attention(refl, q + (size_t)i * Q, stl->k_cache, stl->v_cache, pos + 1, &hp, scores);
             const float *g = (const float *)bo.mapped + (size_t)i * Q;
-            double e = kvp_rel(g, ref + (size_t)i * Q, Q), el = kvp_rel(g, refl, Q);
+            double e = tu_rel_err(g, ref + (size_t)i * Q, Q), el = tu_rel_err(g, refl, Q);
             if (e > worst) worst = e;
             if (el > worst_layer) worst_layer = el;
             sum_e += e;
@@ -304,7 +304,7 @@ static void batch_attention(vkmix_context *ctx)
         ok = ok && vkm_cmd_submit(&cmd) == VKMIX_OK;
         if (ok && step >= 0)
             for (int i = 0; i < NB; i++) {
-                double e = kvp_rel((const float *)bo.mapped + i * Q, (const float *)bo1.mapped + i * Q, Q);
+                double e = tu_rel_err((const float *)bo.mapped + i * Q, (const float *)bo1.mapped + i * Q, Q);
                 double *wp = cb[i].cfg.policy == VKMIX_KV_POLICY_MIKV ? &worst : &worst_layer;
                 if (!(e <= *wp)) *wp = e;
             }

@@ -186,3 +186,14 @@ int tu_finish(const char *name)
     printf("%s: all checks passed\n", name);
     return 0;
 }
+
+double tu_rel_err(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i])) return INFINITY;
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1e-30));
+}

@@ -41,6 +41,9 @@ float tu_rng_normal(tu_rng *r);             /* N(0, 1) */
 
 /* Path of a file under ../shared (VKMIX_SHARED_DIR); NULL when it does not exist.
  * The returned string is malloc'ed. */
+/* Relative L2 error ||a - b|| / ||b|| in double (INFINITY when a holds a NaN). */
+double tu_rel_err(const float *a, const float *b, size_t n);
+
 char *tu_shared_path(const char *rel);
 
 /* stories260K as a GGUF file: ../shared's (f32 weights) when present, else the

@@ -11,6 +11,7 @@
  * so that a fast wrong kernel cannot post a number.
  * Output: a Markdown table, -o json / -o csv, --svg FILE (t/s and KV MiB against depth). */
 #include "common/tool.c" /* first: it sets the feature-test macros */
+#include "common/llama_flags.c" /* --kv-policy, as vkmix and vkmix-eval read it */
 #include "vkmix_bench.h"
 
 #define MAXL 16
@@ -706,23 +707,15 @@ static int list_devices(void)
 }
 
 /* --kv-policy P[:opts]: appended as :policy=P[:opts] to every quantized --kv item that
- * names no policy (as vkmix and vkmix-eval do). 0, or 1 after a message. */
+ * names no policy (tool_kv_with_policy, as vkmix and vkmix-eval do). 0, or 1 after a message. */
 static int apply_policy(opts *o)
 {
-    size_t k = strcspn(o->kv_policy, ":");
-    if (!((k == 5 && !strncmp(o->kv_policy, "layer", 5)) || (k == 4 && !strncmp(o->kv_policy, "mikv", 4)) ||
-          (k == 6 && !strncmp(o->kv_policy, "mixkvq", 6)))) {
+    if (!tool_kv_policy_ok(o->kv_policy)) {
         fprintf(stderr, "vkmix-bench: --kv-policy: '%s' is not layer, mikv or mixkvq\n", o->kv_policy);
         return 1;
     }
-    for (int i = 0; i < o->nkv; i++) {
-        if (!strcmp(o->kv[i], "f16") || strstr(o->kv[i], "policy=")) continue;
-        size_t n = strlen(o->kv[i]) + strlen(o->kv_policy) + 9;
-        char *w = malloc(n);
-        if (!w) return 1;
-        snprintf(w, n, "%s:policy=%s", o->kv[i], o->kv_policy);
-        o->kv[i] = w; /* lives until exit, as argv does */
-    }
+    for (int i = 0; i < o->nkv; i++)
+        if (!(o->kv[i] = tool_kv_with_policy(o->kv_policy, o->kv[i]))) return 1; /* lives until exit, as argv does */
     return 0;
 }
 

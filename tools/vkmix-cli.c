@@ -42,7 +42,6 @@ typedef struct {
     vkmix_sampler_params sp;
     tool_compat compat;     /* -ctk/-ctv, -t, -fa, -ngl */
     char kv_buf[32];        /* --kv from -ctk/-ctv */
-    char kv_pol[1100];      /* --kv (or the profile) with --kv-policy applied */
 } opts;
 
 static void usage(FILE *f)
@@ -232,9 +231,9 @@ static void parse_args(int argc, char **argv, opts *o)
         const char *base = o->kv_profile ? o->kv_profile : o->kv;
         if (!base || !strcmp(base, "f16"))
             bad_usage("--kv-policy %s needs a quantized cache (--kv, --kv-profile or -ctk/-ctv)", o->compat.kv_policy, NULL);
-        if (tool_kv_with_policy(&o->compat, base, o->kv_pol, sizeof o->kv_pol) < 0)
-            bad_usage("--kv-policy: the cache spec is too long", NULL, NULL);
-        o->kv = o->kv_pol;
+        char *kv = tool_kv_with_policy(o->compat.kv_policy, base); /* lives until exit, as argv does */
+        if (!kv) bad_usage("out of memory", NULL, NULL);
+        o->kv = kv;
         o->kv_profile = NULL;
     }
     if (o->compat.threads)

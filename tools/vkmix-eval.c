@@ -179,8 +179,8 @@ static void parse(int argc, char **argv, opts *o)
     }
     if (!o->n_kv) o->n_kv = tool_split("k8v8,k4v4,k2v2", o->kv, MAX_CFG);
     for (int k = 0; k < o->n_kv && o->compat.kv_policy; k++) { /* --kv-policy: onto every quantized item */
-        char *w = malloc(1100);
-        if (!w || tool_kv_with_policy(&o->compat, o->kv[k], w, 1100) < 0) tool_die("--kv-policy: out of memory or too long");
+        char *w = tool_kv_with_policy(o->compat.kv_policy, o->kv[k]);
+        if (!w) tool_die("out of memory");
         free(o->kv[k]);
         o->kv[k] = w;
     }

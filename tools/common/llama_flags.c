@@ -96,14 +96,23 @@ static TOOL_FN int tool_compat_kv(const tool_compat *c, char *out, size_t n, cha
     return 1;
 }
 
-/* spec with --kv-policy applied: spec:policy=P[:opts] in out when a policy was given and
- * spec is not "f16" and names no policy itself; otherwise spec unchanged. 0, or -1 when
- * out is too small. */
-static TOOL_FN int tool_kv_with_policy(const tool_compat *c, const char *spec, char *out, size_t n)
+/* 1 when P[:options] (a --kv-policy value) names a policy vkmix has: layer, mikv, mixkvq. */
+static TOOL_FN int tool_kv_policy_ok(const char *p)
 {
-    int add = c->kv_policy && spec && strcmp(spec, "f16") && !strstr(spec, "policy=");
-    int w = add ? snprintf(out, n, "%s:policy=%s", spec, c->kv_policy) : snprintf(out, n, "%s", spec ? spec : "");
-    return w < 0 || (size_t)w >= n ? -1 : 0;
+    size_t k = strcspn(p, ":");
+    return (k == 5 && !strncmp(p, "layer", 5)) || (k == 4 && !strncmp(p, "mikv", 4)) ||
+           (k == 6 && !strncmp(p, "mixkvq", 6));
+}
+
+/* spec with --kv-policy P applied, malloc'ed: "spec:policy=P" when P is given (not NULL) and
+ * spec is not "f16" and names no policy itself; otherwise a copy of spec. NULL: out of memory. */
+static TOOL_FN char *tool_kv_with_policy(const char *policy, const char *spec)
+{
+    int add = policy && strcmp(spec, "f16") && !strstr(spec, "policy=");
+    size_t n = strlen(spec) + (add ? strlen(policy) + sizeof ":policy=" : 1);
+    char *out = malloc(n);
+    if (out) snprintf(out, n, add ? "%s:policy=%s" : "%s", spec, policy);
+    return out;
 }
 
 static TOOL_FN int tool_compat_is(const char *a, const char *s1, const char *s2)
@@ -147,9 +156,7 @@ static TOOL_FN int tool_compat_flag(tool_compat *c, const char *a, const char *v
         val = argv[++*i];
     }
     if (is_pol) {
-        size_t k = strcspn(val, ":");
-        if (!((k == 5 && !strncmp(val, "layer", 5)) || (k == 4 && !strncmp(val, "mikv", 4)) ||
-              (k == 6 && !strncmp(val, "mixkvq", 6)))) {
+        if (!tool_kv_policy_ok(val)) {
             snprintf(err, errlen, "--kv-policy: '%s' is not layer, mikv or mixkvq (options after ':', e.g. mikv:frac=0.05)",
                      val);
             return -1;
